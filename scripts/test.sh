@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The whole test command: install what is missing, build, lint, type-check, run every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+npx tsc -b
+npx biome check .
+npx tsc -p tsconfig.check.json
+node scripts/run-tests.mjs "$@"
