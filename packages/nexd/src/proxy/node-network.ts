@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: Apache-2.0
+// node:net / node:dgram implementations of the proxy seams: the local side of every rule (and, in tests,
+// a stand-in for the tunnel side). DNS names are resolved on every connect, never cached here.
+import dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import net from 'node:net';
+import { NexdError } from '../errors.js';
+import type {
+  Closable,
+  DatagramFlow,
+  DatagramListener,
+  DatagramNetwork,
+  Endpoint,
+  StreamConnection,
+  StreamNetwork,
+} from './network.js';
+
+export interface ResolvedAddress {
+  address: string;
+  family: 4 | 6;
+}
+
+/** Resolves a host name to one address. Literal addresses must be returned unchanged. */
+export type Resolver = (host: string) => Promise<ResolvedAddress>;
+
+/** The system resolver (getaddrinfo, so /etc/hosts and the pod's resolv.conf search list apply). */
+export const systemResolver: Resolver = async (host) => {
+  const family = net.isIP(host);
+  if (family !== 0) return { address: host, family: family as 4 | 6 };
+  const r = await lookup(host);
+  return { address: r.address, family: r.family === 6 ? 6 : 4 };
+};
+
+export interface NodeNetworkOptions {
+  /** Address listeners bind to; `::` (the default) accepts IPv4 and IPv6. Tests use `127.0.0.1`. */
+  listenHost?: string;
+  resolve?: Resolver;
+  /** A dial that has not completed after this long fails (default 10 s). */
+  connectTimeoutMs?: number;
+  /** SO_RCVBUF/SO_SNDBUF for UDP sockets, in bytes (default: the kernel's). */
+  udpBufferBytes?: number;
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+function listenError(protocol: string, port: number, host: string, err: unknown): NexdError {
+  const code = (err as NodeJS.ErrnoException).code ?? String(err);
+  const hint =
+    code === 'EADDRINUSE'
+      ? 'another process (or another rule type) already uses it'
+      : code === 'EACCES'
+        ? 'ports below 1024 need CAP_NET_BIND_SERVICE'
+        : 'check the port and address';
+  return new NexdError(
+    'NEX_ERR_PROXY_LISTEN',
+    `cannot listen on ${protocol} ${host} port ${port}: ${code} (${hint})`,
+    {
+      cause: err,
+    },
+  );
+}
+
+export class NodeStreamNetwork implements StreamNetwork {
+  readonly #listenHost: string;
+  readonly #resolve: Resolver;
+  readonly #connectTimeoutMs: number;
+
+  constructor(options: NodeNetworkOptions = {}) {
+    this.#listenHost = options.listenHost ?? '::';
+    this.#resolve = options.resolve ?? systemResolver;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  }
+
+  listen(port: number, onConnection: (conn: StreamConnection, remote: Endpoint) => void): Promise<Closable> {
+    const host = this.#listenHost;
+    return new Promise((resolve, reject) => {
+      // allowHalfOpen: a client's FIN must only half-close the proxied connection, as in the original nexd.
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+        onConnection(socket, { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 });
+      });
+      server.once('error', (err) => reject(listenError('tcp', port, host, err)));
+      server.listen({ port, host, ipv6Only: false }, () => {
+        server.removeAllListeners('error');
+        // Accept errors (EMFILE and the like) must not crash the daemon; the server keeps listening.
+        server.on('error', () => {});
+        resolve({
+          close: () =>
+            new Promise<void>((done) => {
+              // server.close() stops accepting at once; its callback waits for accepted sockets, which
+              // belong to the proxy, so do not wait for it.
+              server.close();
+              setImmediate(done);
+            }),
+        });
+      });
+    });
+  }
+
+  async connect(target: Endpoint): Promise<StreamConnection> {
+    const { address } = await this.#resolve(target.host);
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: address, port: target.port, allowHalfOpen: true });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(
+          new Error(`connect to ${address} port ${target.port} timed out after ${this.#connectTimeoutMs} ms`),
+        );
+      }, this.#connectTimeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeListener('error', reject);
+        resolve(socket);
+      });
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+  }
+}
+
+export class NodeDatagramNetwork implements DatagramNetwork {
+  readonly #listenHost: string;
+  readonly #resolve: Resolver;
+  readonly #bufferBytes: number | undefined;
+
+  constructor(options: NodeNetworkOptions = {}) {
+    this.#listenHost = options.listenHost ?? '::';
+    this.#resolve = options.resolve ?? systemResolver;
+    this.#bufferBytes = options.udpBufferBytes;
+  }
+
+  #applyBuffers(socket: dgram.Socket): void {
+    if (this.#bufferBytes === undefined) return;
+    socket.setRecvBufferSize(this.#bufferBytes);
+    socket.setSendBufferSize(this.#bufferBytes);
+  }
+
+  bind(port: number, onMessage: (data: Buffer, from: Endpoint) => void): Promise<DatagramListener> {
+    const host = this.#listenHost;
+    const type = net.isIPv6(host) ? 'udp6' : 'udp4';
+    return new Promise((resolve, reject) => {
+      const socket = dgram.createSocket({ type, ipv6Only: false });
+      socket.once('error', (err) => reject(listenError('udp', port, host, err)));
+      socket.on('message', (msg, rinfo) => onMessage(msg, { host: rinfo.address, port: rinfo.port }));
+      socket.bind({ port, address: host }, () => {
+        socket.removeAllListeners('error');
+        // Send errors (i.e. ICMP unreachable for a departed client) are per datagram: drop, never crash.
+        socket.on('error', () => {});
+        this.#applyBuffers(socket);
+        resolve({
+          send: (data, to) => socket.send(data, to.port, to.host),
+          close: () => new Promise<void>((done) => socket.close(() => done())),
+        });
+      });
+    });
+  }
+
+  async connect(
+    target: Endpoint,
+    onMessage: (data: Buffer) => void,
+    onError: (err: Error) => void,
+  ): Promise<DatagramFlow> {
+    const { address, family } = await this.#resolve(target.host);
+    const socket = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.connect(target.port, address, () => {
+        socket.removeListener('error', reject);
+        resolve();
+      });
+    }).catch((err: unknown) => {
+      socket.close();
+      throw err;
+    });
+    this.#applyBuffers(socket);
+    socket.on('message', (msg) => onMessage(msg));
+    socket.on('error', onError);
+    let closed = false;
+    return {
+      send: (data) => {
+        if (!closed) socket.send(data);
+      },
+      close: () =>
+        new Promise<void>((done) => {
+          if (closed) return done();
+          closed = true;
+          socket.close(() => done());
+        }),
+    };
+  }
+}

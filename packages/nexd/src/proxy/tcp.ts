@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: Apache-2.0
+// TCP forwarding for one listener (type + port): accept, pick the next rule round-robin, dial its
+// destination, then copy bytes both ways with backpressure and half-close.
+// Flow per connection: 1. accept (paused)  2. dial  3a. failed: RST the client, log once  3b. splice.
+import type { Logger } from 'pino';
+import type { Closable, Endpoint, StreamConnection, StreamNetwork } from './network.js';
+import { formatRule, type ProxyRule } from './rules.js';
+import type { RuleStats } from './stats.js';
+
+export interface RuleEntry {
+  rule: ProxyRule;
+  text: string;
+  stats: RuleStats;
+}
+
+/** Closes `conn` abortively: an RST where the transport can send one, otherwise a plain destroy. */
+export function abort(conn: StreamConnection): void {
+  if (conn.destroyed) return;
+  if (typeof conn.resetAndDestroy === 'function') conn.resetAndDestroy();
+  else conn.destroy();
+}
+
+/** Copies `from` into `to`, pausing `from` while `to` is full, and forwards end-of-stream (half-close). */
+function pump(from: StreamConnection, to: StreamConnection, count: (n: number) => void): void {
+  from.on('data', (chunk: Buffer) => {
+    count(chunk.length);
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  from.on('end', () => to.end());
+}
+
+/** Tracks a proxied pair so that shutdown can wait for it and, past the deadline, abort it. */
+export interface TrackedConnection {
+  abort(): void;
+}
+
+export interface ConnectionTracker {
+  add(c: TrackedConnection): void;
+  delete(c: TrackedConnection): void;
+}
+
+export class TcpListener {
+  readonly entries: RuleEntry[] = [];
+  #next = 0;
+  #closable: Closable | undefined;
+
+  constructor(
+    readonly port: number,
+    private readonly listenSide: StreamNetwork,
+    private readonly dialSide: StreamNetwork,
+    private readonly logger: Logger,
+    private readonly tracker: ConnectionTracker,
+  ) {}
+
+  async open(): Promise<void> {
+    this.#closable = await this.listenSide.listen(this.port, (conn, remote) => this.#accept(conn, remote));
+  }
+
+  async close(): Promise<void> {
+    const c = this.#closable;
+    this.#closable = undefined;
+    await c?.close();
+  }
+
+  /** Round-robin across the rules sharing this listener. */
+  #pick(): RuleEntry | undefined {
+    if (this.entries.length === 0) return undefined;
+    const entry = this.entries[this.#next % this.entries.length];
+    this.#next = (this.#next + 1) % this.entries.length;
+    return entry;
+  }
+
+  #accept(client: StreamConnection, remote: Endpoint): void {
+    const entry = this.#pick();
+    if (!entry) {
+      abort(client);
+      return;
+    }
+    const { stats, rule } = entry;
+    stats.connections++;
+    stats.active++;
+    let upstream: StreamConnection | undefined;
+    let finished = false;
+    const tracked: TrackedConnection = {
+      abort: () => {
+        abort(client);
+        if (upstream) abort(upstream);
+      },
+    };
+    this.tracker.add(tracked);
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      stats.active--;
+      this.tracker.delete(tracked);
+    };
+    // Errors before the dial completes (client reset while we dial) must not become unhandled 'error's.
+    client.on('error', () => {});
+    client.once('close', () => {
+      if (!upstream) finish();
+    });
+    this.dialSide.connect(rule.destination).then(
+      (up) => {
+        upstream = up;
+        up.on('error', () => {});
+        if (client.destroyed) {
+          abort(up);
+          finish();
+          return;
+        }
+        this.#splice(client, up, stats, finish);
+      },
+      (err: unknown) => {
+        stats.dialFailures++;
+        // One line per failed connection (never per packet): which rule, which client, why.
+        this.logger.warn(
+          {
+            rule: `${rule.type} ${formatRule(rule)}`,
+            client: `${remote.host}:${remote.port}`,
+            err: (err as NodeJS.ErrnoException).code ?? String(err),
+          },
+          `proxy dial to ${rule.destination.host}:${rule.destination.port} failed; closing the client connection`,
+        );
+        abort(client);
+        finish();
+      },
+    );
+  }
+
+  #splice(client: StreamConnection, up: StreamConnection, stats: RuleStats, finish: () => void): void {
+    pump(client, up, (n) => {
+      stats.bytesToDestination += n;
+    });
+    pump(up, client, (n) => {
+      stats.bytesFromDestination += n;
+    });
+    let closed = 0;
+    const onClose = (other: StreamConnection) => (hadError: boolean) => {
+      // A side that died without a clean FIN takes the other down with an RST, so the peer sees the failure.
+      if (hadError || !other.writableEnded) abort(other);
+      if (++closed === 2) finish();
+    };
+    client.once('error', () => abort(up));
+    up.once('error', () => abort(client));
+    client.once('close', onClose(up));
+    up.once('close', onClose(client));
+    client.resume();
+    up.resume();
+  }
+}
