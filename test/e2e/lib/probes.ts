@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: Apache-2.0
+// Traffic sources and sinks run by the Linux kernel inside a lab namespace:
+// - `kernelPing()`: ICMP/ICMPv6 echo from a namespace, with RTTs. Debian's minimal images have no `ping`
+//   (iputils-ping is not among our dependencies), so this writes echo requests through a raw socket opened by
+//   `socat IP4-DATAGRAM:<dst>:1` / `IP6-DATAGRAM:[<dst>]:58` and reads the replies back from it; the kernel
+//   fills in the IP header (and the ICMPv6 checksum, RFC 3542 3.1).
+// - `udpEchoServer()`: a UDP echo server (node, dual-stack) inside a namespace.
+// - `udpSend()`: one datagram from a namespace (socat), e.g. to make wireguard-go initiate a handshake.
+
+import { type Lab, LabError, type Ns, type Proc, waitFor } from './netns.js';
+import {
+  ICMP_ECHO_REPLY,
+  ICMP_ECHO_REQUEST,
+  ICMPV6_ECHO_REPLY,
+  ICMPV6_ECHO_REQUEST,
+  internetChecksum,
+} from './packets.js';
+
+export interface PingOptions {
+  count?: number;
+  /** Gap between requests (default 50 ms). */
+  intervalMs?: number;
+  /** How long to wait for replies after the last request (default 1000 ms). */
+  timeoutMs?: number;
+  /** Bytes of echo data after our 16-byte marker (default 40). */
+  extraBytes?: number;
+}
+
+export interface PingResult {
+  sent: number;
+  received: number;
+  /** Round-trip times in ms of the received echoes, in sequence order. */
+  rtts: number[];
+  /** Median RTT in ms (NaN when nothing came back). */
+  medianRtt: number;
+}
+
+const MARKER = Buffer.from('nxe-ping');
+
+/** Pings `dst` from namespace `ns` through the kernel (and whatever tunnel routes it). */
+export async function kernelPing(lab: Lab, ns: Ns, dst: string, opts: PingOptions = {}): Promise<PingResult> {
+  const count = opts.count ?? 5;
+  const interval = opts.intervalMs ?? 50;
+  const v6 = dst.includes(':');
+  const address = v6 ? `IP6-DATAGRAM:[${dst}]:58` : `IP4-DATAGRAM:${dst}:1`;
+  const proc = lab.spawn(
+    ns,
+    'socat',
+    ['-T', String(Math.ceil((count * interval + 5000) / 1000)), '-', address],
+    {
+      stdin: 'pipe',
+      rawStdout: true,
+    },
+  );
+  const identifier = (process.pid ^ (Math.floor(performance.now()) << 4)) & 0xffff;
+  const len = 8 + MARKER.length + 8 + (opts.extraBytes ?? 40);
+  const sentAt = new Map<number, number>();
+  const rtts = new Map<number, number>();
+  let buf = Buffer.alloc(0);
+  const replyType = v6 ? ICMPV6_ECHO_REPLY : ICMP_ECHO_REPLY;
+  proc.child.stdout?.on('data', (chunk: Buffer) => {
+    const now = performance.now();
+    buf = Buffer.concat([buf, chunk]);
+    // Replies arrive as a byte stream (pipe); find each echo reply by type, identifier and marker. A received
+    // IPv4 packet may or may not carry its IP header depending on socat; scanning skips it either way.
+    let i = 0;
+    while (i + len <= buf.length) {
+      if (
+        buf[i] === replyType &&
+        buf[i + 1] === 0 &&
+        buf.readUInt16BE(i + 4) === identifier &&
+        buf.subarray(i + 8, i + 8 + MARKER.length).equals(MARKER)
+      ) {
+        const seq = buf.readUInt16BE(i + 6);
+        const t0 = sentAt.get(seq);
+        if (t0 !== undefined && !rtts.has(seq)) rtts.set(seq, now - t0);
+        i += len;
+      } else i++;
+    }
+    buf = buf.subarray(i);
+  });
+  try {
+    for (let seq = 0; seq < count; seq++) {
+      if (proc.exit !== undefined)
+        throw new LabError('NEX_ERR_E2E_COMMAND', `socat exited: ${proc.stderr.trim()}`);
+      const m = Buffer.alloc(len);
+      m[0] = v6 ? ICMPV6_ECHO_REQUEST : ICMP_ECHO_REQUEST;
+      m.writeUInt16BE(identifier, 4);
+      m.writeUInt16BE(seq, 6);
+      MARKER.copy(m, 8);
+      m.writeDoubleBE(Date.now(), 8 + MARKER.length);
+      // The kernel computes the ICMPv6 checksum on raw ICMPv6 sockets; ICMPv4 needs ours.
+      if (!v6) m.writeUInt16BE(internetChecksum(m), 2);
+      sentAt.set(seq, performance.now());
+      proc.child.stdin?.write(m);
+      await new Promise((r) => setTimeout(r, interval));
+    }
+    const deadline = performance.now() + (opts.timeoutMs ?? 1000);
+    while (rtts.size < count && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  } finally {
+    await proc.stop(500);
+  }
+  const ordered = [...rtts.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
+  const sorted = [...ordered].sort((a, b) => a - b);
+  return {
+    sent: count,
+    received: ordered.length,
+    rtts: ordered,
+    medianRtt: sorted.length ? sorted[Math.floor(sorted.length / 2)] : Number.NaN,
+  };
+}
+
+const ECHO_SCRIPT = `
+const dgram = require('node:dgram');
+const s = dgram.createSocket({ type: 'udp6', ipv6Only: false });
+s.on('message', (m, r) => s.send(m, r.port, r.address));
+s.on('error', (e) => { console.error(String(e)); process.exit(1); });
+s.bind(Number(process.argv[1]), '::', () => console.log('ready'));
+`;
+
+/** Starts a dual-stack UDP echo server on `port` in `ns`; resolves once it is bound. Stop with `proc.stop()`. */
+export async function udpEchoServer(lab: Lab, ns: Ns, port: number): Promise<Proc> {
+  const proc = lab.spawn(ns, process.execPath, ['-e', ECHO_SCRIPT, String(port)]);
+  await waitFor(`UDP echo server on port ${port}`, () => {
+    if (proc.exit !== undefined) {
+      throw new LabError('NEX_ERR_E2E_COMMAND', `UDP echo server exited: ${proc.stderr.trim()}`);
+    }
+    return proc.stdout.includes('ready') ? true : undefined;
+  });
+  return proc;
+}
+
+/** Sends one UDP datagram with `data` from namespace `ns` to `dst:port` (from `srcPort` when given). */
+export async function udpSend(
+  lab: Lab,
+  ns: Ns,
+  dst: string,
+  port: number,
+  data: Uint8Array,
+  srcPort?: number,
+): Promise<void> {
+  const v6 = dst.includes(':');
+  const target = v6 ? `UDP6-SENDTO:[${dst}]:${port}` : `UDP4-SENDTO:${dst}:${port}`;
+  const proc = lab.spawn(ns, 'socat', ['-u', '-', srcPort ? `${target},sourceport=${srcPort}` : target], {
+    stdin: 'pipe',
+  });
+  proc.child.stdin?.end(data);
+  const code = await Promise.race([proc.wait(), new Promise<number>((r) => setTimeout(() => r(-2), 5000))]);
+  if (code !== 0) {
+    await proc.stop();
+    throw new LabError('NEX_ERR_E2E_COMMAND', `socat ${target} failed (${code}): ${proc.stderr.trim()}`);
+  }
+}
