@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: Apache-2.0
+// The identity Fastify plugin: registers every identity route. Register it without fastify-plugin
+// wrapping (`app.register(identityRoutes, { identity })`) so its parsers and error handlers stay inside.
+import formbody from '@fastify/formbody';
+import type { FastifyInstance } from 'fastify';
+import type { IdentityService } from '../service.js';
+import { adminUserRoutes } from './admin-users.js';
+import { deviceRoutes } from './device.js';
+import { discoveryRoutes } from './discovery.js';
+import { tokenRoutes } from './token.js';
+
+const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
+
+export async function identityRoutes(
+  app: FastifyInstance,
+  opts: { identity: IdentityService },
+): Promise<void> {
+  // OAuth2 requests are form-encoded (RFC 6749 §4.3.2); the parent may already parse them.
+  if (!app.hasContentTypeParser(FORM_CONTENT_TYPE)) await app.register(formbody);
+  const pluginOpts = { identity: opts.identity };
+  await app.register(discoveryRoutes, pluginOpts);
+  await app.register(tokenRoutes, pluginOpts);
+  await app.register(deviceRoutes, pluginOpts);
+  await app.register(adminUserRoutes, pluginOpts);
+}
