@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+// What nexd keeps between restarts, and the validation applied whenever it is read back.
+import { StateCorruptError } from '../errors.js';
+import { type ProxyType, parseRule, RuleParseError } from '../proxy/rules.js';
+
+export const STATE_VERSION = 1;
+
+/** A rule added at runtime (nexctl), restored on restart. `rule` is canonical text, i.e. `tcp:80:10.0.0.1:80`. */
+export interface StoredRule {
+  type: ProxyType;
+  rule: string;
+}
+
+export interface StoredTokens {
+  accessToken: string;
+  refreshToken?: string;
+  /** When the access token expires, ISO 8601, i.e. `2026-11-24T03:00:00.000Z`. */
+  expiresAt?: string;
+}
+
+export interface State {
+  version: typeof STATE_VERSION;
+  /** WireGuard private key, base64 as `wg genkey` prints it. */
+  privateKey?: string;
+  publicKey?: string;
+  /** The device id the service assigned at registration (a UUID). */
+  deviceId?: string;
+  tokens?: StoredTokens;
+  proxyRules: StoredRule[];
+}
+
+export function emptyState(): State {
+  return { version: STATE_VERSION, proxyRules: [] };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function optionalString(o: Record<string, unknown>, key: string, where: string): string | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new Error(`${where}${key} must be a string`);
+  return v;
+}
+
+/** Checks a parsed JSON value and returns it as State; `location` names the file or Secret in errors. */
+export function validateState(value: unknown, location: string): State {
+  try {
+    if (!isObject(value)) throw new Error('top level must be an object');
+    if (value.version !== STATE_VERSION) {
+      throw new Error(`version must be ${STATE_VERSION}, found ${JSON.stringify(value.version)}`);
+    }
+    const state: State = emptyState();
+    const privateKey = optionalString(value, 'privateKey', '');
+    const publicKey = optionalString(value, 'publicKey', '');
+    const deviceId = optionalString(value, 'deviceId', '');
+    if (privateKey !== undefined) state.privateKey = privateKey;
+    if (publicKey !== undefined) state.publicKey = publicKey;
+    if (deviceId !== undefined) state.deviceId = deviceId;
+    if (value.tokens !== undefined) {
+      if (!isObject(value.tokens)) throw new Error('tokens must be an object');
+      const accessToken = optionalString(value.tokens, 'accessToken', 'tokens.');
+      if (accessToken === undefined) throw new Error('tokens.accessToken is missing');
+      const tokens: StoredTokens = { accessToken };
+      const refreshToken = optionalString(value.tokens, 'refreshToken', 'tokens.');
+      const expiresAt = optionalString(value.tokens, 'expiresAt', 'tokens.');
+      if (refreshToken !== undefined) tokens.refreshToken = refreshToken;
+      if (expiresAt !== undefined) {
+        if (Number.isNaN(Date.parse(expiresAt))) throw new Error('tokens.expiresAt is not a date');
+        tokens.expiresAt = expiresAt;
+      }
+      state.tokens = tokens;
+    }
+    const rules = value.proxyRules ?? [];
+    if (!Array.isArray(rules)) throw new Error('proxyRules must be an array');
+    rules.forEach((r, i) => {
+      if (!isObject(r) || (r.type !== 'ingress' && r.type !== 'egress') || typeof r.rule !== 'string') {
+        throw new Error(`proxyRules[${i}] must be {"type":"ingress"|"egress","rule":"..."}`);
+      }
+      parseRule(r.type, r.rule);
+      state.proxyRules.push({ type: r.type, rule: r.rule });
+    });
+    return state;
+  } catch (err) {
+    if (err instanceof RuleParseError) throw new StateCorruptError(location, err.message);
+    throw new StateCorruptError(location, (err as Error).message);
+  }
+}
+
+/** Parses stored text; bad JSON or a bad shape is a StateCorruptError naming `location`. */
+export function decodeState(text: string, location: string): State {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new StateCorruptError(location, `not valid JSON: ${(err as Error).message}`);
+  }
+  return validateState(value, location);
+}
+
+export function encodeState(state: State): string {
+  return `${JSON.stringify(state, null, 2)}\n`;
+}

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+import assert from 'node:assert/strict';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { FileStateStore } from '../src/state/file-store.js';
+import { tempDir } from './helpers.js';
+import { stateStoreConformance } from './state-conformance.js';
+
+stateStoreConformance('FileStateStore', async () => {
+  const dir = await tempDir();
+  const stateDir = join(dir.path, 'state');
+  const file = join(stateDir, 'state.json');
+  return {
+    open: () => new FileStateStore(stateDir),
+    writeRaw: async (raw) => {
+      await new FileStateStore(stateDir).save({ version: 1, proxyRules: [] });
+      await writeFile(file, raw);
+    },
+    readRaw: () => readFile(file, 'utf8').catch(() => undefined),
+    dispose: () => dir.remove(),
+  };
+});
+
+test('FileStateStore: creates the directory 0700 and the file 0600, leaves no temp files', async (t) => {
+  const dir = await tempDir();
+  t.after(() => dir.remove());
+  const stateDir = join(dir.path, 'nested', 'state');
+  const store = new FileStateStore(stateDir);
+  await store.save({ version: 1, deviceId: 'd', proxyRules: [] });
+  await store.save({ version: 1, deviceId: 'e', proxyRules: [] });
+  assert.equal((await stat(stateDir)).mode & 0o777, 0o700);
+  assert.equal((await stat(store.location)).mode & 0o777, 0o600);
+  assert.deepEqual(await readdir(stateDir), ['state.json']);
+});
+
+test('FileStateStore: an existing world-readable file is replaced by an owner-only one', async (t) => {
+  const dir = await tempDir();
+  t.after(() => dir.remove());
+  const store = new FileStateStore(dir.path);
+  await writeFile(store.location, '{"version":1}', { mode: 0o644 });
+  await store.save({ version: 1, proxyRules: [] });
+  assert.equal((await stat(store.location)).mode & 0o777, 0o600);
+});
+
+test('FileStateStore: a temp file left by a crash does not disturb load', async (t) => {
+  const dir = await tempDir();
+  t.after(() => dir.remove());
+  const store = new FileStateStore(dir.path);
+  await store.save({ version: 1, deviceId: 'kept', proxyRules: [] });
+  await writeFile(join(dir.path, '.state.json.1.deadbeef.tmp'), '{"version":1,"devi');
+  assert.equal((await store.load()).deviceId, 'kept');
+});
+
+test('FileStateStore: an unreadable location gives NEX_ERR_STATE_IO naming the path', async (t) => {
+  const dir = await tempDir();
+  t.after(() => dir.remove());
+  // The state "file" is a directory: reading fails with EISDIR.
+  const store = new FileStateStore(dir.path, '.');
+  await assert.rejects(store.load(), { code: 'NEX_ERR_STATE_IO', message: /cannot read .*EISDIR/ });
+});
