@@ -6,13 +6,16 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
+import { type KernelPeer, kernelPeer } from './lib/kernel-peer.js';
 import { exec, execHost, Lab } from './lib/netns.js';
-import { kernelPing } from './lib/probes.js';
-import { type ReferencePair, referencePair } from './lib/reference-pair.js';
+import { kernelPing, udpRequest } from './lib/probes.js';
+import { type ReferencePair, referencePair, runIperfClient } from './lib/reference-pair.js';
 import { BASE_TOOLS, rootSkipReason } from './lib/root.js';
 import { addRandomDrop, UdpRelay } from './lib/udp-relay.js';
+import { WireGuardGo } from './lib/wireguard-go.js';
 
 const skip = rootSkipReason([...BASE_TOOLS, 'socat', 'iperf3', 'ss']);
+const kernelSkip = rootSkipReason([...BASE_TOOLS, 'socat', 'iperf3', 'ss', 'nginx', 'curl', 'sha256sum']);
 
 describe('relay (loopback, no root needed)', () => {
   /** Sends `n` numbered datagrams through a relay between two loopback sockets; returns arrival order. */
@@ -237,5 +240,63 @@ describe('reference pair: wireguard-go <-> wireguard-go, kernel on both ends', {
     assert.ok(p.medianRtt > base.medianRtt + 30, `relay ${p.medianRtt} ms vs direct ${base.medianRtt} ms`);
     assert.ok(delayed.relay && delayed.relay.counters.aToB >= 5 && delayed.relay.counters.bToA >= 5);
     await delayed.close();
+  });
+});
+
+describe('kernel peer: wireguard-go + nginx + iperf3 + UDP echo behind a tunnel', {
+  skip: kernelSkip,
+}, () => {
+  let lab: Lab;
+  let k: KernelPeer;
+  let client: WireGuardGo;
+  let clientNs: string;
+  before(async () => {
+    lab = await Lab.create('hrk');
+    k = await kernelPeer(lab, { fileSize: 256 * 1024 });
+    // A wireguard-go client in its own namespace stands in for our engine until the netstack exists; it reaches
+    // the kernel peer through a relay in this process (no IP forwarding in the root namespace needed).
+    clientNs = await lab.netns('c');
+    const sub = await lab.subnet();
+    await lab.veth({ ns: clientNs, addrs: [`${sub.b4}/30`] }, { ns: null, addrs: [`${sub.a4}/30`] });
+    client = await WireGuardGo.start(lab, clientNs, { addresses: ['198.19.0.2/24', 'fd00:19::2/64'] });
+    const relay = await UdpRelay.start({
+      a: { bind: { address: sub.a4 }, target: { address: sub.b4, port: client.listenPort } },
+      b: { bind: { address: k.rootAddress4 }, target: k.endpoint },
+    });
+    lab.defer(() => relay.close());
+    await client.setPeer({
+      publicKey: k.wg.publicKey,
+      endpoint: relay.a,
+      allowedIps: ['198.19.0.1/32', 'fd00:19::1/128'],
+    });
+    await k.addPeer({
+      publicKey: client.publicKey,
+      endpoint: relay.b,
+      allowedIps: ['198.19.0.2/32', 'fd00:19::2/128'],
+    });
+  });
+  after(async () => {
+    await lab?.cleanup();
+  });
+
+  test('nginx serves the random file byte-identical over IPv4 and IPv6 through the tunnel', async () => {
+    for (const host of [k.tunnel4, `[${k.tunnel6}]`]) {
+      const r = await exec(clientNs, 'sh', [
+        '-c',
+        `curl -sS --max-time 10 http://${host}:${k.httpPort}${k.file.path} | sha256sum`,
+      ]);
+      assert.equal(r.stdout.split(' ')[0], k.file.sha256, `sha256 of the download from ${host}`);
+    }
+  });
+
+  test('the UDP echo server and iperf3 -s answer through the tunnel', async () => {
+    const data = Buffer.from('echo me');
+    for (const dst of [k.tunnel4, k.tunnel6]) {
+      const r = await udpRequest(clientNs, dst, k.udpEchoPort, data);
+      assert.deepEqual(r.data, data);
+      assert.equal(r.from.replace(/^::ffff:/, ''), dst);
+    }
+    const ip = await runIperfClient(clientNs, k.tunnel4, { seconds: 1, port: k.iperfPort });
+    assert.ok(ip.bitsPerSecond > 1e6, `iperf3 through the relay: ${ip.bitsPerSecond} bit/s`);
   });
 });

@@ -7,7 +7,7 @@
 // - `udpEchoServer()`: a UDP echo server (node, dual-stack) inside a namespace.
 // - `udpSend()`: one datagram from a namespace (socat), e.g. to make wireguard-go initiate a handshake.
 
-import { type Lab, LabError, type Ns, type Proc, waitFor } from './netns.js';
+import { exec, type Lab, LabError, type Ns, type Proc, waitFor } from './netns.js';
 import {
   ICMP_ECHO_REPLY,
   ICMP_ECHO_REQUEST,
@@ -150,4 +150,35 @@ export async function udpSend(
     await proc.stop();
     throw new LabError('NEX_ERR_E2E_COMMAND', `socat ${target} failed (${code}): ${proc.stderr.trim()}`);
   }
+}
+
+const REQUEST_SCRIPT = `
+const dgram = require('node:dgram');
+const [dst, port, hex, timeoutMs] = process.argv.slice(1);
+const s = dgram.createSocket(dst.includes(':') ? 'udp6' : 'udp4');
+s.on('message', (m, r) => { console.log(JSON.stringify({ from: r.address, port: r.port, hex: m.toString('hex') })); process.exit(0); });
+s.on('error', (e) => { console.error(String(e)); process.exit(1); });
+setTimeout(() => { console.error('no reply within ' + timeoutMs + ' ms'); process.exit(2); }, Number(timeoutMs));
+s.send(Buffer.from(hex, 'hex'), Number(port), dst);
+`;
+
+/** A UDP request from namespace `ns` to `dst:port`; resolves with the first reply and who sent it. */
+export async function udpRequest(
+  ns: Ns,
+  dst: string,
+  port: number,
+  data: Uint8Array,
+  timeoutMs = 3000,
+): Promise<{ from: string; port: number; data: Buffer }> {
+  const r = await exec(
+    ns,
+    process.execPath,
+    ['-e', REQUEST_SCRIPT, dst, String(port), Buffer.from(data).toString('hex'), String(timeoutMs)],
+    { check: false, timeoutMs: timeoutMs + 5000 },
+  );
+  if (r.code !== 0) {
+    throw new LabError('NEX_ERR_E2E_COMMAND', `UDP request to ${dst}:${port} failed: ${r.stderr.trim()}`);
+  }
+  const j = JSON.parse(r.stdout) as { from: string; port: number; hex: string };
+  return { from: j.from, port: j.port, data: Buffer.from(j.hex, 'hex') };
 }
