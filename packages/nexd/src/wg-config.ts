@@ -109,8 +109,7 @@ export function parseWgConfig(text: string, file = 'wg-config'): WgConfig {
   const fail = (line: number, detail: string): never => {
     throw new WgConfigError(file, line, detail);
   };
-  lines.forEach((raw, i) => {
-    const lineNo = i + 1;
+  const parseLine = (raw: string, lineNo: number): void => {
     const line = raw.replace(/#.*/, '').trim();
     if (line === '') return;
     const header = /^\[(.*)\]$/.exec(line);
@@ -205,11 +204,14 @@ export function parseWgConfig(text: string, file = 'wg-config'): WgConfig {
         return;
       }
       default:
-        return fail(
+        fail(
           lineNo,
           `unknown [Peer] key ${keyText}; expected PublicKey, PresharedKey, Endpoint, AllowedIPs or PersistentKeepalive`,
         );
     }
+  };
+  lines.forEach((raw, i) => {
+    parseLine(raw, i + 1);
   });
   if (ifaceSeen === 0) fail(1, 'no [Interface] section');
   if (!iface.privateKey) fail(ifaceLine, '[Interface] has no PrivateKey');
