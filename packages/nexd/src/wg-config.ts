@@ -172,10 +172,7 @@ export function parseWgConfig(text: string, file = 'wg-config'): WgConfig {
         }
         default:
           if (IGNORED_INTERFACE_KEYS.has(key)) return;
-          return fail(
-            lineNo,
-            `unknown [Interface] key ${keyText}; expected PrivateKey, Address, ListenPort or MTU`,
-          );
+          fail(lineNo, `unknown [Interface] key ${keyText}; expected PrivateKey, Address, ListenPort or MTU`);
       }
     }
     const peer = peers[peers.length - 1];

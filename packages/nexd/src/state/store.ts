@@ -15,10 +15,10 @@ export interface StateStore {
   readonly location: string;
 }
 
-/** Runs `update` on the current state and saves the result; returns what was saved. */
-export async function updateState(store: StateStore, update: (s: State) => State | void): Promise<State> {
+/** Loads the current state, lets `update` change it in place, saves it; returns what was saved. */
+export async function updateState(store: StateStore, update: (s: State) => void): Promise<State> {
   const current = await store.load();
-  const next = update(current) ?? current;
-  await store.save(next);
-  return next;
+  update(current);
+  await store.save(current);
+  return current;
 }
