@@ -232,6 +232,25 @@ export class Lab {
     this.dir = mkdtempSync(join(tmpdir(), `${this.prefix}-`));
     this.exitHook = () => this.cleanupSync();
     process.once('exit', this.exitHook);
+    Lab.installSignalHandlers();
+  }
+
+  private static signalsInstalled = false;
+  /**
+   * A test runner that is interrupted (Ctrl-C, or a timeout's SIGTERM) would otherwise skip `exit` hooks and
+   * leave namespaces and wireguard-go processes behind: turn those signals into a normal exit.
+   */
+  private static installSignalHandlers(): void {
+    if (Lab.signalsInstalled) return;
+    Lab.signalsInstalled = true;
+    const codes: Array<[NodeJS.Signals, number]> = [
+      ['SIGINT', 130],
+      ['SIGTERM', 143],
+      ['SIGHUP', 129],
+    ];
+    for (const [sig, code] of codes) {
+      process.once(sig, () => process.exit(code));
+    }
   }
 
   /** Sweeps leftovers of crashed runs with this tag, then returns a fresh lab. */
