@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+// The device state that send.ts, receive.ts and timers.ts operate on. WireGuardDevice owns one; it is
+// not exported from the package, so the public surface stays WireGuardDevice's methods.
+import type { AllowedIps } from './allowed-ips.js';
+import type { TimerConstants } from './constants.js';
+import type { CookieChecker } from './cookie.js';
+import type { IndexTable } from './index-table.js';
+import type { LocalStatic } from './noise.js';
+import type { Endpoint, Peer } from './peer.js';
+
+/** Counters of datagrams and packets dropped, by reason. Each drop increments exactly one. */
+export interface DropCounters {
+  /** Too short, wrong size for its type, unknown type, or an inner packet that is not IPv4/IPv6. */
+  malformed: number;
+  /** mac1 of a handshake message or the authentication of a cookie reply failed. */
+  mac: number;
+  /** Handshake messages refused under load for lack of a valid mac2 (a cookie reply was sent instead). */
+  cookie: number;
+  /** A handshake message that failed to decrypt or was for a handshake no longer in flight. */
+  handshake: number;
+  /** An initiation from a static key that is not a configured peer. */
+  unknownPeer: number;
+  /** An initiation whose timestamp was not newer than the last one (replay) or came too soon (flood). */
+  staleInitiation: number;
+  /** A transport message for a receiver index we do not have. */
+  unknownIndex: number;
+  /** A transport message whose counter was replayed, too old or beyond REJECT_AFTER_MESSAGES. */
+  replay: number;
+  /** A transport message that failed authentication. */
+  decrypt: number;
+  /** A transport message on a key pair older than REJECT_AFTER_TIME. */
+  expired: number;
+  /** A decrypted packet whose source address is not in the sending peer's allowed IPs. */
+  allowedIps: number;
+  /** A staged packet pushed out because MAX_STAGED_PACKETS were already waiting. */
+  stagedOverflow: number;
+}
+
+export function newDropCounters(): DropCounters {
+  return {
+    malformed: 0,
+    mac: 0,
+    cookie: 0,
+    handshake: 0,
+    unknownPeer: 0,
+    staleInitiation: 0,
+    unknownIndex: 0,
+    replay: 0,
+    decrypt: 0,
+    expired: 0,
+    allowedIps: 0,
+    stagedOverflow: 0,
+  };
+}
+
+export interface DeviceOutput {
+  /** Send one UDP datagram. The callee must not keep `data` after returning (copy it if queued). */
+  sendDatagram(data: Uint8Array, to: Endpoint): void;
+  /**
+   * Deliver one decrypted IP packet from `peer` (its base64 public key). `packet` is a view into the
+   * received datagram, valid only during the call.
+   */
+  deliverPacket(packet: Uint8Array, peer: string): void;
+}
+
+export interface DeviceContext {
+  readonly local: LocalStatic;
+  readonly output: DeviceOutput;
+  readonly random: (b: Uint8Array) => void;
+  readonly timers: TimerConstants;
+  readonly checker: CookieChecker;
+  readonly index: IndexTable<Peer>;
+  readonly routes: AllowedIps<Peer>;
+  readonly drops: DropCounters;
+  readonly peersByKey: Map<string, Peer>;
+  /** Preallocated datagram buffer for transport messages (MAX_DATAGRAM_SIZE bytes). */
+  readonly sendBuffer: Uint8Array;
+  /** Reused 12-byte transport nonce: 4 zero bytes then the 64-bit little-endian counter. */
+  readonly sendNonce: Uint8Array;
+  readonly recvNonce: Uint8Array;
+  /** Scratch for random jitter. */
+  readonly jitterScratch: Uint8Array;
+  /** Handshake-load accounting for the cookie mechanism; see receive.ts underLoad(). */
+  load: { windowStart: number; count: number; underLoadUntil: number; threshold: number };
+}

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: Apache-2.0
+// The Node adapter: the only file that touches dgram, the clock and node:crypto randomness. It binds
+// one IPv4 and one IPv6 UDP socket on the same port, feeds datagrams to the pure WireGuardDevice,
+// and arms ONE setTimeout at the device's pollAt() (never a timer per peer or per packet).
+import { randomFillSync } from 'node:crypto';
+import dgram from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import type { TimerConstants } from '../constants.js';
+import type { DropCounters } from '../context.js';
+import { type PeerConfig, type PeerStatus, type PeerUpdate, WireGuardDevice } from '../device.js';
+import { type BindEvent, bindChannel } from '../diagnostics.js';
+import { WireGuardError } from '../errors.js';
+import { encodeKey, toKey } from '../keys.js';
+import type { Endpoint } from '../peer.js';
+import type { SendResult } from '../send.js';
+
+export interface NodeOptions {
+  privateKey: Uint8Array | string;
+  /** UDP port for both families; 0 or absent = an ephemeral port (the same one for IPv4 and IPv6). */
+  listenPort?: number;
+  peers?: PeerConfig[];
+  timers?: Partial<TimerConstants>;
+  cookieLoadThreshold?: number;
+  /** SO_RCVBUF/SO_SNDBUF to ask for; default 8 MiB. The kernel caps it at net.core.rmem_max/wmem_max. */
+  socketBufferBytes?: number;
+  /** IPv4 bind address (default 0.0.0.0). */
+  bindAddress4?: string;
+  /** IPv6 bind address (default ::); false = no IPv6 socket. */
+  bindAddress6?: string | false;
+  /** Optional pino-style logger for bind-time facts (granted buffer sizes); never called per packet. */
+  logger?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+const DEFAULT_SOCKET_BUFFER = 8 * 1024 * 1024;
+/**
+ * Outgoing datagrams are copied into a ring of slots, because the core reuses its send buffer at once
+ * while dgram may still hold a datagram the kernel refused with EAGAIN. Larger datagrams are copied
+ * into a fresh Buffer.
+ */
+const SEND_RING_SLOTS = 512;
+const SEND_SLOT_SIZE = 2048;
+const BIND_RETRIES = 8;
+
+/** Milliseconds since the Unix epoch from the monotonic clock (wall time is needed for TAI64N). */
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Endpoint addresses are IP literals already: resolve synchronously so dgram.send does not defer to the next tick. */
+function literalLookup(
+  address: string,
+  _family: unknown,
+  callback: (err: Error | null, address: string, family: number) => void,
+): void {
+  callback(null, address, address.includes(':') ? 6 : 4);
+}
+
+export class WireGuardNode {
+  /** The UDP port both sockets listen on. */
+  readonly port: number;
+  /** Our public key (base64). */
+  readonly publicKey: string;
+  /** Called with each decrypted IP packet and the sending peer's base64 public key. The packet is a view into a fresh datagram buffer and may be kept. */
+  onPacket: ((packet: Uint8Array, peerKey: string) => void) | undefined = undefined;
+  /** Socket buffer sizes the kernel granted, per family. */
+  readonly socketBuffers: BindEvent[];
+
+  private readonly device: WireGuardDevice;
+  private readonly ring = new Uint8Array(SEND_RING_SLOTS * SEND_SLOT_SIZE);
+  private ringNext = 0;
+  private timer: NodeJS.Timeout | undefined = undefined;
+  private armedAt = Infinity;
+  private closed = false;
+
+  private constructor(
+    private readonly sock4: dgram.Socket,
+    private readonly sock6: dgram.Socket | undefined,
+    opts: NodeOptions,
+    socketBuffers: BindEvent[],
+  ) {
+    this.port = sock4.address().port;
+    this.socketBuffers = socketBuffers;
+    this.device = new WireGuardDevice({
+      privateKey: opts.privateKey,
+      random: (b) => randomFillSync(b),
+      timers: opts.timers,
+      cookieLoadThreshold: opts.cookieLoadThreshold,
+      output: {
+        sendDatagram: (data, to) => this.sendDatagram(data, to),
+        deliverPacket: (packet, peer) => this.onPacket?.(packet, peer),
+      },
+    });
+    this.publicKey = encodeKey(this.device.publicKey);
+    for (const p of opts.peers ?? []) this.device.addPeer(p);
+    const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+      this.device.receiveDatagram(msg, rinfo, now());
+      this.schedule();
+    };
+    sock4.on('message', onMessage);
+    sock6?.on('message', onMessage);
+  }
+
+  /** Binds the sockets and starts the device. Rejects with WireGuardError('WG_ERR_BIND') when the port is taken. */
+  static async open(opts: NodeOptions): Promise<WireGuardNode> {
+    toKey(opts.privateKey, 'private key'); // fail before binding anything
+    const port = opts.listenPort ?? 0;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new WireGuardError('WG_ERR_BAD_CONFIG', `listenPort must be 0..65535, got ${opts.listenPort}`);
+    }
+    const want = opts.socketBufferBytes ?? DEFAULT_SOCKET_BUFFER;
+    let lastError: unknown;
+    for (let attempt = 0; attempt < (port === 0 ? BIND_RETRIES : 1); attempt++) {
+      const sock4 = dgram.createSocket({ type: 'udp4', lookup: literalLookup as never });
+      try {
+        await bind(sock4, port, opts.bindAddress4 ?? '0.0.0.0');
+      } catch (err) {
+        sock4.close();
+        throw new WireGuardError(
+          'WG_ERR_BIND',
+          `cannot bind UDP ${opts.bindAddress4 ?? '0.0.0.0'}:${port}: ${(err as Error).message}; pick another listenPort`,
+          { cause: err },
+        );
+      }
+      const bound = sock4.address().port;
+      let sock6: dgram.Socket | undefined;
+      if (opts.bindAddress6 !== false) {
+        sock6 = dgram.createSocket({ type: 'udp6', ipv6Only: true, lookup: literalLookup as never });
+        try {
+          await bind(sock6, bound, opts.bindAddress6 ?? '::');
+        } catch (err) {
+          sock6.close();
+          sock6 = undefined;
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EADDRINUSE' && port === 0) {
+            sock4.close(); // the ephemeral IPv4 port is taken for IPv6: try another one
+            lastError = err;
+            continue;
+          }
+          if (code === 'EADDRINUSE') {
+            sock4.close();
+            throw new WireGuardError(
+              'WG_ERR_BIND',
+              `cannot bind UDP [::]:${bound}: ${(err as Error).message}`,
+              { cause: err },
+            );
+          }
+          opts.logger?.warn({ err: (err as Error).message }, 'IPv6 UDP socket unavailable; IPv4 only');
+        }
+      }
+      const granted: BindEvent[] = [];
+      for (const [family, s] of [
+        [4, sock4],
+        [6, sock6],
+      ] as const) {
+        if (!s) continue;
+        try {
+          s.setRecvBufferSize(want);
+          s.setSendBufferSize(want);
+        } catch {
+          // Not fatal: the kernel keeps its default; the granted size is reported below.
+        }
+        const ev: BindEvent = {
+          family,
+          port: bound,
+          recvBufferBytes: s.getRecvBufferSize(),
+          sendBufferBytes: s.getSendBufferSize(),
+          requested: want,
+        };
+        granted.push(ev);
+        if (bindChannel.hasSubscribers) bindChannel.publish(ev);
+        opts.logger?.info(ev, 'WireGuard UDP socket bound; kernel granted buffer sizes');
+      }
+      try {
+        const node = new WireGuardNode(sock4, sock6, opts, granted);
+        node.schedule();
+        return node;
+      } catch (err) {
+        sock4.close();
+        sock6?.close();
+        throw err;
+      }
+    }
+    throw new WireGuardError(
+      'WG_ERR_BIND',
+      `could not bind one ephemeral port for both IPv4 and IPv6 after ${BIND_RETRIES} tries`,
+      { cause: lastError },
+    );
+  }
+
+  /** Sends one IP packet into the tunnel; see WireGuardDevice.sendPacket. */
+  send(ipPacket: Uint8Array): SendResult {
+    const r = this.device.sendPacket(ipPacket, now());
+    this.schedule();
+    return r;
+  }
+
+  addPeer(cfg: PeerConfig): void {
+    this.device.addPeer(cfg);
+    this.schedule();
+  }
+
+  updatePeer(update: PeerUpdate): void {
+    this.device.updatePeer(update, now());
+    this.schedule();
+  }
+
+  removePeer(publicKey: Uint8Array | string): void {
+    this.device.removePeer(publicKey);
+    this.schedule();
+  }
+
+  /** Starts a handshake with `publicKey` now rather than on the first packet. */
+  connect(publicKey: Uint8Array | string): void {
+    this.device.connect(publicKey, now());
+    this.schedule();
+  }
+
+  status(): PeerStatus[] {
+    return this.device.status();
+  }
+
+  get drops(): Readonly<DropCounters> {
+    return this.device.drops;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await Promise.all([closeSocket(this.sock4), this.sock6 ? closeSocket(this.sock6) : undefined]);
+  }
+
+  private sendDatagram(data: Uint8Array, to: Endpoint): void {
+    if (this.closed) return;
+    const sock = to.address.includes(':') ? this.sock6 : this.sock4;
+    if (!sock) return;
+    let copy: Uint8Array;
+    if (data.length <= SEND_SLOT_SIZE) {
+      const off = this.ringNext * SEND_SLOT_SIZE;
+      this.ringNext = (this.ringNext + 1) % SEND_RING_SLOTS;
+      copy = this.ring.subarray(off, off + data.length);
+      copy.set(data);
+    } else {
+      copy = Buffer.from(data);
+    }
+    sock.send(copy, to.port, to.address);
+  }
+
+  /** Arms the single timer at the device's next deadline (only if earlier than the one already armed). */
+  private schedule(): void {
+    if (this.closed) return;
+    const at = this.device.pollAt();
+    if (at === undefined || at >= this.armedAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.armedAt = at;
+    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.ceil(at - now())));
+    this.timer.unref();
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.armedAt = Infinity;
+    if (this.closed) return;
+    this.device.poll(now());
+    this.schedule();
+  }
+}
+
+function bind(sock: dgram.Socket, port: number, address: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    sock.once('error', onError);
+    sock.bind({ port, address, exclusive: true }, () => {
+      sock.off('error', onError);
+      // After bind, socket errors (i.e. ICMP unreachable on some platforms) must not crash the process.
+      sock.on('error', () => {});
+      resolve();
+    });
+  });
+}
+
+function closeSocket(sock: dgram.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      sock.close(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
+}

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: Apache-2.0
+// One configured peer: its handshake, key pairs, timers, staged packets, endpoint and counters.
+// Protocol logic lives in send.ts / receive.ts / timers.ts; this file holds state and the key-pair
+// rotation, which must keep the index table in step with the slots.
+import { CookieGenerator } from './cookie.js';
+import type { IndexTable } from './index-table.js';
+import { Keypair, type KeypairSlots } from './keypair.js';
+import { Handshake, type LocalStatic, type SessionKeys } from './noise.js';
+import { PeerTimers } from './timers.js';
+
+/** A UDP endpoint: an IP literal (IPv6 without brackets) and a port. */
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export class Peer {
+  readonly handshake: Handshake;
+  readonly cookies: CookieGenerator;
+  readonly keypairs: KeypairSlots = { previous: undefined, current: undefined, next: undefined };
+  readonly timers = new PeerTimers();
+  /** Packets waiting for a usable key pair, oldest first; bounded by MAX_STAGED_PACKETS. */
+  readonly staged: Uint8Array[] = [];
+  /** Where to send, i.e. { address: '198.51.100.7', port: 51820 }; learnt from authenticated packets (roaming). */
+  endpoint: Endpoint | undefined;
+  /** Persistent keepalive interval in seconds, 0 = off. */
+  persistentKeepalive = 0;
+  rxBytes = 0;
+  txBytes = 0;
+  /** Time (ms) of the last completed handshake, as `wg show` "latest handshake". */
+  latestHandshake: number | undefined = undefined;
+  /** Initiations retransmitted since the last one started by an event (not a retry); see timers.ts. */
+  handshakeAttempts = 0;
+  /** Data arrived while the keepalive timer was already pending: send another after it fires. */
+  needAnotherKeepalive = false;
+  /** The "last minute" initiation of keepKeyFreshReceiving was sent for the current key pair. */
+  sentLastMinuteHandshake = false;
+  /** When we last sent an initiation (ms); initiations are at least REKEY_TIMEOUT apart. */
+  lastSentHandshake = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    local: LocalStatic,
+    readonly publicKey: Uint8Array,
+    /** Base64 public key, the peer's name in status and in deliverPacket. */
+    readonly key: string,
+    presharedKey: Uint8Array | undefined,
+    cookieRefreshTime: number,
+  ) {
+    this.handshake = new Handshake(local, publicKey, presharedKey);
+    this.cookies = new CookieGenerator(publicKey, cookieRefreshTime);
+  }
+
+  /**
+   * Installs the key pair of a finished handshake. Initiator: it becomes current at once and the old
+   * current (or an unconfirmed next) becomes previous, so in-flight packets still decrypt. Responder: it
+   * waits in `next` until the initiator's first transport message confirms it (receivedWithKeypair).
+   */
+  installKeypair(keys: SessionKeys, now: number, table: IndexTable<Peer>): Keypair {
+    const kp = new Keypair(
+      keys.sendKey,
+      keys.recvKey,
+      keys.localIndex,
+      keys.remoteIndex,
+      now,
+      keys.isInitiator,
+    );
+    table.replace(kp.localIndex, { kind: 'keypair', peer: this, keypair: kp });
+    const slots = this.keypairs;
+    if (keys.isInitiator) {
+      if (slots.next) {
+        // An unconfirmed responder pair is newer than current: keep it as previous, drop current.
+        this.drop(slots.previous, table);
+        this.drop(slots.current, table);
+        slots.previous = slots.next;
+        slots.next = undefined;
+      } else {
+        this.drop(slots.previous, table);
+        slots.previous = slots.current;
+      }
+      slots.current = kp;
+    } else {
+      this.drop(slots.next, table);
+      slots.next = kp;
+    }
+    return kp;
+  }
+
+  /** Promotes `next` to current when its first packet arrives; true when that happened. */
+  receivedWithKeypair(kp: Keypair, table: IndexTable<Peer>): boolean {
+    const slots = this.keypairs;
+    if (slots.next !== kp) return false;
+    this.drop(slots.previous, table);
+    slots.previous = slots.current;
+    slots.current = kp;
+    slots.next = undefined;
+    return true;
+  }
+
+  /** Wipes all key material (REJECT_AFTER_TIME * 3 without a handshake, or removal). */
+  zeroKeyMaterial(table: IndexTable<Peer>): void {
+    const slots = this.keypairs;
+    this.drop(slots.previous, table);
+    this.drop(slots.current, table);
+    this.drop(slots.next, table);
+    slots.previous = slots.current = slots.next = undefined;
+    this.clearHandshake(table);
+  }
+
+  /** Forgets the handshake in flight and releases its index. */
+  clearHandshake(table: IndexTable<Peer>): void {
+    const hs = this.handshake;
+    if (hs.state === 'initiation-created') {
+      // Only a sent initiation owns a 'handshake' index; a created response's index already belongs to its key pair.
+      const entry = table.get(hs.localIndex);
+      if (entry?.kind === 'handshake' && entry.peer === this) table.delete(hs.localIndex);
+    }
+    hs.clear();
+  }
+
+  private drop(kp: Keypair | undefined, table: IndexTable<Peer>): void {
+    if (!kp) return;
+    table.delete(kp.localIndex);
+    kp.wipe();
+  }
+}
