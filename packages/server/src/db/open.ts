@@ -58,11 +58,11 @@ export async function openDatabase<DB = Database>(opts: OpenDatabaseOptions): Pr
 }
 
 /** Which engine a database opened by `openDatabase` runs on. */
-export function databaseKind(db: Kysely<unknown>): DatabaseKind {
+export function databaseKind(db: object): DatabaseKind {
   return kinds.get(db)?.kind ?? 'sqlite';
 }
 
 /** The PostgreSQL URL a database was opened with (for LISTEN connections), if any. */
-export function databaseUrl(db: Kysely<unknown>): string | undefined {
+export function databaseUrl(db: object): string | undefined {
   return kinds.get(db)?.url;
 }

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Table types of the core tables (server-core). See the contract: ids text UUID, timestamps ISO text,
 // booleans integer 0/1, JSON text, revisions bigint (read as number).
-import type { Generated } from 'kysely';
-
 export interface OrganizationsTable {
   id: string;
   name: string;
@@ -44,8 +42,10 @@ export interface DevicesTable {
   relay: number;
   symmetric_nat: number;
   security_group_id: string | null;
-  /** SHA-256 hex of the device bearer token */
+  /** SHA-256 hex of the device bearer token (the lookup key) */
   bearer_token_hash: string;
+  /** the token itself: nexd reads it back after a restart (409 on re-registration, then GET) */
+  bearer_token: string;
   reg_key_id: string | null;
   online: number;
   online_at: string | null;
@@ -103,7 +103,6 @@ export interface RegKeysTable {
 
 /** Deleted watchable objects, so that a stream resumed from an older revision sees the delete. */
 export interface TombstonesTable {
-  seq: Generated<number>;
   vpc_id: string;
   kind: string;
   item_id: string;

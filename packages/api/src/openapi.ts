@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: Apache-2.0
+// The OpenAPI 3.0 document the server serves at GET /openapi.json, built from the same const schemas the
+// server validates with (schemas.ts). Paths follow the original Nexodus API.
+import * as s from './schemas.js';
+
+const schemas = {
+  Error: s.errorSchema,
+  User: s.userSchema,
+  Organization: s.organizationSchema,
+  AddOrganization: s.addOrganizationSchema,
+  VPC: s.vpcSchema,
+  AddVPC: s.addVpcSchema,
+  UpdateVPC: s.updateVpcSchema,
+  Endpoint: s.endpointSchema,
+  TunnelIP: s.tunnelIpSchema,
+  Device: s.deviceSchema,
+  AddDevice: s.addDeviceSchema,
+  UpdateDevice: s.updateDeviceSchema,
+  DeviceMetadata: s.deviceMetadataSchema,
+  RegKey: s.regKeySchema,
+  AddRegKey: s.addRegKeySchema,
+  SecurityRule: s.securityRuleSchema,
+  SecurityGroup: s.securityGroupSchema,
+  AddSecurityGroup: s.addSecurityGroupSchema,
+  UpdateSecurityGroup: s.updateSecurityGroupSchema,
+  Watch: s.watchSchema,
+  WatchEvent: s.watchEventSchema,
+} as const;
+
+type SchemaName = keyof typeof schemas;
+const ref = (name: SchemaName) => ({ $ref: `#/components/schemas/${name}` });
+const list = (name: SchemaName) => ({ type: 'array', items: ref(name) });
+const json = (schema: unknown) => ({ 'application/json': { schema } });
+const errors = {
+  '400': { description: 'bad request; `field` names the offending field', content: json(ref('Error')) },
+  '401': { description: 'not authenticated', content: json(ref('Error')) },
+  '403': { description: 'not allowed for this credential', content: json(ref('Error')) },
+  '404': { description: 'not found (or not yours)', content: json(ref('Error')) },
+  '429': { description: 'rate limited', content: json(ref('Error')) },
+};
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+const keyParam = { name: 'key', in: 'path', required: true, schema: { type: 'string' } };
+
+interface Op {
+  operationId: string;
+  summary: string;
+  tags: string[];
+  params?: unknown[];
+  body?: unknown;
+  status?: number;
+  result?: unknown;
+  produces?: string;
+}
+
+function op(o: Op) {
+  const status = String(o.status ?? 200);
+  return {
+    operationId: o.operationId,
+    summary: o.summary,
+    tags: o.tags,
+    security: [{ bearer: [] }],
+    ...(o.params ? { parameters: o.params } : {}),
+    ...(o.body ? { requestBody: { required: true, content: json(o.body) } } : {}),
+    responses: {
+      [status]: {
+        description: 'OK',
+        content: o.produces ? { [o.produces]: { schema: o.result } } : json(o.result),
+      },
+      ...errors,
+      ...(o.status === 201
+        ? { '409': { description: 'already exists; `id` names it', content: json(ref('Error')) } }
+        : {}),
+    },
+  };
+}
+
+const watchOp = (id: string) =>
+  op({
+    operationId: id,
+    summary: 'Watch devices, device metadata and security groups of a VPC',
+    tags: ['VPC'],
+    params: [idParam, { name: 'public_key', in: 'query', required: false, schema: { type: 'string' } }],
+    body: { type: 'array', items: ref('Watch') },
+    result: ref('WatchEvent'),
+    produces: s.WATCH_CONTENT_TYPE,
+  });
+
+export const openApiDocument = {
+  openapi: '3.0.3',
+  info: {
+    title: 'Nexodus API',
+    version: '1.0',
+    description:
+      'The Nexodus control plane (TypeScript implementation). Errors are `{"error": ..., "code": "NEX_ERR_..."}`.',
+    license: { name: 'Apache 2.0', url: 'http://www.apache.org/licenses/LICENSE-2.0.html' },
+  },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    schemas,
+  },
+  paths: {
+    '/api/users/me': {
+      get: op({
+        operationId: 'GetUserMe',
+        summary: 'The user a token acts for',
+        tags: ['Users'],
+        result: ref('User'),
+      }),
+    },
+    '/api/organizations': {
+      get: op({
+        operationId: 'ListOrganizations',
+        summary: 'Organizations, by name',
+        tags: ['Organizations'],
+        result: list('Organization'),
+      }),
+      post: op({
+        operationId: 'CreateOrganization',
+        summary: 'Create an organization',
+        tags: ['Organizations'],
+        body: ref('AddOrganization'),
+        status: 201,
+        result: ref('Organization'),
+      }),
+    },
+    '/api/organizations/{id}': {
+      get: op({
+        operationId: 'GetOrganization',
+        summary: 'One organization',
+        tags: ['Organizations'],
+        params: [idParam],
+        result: ref('Organization'),
+      }),
+      delete: op({
+        operationId: 'DeleteOrganization',
+        summary: 'Delete an organization without VPCs',
+        tags: ['Organizations'],
+        params: [idParam],
+        result: ref('Organization'),
+      }),
+    },
+    '/api/vpcs': {
+      get: op({ operationId: 'ListVPCs', summary: 'VPCs', tags: ['VPC'], result: list('VPC') }),
+      post: op({
+        operationId: 'CreateVPC',
+        summary: 'Create a VPC',
+        tags: ['VPC'],
+        body: ref('AddVPC'),
+        status: 201,
+        result: ref('VPC'),
+      }),
+    },
+    '/api/vpcs/{id}': {
+      get: op({
+        operationId: 'GetVPC',
+        summary: 'One VPC',
+        tags: ['VPC'],
+        params: [idParam],
+        result: ref('VPC'),
+      }),
+      patch: op({
+        operationId: 'UpdateVPC',
+        summary: 'Update a VPC',
+        tags: ['VPC'],
+        params: [idParam],
+        body: ref('UpdateVPC'),
+        result: ref('VPC'),
+      }),
+      delete: op({
+        operationId: 'DeleteVPC',
+        summary: 'Delete a VPC (not the default one)',
+        tags: ['VPC'],
+        params: [idParam],
+        result: ref('VPC'),
+      }),
+    },
+    '/api/vpcs/{id}/devices': {
+      get: op({
+        operationId: 'ListDevicesInVPC',
+        summary: 'Devices of a VPC, by hostname',
+        tags: ['VPC'],
+        params: [idParam],
+        result: list('Device'),
+      }),
+    },
+    '/api/vpcs/{id}/metadata': {
+      get: op({
+        operationId: 'ListMetadataInVPC',
+        summary: 'Device metadata of a VPC, by key',
+        tags: ['VPC'],
+        params: [
+          idParam,
+          { name: 'key', in: 'query', required: false, schema: { type: 'array', items: { type: 'string' } } },
+          {
+            name: 'prefix',
+            in: 'query',
+            required: false,
+            schema: { type: 'array', items: { type: 'string' } },
+          },
+        ],
+        result: list('DeviceMetadata'),
+      }),
+    },
+    '/api/vpcs/{id}/security-groups': {
+      get: op({
+        operationId: 'ListSecurityGroupsInVPC',
+        summary: 'Security groups of a VPC',
+        tags: ['VPC'],
+        params: [idParam],
+        result: list('SecurityGroup'),
+      }),
+    },
+    '/api/vpcs/{id}/events': { post: watchOp('WatchEvents') },
+    '/api/vpc/{id}/events': { post: watchOp('WatchEventsReferenceSpelling') },
+    '/api/devices': {
+      get: op({
+        operationId: 'ListDevices',
+        summary: 'Devices, by hostname',
+        tags: ['Devices'],
+        result: list('Device'),
+      }),
+      post: op({
+        operationId: 'CreateDevice',
+        summary: 'Register a device',
+        tags: ['Devices'],
+        body: ref('AddDevice'),
+        status: 201,
+        result: ref('Device'),
+      }),
+    },
+    '/api/devices/{id}': {
+      get: op({
+        operationId: 'GetDevice',
+        summary: 'One device',
+        tags: ['Devices'],
+        params: [idParam],
+        result: ref('Device'),
+      }),
+      patch: op({
+        operationId: 'UpdateDevice',
+        summary: 'Update a device',
+        tags: ['Devices'],
+        params: [idParam],
+        body: ref('UpdateDevice'),
+        result: ref('Device'),
+      }),
+      delete: op({
+        operationId: 'DeleteDevice',
+        summary: 'Delete a device and free its addresses',
+        tags: ['Devices'],
+        params: [idParam],
+        result: ref('Device'),
+      }),
+    },
+    '/api/devices/{id}/metadata': {
+      get: op({
+        operationId: 'ListDeviceMetadata',
+        summary: 'Metadata of a device, by key',
+        tags: ['Devices'],
+        params: [idParam],
+        result: list('DeviceMetadata'),
+      }),
+    },
+    '/api/devices/{id}/metadata/{key}': {
+      get: op({
+        operationId: 'GetDeviceMetadataKey',
+        summary: 'One metadata value',
+        tags: ['Devices'],
+        params: [idParam, keyParam],
+        result: ref('DeviceMetadata'),
+      }),
+      put: op({
+        operationId: 'UpdateDeviceMetadataKey',
+        summary: 'Set a metadata value (the body is any JSON)',
+        tags: ['Devices'],
+        params: [idParam, keyParam],
+        body: {},
+        result: ref('DeviceMetadata'),
+      }),
+      delete: op({
+        operationId: 'DeleteDeviceMetadataKey',
+        summary: 'Delete a metadata value',
+        tags: ['Devices'],
+        params: [idParam, keyParam],
+        result: ref('DeviceMetadata'),
+      }),
+    },
+    '/api/reg-keys': {
+      get: op({
+        operationId: 'ListRegKeys',
+        summary: 'Registration keys',
+        tags: ['RegKey'],
+        result: list('RegKey'),
+      }),
+      post: op({
+        operationId: 'CreateRegKey',
+        summary: 'Create a registration key',
+        tags: ['RegKey'],
+        body: ref('AddRegKey'),
+        status: 201,
+        result: ref('RegKey'),
+      }),
+    },
+    '/api/reg-keys/{id}': {
+      get: op({
+        operationId: 'GetRegKey',
+        summary: 'One registration key (`me` with a reg-key token)',
+        tags: ['RegKey'],
+        params: [idParam],
+        result: ref('RegKey'),
+      }),
+      delete: op({
+        operationId: 'DeleteRegKey',
+        summary: 'Delete a registration key',
+        tags: ['RegKey'],
+        params: [idParam],
+        result: ref('RegKey'),
+      }),
+    },
+    '/api/security-groups': {
+      get: op({
+        operationId: 'ListSecurityGroups',
+        summary: 'Security groups',
+        tags: ['SecurityGroup'],
+        result: list('SecurityGroup'),
+      }),
+      post: op({
+        operationId: 'CreateSecurityGroup',
+        summary: 'Create a security group',
+        tags: ['SecurityGroup'],
+        body: ref('AddSecurityGroup'),
+        status: 201,
+        result: ref('SecurityGroup'),
+      }),
+    },
+    '/api/security-groups/{id}': {
+      get: op({
+        operationId: 'GetSecurityGroup',
+        summary: 'One security group',
+        tags: ['SecurityGroup'],
+        params: [idParam],
+        result: ref('SecurityGroup'),
+      }),
+      patch: op({
+        operationId: 'UpdateSecurityGroup',
+        summary: 'Update a security group',
+        tags: ['SecurityGroup'],
+        params: [idParam],
+        body: ref('UpdateSecurityGroup'),
+        result: ref('SecurityGroup'),
+      }),
+      delete: op({
+        operationId: 'DeleteSecurityGroup',
+        summary: 'Delete a security group',
+        tags: ['SecurityGroup'],
+        params: [idParam],
+        result: ref('SecurityGroup'),
+      }),
+    },
+  },
+} as const;

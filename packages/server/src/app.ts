@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: Apache-2.0
+// The Fastify application: `buildApp(opts)` wires the database, the change bus, authentication and one plugin
+// per resource. Tests drive it with `app.inject()`; the CLI listens on HTTPS.
+import { openApiDocument } from '@nexodus/api';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyServerOptions,
+} from 'fastify';
+import type { Kysely } from 'kysely';
+import { makeAuthHook, type VerifyUserToken } from './auth.js';
+import type { ServerContext } from './context.js';
+import { databaseKind, databaseUrl } from './db/open.js';
+import type { Database } from './db/schema.js';
+import { NexError } from './errors.js';
+import { ChangeBus } from './events/bus.js';
+import { deviceRoutes } from './routes/devices.js';
+import { eventRoutes } from './routes/events.js';
+import { metadataRoutes } from './routes/metadata.js';
+import { organizationRoutes } from './routes/organizations.js';
+import { regKeyRoutes } from './routes/reg-keys.js';
+import { securityGroupRoutes } from './routes/security-groups.js';
+import { type LookupUser, userRoutes } from './routes/users.js';
+import { vpcRoutes } from './routes/vpcs.js';
+
+/** Default request body limit: metadata values are at most 64 KiB, everything else is far smaller. */
+export const DEFAULT_BODY_LIMIT = 256 * 1024;
+/** Default watch keep-alive interval. */
+export const DEFAULT_BOOKMARK_MS = 20_000;
+
+/** What buildApp needs from identity (src/identity): token verification, user lookup, its routes. */
+export interface IdentityHooks {
+  verifyAccessToken: VerifyUserToken;
+  getUser: LookupUser;
+  /** Fastify plugin serving /.well-known, /oauth2, /device and /api/admin/users. */
+  routes?: (app: FastifyInstance) => Promise<void>;
+}
+
+export interface BuildAppOptions {
+  /** A migrated database (openDatabase + migrateToLatest). The caller closes it after app.close(). */
+  db: Kysely<Database>;
+  identity?: IdentityHooks;
+  /** Fastify logger option (default: off); pass a pino instance or `{ level }`. */
+  logger?: FastifyServerOptions['logger'] | FastifyBaseLogger;
+  bodyLimit?: number;
+  bookmarkMs?: number;
+  /** TEST ONLY: accept `x-nexodus-test-user: <id>:<name>` as a user login. Never set in production. */
+  testUsers?: boolean;
+  /** Fastify server options for HTTPS (the CLI passes `{ https: { key, cert } }`). */
+  https?: { key: Buffer | string; cert: Buffer | string };
+}
+
+export interface NexodusApp {
+  app: FastifyInstance;
+  ctx: ServerContext;
+}
+
+function validationField(err: FastifyError): string {
+  const v = err.validation?.[0];
+  if (!v) return 'body';
+  const params = v.params as { missingProperty?: string } | undefined;
+  const path = `${v.instancePath ?? ''}${params?.missingProperty ? `/${params.missingProperty}` : ''}`
+    .replace(/^\//, '')
+    .replace(/\/(\d+)/g, '[$1]')
+    .replace(/\//g, '.');
+  return path || err.validationContext || 'body';
+}
+
+export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
+  const postgres = databaseKind(opts.db) === 'postgres';
+  const bus = new ChangeBus();
+  const ctx: ServerContext = { db: opts.db, postgres, bus };
+  const url = databaseUrl(opts.db);
+  if (postgres && url) await bus.listen(url);
+
+  const loggerOpt =
+    opts.logger && typeof opts.logger === 'object' && 'child' in opts.logger
+      ? { loggerInstance: opts.logger }
+      : { logger: opts.logger ?? false };
+  const app = Fastify({
+    ...(loggerOpt as object),
+    bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    ...(opts.https ? { https: opts.https } : {}),
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
+    // Watch streams are long-lived; requestTimeout would cut them.
+    requestTimeout: 0,
+  } as FastifyServerOptions) as unknown as FastifyInstance;
+  app.decorate('nexodus', ctx);
+
+  // JSON bodies: an empty body counts as "no body" (undefined), so body-less POSTs with a JSON content type work.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = (body as string).trim();
+    if (text === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(
+        new NexError('NEX_ERR_BAD_REQUEST', `the body is not valid JSON: ${(err as Error).message}`),
+        undefined,
+      );
+    }
+  });
+
+  app.setErrorHandler((err: FastifyError | NexError, req, reply) => {
+    if (err instanceof NexError) return reply.code(err.statusCode).send(err.toBody());
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      const field = validationField(fe);
+      return reply
+        .code(400)
+        .send({
+          error: `${field}: ${fe.validation[0]?.message ?? 'invalid'}`,
+          code: 'NEX_ERR_VALIDATION',
+          field,
+        });
+    }
+    switch (fe.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return reply
+          .code(413)
+          .send({
+            error: `the body exceeds ${opts.bodyLimit ?? DEFAULT_BODY_LIMIT} bytes`,
+            code: 'NEX_ERR_BODY_TOO_LARGE',
+          });
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return reply
+          .code(415)
+          .send({ error: 'send the body as application/json', code: 'NEX_ERR_UNSUPPORTED_MEDIA_TYPE' });
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return reply.code(400).send({ error: fe.message, code: 'NEX_ERR_BAD_REQUEST' });
+    }
+    if (fe.statusCode === 429)
+      return reply.code(429).send({ error: fe.message, code: 'NEX_ERR_RATE_LIMITED' });
+    if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return reply.code(fe.statusCode).send({ error: fe.message, code: 'NEX_ERR_BAD_REQUEST' });
+    }
+    req.log.error({ err }, 'request failed');
+    return reply.code(500).send({ error: 'internal error; see the server log', code: 'NEX_ERR_INTERNAL' });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply
+      .code(404)
+      .send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'NEX_ERR_NOT_FOUND' });
+  });
+
+  app.get('/openapi.json', async () => openApiDocument);
+
+  if (opts.identity?.routes) await app.register(opts.identity.routes);
+
+  await app.register(async (api) => {
+    api.addHook('onRequest', makeAuthHook(ctx, opts.identity?.verifyAccessToken, opts.testUsers === true));
+    await api.register(userRoutes, { lookupUser: opts.identity?.getUser });
+    await api.register(organizationRoutes, { ctx });
+    await api.register(vpcRoutes, { ctx });
+    await api.register(deviceRoutes, { ctx });
+    await api.register(metadataRoutes, { ctx });
+    await api.register(regKeyRoutes, { ctx });
+    await api.register(securityGroupRoutes, { ctx });
+    await api.register(eventRoutes, { ctx, bookmarkMs: opts.bookmarkMs ?? DEFAULT_BOOKMARK_MS });
+  });
+
+  app.addHook('onClose', async () => {
+    await bus.close();
+  });
+  return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    nexodus: ServerContext;
+  }
+}

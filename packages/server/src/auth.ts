@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+// Request authentication: a Bearer token is tried as a user access token (identity), then as a device token,
+// then as a registration key token. The result is `request.principal`.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerContext } from './context.js';
+import { ensureUserDefaults } from './defaults.js';
+import { NexError } from './errors.js';
+import type { Principal, UserPrincipal } from './principal.js';
+import { DEVICE_TOKEN_PREFIX, hashToken, REG_KEY_TOKEN_PREFIX } from './tokens.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+export type VerifyUserToken = (token: string) => Promise<UserPrincipal | undefined>;
+
+/** Tokens longer than this are rejected before any parsing (a JWT of ours is well under 2 KiB). */
+const MAX_TOKEN_LENGTH = 8192;
+
+export async function resolvePrincipal(
+  ctx: ServerContext,
+  verifyUser: VerifyUserToken | undefined,
+  token: string,
+  now = new Date(),
+): Promise<Principal> {
+  if (token.length > MAX_TOKEN_LENGTH) throw unauthenticated('the bearer token is too long');
+  if (token.startsWith(DEVICE_TOKEN_PREFIX)) {
+    const d = await ctx.db
+      .selectFrom('devices')
+      .select(['id', 'vpc_id', 'owner_id'])
+      .where('bearer_token_hash', '=', hashToken(token))
+      .executeTakeFirst();
+    if (!d) throw unauthenticated('unknown device token (was the device deleted?)');
+    return { kind: 'device', deviceId: d.id, vpcId: d.vpc_id, ownerId: d.owner_id };
+  }
+  if (token.startsWith(REG_KEY_TOKEN_PREFIX)) {
+    const k = await ctx.db
+      .selectFrom('reg_keys')
+      .selectAll()
+      .where('bearer_token_hash', '=', hashToken(token))
+      .executeTakeFirst();
+    if (!k) throw unauthenticated('unknown registration key');
+    if (k.expires_at && Date.parse(k.expires_at) <= now.getTime()) {
+      throw unauthenticated(`the registration key expired at ${k.expires_at}; create a new one`);
+    }
+    return {
+      kind: 'reg-key',
+      regKeyId: k.id,
+      vpcId: k.vpc_id,
+      ownerId: k.owner_id,
+      singleUse: k.single_use === 1,
+      deviceId: k.device_id ?? undefined,
+      securityGroupId: k.security_group_id ?? undefined,
+    };
+  }
+  const user = verifyUser ? await verifyUser(token) : undefined;
+  if (!user) throw unauthenticated('invalid or expired access token; log in again');
+  return user;
+}
+
+function unauthenticated(message: string): NexError {
+  return new NexError('NEX_ERR_UNAUTHENTICATED', message);
+}
+
+/** Test-only: `x-nexodus-test-user: <uuid>:<username>` authenticates as that user (until identity lands). */
+export const TEST_USER_HEADER = 'x-nexodus-test-user';
+
+export function makeAuthHook(
+  ctx: ServerContext,
+  verifyUser: VerifyUserToken | undefined,
+  testUsers: boolean,
+): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  return async (req) => {
+    let principal: Principal | undefined;
+    const testHeader = testUsers ? req.headers[TEST_USER_HEADER] : undefined;
+    if (typeof testHeader === 'string') {
+      const [userId = '', username = ''] = testHeader.split(':');
+      principal = { kind: 'user', userId, username, admin: false };
+    } else {
+      const h = req.headers.authorization;
+      const m = typeof h === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(h) : null;
+      if (!m?.[1]) throw unauthenticated('missing "Authorization: Bearer <token>" header');
+      principal = await resolvePrincipal(ctx, verifyUser, m[1]);
+    }
+    if (principal.kind === 'user') await ensureUserDefaults(ctx, principal);
+    req.principal = principal;
+  };
+}
+
+export function principalOf(req: FastifyRequest): Principal {
+  if (!req.principal) throw unauthenticated('not authenticated');
+  return req.principal;
+}

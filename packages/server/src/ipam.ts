@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+// Per-VPC IP address management. The pool is a VPC's CIDR; the database's UNIQUE (vpc_id, address) is the
+// guarantee against double assignment, this module only picks a candidate (lowest free host address).
+import ipaddr from 'ipaddr.js';
+import { NexError } from './errors.js';
+
+export const DEFAULT_IPV4_CIDR = '100.100.0.0/16';
+export const DEFAULT_IPV6_CIDR = '200::/64';
+
+export type Family = 4 | 6;
+
+export interface Pool {
+  family: Family;
+  /** canonical text, i.e. 100.100.0.0/16 */
+  cidr: string;
+  prefix: number;
+  /** first and last assignable address as integers */
+  first: bigint;
+  last: bigint;
+}
+
+const BITS: Record<Family, number> = { 4: 32, 6: 128 };
+/** Smallest pools we accept: a /30 gives two IPv4 hosts, a /126 three IPv6 hosts. */
+const MAX_PREFIX: Record<Family, number> = { 4: 30, 6: 126 };
+
+function toBigInt(addr: ipaddr.IPv4 | ipaddr.IPv6): bigint {
+  let n = 0n;
+  for (const b of addr.toByteArray()) n = (n << 8n) | BigInt(b);
+  return n;
+}
+
+function fromBigInt(n: bigint, family: Family): string {
+  const len = family === 4 ? 4 : 16;
+  const bytes = new Array<number>(len);
+  for (let i = len - 1; i >= 0; i--) {
+    bytes[i] = Number(n & 0xffn);
+    n >>= 8n;
+  }
+  return ipaddr.fromByteArray(bytes).toString();
+}
+
+/**
+ * Parses a VPC pool CIDR. `field` names the request field for the 400. The address must be the network
+ * address (no host bits), so that two spellings of one pool cannot exist.
+ */
+export function parsePool(cidr: string, family: Family, field: string): Pool {
+  let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number];
+  try {
+    parsed = ipaddr.parseCIDR(cidr);
+  } catch {
+    throw new NexError(
+      'NEX_ERR_BAD_CIDR',
+      `${field}: ${JSON.stringify(cidr)} is not a CIDR, expected i.e. ${family === 4 ? DEFAULT_IPV4_CIDR : DEFAULT_IPV6_CIDR}`,
+      { field },
+    );
+  }
+  const [addr, prefix] = parsed;
+  if ((family === 4) !== (addr.kind() === 'ipv4')) {
+    throw new NexError('NEX_ERR_BAD_CIDR', `${field}: ${cidr} is not an IPv${family} CIDR`, { field });
+  }
+  if (prefix > MAX_PREFIX[family]) {
+    throw new NexError(
+      'NEX_ERR_BAD_CIDR',
+      `${field}: /${prefix} is too small for a pool, use at most /${MAX_PREFIX[family]}`,
+      { field },
+    );
+  }
+  const bits = BITS[family];
+  const hostBits = BigInt(bits - prefix);
+  const value = toBigInt(addr);
+  const network = (value >> hostBits) << hostBits;
+  if (network !== value) {
+    const canonical = `${fromBigInt(network, family)}/${prefix}`;
+    throw new NexError(
+      'NEX_ERR_BAD_CIDR',
+      `${field}: ${cidr} has host bits set, did you mean ${canonical}?`,
+      { field },
+    );
+  }
+  const size = 1n << hostBits;
+  // IPv4: skip the network and broadcast addresses. IPv6: skip the subnet-router anycast address (RFC 4291 2.6.1).
+  const first = network + 1n;
+  const last = family === 4 ? network + size - 2n : network + size - 1n;
+  return { family, cidr: `${fromBigInt(network, family)}/${prefix}`, prefix, first, last };
+}
+
+/** Parses one address and checks it is an assignable host of `pool`; returns its canonical text. */
+export function checkRequested(pool: Pool, address: string, field: string): string {
+  let addr: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    addr = ipaddr.parse(address.replace(/\/(32|128)$/, ''));
+  } catch {
+    throw new NexError('NEX_ERR_BAD_CIDR', `${field}: ${JSON.stringify(address)} is not an IP address`, {
+      field,
+    });
+  }
+  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress())
+    addr = (addr as ipaddr.IPv6).toIPv4Address();
+  const n = toBigInt(addr);
+  if ((pool.family === 4) !== (addr.kind() === 'ipv4') || n < pool.first || n > pool.last) {
+    throw new NexError(
+      'NEX_ERR_BAD_CIDR',
+      `${field}: ${address} is not an assignable address of ${pool.cidr}`,
+      { field },
+    );
+  }
+  return fromBigInt(n, pool.family);
+}
+
+/** Lowest assignable address of `pool` not in `taken` (canonical texts), or undefined when full. */
+export function pickFree(pool: Pool, taken: Iterable<string>): string | undefined {
+  const used = new Set<bigint>();
+  for (const t of taken) {
+    try {
+      used.add(toBigInt(ipaddr.parse(t)));
+    } catch {
+      // a row we cannot parse cannot collide with a canonical candidate either
+    }
+  }
+  for (let n = pool.first; n <= pool.last; n++) {
+    if (!used.has(n)) return fromBigInt(n, pool.family);
+    // `used` holds at most as many entries as the VPC has devices, so this loop is bounded by that.
+  }
+  return undefined;
+}
+
+/** Validates a CIDR a device advertises (any prefix, host bits allowed as in `ip route`), returns canonical text. */
+export function checkAdvertisedCidr(cidr: string, field: string): string {
+  try {
+    const [addr, prefix] = ipaddr.parseCIDR(cidr);
+    return `${addr.toString()}/${prefix}`;
+  } catch {
+    throw new NexError(
+      'NEX_ERR_BAD_CIDR',
+      `${field}: ${JSON.stringify(cidr)} is not a CIDR (i.e. 172.16.42.0/24)`,
+      { field },
+    );
+  }
+}

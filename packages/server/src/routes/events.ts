@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: Apache-2.0
+// POST /api/vpcs/{id}/events (also /api/vpc/{id}/events, the reference's spelling): the watch stream.
+// `?public_key=` marks that device online while its stream is open.
+import { WATCH_CONTENT_TYPE, WATCH_KINDS, type Watch, watchListSchema } from '@nexodus/api';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { readableVpc } from '../access.js';
+import { principalOf } from '../auth.js';
+import { type ServerContext, writeVpc } from '../context.js';
+import { NexError, notFound } from '../errors.js';
+import { WatchStream } from '../events/watch.js';
+import { idParams } from './common.js';
+
+interface WatchRoute {
+  Params: { id: string };
+  Body: Watch[] | undefined;
+  Querystring: { public_key?: string };
+}
+
+/** Open streams per device id in this process, so a device with two streams stays online until both close. */
+const onlineCounts = new WeakMap<ServerContext, Map<string, number>>();
+
+async function setOnline(
+  ctx: ServerContext,
+  vpcId: string,
+  deviceId: string,
+  online: boolean,
+): Promise<void> {
+  await writeVpc(ctx, vpcId, async (trx, revision) => {
+    await trx
+      .updateTable('devices')
+      .set({ online: online ? 1 : 0, online_at: online ? new Date().toISOString() : null, revision })
+      .where('id', '=', deviceId)
+      .execute();
+  });
+}
+
+export async function eventRoutes(
+  app: FastifyInstance,
+  opts: { ctx: ServerContext; bookmarkMs: number },
+): Promise<void> {
+  const { ctx } = opts;
+  let counts = onlineCounts.get(ctx);
+  if (!counts) onlineCounts.set(ctx, (counts = new Map()));
+  const online = counts;
+  const streams = new Set<WatchStream>();
+  app.addHook('onClose', async () => {
+    for (const s of streams) s.close();
+  });
+
+  const handler = async (req: FastifyRequest<WatchRoute>, reply: FastifyReply) => {
+    const p = principalOf(req);
+    const vpc = await readableVpc(ctx, p, req.params.id);
+    // An empty body watches everything from the beginning.
+    const watches: Watch[] = req.body ?? WATCH_KINDS.map((kind) => ({ kind, gt_revision: 0 }));
+    const kinds = new Set(watches.map((w) => w.kind));
+    if (kinds.size !== watches.length) {
+      throw new NexError('NEX_ERR_VALIDATION', 'body: each kind may be watched once per stream', {
+        field: 'kind',
+      });
+    }
+    let onlineDevice: string | undefined;
+    const pk = req.query.public_key;
+    if (pk) {
+      const d = await ctx.db
+        .selectFrom('devices')
+        .select(['id', 'vpc_id'])
+        .where('public_key', '=', pk)
+        .executeTakeFirst();
+      if (!d || d.vpc_id !== vpc.id) throw notFound('device with this public_key in this VPC');
+      if (p.kind === 'device' && p.deviceId !== d.id) {
+        throw new NexError('NEX_ERR_FORBIDDEN', 'a device token may only mark its own device online');
+      }
+      onlineDevice = d.id;
+    }
+
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': WATCH_CONTENT_TYPE,
+      'cache-control': 'no-store',
+      // Tell reverse proxies (nginx) not to buffer the stream.
+      'x-accel-buffering': 'no',
+    });
+    res.flushHeaders();
+    const stream = new WatchStream(ctx, vpc.id, watches, res, { bookmarkMs: opts.bookmarkMs }, (err) =>
+      req.log.warn({ err, vpcId: vpc.id }, 'watch stream failed'),
+    );
+    streams.add(stream);
+    if (onlineDevice) {
+      const n = online.get(onlineDevice) ?? 0;
+      online.set(onlineDevice, n + 1);
+      if (n === 0)
+        await setOnline(ctx, vpc.id, onlineDevice, true).catch((err) =>
+          req.log.warn({ err }, 'marking device online failed'),
+        );
+    }
+    void stream.done.then(async () => {
+      streams.delete(stream);
+      if (!onlineDevice) return;
+      const n = (online.get(onlineDevice) ?? 1) - 1;
+      if (n > 0) {
+        online.set(onlineDevice, n);
+        return;
+      }
+      online.delete(onlineDevice);
+      // The device may have been deleted meanwhile; then there is nothing to mark.
+      await setOnline(ctx, vpc.id, onlineDevice, false).catch(() => {});
+    });
+    await stream.start();
+  };
+
+  const schema = {
+    params: idParams,
+    body: watchListSchema,
+    querystring: { type: 'object', properties: { public_key: { type: 'string', maxLength: 64 } } },
+  };
+  app.post<WatchRoute>('/api/vpcs/:id/events', { schema }, handler);
+  app.post<WatchRoute>('/api/vpc/:id/events', { schema }, handler);
+}

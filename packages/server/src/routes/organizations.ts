@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: Apache-2.0
+// /api/organizations: a user's organizations (the default one has the user's id), listed by name.
+import { randomUUID } from 'node:crypto';
+import { type AddOrganization, addOrganizationSchema, organizationSchema } from '@nexodus/api';
+import type { FastifyInstance } from 'fastify';
+import { isUuid, requireUser } from '../access.js';
+import { principalOf } from '../auth.js';
+import type { ServerContext } from '../context.js';
+import { uniqueViolation } from '../db/constraints.js';
+import { NexError, notFound } from '../errors.js';
+import type { Principal } from '../principal.js';
+import { organizationView } from '../views.js';
+import { arrayOf, byText, idParams, responses } from './common.js';
+
+async function readableOrg(ctx: ServerContext, p: Principal, id: string) {
+  if (!isUuid(id)) throw notFound('organization');
+  const org = await ctx.db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!org) throw notFound('organization');
+  if (p.kind === 'user' ? org.owner_id !== p.userId : org.id !== (await vpcOrg(ctx, p.vpcId))) {
+    throw notFound('organization');
+  }
+  return org;
+}
+
+async function vpcOrg(ctx: ServerContext, vpcId: string): Promise<string | undefined> {
+  const v = await ctx.db
+    .selectFrom('vpcs')
+    .select('organization_id')
+    .where('id', '=', vpcId)
+    .executeTakeFirst();
+  return v?.organization_id;
+}
+
+export async function organizationRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
+  const { ctx } = opts;
+
+  app.get(
+    '/api/organizations',
+    { schema: { response: responses(200, arrayOf(organizationSchema)) } },
+    async (req) => {
+      const p = principalOf(req);
+      let q = ctx.db.selectFrom('organizations').selectAll();
+      if (p.kind === 'user') q = q.where('owner_id', '=', p.userId);
+      else q = q.where('id', '=', (await vpcOrg(ctx, p.vpcId)) ?? '');
+      const rows = (await q.execute()).sort(
+        byText(
+          (r) => r.name,
+          (r) => r.id,
+        ),
+      );
+      return rows.map(organizationView);
+    },
+  );
+
+  app.post<{ Body: AddOrganization }>(
+    '/api/organizations',
+    { schema: { body: addOrganizationSchema, response: responses(201, organizationSchema) } },
+    async (req, reply) => {
+      const p = principalOf(req);
+      requireUser(p);
+      const row = {
+        id: randomUUID(),
+        name: req.body.name,
+        description: req.body.description ?? '',
+        owner_id: p.userId,
+        created_at: new Date().toISOString(),
+      };
+      try {
+        await ctx.db.insertInto('organizations').values(row).execute();
+      } catch (err) {
+        if (!uniqueViolation(err)) throw err;
+        const existing = await ctx.db
+          .selectFrom('organizations')
+          .select('id')
+          .where('owner_id', '=', p.userId)
+          .where('name', '=', row.name)
+          .executeTakeFirst();
+        throw new NexError(
+          'NEX_ERR_CONFLICT',
+          `an organization named ${row.name} already exists`,
+          existing ? { id: existing.id } : {},
+        );
+      }
+      return reply.code(201).send(organizationView(row));
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/organizations/:id',
+    { schema: { params: idParams, response: responses(200, organizationSchema) } },
+    async (req) => organizationView(await readableOrg(ctx, principalOf(req), req.params.id)),
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/api/organizations/:id',
+    { schema: { params: idParams, response: responses(200, organizationSchema) } },
+    async (req) => {
+      const p = principalOf(req);
+      const org = await readableOrg(ctx, p, req.params.id);
+      requireUser(p);
+      if (org.id === p.userId) {
+        throw new NexError('NEX_ERR_DEFAULT_VPC', 'the default organization cannot be deleted');
+      }
+      const vpcs = await ctx.db
+        .selectFrom('vpcs')
+        .select('id')
+        .where('organization_id', '=', org.id)
+        .execute();
+      if (vpcs.length > 0) {
+        throw new NexError(
+          'NEX_ERR_VALIDATION',
+          `the organization still has ${vpcs.length} VPC(s); delete them first`,
+          {
+            field: 'id',
+          },
+        );
+      }
+      await ctx.db.deleteFrom('organizations').where('id', '=', org.id).execute();
+      return organizationView(org);
+    },
+  );
+}

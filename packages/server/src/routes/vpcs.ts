@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: Apache-2.0
+// /api/vpcs: VPCs with their own address pools; /api/vpcs/{id}/devices, /metadata, /security-groups lists.
+import { randomUUID } from 'node:crypto';
+import {
+  type AddVpc,
+  addVpcSchema,
+  deviceMetadataSchema,
+  deviceSchema,
+  securityGroupSchema,
+  type UpdateVpc,
+  updateVpcSchema,
+  vpcSchema,
+} from '@nexodus/api';
+import type { FastifyInstance } from 'fastify';
+import { mayReadToken, ownedVpc, readableVpc, requireUser } from '../access.js';
+import { principalOf } from '../auth.js';
+import type { ServerContext } from '../context.js';
+import { createDefaultSecurityGroup } from '../defaults.js';
+import { NexError, notFound } from '../errors.js';
+import { DEFAULT_IPV4_CIDR, DEFAULT_IPV6_CIDR, parsePool } from '../ipam.js';
+import { metadataView, securityGroupView, vpcView } from '../views.js';
+import { arrayOf, byText, idParams, responses } from './common.js';
+import { loadDevices } from './devices.js';
+
+const metadataQuery = {
+  type: 'object',
+  properties: {
+    key: {
+      anyOf: [
+        { type: 'string', maxLength: 256 },
+        { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 256 } },
+      ],
+    },
+    prefix: {
+      anyOf: [
+        { type: 'string', maxLength: 256 },
+        { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 256 } },
+      ],
+    },
+  },
+} as const;
+
+const asList = (v: string | string[] | undefined): string[] =>
+  v === undefined ? [] : Array.isArray(v) ? v : [v];
+
+export async function vpcRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
+  const { ctx } = opts;
+
+  app.get('/api/vpcs', { schema: { response: responses(200, arrayOf(vpcSchema)) } }, async (req) => {
+    const p = principalOf(req);
+    let q = ctx.db.selectFrom('vpcs').selectAll();
+    q = p.kind === 'user' ? q.where('owner_id', '=', p.userId) : q.where('id', '=', p.vpcId);
+    return (await q.orderBy('created_at').orderBy('id').execute()).map(vpcView);
+  });
+
+  app.post<{ Body: AddVpc }>(
+    '/api/vpcs',
+    { schema: { body: addVpcSchema, response: responses(201, vpcSchema) } },
+    async (req, reply) => {
+      const p = principalOf(req);
+      requireUser(p);
+      const org = await ctx.db
+        .selectFrom('organizations')
+        .selectAll()
+        .where('id', '=', req.body.organization_id)
+        .executeTakeFirst();
+      if (!org || org.owner_id !== p.userId) throw notFound('organization');
+      const v4 = parsePool(req.body.ipv4_cidr ?? DEFAULT_IPV4_CIDR, 4, 'ipv4_cidr');
+      const v6 = parsePool(req.body.ipv6_cidr ?? DEFAULT_IPV6_CIDR, 6, 'ipv6_cidr');
+      const row = {
+        id: randomUUID(),
+        organization_id: org.id,
+        owner_id: p.userId,
+        description: req.body.description ?? '',
+        ipv4_cidr: v4.cidr,
+        ipv6_cidr: v6.cidr,
+        private_cidr: req.body.private_cidr ? 1 : 0,
+        is_default: 0,
+        created_at: new Date().toISOString(),
+      };
+      await ctx.db.transaction().execute(async (trx) => {
+        await trx.insertInto('vpcs').values(row).execute();
+        await trx.insertInto('vpc_revisions').values({ vpc_id: row.id, revision: 0 }).execute();
+      });
+      await createDefaultSecurityGroup(ctx, row.id, p.userId);
+      return reply.code(201).send(vpcView(row));
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/vpcs/:id',
+    { schema: { params: idParams, response: responses(200, vpcSchema) } },
+    async (req) => vpcView(await readableVpc(ctx, principalOf(req), req.params.id)),
+  );
+
+  app.patch<{ Params: { id: string }; Body: UpdateVpc }>(
+    '/api/vpcs/:id',
+    { schema: { params: idParams, body: updateVpcSchema, response: responses(200, vpcSchema) } },
+    async (req) => {
+      const vpc = await ownedVpc(ctx, principalOf(req), req.params.id);
+      const description = req.body?.description ?? vpc.description;
+      await ctx.db.updateTable('vpcs').set({ description }).where('id', '=', vpc.id).execute();
+      return vpcView({ ...vpc, description });
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/api/vpcs/:id',
+    { schema: { params: idParams, response: responses(200, vpcSchema) } },
+    async (req) => {
+      const vpc = await ownedVpc(ctx, principalOf(req), req.params.id);
+      if (vpc.is_default === 1)
+        throw new NexError('NEX_ERR_DEFAULT_VPC', 'the default VPC cannot be deleted');
+      // Foreign keys cascade to devices, addresses, metadata, security groups, reg keys and the counter.
+      await ctx.db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('tombstones').where('vpc_id', '=', vpc.id).execute();
+        await trx.deleteFrom('device_metadata').where('vpc_id', '=', vpc.id).execute();
+        await trx.deleteFrom('vpcs').where('id', '=', vpc.id).execute();
+      });
+      ctx.bus.publishLocal(vpc.id);
+      return vpcView(vpc);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/vpcs/:id/devices',
+    { schema: { params: idParams, response: responses(200, arrayOf(deviceSchema)) } },
+    async (req) => {
+      const p = principalOf(req);
+      const vpc = await readableVpc(ctx, p, req.params.id);
+      const rows = (
+        await ctx.db.selectFrom('devices').selectAll().where('vpc_id', '=', vpc.id).execute()
+      ).sort(
+        byText(
+          (r) => r.hostname,
+          (r) => r.id,
+        ),
+      );
+      return loadDevices(ctx, rows, (r) => mayReadToken(p, r));
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { key?: string | string[]; prefix?: string | string[] } }>(
+    '/api/vpcs/:id/metadata',
+    {
+      schema: {
+        params: idParams,
+        querystring: metadataQuery,
+        response: responses(200, arrayOf(deviceMetadataSchema)),
+      },
+    },
+    async (req) => {
+      const vpc = await readableVpc(ctx, principalOf(req), req.params.id);
+      const keys = asList(req.query.key);
+      const prefixes = asList(req.query.prefix);
+      let q = ctx.db.selectFrom('device_metadata').selectAll().where('vpc_id', '=', vpc.id);
+      // Exact keys filter in SQL; prefixes in code, because LIKE escaping and collation differ between engines.
+      if (keys.length > 0 && prefixes.length === 0) q = q.where('key', 'in', keys);
+      const rows = (await q.execute()).sort(
+        byText(
+          (r) => r.key,
+          (r) => r.device_id,
+        ),
+      );
+      const all = keys.length === 0 && prefixes.length === 0;
+      return rows
+        .filter((r) => all || keys.includes(r.key) || prefixes.some((pre) => r.key.startsWith(pre)))
+        .map(metadataView);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/vpcs/:id/security-groups',
+    { schema: { params: idParams, response: responses(200, arrayOf(securityGroupSchema)) } },
+    async (req) => {
+      const vpc = await readableVpc(ctx, principalOf(req), req.params.id);
+      const rows = await ctx.db
+        .selectFrom('security_groups')
+        .selectAll()
+        .where('vpc_id', '=', vpc.id)
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute();
+      return rows.map(securityGroupView);
+    },
+  );
+}
