@@ -29,7 +29,8 @@ export class SigningKeys {
   readonly #now: () => Date;
   #keys = new Map<string, LoadedKey>();
   #active: LoadedKey | undefined;
-  #lastReloadMs = Number.NEGATIVE_INFINITY;
+  /** When an unknown `kid` last caused a reload (the startup load does not count). */
+  #lastUnknownKidReloadMs = Number.NEGATIVE_INFINITY;
 
   private constructor(db: Kysely<IdentityTables>, now: () => Date) {
     this.#db = db;
@@ -63,7 +64,8 @@ export class SigningKeys {
     const known = this.#keys.get(kid);
     if (known) return known.publicKey;
     const nowMs = this.#now().getTime();
-    if (nowMs - this.#lastReloadMs < UNKNOWN_KID_RELOAD_MS) return undefined;
+    if (nowMs - this.#lastUnknownKidReloadMs < UNKNOWN_KID_RELOAD_MS) return undefined;
+    this.#lastUnknownKidReloadMs = nowMs;
     await this.#reload();
     return this.#keys.get(kid)?.publicKey;
   }
@@ -85,7 +87,6 @@ export class SigningKeys {
   }
 
   async #reload(): Promise<void> {
-    this.#lastReloadMs = this.#now().getTime();
     const rows = await this.#db
       .selectFrom('identity_signing_keys')
       .selectAll()

@@ -1,0 +1,905 @@
+// SPDX-License-Identifier: Apache-2.0
+// The identity provider end to end through Fastify inject(): one suite, run against SQLite and against a
+// real PostgreSQL. Time is a test clock moved by hand; nothing sleeps.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
+import { type Kysely, Migrator } from 'kysely';
+import { openDatabase } from '../src/db/open.js';
+import {
+  IdentityError,
+  IdentityService,
+  type IdentityServiceOptions,
+  type IdentityTables,
+  identityMigrations,
+  identityRoutes,
+} from '../src/identity/index.js';
+import { postgresAvailable, startPostgres, type TestPostgres } from './helpers/postgres.js';
+
+const ISSUER = 'https://nexodus.test:8443';
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+/** Cheap scrypt for the suite (hash format and the default cost are covered in identity-units.test.ts). */
+const TEST_SCRYPT = { N: 2 ** 12, r: 8, p: 1 };
+const PASSWORD = 'correct horse battery';
+
+/** A clock the tests move by hand. */
+class TestClock {
+  ms = Date.parse('2026-03-01T12:00:00.000Z');
+  readonly now = (): Date => new Date(this.ms);
+  advance(seconds: number): void {
+    this.ms += seconds * 1000;
+  }
+}
+
+interface Backend {
+  name: string;
+  /** Starts the database server, if any (called in the suite's before hook). */
+  start?(): Promise<void>;
+  stop?(): Promise<void>;
+  /** A fresh empty database; the same `url`/path opened twice gives two handles on one database. */
+  freshLocation(): Promise<string>;
+  open(location: string): Promise<Kysely<IdentityTables>>;
+}
+
+async function migrate(db: Kysely<IdentityTables>): Promise<void> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => identityMigrations } });
+  const r = await migrator.migrateToLatest();
+  if (r.error) throw r.error;
+}
+
+interface Fixture {
+  db: Kysely<IdentityTables>;
+  clock: TestClock;
+  identity: IdentityService;
+  app: FastifyInstance;
+  location: string;
+}
+
+function form(fields: Record<string, string>): { payload: string; headers: Record<string, string> } {
+  return {
+    payload: new URLSearchParams(fields).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  };
+}
+
+function suite(backend: Backend, skip: string | false): void {
+  describe(`identity on ${backend.name}`, { skip }, () => {
+    const cleanups: Array<() => Promise<void>> = [];
+    before(async () => {
+      await backend.start?.();
+    });
+    after(async () => {
+      for (const c of cleanups.reverse()) await c();
+      await backend.stop?.();
+    });
+
+    async function service(
+      db: Kysely<IdentityTables>,
+      clock: TestClock,
+      extra: Partial<IdentityServiceOptions> = {},
+    ): Promise<IdentityService> {
+      return IdentityService.create({ db, issuer: ISSUER, now: clock.now, scrypt: TEST_SCRYPT, ...extra });
+    }
+
+    async function fixture(extra: Partial<IdentityServiceOptions> = {}): Promise<Fixture> {
+      const location = await backend.freshLocation();
+      const db = await backend.open(location);
+      cleanups.push(() => db.destroy());
+      await migrate(db);
+      const clock = new TestClock();
+      const identity = await service(db, clock, extra);
+      const app = Fastify();
+      await app.register(identityRoutes, { identity });
+      await app.ready();
+      cleanups.push(() => app.close());
+      return { db, clock, identity, app, location };
+    }
+
+    function login(
+      f: Fixture,
+      username: string,
+      password: string,
+      extra: Record<string, string> = {},
+      ip = '10.1.1.1',
+    ) {
+      return f.app.inject({
+        method: 'POST',
+        url: '/oauth2/token',
+        remoteAddress: ip,
+        ...form({ grant_type: 'password', client_id: 'nexodus-cli', username, password, ...extra }),
+      });
+    }
+
+    function tokenRequest(f: Fixture, fields: Record<string, string>) {
+      return f.app.inject({ method: 'POST', url: '/oauth2/token', ...form(fields) });
+    }
+
+    async function accessToken(f: Fixture, username: string, password = PASSWORD): Promise<string> {
+      const res = await login(f, username, password);
+      assert.equal(res.statusCode, 200, res.body);
+      return res.json().access_token;
+    }
+
+    describe('discovery', () => {
+      it('serves the OpenID configuration with every endpoint under the issuer', async () => {
+        const f = await fixture();
+        const res = await f.app.inject({ method: 'GET', url: '/.well-known/openid-configuration' });
+        assert.equal(res.statusCode, 200);
+        const doc = res.json();
+        assert.equal(doc.issuer, ISSUER);
+        assert.equal(doc.token_endpoint, `${ISSUER}/oauth2/token`);
+        assert.equal(doc.device_authorization_endpoint, `${ISSUER}/oauth2/device_authorization`);
+        assert.equal(doc.jwks_uri, `${ISSUER}/.well-known/jwks.json`);
+        assert.deepEqual(doc.grant_types_supported, ['password', 'refresh_token', DEVICE_GRANT]);
+        assert.deepEqual(doc.id_token_signing_alg_values_supported, ['ES256']);
+        assert.ok(doc.scopes_supported.includes('openid'));
+      });
+
+      it('JWKS has one public P-256 key and never the private part', async () => {
+        const f = await fixture();
+        const res = await f.app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
+        assert.equal(res.statusCode, 200);
+        const { keys } = res.json();
+        assert.equal(keys.length, 1);
+        assert.equal(keys[0].kty, 'EC');
+        assert.equal(keys[0].crv, 'P-256');
+        assert.equal(keys[0].alg, 'ES256');
+        assert.equal(keys[0].use, 'sig');
+        assert.equal(typeof keys[0].kid, 'string');
+        assert.equal(keys[0].d, undefined);
+      });
+
+      it('DeviceStart answers GET and POST (also with an empty JSON body) with issuer and server time', async () => {
+        const f = await fixture();
+        for (const req of [
+          { method: 'GET' as const },
+          { method: 'POST' as const, headers: { 'content-type': 'application/json' }, payload: '' },
+          { method: 'POST' as const },
+        ]) {
+          const res = await f.app.inject({ url: '/device/login/start', ...req });
+          assert.equal(res.statusCode, 200, res.body);
+          assert.deepEqual(res.json(), {
+            issuer: ISSUER,
+            client_id: 'nexodus-cli',
+            device_authorization_endpoint: `${ISSUER}/oauth2/device_authorization`,
+            server_time: f.clock.now().toISOString(),
+          });
+        }
+      });
+
+      it('rejects an issuer that is not an http(s) URL', async () => {
+        const f = await fixture();
+        await assert.rejects(
+          IdentityService.create({ db: f.db, issuer: 'ftp://x' }),
+          (e: unknown) => e instanceof IdentityError && e.code === 'IDENTITY_ERR_BAD_CONFIG',
+        );
+      });
+    });
+
+    describe('password grant', () => {
+      it('issues a JWT that verifies against the served JWKS and carries the claims', async () => {
+        const f = await fixture();
+        const alice = await f.identity.createUser('alice', PASSWORD);
+        const res = await login(f, 'alice', PASSWORD);
+        assert.equal(res.statusCode, 200, res.body);
+        assert.equal(res.headers['cache-control'], 'no-store');
+        const body = res.json();
+        assert.equal(body.token_type, 'Bearer');
+        assert.equal(body.expires_in, 900);
+        assert.match(body.refresh_token, /^nxrt_[A-Za-z0-9_-]{43}$/);
+        assert.equal(body.id_token, undefined, 'no id_token without the openid scope');
+
+        const jwks = (
+          await f.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })
+        ).json() as JSONWebKeySet;
+        const { payload, protectedHeader } = await jwtVerify(body.access_token, createLocalJWKSet(jwks), {
+          issuer: ISSUER,
+          audience: 'nexodus',
+          currentDate: f.clock.now(),
+        });
+        assert.equal(protectedHeader.alg, 'ES256');
+        assert.equal(protectedHeader.typ, 'at+jwt');
+        assert.equal(payload.sub, alice.id);
+        assert.equal(payload.preferred_username, 'alice');
+        assert.equal(payload.iat, Math.floor(f.clock.ms / 1000));
+        assert.equal((payload.exp ?? 0) - (payload.iat ?? 0), 900);
+        assert.match(String(payload.jti), /^[0-9a-f-]{36}$/);
+
+        assert.deepEqual(await f.identity.verifyAccessToken(body.access_token), {
+          kind: 'user',
+          userId: alice.id,
+          username: 'alice',
+          admin: false,
+        });
+      });
+
+      it('accepts JSON bodies, case-insensitive usernames, and adds an id_token for scope openid', async () => {
+        const f = await fixture();
+        await f.identity.createUser('Carol', PASSWORD);
+        const res = await f.app.inject({
+          method: 'POST',
+          url: '/oauth2/token',
+          payload: {
+            grant_type: 'password',
+            username: 'CAROL',
+            password: PASSWORD,
+            scope: 'openid bogus profile',
+          },
+        });
+        assert.equal(res.statusCode, 200, res.body);
+        const body = res.json();
+        assert.equal(body.scope, 'openid profile', 'unknown scopes are dropped from the grant');
+        const id = decodeJwt(body.id_token);
+        assert.equal(id.aud, 'nexodus-cli');
+        assert.equal(id.preferred_username, 'carol');
+        assert.equal(
+          await f.identity.verifyAccessToken(body.id_token),
+          undefined,
+          'an id_token is not an access token',
+        );
+      });
+
+      it('wrong password and unknown user get the same invalid_grant answer', async () => {
+        const f = await fixture();
+        await f.identity.createUser('alice', PASSWORD);
+        const wrong = await login(f, 'alice', 'not the password');
+        const unknown = await login(f, 'mallory', 'not the password');
+        assert.equal(wrong.statusCode, 400);
+        assert.deepEqual(wrong.json(), {
+          error: 'invalid_grant',
+          error_description: 'the username or password is wrong',
+        });
+        assert.equal(unknown.statusCode, wrong.statusCode);
+        assert.equal(unknown.body, wrong.body);
+      });
+
+      it('malformed requests get RFC 6749 errors, never a crash', async () => {
+        const f = await fixture();
+        const cases: Array<[InjectOptions, number, string]> = [
+          [
+            { method: 'POST', url: '/oauth2/token', ...form({ grant_type: 'password', username: 'a' }) },
+            400,
+            'invalid_request',
+          ],
+          [{ method: 'POST', url: '/oauth2/token', ...form({ username: 'a' }) }, 400, 'invalid_request'],
+          [
+            { method: 'POST', url: '/oauth2/token', ...form({ grant_type: 'implicit' }) },
+            400,
+            'unsupported_grant_type',
+          ],
+          [
+            {
+              method: 'POST',
+              url: '/oauth2/token',
+              ...form({ grant_type: 'password', client_id: 'evil', username: 'a', password: 'b' }),
+            },
+            401,
+            'invalid_client',
+          ],
+          [
+            {
+              method: 'POST',
+              url: '/oauth2/token',
+              headers: { 'content-type': 'application/json' },
+              payload: '{"grant_type":',
+            },
+            400,
+            'invalid_request',
+          ],
+          [
+            {
+              method: 'POST',
+              url: '/oauth2/token',
+              payload: { grant_type: 'password', username: ['x'], password: {} },
+            },
+            400,
+            'invalid_request',
+          ],
+          [
+            {
+              method: 'POST',
+              url: '/oauth2/token',
+              headers: { 'content-type': 'application/xml' },
+              payload: '<x/>',
+            },
+            415,
+            'invalid_request',
+          ],
+          [
+            {
+              method: 'POST',
+              url: '/oauth2/token',
+              ...form({ grant_type: 'password', username: 'a', password: 'x'.repeat(20_000) }),
+            },
+            413,
+            'invalid_request',
+          ],
+          [
+            { method: 'POST', url: '/oauth2/token', ...form({ grant_type: DEVICE_GRANT, device_code: 'x' }) },
+            400,
+            'invalid_request',
+          ],
+        ];
+        for (const [req, status, error] of cases) {
+          const res = await f.app.inject(req);
+          assert.equal(res.statusCode, status, `${JSON.stringify(req)} -> ${res.body}`);
+          assert.equal(res.json().error, error);
+          assert.equal(typeof res.json().error_description, 'string');
+        }
+      });
+    });
+
+    describe('access tokens', () => {
+      it('expire after the TTL (moved clock), also on the admin API', async () => {
+        const f = await fixture();
+        await f.identity.ensureAdmin(PASSWORD);
+        const token = await accessToken(f, 'admin');
+        f.clock.advance(899);
+        assert.equal((await f.identity.verifyAccessToken(token))?.username, 'admin');
+        f.clock.advance(7); // past exp plus the 5 s skew tolerance
+        assert.equal(await f.identity.verifyAccessToken(token), undefined);
+        const res = await f.app.inject({
+          method: 'GET',
+          url: '/api/admin/users',
+          headers: { authorization: `Bearer ${token}` },
+        });
+        assert.equal(res.statusCode, 401);
+      });
+
+      it('rejects tampered tokens, foreign keys and garbage without throwing', async () => {
+        const f = await fixture();
+        await f.identity.createUser('alice', PASSWORD);
+        const token = await accessToken(f, 'alice');
+        const [h, p, s] = token.split('.');
+        const claims = JSON.parse(Buffer.from(p, 'base64url').toString());
+        const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, sub: 'someone-else' })).toString('base64url')}.${s}`;
+        const other = await fixture(); // another database = another signing key
+        await other.identity.createUser('alice', PASSWORD);
+        const foreign = await accessToken(other, 'alice');
+        for (const bad of [forged, foreign, '', 'abc', 'a.b.c', `${token}x`, 'x'.repeat(100_000)]) {
+          assert.equal(await f.identity.verifyAccessToken(bad), undefined, bad.slice(0, 40));
+        }
+      });
+
+      it("a deleted user's token stops working at once", async () => {
+        const f = await fixture();
+        await f.identity.createUser('alice', PASSWORD);
+        const token = await accessToken(f, 'alice');
+        assert.equal(await f.identity.deleteUser('alice'), true);
+        assert.equal(await f.identity.verifyAccessToken(token), undefined);
+      });
+    });
+
+    describe('refresh tokens', () => {
+      it('rotate on use; reusing a rotated token revokes the whole family but not other logins', async () => {
+        const f = await fixture();
+        const alice = await f.identity.createUser('alice', PASSWORD);
+        const first = (await login(f, 'alice', PASSWORD)).json();
+        const otherLogin = (await login(f, 'alice', PASSWORD)).json();
+
+        f.clock.advance(60);
+        const r1 = await tokenRequest(f, {
+          grant_type: 'refresh_token',
+          refresh_token: first.refresh_token,
+          client_id: 'nexodus-cli',
+        });
+        assert.equal(r1.statusCode, 200, r1.body);
+        const second = r1.json();
+        assert.notEqual(second.refresh_token, first.refresh_token);
+        assert.equal((await f.identity.verifyAccessToken(second.access_token))?.userId, alice.id);
+        assert.equal(decodeJwt(second.access_token).iat, Math.floor(f.clock.ms / 1000));
+
+        // The old token again: reuse -> invalid_grant, and the token rotated from it dies too.
+        const reuse = await tokenRequest(f, {
+          grant_type: 'refresh_token',
+          refresh_token: first.refresh_token,
+        });
+        assert.equal(reuse.statusCode, 400);
+        assert.equal(reuse.json().error, 'invalid_grant');
+        assert.match(reuse.json().error_description, /already used/);
+        const child = await tokenRequest(f, {
+          grant_type: 'refresh_token',
+          refresh_token: second.refresh_token,
+        });
+        assert.equal(child.statusCode, 400);
+        assert.match(child.json().error_description, /revoked/);
+
+        const unrelated = await tokenRequest(f, {
+          grant_type: 'refresh_token',
+          refresh_token: otherLogin.refresh_token,
+        });
+        assert.equal(unrelated.statusCode, 200, 'a separate login keeps working');
+      });
+
+      it('expire after their lifetime, and unknown tokens are invalid_grant', async () => {
+        const f = await fixture({ refreshTokenTtlSeconds: 3600 });
+        await f.identity.createUser('alice', PASSWORD);
+        const t = (await login(f, 'alice', PASSWORD)).json();
+        const unknown = await tokenRequest(f, { grant_type: 'refresh_token', refresh_token: 'nxrt_nope' });
+        assert.equal(unknown.json().error, 'invalid_grant');
+        f.clock.advance(3601);
+        const res = await tokenRequest(f, { grant_type: 'refresh_token', refresh_token: t.refresh_token });
+        assert.equal(res.statusCode, 400);
+        assert.match(res.json().error_description, /expired/);
+      });
+
+      it('two concurrent uses of one token: at most one succeeds', async () => {
+        const f = await fixture();
+        await f.identity.createUser('alice', PASSWORD);
+        const t = (await login(f, 'alice', PASSWORD)).json();
+        const results = await Promise.all(
+          [1, 2].map(() => tokenRequest(f, { grant_type: 'refresh_token', refresh_token: t.refresh_token })),
+        );
+        assert.equal(
+          results.filter((r) => r.statusCode === 200).length,
+          1,
+          results.map((r) => r.body).join('\n'),
+        );
+      });
+    });
+
+    describe('device authorization grant', () => {
+      async function startDevice(f: Fixture) {
+        const res = await f.app.inject({
+          method: 'POST',
+          url: '/oauth2/device_authorization',
+          ...form({ client_id: 'nexodus-cli', scope: 'openid' }),
+        });
+        assert.equal(res.statusCode, 200, res.body);
+        return res.json() as {
+          device_code: string;
+          user_code: string;
+          verification_uri: string;
+          verification_uri_complete: string;
+          expires_in: number;
+          interval: number;
+        };
+      }
+      const poll = (f: Fixture, deviceCode: string) =>
+        tokenRequest(f, { grant_type: DEVICE_GRANT, device_code: deviceCode, client_id: 'nexodus-cli' });
+      const submit = (f: Fixture, fields: Record<string, string>, ip = '10.2.2.2') =>
+        f.app.inject({ method: 'POST', url: '/device', remoteAddress: ip, ...form(fields) });
+
+      it('end to end: authorize, pending, slow_down, approve on the page, tokens once', async () => {
+        const f = await fixture();
+        const bob = await f.identity.createUser('bob', PASSWORD);
+        const auth = await startDevice(f);
+        assert.match(auth.user_code, /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
+        assert.equal(auth.verification_uri, `${ISSUER}/device`);
+        assert.equal(auth.verification_uri_complete, `${ISSUER}/device?user_code=${auth.user_code}`);
+        assert.equal(auth.expires_in, 600);
+        assert.equal(auth.interval, 5);
+
+        let res = await poll(f, auth.device_code);
+        assert.equal(res.json().error, 'authorization_pending');
+        res = await poll(f, auth.device_code); // at once: too fast
+        assert.equal(res.statusCode, 400);
+        assert.equal(res.json().error, 'slow_down');
+        f.clock.advance(6); // the interval is now 10 s: 6 s is still too fast
+        assert.equal((await poll(f, auth.device_code)).json().error, 'slow_down');
+        f.clock.advance(15);
+        assert.equal((await poll(f, auth.device_code)).json().error, 'authorization_pending');
+
+        const page = await f.app.inject({ method: 'GET', url: `/device?user_code=${auth.user_code}` });
+        assert.equal(page.statusCode, 200);
+        assert.match(String(page.headers['content-type']), /^text\/html/);
+        assert.match(String(page.headers['content-security-policy']), /default-src 'none'/);
+        assert.ok(page.body.includes(`value="${auth.user_code}"`), 'the code is pre-filled');
+
+        const wrong = await submit(f, {
+          user_code: auth.user_code,
+          username: 'bob',
+          password: 'wrong password',
+          action: 'approve',
+        });
+        assert.equal(wrong.statusCode, 401);
+        assert.match(wrong.body, /username or password is wrong/);
+
+        const typedLoosely = auth.user_code.toLowerCase().replace('-', ' ');
+        const ok = await submit(f, {
+          user_code: typedLoosely,
+          username: 'bob',
+          password: PASSWORD,
+          action: 'approve',
+        });
+        assert.equal(ok.statusCode, 200, ok.body);
+        assert.match(ok.body, /Device approved/);
+
+        f.clock.advance(20);
+        res = await poll(f, auth.device_code);
+        assert.equal(res.statusCode, 200, res.body);
+        const tokens = res.json();
+        assert.equal((await f.identity.verifyAccessToken(tokens.access_token))?.userId, bob.id);
+        assert.equal(decodeJwt(tokens.id_token).sub, bob.id);
+
+        f.clock.advance(20);
+        res = await poll(f, auth.device_code);
+        assert.equal(res.json().error, 'invalid_grant', 'a device code yields tokens only once');
+
+        const again = await submit(f, {
+          user_code: auth.user_code,
+          username: 'bob',
+          password: PASSWORD,
+          action: 'approve',
+        });
+        assert.equal(again.statusCode, 409);
+      });
+
+      it('denied on the page -> access_denied', async () => {
+        const f = await fixture();
+        await f.identity.createUser('bob', PASSWORD);
+        const auth = await startDevice(f);
+        const res = await submit(f, {
+          user_code: auth.user_code,
+          username: 'bob',
+          password: PASSWORD,
+          action: 'deny',
+        });
+        assert.equal(res.statusCode, 200);
+        assert.match(res.body, /Request denied/);
+        const p = await poll(f, auth.device_code);
+        assert.equal(p.statusCode, 400);
+        assert.equal(p.json().error, 'access_denied');
+      });
+
+      it('expired code -> expired_token, and the page refuses it', async () => {
+        const f = await fixture();
+        await f.identity.createUser('bob', PASSWORD);
+        const auth = await startDevice(f);
+        f.clock.advance(601);
+        assert.equal((await poll(f, auth.device_code)).json().error, 'expired_token');
+        const res = await submit(f, {
+          user_code: auth.user_code,
+          username: 'bob',
+          password: PASSWORD,
+          action: 'approve',
+        });
+        assert.equal(res.statusCode, 400);
+        assert.match(res.body, /expired/);
+      });
+
+      it('bad codes and bad requests are refused clearly', async () => {
+        const f = await fixture();
+        await f.identity.createUser('bob', PASSWORD);
+        assert.equal((await poll(f, 'nxdc_unknown')).json().error, 'invalid_grant');
+        const noClient = await f.app.inject({
+          method: 'POST',
+          url: '/oauth2/device_authorization',
+          ...form({}),
+        });
+        assert.equal(noClient.statusCode, 400);
+        assert.equal(noClient.json().error, 'invalid_request');
+        const badClient = await f.app.inject({
+          method: 'POST',
+          url: '/oauth2/device_authorization',
+          ...form({ client_id: 'x' }),
+        });
+        assert.equal(badClient.statusCode, 401);
+        assert.equal(badClient.json().error, 'invalid_client');
+        const malformed = await submit(f, {
+          user_code: 'AEIO-U123',
+          username: 'bob',
+          password: PASSWORD,
+          action: 'approve',
+        });
+        assert.equal(malformed.statusCode, 400);
+        assert.match(malformed.body, /not a valid code/);
+        const unknown = await submit(f, {
+          user_code: 'BCDF-GHJK',
+          username: 'bob',
+          password: PASSWORD,
+          action: 'approve',
+        });
+        assert.equal(unknown.statusCode, 400);
+        assert.match(unknown.body, /No login request has that code/);
+        const incomplete = await submit(f, { user_code: 'BCDF-GHJK' });
+        assert.equal(incomplete.statusCode, 400);
+        assert.match(incomplete.body, /incomplete or malformed/);
+      });
+
+      it('the page escapes everything it echoes', async () => {
+        const f = await fixture();
+        const evil = '"><script>alert(1)</script>';
+        const get = await f.app.inject({
+          method: 'GET',
+          url: `/device?user_code=${encodeURIComponent(evil)}`,
+        });
+        assert.equal(get.statusCode, 200);
+        assert.ok(!get.body.includes('<script>'), get.body);
+        assert.ok(get.body.includes('&quot;&gt;&lt;script&gt;'));
+        const post = await submit(f, {
+          user_code: evil,
+          username: evil,
+          password: 'whatever1',
+          action: 'approve',
+        });
+        assert.equal(post.statusCode, 401);
+        assert.ok(!post.body.includes('<script>'));
+      });
+    });
+
+    describe('login rate limiting', () => {
+      it('per username: N failures -> 429 with Retry-After (even with the right password), recovers after the window', async () => {
+        const f = await fixture({ loginRateLimit: { perUser: 3, perAddress: 1000, windowSeconds: 60 } });
+        await f.identity.createUser('alice', PASSWORD);
+        for (let i = 0; i < 3; i++) {
+          assert.equal(
+            (await login(f, 'alice', `wrong-${i}-password`, {}, `10.0.0.${i + 1}`)).statusCode,
+            400,
+          );
+        }
+        f.clock.advance(10);
+        const limited = await login(f, 'alice', PASSWORD, {}, '10.0.0.99');
+        assert.equal(limited.statusCode, 429);
+        assert.equal(limited.json().error, 'rate_limited');
+        assert.equal(limited.headers['retry-after'], '50');
+        const page = await f.app.inject({
+          method: 'POST',
+          url: '/device',
+          remoteAddress: '10.0.0.98',
+          ...form({ user_code: 'BCDF-GHJK', username: 'ALICE', password: PASSWORD, action: 'approve' }),
+        });
+        assert.equal(page.statusCode, 429, 'the verification page shares the limit');
+        assert.equal(page.headers['retry-after'], '50');
+        assert.equal(
+          (await login(f, 'bob', 'whatever-password', {}, '10.0.0.99')).statusCode,
+          400,
+          'other users are not limited',
+        );
+        f.clock.advance(50);
+        assert.equal((await login(f, 'alice', PASSWORD, {}, '10.0.0.99')).statusCode, 200);
+      });
+
+      it('per source address: failures across usernames -> 429 for that address only', async () => {
+        const f = await fixture({ loginRateLimit: { perUser: 1000, perAddress: 4, windowSeconds: 120 } });
+        await f.identity.createUser('alice', PASSWORD);
+        for (let i = 0; i < 4; i++)
+          assert.equal((await login(f, `user${i}`, 'bad-password', {}, '10.9.9.9')).statusCode, 400);
+        const limited = await login(f, 'alice', PASSWORD, {}, '10.9.9.9');
+        assert.equal(limited.statusCode, 429);
+        assert.equal(limited.headers['retry-after'], '120');
+        assert.equal(
+          (await login(f, 'alice', PASSWORD, {}, '10.9.9.10')).statusCode,
+          200,
+          'another address is fine',
+        );
+        f.clock.advance(121);
+        assert.equal((await login(f, 'alice', PASSWORD, {}, '10.9.9.9')).statusCode, 200);
+      });
+    });
+
+    describe('admin user API', () => {
+      it('admin adds, lists and deletes users; 401 without a token, 403 for non-admins', async () => {
+        const f = await fixture();
+        await f.identity.ensureAdmin(PASSWORD);
+        const admin = { authorization: `Bearer ${await accessToken(f, 'admin')}` };
+
+        const created = await f.app.inject({
+          method: 'POST',
+          url: '/api/admin/users',
+          headers: admin,
+          payload: { username: 'bob', password: PASSWORD },
+        });
+        assert.equal(created.statusCode, 201, created.body);
+        assert.equal(created.json().username, 'bob');
+        assert.equal(created.json().admin, false);
+        assert.equal(created.json().password_hash, undefined);
+
+        const list = await f.app.inject({ method: 'GET', url: '/api/admin/users', headers: admin });
+        assert.equal(list.statusCode, 200);
+        assert.deepEqual(
+          list.json().map((u: { username: string; admin: boolean }) => [u.username, u.admin]),
+          [
+            ['admin', true],
+            ['bob', false],
+          ],
+        );
+
+        const bob = { authorization: `Bearer ${await accessToken(f, 'bob')}` };
+        const forbidden = await f.app.inject({ method: 'GET', url: '/api/admin/users', headers: bob });
+        assert.equal(forbidden.statusCode, 403);
+        assert.equal(forbidden.json().code, 'IDENTITY_ERR_FORBIDDEN');
+        const anonymous = await f.app.inject({ method: 'DELETE', url: '/api/admin/users/bob' });
+        assert.equal(anonymous.statusCode, 401);
+        assert.equal(anonymous.headers['www-authenticate'], 'Bearer');
+        const garbage = await f.app.inject({
+          method: 'GET',
+          url: '/api/admin/users',
+          headers: { authorization: 'Bearer abc.def.ghi' },
+        });
+        assert.equal(garbage.statusCode, 401);
+
+        const del = await f.app.inject({ method: 'DELETE', url: '/api/admin/users/bob', headers: admin });
+        assert.equal(del.statusCode, 204);
+        const again = await f.app.inject({ method: 'DELETE', url: '/api/admin/users/bob', headers: admin });
+        assert.equal(again.statusCode, 404);
+        assert.equal(again.json().code, 'IDENTITY_ERR_USER_NOT_FOUND');
+        assert.equal(
+          (await f.app.inject({ method: 'GET', url: '/api/admin/users', headers: bob })).statusCode,
+          401,
+          "bob's token died with bob",
+        );
+      });
+
+      it('validation and policy errors carry codes and name the field', async () => {
+        const f = await fixture();
+        await f.identity.ensureAdmin(PASSWORD);
+        const headers = { authorization: `Bearer ${await accessToken(f, 'admin')}` };
+        const post = (payload: unknown) =>
+          f.app.inject({ method: 'POST', url: '/api/admin/users', headers, payload: payload as object });
+        let res = await post({ username: 'bob' });
+        assert.equal(res.statusCode, 400);
+        assert.deepEqual([res.json().code, res.json().field], ['IDENTITY_ERR_BAD_REQUEST', 'password']);
+        res = await post({ username: 'bob', password: PASSWORD, admin: 'maybe' });
+        assert.deepEqual([res.statusCode, res.json().field], [400, 'admin']);
+        res = await post({ username: 'bob', password: 'short' });
+        assert.deepEqual([res.statusCode, res.json().code], [400, 'IDENTITY_ERR_WEAK_PASSWORD']);
+        res = await post({ username: 'bad name', password: PASSWORD });
+        assert.deepEqual([res.statusCode, res.json().code], [400, 'IDENTITY_ERR_BAD_USERNAME']);
+        res = await post({ username: 'ADMIN', password: PASSWORD });
+        assert.deepEqual([res.statusCode, res.json().code], [409, 'IDENTITY_ERR_USER_EXISTS']);
+        res = await f.app.inject({ method: 'DELETE', url: '/api/admin/users/admin', headers });
+        assert.deepEqual([res.statusCode, res.json().code], [409, 'IDENTITY_ERR_LAST_ADMIN']);
+        res = await f.app.inject({
+          method: 'POST',
+          url: '/api/admin/users',
+          headers: { ...headers, 'content-type': 'application/json' },
+          payload: '{"username":',
+        });
+        assert.equal(res.statusCode, 400);
+        assert.equal(res.json().code, 'IDENTITY_ERR_BAD_REQUEST');
+      });
+    });
+
+    describe('IdentityService', () => {
+      it('createUser validates usernames and passwords with typed errors', async () => {
+        const f = await fixture();
+        const code = (c: string) => (e: unknown) => {
+          assert.ok(e instanceof IdentityError, String(e));
+          assert.equal(e.code, c);
+          assert.match(e.message, /expected/);
+          return true;
+        };
+        for (const name of ['', 'bad name', '-leading', 'a/b', 'x'.repeat(65), 'tab\tname']) {
+          await assert.rejects(
+            f.identity.createUser(name, PASSWORD),
+            code('IDENTITY_ERR_BAD_USERNAME'),
+            JSON.stringify(name),
+          );
+        }
+        for (const pw of ['', 'short', 'aaaaaaaaaaaa', 'dave.smith', 'x'.repeat(1025)]) {
+          await assert.rejects(
+            f.identity.createUser('dave.smith', pw),
+            code('IDENTITY_ERR_WEAK_PASSWORD'),
+            JSON.stringify(pw),
+          );
+        }
+        const dave = await f.identity.createUser('Dave.Smith', PASSWORD);
+        assert.equal(dave.username, 'dave.smith');
+        await assert.rejects(f.identity.createUser('DAVE.smith', PASSWORD), (e: unknown) => {
+          assert.ok(e instanceof IdentityError);
+          assert.equal(e.code, 'IDENTITY_ERR_USER_EXISTS');
+          assert.equal(e.statusCode, 409);
+          return true;
+        });
+        assert.deepEqual(await f.identity.getUser(dave.id), {
+          id: dave.id,
+          username: 'dave.smith',
+          admin: false,
+          created_at: f.clock.now().toISOString(),
+        });
+        assert.equal(await f.identity.getUser('00000000-0000-4000-8000-000000000000'), undefined);
+        assert.equal(await f.identity.deleteUser('nobody'), false);
+      });
+
+      it('ensureAdmin with the environment password: created once, never prints a password', async () => {
+        const f = await fixture();
+        assert.deepEqual(await f.identity.ensureAdmin('env-admin-password'), { created: true });
+        assert.deepEqual(await f.identity.ensureAdmin('another-password'), { created: false });
+        assert.equal((await login(f, 'admin', 'env-admin-password')).statusCode, 200);
+        assert.equal(
+          (await login(f, 'admin', 'another-password')).statusCode,
+          400,
+          'a later start does not change it',
+        );
+        const users = await f.identity.listUsers();
+        assert.deepEqual(
+          users.map((u) => [u.username, u.admin]),
+          [['admin', true]],
+        );
+      });
+
+      it('ensureAdmin without a password generates one, returned only on creation', async () => {
+        const f = await fixture();
+        const first = await f.identity.ensureAdmin(undefined);
+        assert.equal(first.created, true);
+        assert.match(first.generatedPassword ?? '', /^[A-Za-z0-9_-]{24}$/);
+        assert.deepEqual(await f.identity.ensureAdmin(undefined), { created: false });
+        assert.equal((await login(f, 'admin', first.generatedPassword!)).statusCode, 200);
+      });
+
+      it('ensureAdmin refuses a weak NEXODUS_ADMIN_PASSWORD and treats an empty one as unset', async () => {
+        const f = await fixture();
+        await assert.rejects(f.identity.ensureAdmin('admin'), /NEXODUS_ADMIN_PASSWORD is not acceptable/);
+        const r = await f.identity.ensureAdmin('');
+        assert.equal(r.created, true);
+        assert.equal(typeof r.generatedPassword, 'string');
+      });
+
+      it('two services on one database share the signing key; tokens of one verify on the other', async () => {
+        const f = await fixture();
+        const db2 = await backend.open(f.location);
+        cleanups.push(() => db2.destroy());
+        const second = await service(db2, f.clock);
+        assert.deepEqual(second.jwks(), f.identity.jwks());
+        const alice = await f.identity.createUser('alice', PASSWORD);
+        const token = await accessToken(f, 'alice');
+        assert.equal((await second.verifyAccessToken(token))?.userId, alice.id);
+      });
+
+      it('two services starting at once on an empty database still accept each other’s tokens', async () => {
+        const location = await backend.freshLocation();
+        const [dbA, dbB] = [await backend.open(location), await backend.open(location)];
+        cleanups.push(
+          () => dbA.destroy(),
+          () => dbB.destroy(),
+        );
+        await migrate(dbA);
+        const clock = new TestClock();
+        const [a, b] = await Promise.all([service(dbA, clock), service(dbB, clock)]);
+        const user = await a.createUser('alice', PASSWORD);
+        for (const [from, to] of [
+          [a, b],
+          [b, a],
+        ] as const) {
+          const t = await from.passwordGrant({
+            username: 'alice',
+            password: PASSWORD,
+            clientId: 'nexodus-cli',
+            address: '10.0.0.1',
+          });
+          assert.equal((await to.verifyAccessToken(t.access_token))?.userId, user.id);
+          assert.ok(to.jwks().keys.some((k) => k.kid === decodeProtectedHeader(t.access_token).kid));
+        }
+      });
+    });
+  });
+}
+
+// ---- backends ----
+
+const tmp = mkdtempSync(join(tmpdir(), 'nexid-test-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+let sqliteFiles = 0;
+suite(
+  {
+    name: 'sqlite',
+    // A file rather than :memory: so that two handles can open the same database.
+    freshLocation: async () => join(tmp, `id-${++sqliteFiles}.sqlite`),
+    open: (path) => openDatabase<IdentityTables>({ sqlitePath: path }),
+  },
+  false,
+);
+
+let pgs: TestPostgres | undefined;
+suite(
+  {
+    name: 'postgresql',
+    start: async () => {
+      pgs = await startPostgres();
+    },
+    stop: async () => {
+      await pgs?.stop();
+    },
+    freshLocation: async () => {
+      if (!pgs) throw new Error('postgres did not start');
+      return pgs.createDatabase();
+    },
+    open: (url) => openDatabase<IdentityTables>({ url, poolMax: 4 }),
+  },
+  postgresAvailable() ? false : 'needs PostgreSQL binaries in /usr/lib/postgresql/15/bin',
+);
