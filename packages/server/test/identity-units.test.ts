@@ -189,7 +189,11 @@ describe('error catalogue', () => {
 
   it('every code is documented in README.md with its status, and every documented code exists', () => {
     for (const [code, status] of Object.entries(IDENTITY_ERROR_STATUS)) {
-      assert.match(readme, new RegExp(`\\|\\s*\`${code}\`\\s*\\|\\s*${status}\\s*\\|`), `${code} missing from README.md`);
+      assert.match(
+        readme,
+        new RegExp(`\\|\\s*\`${code}\`\\s*\\|\\s*${status}\\s*\\|`),
+        `${code} missing from README.md`,
+      );
     }
     for (const m of readme.matchAll(/IDENTITY_ERR_[A-Z_]+/g)) {
       assert.ok(m[0] in IDENTITY_ERROR_STATUS, `README.md documents unknown code ${m[0]}`);
