@@ -9,19 +9,20 @@ import Fastify, {
   type FastifyServerOptions,
 } from 'fastify';
 import type { Kysely } from 'kysely';
-import { makeAuthHook, type VerifyUserToken } from './auth.js';
+import { makeAuthHook } from './auth.js';
 import type { ServerContext } from './context.js';
 import { databaseKind, databaseUrl } from './db/open.js';
 import type { Database } from './db/schema.js';
 import { NexError } from './errors.js';
 import { ChangeBus } from './events/bus.js';
+import { type IdentityService, identityRoutes } from './identity/index.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventRoutes } from './routes/events.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { regKeyRoutes } from './routes/reg-keys.js';
 import { securityGroupRoutes } from './routes/security-groups.js';
-import { type LookupUser, userRoutes } from './routes/users.js';
+import { userRoutes } from './routes/users.js';
 import { vpcRoutes } from './routes/vpcs.js';
 
 /** Default request body limit: metadata values are at most 64 KiB, everything else is far smaller. */
@@ -29,24 +30,15 @@ export const DEFAULT_BODY_LIMIT = 256 * 1024;
 /** Default watch keep-alive interval. */
 export const DEFAULT_BOOKMARK_MS = 20_000;
 
-/** What buildApp needs from identity (src/identity): token verification, user lookup, its routes. */
-export interface IdentityHooks {
-  verifyAccessToken: VerifyUserToken;
-  getUser: LookupUser;
-  /** Fastify plugin serving /.well-known, /oauth2, /device and /api/admin/users. */
-  routes?: (app: FastifyInstance) => Promise<void>;
-}
-
 export interface BuildAppOptions {
   /** A migrated database (openDatabase + migrateToLatest). The caller closes it after app.close(). */
   db: Kysely<Database>;
-  identity?: IdentityHooks;
+  /** The built-in identity provider (IdentityService.create on the same database); its routes are served too. */
+  identity: IdentityService;
   /** Fastify logger option (default: off); pass a pino instance or `{ level }`. */
   logger?: FastifyServerOptions['logger'] | FastifyBaseLogger;
   bodyLimit?: number;
   bookmarkMs?: number;
-  /** TEST ONLY: accept `x-nexodus-test-user: <id>:<name>` as a user login. Never set in production. */
-  testUsers?: boolean;
   /** Fastify server options for HTTPS (the CLI passes `{ https: { key, cert } }`). */
   https?: { key: Buffer | string; cert: Buffer | string };
 }
@@ -108,22 +100,18 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     const fe = err as FastifyError;
     if (fe.validation) {
       const field = validationField(fe);
-      return reply
-        .code(400)
-        .send({
-          error: `${field}: ${fe.validation[0]?.message ?? 'invalid'}`,
-          code: 'NEX_ERR_VALIDATION',
-          field,
-        });
+      return reply.code(400).send({
+        error: `${field}: ${fe.validation[0]?.message ?? 'invalid'}`,
+        code: 'NEX_ERR_VALIDATION',
+        field,
+      });
     }
     switch (fe.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return reply
-          .code(413)
-          .send({
-            error: `the body exceeds ${opts.bodyLimit ?? DEFAULT_BODY_LIMIT} bytes`,
-            code: 'NEX_ERR_BODY_TOO_LARGE',
-          });
+        return reply.code(413).send({
+          error: `the body exceeds ${opts.bodyLimit ?? DEFAULT_BODY_LIMIT} bytes`,
+          code: 'NEX_ERR_BODY_TOO_LARGE',
+        });
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
         return reply
           .code(415)
@@ -148,11 +136,15 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   app.get('/openapi.json', async () => openApiDocument);
 
-  if (opts.identity?.routes) await app.register(opts.identity.routes);
+  const identity = opts.identity;
+  await app.register(identityRoutes, { identity });
 
   await app.register(async (api) => {
-    api.addHook('onRequest', makeAuthHook(ctx, opts.identity?.verifyAccessToken, opts.testUsers === true));
-    await api.register(userRoutes, { lookupUser: opts.identity?.getUser });
+    api.addHook(
+      'onRequest',
+      makeAuthHook(ctx, (t) => identity.verifyAccessToken(t)),
+    );
+    await api.register(userRoutes, { lookupUser: (id) => identity.getUser(id) });
     await api.register(organizationRoutes, { ctx });
     await api.register(vpcRoutes, { ctx });
     await api.register(deviceRoutes, { ctx });

@@ -64,26 +64,15 @@ function unauthenticated(message: string): NexError {
   return new NexError('NEX_ERR_UNAUTHENTICATED', message);
 }
 
-/** Test-only: `x-nexodus-test-user: <uuid>:<username>` authenticates as that user (until identity lands). */
-export const TEST_USER_HEADER = 'x-nexodus-test-user';
-
 export function makeAuthHook(
   ctx: ServerContext,
   verifyUser: VerifyUserToken | undefined,
-  testUsers: boolean,
 ): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
   return async (req) => {
-    let principal: Principal | undefined;
-    const testHeader = testUsers ? req.headers[TEST_USER_HEADER] : undefined;
-    if (typeof testHeader === 'string') {
-      const [userId = '', username = ''] = testHeader.split(':');
-      principal = { kind: 'user', userId, username, admin: false };
-    } else {
-      const h = req.headers.authorization;
-      const m = typeof h === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(h) : null;
-      if (!m?.[1]) throw unauthenticated('missing "Authorization: Bearer <token>" header');
-      principal = await resolvePrincipal(ctx, verifyUser, m[1]);
-    }
+    const h = req.headers.authorization;
+    const m = typeof h === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(h) : null;
+    if (!m?.[1]) throw unauthenticated('missing "Authorization: Bearer <token>" header');
+    const principal = await resolvePrincipal(ctx, verifyUser, m[1]);
     if (principal.kind === 'user') await ensureUserDefaults(ctx, principal);
     req.principal = principal;
   };

@@ -2,8 +2,10 @@
 // Who a request acts for. Authentication (auth.ts) tries a user access token (identity), then a device
 // bearer token, then a registration key token.
 
-/** A logged-in user (from identity's verifyAccessToken). Same shape as identity's UserPrincipal. */
-export type UserPrincipal = { kind: 'user'; userId: string; username: string; admin: boolean };
+import type { UserPrincipal } from './identity/index.js';
+
+/** A logged-in user (from identity's verifyAccessToken). */
+export type { UserPrincipal };
 /** A device's bearer token: acts only on its own device and reads its own VPC. */
 export type DevicePrincipal = { kind: 'device'; deviceId: string; vpcId: string; ownerId: string };
 /** A registration key: may register one (single-use) or many devices into its VPC. */

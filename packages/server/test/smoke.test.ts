@@ -9,7 +9,7 @@ describe('smoke', () => {
     it(`${engine}: register a device`, async () => {
       const t = await createTestApp(engine);
       try {
-        const u = newUser();
+        const u = await newUser(t);
         const me = await call(t.app, { method: 'GET', url: '/api/users/me', headers: u.headers });
         assert.equal(me.status, 200, me.body);
         const r = await call(t.app, {
@@ -21,7 +21,6 @@ describe('smoke', () => {
         assert.equal(r.status, 201, r.body);
         assert.equal(r.json.ipv4_tunnel_ips[0].address, '100.100.0.1');
         assert.equal(r.json.ipv6_tunnel_ips[0].address, '200::1');
-        console.log(r.json);
       } finally {
         await t.close();
       }

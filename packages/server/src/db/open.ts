@@ -4,6 +4,7 @@
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
+import type { IdentityTables } from '../identity/index.js';
 import type { Database } from './schema.js';
 
 /** PostgreSQL type OID of int8/bigint. Revisions and counters fit in 2^53, so they are read as numbers. */
@@ -65,4 +66,12 @@ export function databaseKind(db: object): DatabaseKind {
 /** The PostgreSQL URL a database was opened with (for LISTEN connections), if any. */
 export function databaseUrl(db: object): string | undefined {
   return kinds.get(db)?.url;
+}
+
+/**
+ * The same database seen through identity's table types. Kysely's types are invariant in the table map,
+ * so a `Kysely<Database>` (a superset) needs this view to be passed to IdentityService.create.
+ */
+export function identityView(db: Kysely<Database>): Kysely<IdentityTables> {
+  return db as unknown as Kysely<IdentityTables>;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Table types of the core tables (server-core). See the contract: ids text UUID, timestamps ISO text,
 // booleans integer 0/1, JSON text, revisions bigint (read as number).
+import type { IdentityTables } from '../identity/index.js';
 export interface OrganizationsTable {
   id: string;
   name: string;
@@ -124,4 +125,4 @@ export interface CoreTables {
   tombstones: TombstonesTable;
 }
 
-export type Database = CoreTables;
+export type Database = IdentityTables & CoreTables;

@@ -4,10 +4,10 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import type { Kysely } from 'kysely';
 import { type BuildAppOptions, buildApp } from '../../src/app.js';
-import { TEST_USER_HEADER } from '../../src/auth.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
-import { openDatabase } from '../../src/db/open.js';
+import { identityView, openDatabase } from '../../src/db/open.js';
 import type { Database } from '../../src/db/schema.js';
+import { IdentityService } from '../../src/identity/index.js';
 import { postgresAvailable, startPostgres, type TestPostgres } from './postgres.js';
 
 export type Engine = 'sqlite' | 'postgres';
@@ -16,8 +16,13 @@ export const ENGINES: Engine[] = ['sqlite', 'postgres'];
 export interface TestApp {
   app: FastifyInstance;
   db: Kysely<Database>;
+  identity: IdentityService;
   close(): Promise<void>;
 }
+
+/** Cheap scrypt for tests only (production uses identity's default N=2^15). */
+const TEST_SCRYPT = { N: 2 ** 10, r: 8, p: 1 };
+export const TEST_ISSUER = 'https://nexodus.test';
 
 /** One PostgreSQL server per test file process, started on first use. */
 let pgServer: Promise<TestPostgres> | undefined;
@@ -54,11 +59,13 @@ export async function createTestApp(
   db?: Kysely<Database>,
 ): Promise<TestApp> {
   const database = db ?? (await openTestDb(engine));
-  const app = await buildApp({ db: database, testUsers: true, bookmarkMs: 60_000, ...extra });
+  const identity = await IdentityService.create({ db: identityView(database), issuer: TEST_ISSUER, scrypt: TEST_SCRYPT });
+  const app = await buildApp({ db: database, identity, bookmarkMs: 60_000, ...extra });
   await app.ready();
   return {
     app,
     db: database,
+    identity,
     async close() {
       await app.close();
       await database.destroy();
@@ -69,12 +76,24 @@ export async function createTestApp(
 export interface TestUser {
   id: string;
   name: string;
+  token: string;
   headers: Record<string, string>;
 }
 
-export function newUser(name = `u${Math.random().toString(36).slice(2, 8)}`): TestUser {
-  const id = randomUUID();
-  return { id, name, headers: { [TEST_USER_HEADER]: `${id}:${name}` } };
+let userCounter = 0;
+
+/** Creates a user through identity and logs in with the OAuth2 password grant (a real access token). */
+export async function newUser(t: TestApp, name = `user${process.pid}x${++userCounter}`): Promise<TestUser> {
+  const password = `pw-${randomUUID()}`;
+  const { id } = await t.identity.createUser(name, password);
+  const r = await t.app.inject({
+    method: 'POST',
+    url: '/oauth2/token',
+    payload: { grant_type: 'password', username: name, password, client_id: 'nexodus-cli' },
+  });
+  if (r.statusCode !== 200) throw new Error(`login failed: ${r.statusCode} ${r.body}`);
+  const token = (JSON.parse(r.body) as { access_token: string }).access_token;
+  return { id, name, token, headers: bearer(token) };
 }
 
 export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Core tables (organizations, VPCs, devices, IPAM, metadata, security groups, registration keys, tombstones).
 // Portable between SQLite and PostgreSQL: only the schema builder and portable column types.
+// owner_id references identity's users(id) with ON DELETE CASCADE: deleting a user deletes what they own.
 import type { Kysely, Migration } from 'kysely';
 
 export const coreMigration0002: Migration = {
@@ -10,7 +11,7 @@ export const coreMigration0002: Migration = {
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('name', 'text', (c) => c.notNull())
       .addColumn('description', 'text', (c) => c.notNull())
-      .addColumn('owner_id', 'text', (c) => c.notNull())
+      .addColumn('owner_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
       .addColumn('created_at', 'text', (c) => c.notNull())
       .addUniqueConstraint('organizations_owner_name_uq', ['owner_id', 'name'])
       .execute();
@@ -21,7 +22,7 @@ export const coreMigration0002: Migration = {
       .addColumn('organization_id', 'text', (c) =>
         c.notNull().references('organizations.id').onDelete('cascade'),
       )
-      .addColumn('owner_id', 'text', (c) => c.notNull())
+      .addColumn('owner_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
       .addColumn('description', 'text', (c) => c.notNull())
       .addColumn('ipv4_cidr', 'text', (c) => c.notNull())
       .addColumn('ipv6_cidr', 'text', (c) => c.notNull())
@@ -41,7 +42,7 @@ export const coreMigration0002: Migration = {
       .createTable('security_groups')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('vpc_id', 'text', (c) => c.notNull().references('vpcs.id').onDelete('cascade'))
-      .addColumn('owner_id', 'text', (c) => c.notNull())
+      .addColumn('owner_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
       .addColumn('description', 'text', (c) => c.notNull())
       .addColumn('inbound_rules', 'text', (c) => c.notNull())
       .addColumn('outbound_rules', 'text', (c) => c.notNull())
@@ -57,7 +58,7 @@ export const coreMigration0002: Migration = {
     await db.schema
       .createTable('reg_keys')
       .addColumn('id', 'text', (c) => c.primaryKey())
-      .addColumn('owner_id', 'text', (c) => c.notNull())
+      .addColumn('owner_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
       .addColumn('vpc_id', 'text', (c) => c.notNull().references('vpcs.id').onDelete('cascade'))
       .addColumn('description', 'text', (c) => c.notNull())
       .addColumn('bearer_token_hash', 'text', (c) => c.notNull().unique())
@@ -73,7 +74,7 @@ export const coreMigration0002: Migration = {
     await db.schema
       .createTable('devices')
       .addColumn('id', 'text', (c) => c.primaryKey())
-      .addColumn('owner_id', 'text', (c) => c.notNull())
+      .addColumn('owner_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
       .addColumn('vpc_id', 'text', (c) => c.notNull().references('vpcs.id').onDelete('cascade'))
       .addColumn('organization_id', 'text', (c) => c.notNull())
       .addColumn('public_key', 'text', (c) => c.notNull().unique())
