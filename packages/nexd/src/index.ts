@@ -1,2 +1,37 @@
 // SPDX-License-Identifier: Apache-2.0
-export {};
+// Public API of @nexodus/nexd (the daemon's parts, for embedding and for the data-plane wiring).
+export {
+  DEFAULT_STATE_DIR,
+  type GlobalConfig,
+  type NexdCommand,
+  type ResolveResult,
+  resolveNexdArgs,
+} from './config.js';
+export * from './control/index.js';
+export { type ControlHandlers, type ControlServer, serveControl } from './control/server.js';
+export { type Daemon, type DaemonOptions, startDaemon } from './daemon.js';
+export {
+  type DataPlane,
+  type DataPlaneContext,
+  type DataPlaneFactory,
+  unavailableDataPlane,
+} from './data-plane.js';
+export * from './errors.js';
+export { NexdMetrics } from './health/metrics.js';
+export { Readiness, type ReadinessCondition } from './health/readiness.js';
+export { type HealthServer, startHealthServer } from './health/server.js';
+export * from './keys.js';
+export { createLogger, formatAddressLine, LOG_LEVELS, type LogLevel, logAddresses } from './log.js';
+export * from './proxy/network.js';
+export * from './proxy/node-network.js';
+export { type CloseResult, ProxyEngine, type ProxyOptions, type RuleStatus } from './proxy/proxy.js';
+export * from './proxy/rules.js';
+export { RuleStats, type RuleStatsSnapshot } from './proxy/stats.js';
+export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type RunDeps, type RunIo, runNexd } from './run.js';
+export { installGracefulShutdown } from './shutdown.js';
+export { FileStateStore, STATE_FILE_NAME } from './state/file-store.js';
+export * from './state/secret-store.js';
+export * from './state/state.js';
+export { type StateStore, updateState } from './state/store.js';
+export { NEXD_VERSION } from './version.js';
+export * from './wg-config.js';

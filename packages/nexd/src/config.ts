@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: Apache-2.0
+// Command-line and environment resolution for `nexd`: a pure function from (argv, env) to a typed command
+// or a typed error, so every form in the scenario's manifests can be tested without starting anything.
+// Forms: `nexd [globals] proxy [--ingress R]... [--egress R]... [URL]`, `nexd [globals] URL` (agent mode),
+// `nexd version`. Globals may also come from NEXD_* variables; a flag beats its variable.
+import { isIPv4, isIPv6 } from 'node:net';
+import { Command, CommanderError, Option } from 'commander';
+import { BadFlagError, type NexdError } from './errors.js';
+import { LOG_LEVELS, type LogLevel } from './log.js';
+import {
+  formatRule,
+  type ProxyRule,
+  type ProxyType,
+  parseRule,
+  RuleParseError,
+  ruleKey,
+} from './proxy/rules.js';
+import { NEXD_VERSION } from './version.js';
+
+export const DEFAULT_STATE_DIR = '/var/lib/nexd';
+export const DEFAULT_DRAIN_SECONDS = 10;
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface GlobalConfig {
+  /** i.e. `https://try.nexodus.io` (normalised by URL, so with a trailing slash). */
+  serviceUrl?: string;
+  username?: string;
+  password?: string;
+  regKey?: string;
+  /** IPv4 address to ask IPAM for, i.e. `100.100.0.5`. */
+  requestIp?: string;
+  /** WireGuard UDP port; 0 or absent lets the system pick. */
+  listenPort?: number;
+  stateDir: string;
+  insecureSkipTlsVerify: boolean;
+  caFile?: string;
+  privateKeyFile?: string;
+  /** Where /healthz, /readyz and /metrics are served, i.e. `{ host: '0.0.0.0', port: 8080 }`. */
+  healthAddr?: HostPort;
+  /** Standalone mode: peers and addresses from this wg-quick style file instead of the service. */
+  wgConfig?: string;
+  logLevel: LogLevel;
+  /** How long SIGTERM waits for open connections before closing them, in seconds. */
+  drainSeconds: number;
+}
+
+export type NexdCommand =
+  | { kind: 'proxy'; config: GlobalConfig; rules: ProxyRule[] }
+  | { kind: 'agent'; config: GlobalConfig }
+  | { kind: 'version' }
+  | { kind: 'help'; text: string };
+
+export type ResolveResult = { ok: true; command: NexdCommand } | { ok: false; error: NexdError };
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Global flags and their environment variables. */
+const GLOBALS = [
+  ['service-url', 'NEXD_SERVICE_URL', '<url>', 'URL of the Nexodus service, i.e. https://try.nexodus.io'],
+  ['username', 'NEXD_USERNAME', '<name>', 'username for the password login'],
+  ['password', 'NEXD_PASSWORD', '<password>', 'password for the password login'],
+  ['reg-key', 'NEXD_REG_KEY', '<key>', 'registration key (instead of a username and password)'],
+  ['request-ip', 'NEXD_REQUEST_IP', '<ipv4>', 'ask for this VPC IPv4 address'],
+  ['listen-port', 'NEXD_LISTEN_PORT', '<port>', 'WireGuard UDP port (default: any free port)'],
+  [
+    'state-dir',
+    'NEXD_STATE_DIR',
+    '<dir>',
+    `directory for keys, tokens, runtime rules and the control socket (default: ${DEFAULT_STATE_DIR})`,
+  ],
+  [
+    'insecure-skip-tls-verify',
+    'NEXD_INSECURE_SKIP_TLS_VERIFY',
+    '',
+    'do not verify the service certificate (testing only)',
+  ],
+  ['ca-file', 'NEXD_CA_FILE', '<file>', 'PEM file with the CA that signed the service certificate'],
+  [
+    'private-key-file',
+    'NEXD_PRIVATE_KEY_FILE',
+    '<file>',
+    'WireGuard private key (default: /private.key, else the state dir)',
+  ],
+  ['health-addr', 'NEXD_HEALTH_ADDR', '<host:port>', 'serve /healthz, /readyz and /metrics here, i.e. :8080'],
+  [
+    'wg-config',
+    'NEXD_WG_CONFIG',
+    '<file>',
+    'standalone mode: peers and addresses from a wg-quick style file, no service',
+  ],
+  ['log-level', 'NEXD_LOG_LEVEL', '<level>', `${LOG_LEVELS.join('|')} (default: info)`],
+  [
+    'drain-timeout',
+    'NEXD_DRAIN_TIMEOUT',
+    '<seconds>',
+    `on SIGTERM, wait this long for open connections (default: ${DEFAULT_DRAIN_SECONDS})`,
+  ],
+] as const;
+
+type GlobalName = (typeof GLOBALS)[number][0];
+
+const EXAMPLES = `
+Examples:
+  nexd --service-url https://try.nexodus.io proxy --ingress tcp:80:nginx-service.demo1.svc.cluster.local:80
+  nexd proxy --egress tcp:80:100.100.0.1:80 https://try.nexodus.io
+  NEXD_USERNAME=admin NEXD_PASSWORD=secret nexd proxy --ingress udp:53:[fd00::53]:53 https://nexodus.example
+  nexd --wg-config wg0.conf proxy --ingress tcp:8080:127.0.0.1:80
+
+Proxy rules are protocol:port:destination:destination_port (protocol tcp or udp; IPv6 destinations in
+brackets; destinations may be DNS names, resolved for every new connection). Rules sharing a type,
+protocol and port are balanced round-robin.`;
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function buildProgram(out: { text: string }, captured: { action?: 'proxy' | 'agent' | 'version' }): Command {
+  const program = new Command('nexd')
+    .description('Nexodus device daemon: joins this machine (or pod) to a Nexodus VPC')
+    .usage('[global options] [command] [service-url]')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => {
+        out.text += s;
+      },
+      writeErr: (s) => {
+        out.text += s;
+      },
+      outputError: () => {},
+    })
+    .showSuggestionAfterError(true)
+    .configureHelp({ showGlobalOptions: true })
+    .helpOption('-h, --help', 'show this help')
+    .version(NEXD_VERSION, '-V, --version', 'print the version')
+    .argument('[service-url]', 'service URL (agent mode; also accepted as --service-url)')
+    .action(() => {
+      captured.action = 'agent';
+    });
+  for (const [name, env, arg, description] of GLOBALS) {
+    program.addOption(new Option(`--${name}${arg ? ` ${arg}` : ''}`, `${description} [env: ${env}]`));
+  }
+  program.addHelpText('after', EXAMPLES);
+  program
+    .command('proxy')
+    .description('run as a userspace L4 proxy: no privileges, no network device')
+    .usage('[options] [service-url]')
+    .argument('[service-url]', 'service URL (same as the global --service-url)')
+    .option(
+      '--ingress <rule>',
+      'forward connections from the VPC to a local destination (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--egress <rule>',
+      'forward local connections to a destination in the VPC (repeatable)',
+      collect,
+      [],
+    )
+    .addHelpText('after', EXAMPLES)
+    .action(() => {
+      captured.action = 'proxy';
+    });
+  program
+    .command('version')
+    .description('print the version')
+    .action(() => {
+      captured.action = 'version';
+    });
+  return program;
+}
+
+function parseHostPort(flag: string, text: string): HostPort {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):([0-9]{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : Number.NaN;
+  const host = m ? (m[1] ?? m[2]) : '';
+  if (!m || port < 1 || port > 65535 || (m[1] !== undefined && !isIPv6(host))) {
+    throw new BadFlagError(
+      flag,
+      `${flag} ${JSON.stringify(text)} is not host:port; expected i.e. :8080, 0.0.0.0:8080 or [::1]:8080`,
+    );
+  }
+  return { host: host === '' ? '::' : host, port };
+}
+
+function parsePort(flag: string, text: string, min: number): number {
+  if (!/^[0-9]{1,5}$/.test(text) || Number(text) < min || Number(text) > 65535) {
+    throw new BadFlagError(
+      flag,
+      `${flag} ${JSON.stringify(text)} is not a port; expected a number ${min}-65535`,
+    );
+  }
+  return Number(text);
+}
+
+function parseServiceUrl(flag: string, text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new BadFlagError(
+      flag,
+      `${flag} ${JSON.stringify(text)} is not a URL; expected i.e. https://try.nexodus.io`,
+    );
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new BadFlagError(flag, `${flag} ${JSON.stringify(text)} must be an https:// (or http://) URL`);
+  }
+  // Keep the path (a service behind a prefix) but drop the trailing slash URL() adds to a bare origin.
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+function parseBool(flag: string, text: string): boolean {
+  const t = text.toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(t)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(t)) return false;
+  throw new BadFlagError(flag, `${flag} ${JSON.stringify(text)} is not a boolean; expected true or false`);
+}
+
+/** Resolves a command line (without `node` and the script) and an environment into a command. */
+export function resolveNexdArgs(argv: readonly string[], env: Env): ResolveResult {
+  const out = { text: '' };
+  const captured: { action?: 'proxy' | 'agent' | 'version' } = {};
+  const program = buildProgram(out, captured);
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') {
+      return { ok: true, command: { kind: 'help', text: out.text } };
+    }
+    if (err.code === 'commander.version') return { ok: true, command: { kind: 'version' } };
+    const message = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+    const flag = /'(-[^' ]+)/.exec(message)?.[1] ?? 'command line';
+    return { ok: false, error: new BadFlagError(flag, `${message} (see nexd --help)`) };
+  }
+  try {
+    return { ok: true, command: interpret(program, captured.action ?? 'agent', env) };
+  } catch (err) {
+    if (err instanceof BadFlagError || err instanceof RuleParseError) return { ok: false, error: err };
+    throw err;
+  }
+}
+
+function interpret(program: Command, action: 'proxy' | 'agent' | 'version', env: Env): NexdCommand {
+  if (action === 'version') return { kind: 'version' };
+  const opts = program.opts<Record<string, string | boolean | undefined>>();
+  /** The value of a global and where it came from (flag beats environment). */
+  const get = (name: GlobalName): { value: string; source: string } | undefined => {
+    const key = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const v = opts[key];
+    if (v !== undefined) return { value: v === true ? 'true' : String(v), source: `--${name}` };
+    const envName = GLOBALS.find((g) => g[0] === name)![1];
+    const e = env[envName];
+    if (e !== undefined && e !== '') return { value: e, source: envName };
+    return undefined;
+  };
+  const config: GlobalConfig = {
+    stateDir: get('state-dir')?.value ?? DEFAULT_STATE_DIR,
+    insecureSkipTlsVerify: false,
+    logLevel: 'info',
+    drainSeconds: DEFAULT_DRAIN_SECONDS,
+  };
+  const insecure = get('insecure-skip-tls-verify');
+  if (insecure) config.insecureSkipTlsVerify = parseBool(insecure.source, insecure.value);
+  for (const [name, field] of [
+    ['username', 'username'],
+    ['password', 'password'],
+    ['reg-key', 'regKey'],
+    ['ca-file', 'caFile'],
+    ['private-key-file', 'privateKeyFile'],
+    ['wg-config', 'wgConfig'],
+  ] as const) {
+    const v = get(name);
+    if (v) config[field] = v.value;
+  }
+  const requestIp = get('request-ip');
+  if (requestIp) {
+    if (!isIPv4(requestIp.value)) {
+      throw new BadFlagError(
+        requestIp.source,
+        `${requestIp.source} ${JSON.stringify(requestIp.value)} is not an IPv4 address; expected i.e. 100.100.0.5`,
+      );
+    }
+    config.requestIp = requestIp.value;
+  }
+  const listenPort = get('listen-port');
+  if (listenPort) config.listenPort = parsePort(listenPort.source, listenPort.value, 0);
+  const health = get('health-addr');
+  if (health) config.healthAddr = parseHostPort(health.source, health.value);
+  const level = get('log-level');
+  if (level) {
+    if (!(LOG_LEVELS as readonly string[]).includes(level.value)) {
+      throw new BadFlagError(
+        level.source,
+        `${level.source} ${JSON.stringify(level.value)} is not a log level; expected one of ${LOG_LEVELS.join(', ')}`,
+      );
+    }
+    config.logLevel = level.value as LogLevel;
+  }
+  const drain = get('drain-timeout');
+  if (drain) {
+    if (!/^[0-9]{1,4}$/.test(drain.value)) {
+      throw new BadFlagError(
+        drain.source,
+        `${drain.source} ${JSON.stringify(drain.value)} is not a number of seconds (0-9999)`,
+      );
+    }
+    config.drainSeconds = Number(drain.value);
+  }
+  if ((config.username === undefined) !== (config.password === undefined)) {
+    const missing =
+      config.username === undefined ? '--username (NEXD_USERNAME)' : '--password (NEXD_PASSWORD)';
+    throw new BadFlagError(
+      missing.split(' ')[0],
+      `a username and a password go together: ${missing} is missing`,
+    );
+  }
+  const sub = action === 'proxy' ? program.commands.find((c) => c.name() === 'proxy')! : program;
+  const rules: ProxyRule[] = [];
+  if (action === 'proxy') {
+    const p = sub.opts<{ ingress?: string[]; egress?: string[] }>();
+    const seen = new Set<string>();
+    for (const [type, texts] of [
+      ['ingress', p.ingress ?? []],
+      ['egress', p.egress ?? []],
+    ] as [ProxyType, string[]][]) {
+      for (const t of texts) {
+        const rule = parseRule(type, t);
+        if (seen.has(ruleKey(rule)))
+          throw new BadFlagError(`--${type}`, `--${type} ${formatRule(rule)} is given twice`);
+        seen.add(ruleKey(rule));
+        rules.push(rule);
+      }
+    }
+  }
+  // The service URL: --service-url / NEXD_SERVICE_URL, or the positional argument of proxy or of nexd itself.
+  const positional = sub.args[0] as string | undefined;
+  const flagUrl = get('service-url');
+  if (flagUrl) config.serviceUrl = parseServiceUrl(flagUrl.source, flagUrl.value);
+  if (positional !== undefined) {
+    if (!positional.includes('://')) {
+      throw new BadFlagError(
+        'service URL argument',
+        `${JSON.stringify(positional)} is neither a command (proxy, version) nor a service URL like https://try.nexodus.io`,
+      );
+    }
+    const u = parseServiceUrl('service URL argument', positional);
+    if (config.serviceUrl !== undefined && config.serviceUrl !== u) {
+      throw new BadFlagError(
+        'service-url',
+        `the service URL argument ${positional} differs from ${flagUrl!.source} ${flagUrl!.value}; give one`,
+      );
+    }
+    config.serviceUrl = u;
+  }
+  if (config.wgConfig !== undefined && config.serviceUrl !== undefined) {
+    throw new BadFlagError(
+      '--wg-config',
+      '--wg-config runs standalone without the service; drop either it or the service URL',
+    );
+  }
+  if (config.wgConfig === undefined && config.serviceUrl === undefined) {
+    const how = action === 'proxy' ? 'nexd proxy [rules] https://...' : 'nexd https://...';
+    throw new BadFlagError(
+      '--service-url',
+      `no service URL: pass it as an argument (${how}), with --service-url or NEXD_SERVICE_URL, or use --wg-config`,
+    );
+  }
+  if (action === 'agent') return { kind: 'agent', config };
+  return { kind: 'proxy', config, rules };
+}

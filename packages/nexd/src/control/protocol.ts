@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+// The control socket protocol: JSON lines over a Unix socket. One request per line,
+// `{"id":1,"method":"proxy.add","params":{"ingress":["tcp:80:10.0.0.1:80"]}}`, answered by one line with
+// the same id: `{"id":1,"result":{...}}` or `{"id":1,"error":{"code":"NEX_ERR_PROXY_RULE","message":"..."}}`.
+// Requests on one connection may be pipelined; answers may come out of order (match them by id).
+import { join } from 'node:path';
+
+/** The socket's file name inside the state dir. */
+export const CONTROL_SOCKET_NAME = 'nexd.sock';
+/** Longest request or response line, in bytes; longer input closes the connection with an error. */
+export const CONTROL_MAX_LINE = 1024 * 1024;
+
+export function controlSocketPath(stateDir: string): string {
+  return join(stateDir, CONTROL_SOCKET_NAME);
+}
+
+export interface ControlRequest {
+  id: number | string;
+  method: string;
+  params?: unknown;
+}
+
+export interface ControlErrorBody {
+  /** i.e. `NEX_ERR_PROXY_RULE`, or `NEX_ERR_CONTROL` for protocol errors (bad JSON, unknown method). */
+  code: string;
+  message: string;
+}
+
+export type ControlResponse =
+  | { id: number | string | null; result: unknown }
+  | { id: number | string | null; error: ControlErrorBody };
+
+/** Rules to add or remove: canonical or not, they are parsed by nexd, i.e. `{ ingress: ['tcp:80:a:80'] }`. */
+export interface ProxyRuleParams {
+  ingress?: string[];
+  egress?: string[];
+}
+
+export interface ProxyRuleStatus {
+  type: 'ingress' | 'egress';
+  rule: string;
+  /** `flag` rules come from the command line; `runtime` rules were added over this socket and persist. */
+  origin: 'flag' | 'runtime';
+  connections: number;
+  active: number;
+  bytesToDestination: number;
+  bytesFromDestination: number;
+  dialFailures: number;
+  datagramsDropped: number;
+}
+
+export interface PeerStatus {
+  publicKey: string;
+  /** i.e. `198.18.0.1:51820`, absent until known. */
+  endpoint?: string;
+  allowedIps: string[];
+  /** ISO 8601 time of the latest handshake, absent if none yet. */
+  latestHandshake?: string;
+  rxBytes: number;
+  txBytes: number;
+}
+
+export interface NexdStatus {
+  version: string;
+  mode: 'service' | 'standalone';
+  publicKey: string;
+  deviceId?: string;
+  addresses: { ipv4: string[]; ipv6: string[] };
+  ready: boolean;
+  /** Readiness conditions not met yet, i.e. `['registered']`. */
+  pending: string[];
+  rules: number;
+  activeConnections: number;
+  udpFlows: number;
+  uptimeSeconds: number;
+  stateLocation: string;
+}
+
+/** Method names with their params and results; the client is typed from this map. */
+export interface ControlMethods {
+  status: { params: undefined; result: NexdStatus };
+  peers: { params: undefined; result: PeerStatus[] };
+  version: { params: undefined; result: { version: string } };
+  'proxy.list': { params: undefined; result: ProxyRuleStatus[] };
+  'proxy.add': { params: ProxyRuleParams; result: { added: { type: string; rule: string }[] } };
+  'proxy.remove': { params: ProxyRuleParams; result: { removed: { type: string; rule: string }[] } };
+}
+
+export type ControlMethod = keyof ControlMethods;
+export const CONTROL_METHODS: readonly ControlMethod[] = [
+  'status',
+  'peers',
+  'version',
+  'proxy.list',
+  'proxy.add',
+  'proxy.remove',
+];

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: Apache-2.0
+// `nexd proxy`: put the pieces together. Order of start-up (each step fails fast with a typed error, and
+// nothing stored is modified before the state has been read successfully):
+//   1. state store load  2. keys  3. data plane  4. proxy rules (flags, then persisted runtime rules)
+//   5. control socket  6. health server.  Shutdown runs the reverse, draining proxied connections.
+import type { Logger } from 'pino';
+import type { GlobalConfig } from './config.js';
+import { controlSocketPath, type ProxyRuleParams, type ProxyRuleStatus } from './control/protocol.js';
+import { type ControlServer, serveControl } from './control/server.js';
+import type { DataPlane, DataPlaneFactory } from './data-plane.js';
+import { BadFlagError, NexdError } from './errors.js';
+import { NexdMetrics } from './health/metrics.js';
+import { Readiness } from './health/readiness.js';
+import { type HealthServer, startHealthServer } from './health/server.js';
+import { type KeyLocations, type KeySource, loadKeys, type WireGuardKeyPair } from './keys.js';
+import { logAddresses } from './log.js';
+import type { ProxySide } from './proxy/network.js';
+import { NodeDatagramNetwork, NodeStreamNetwork } from './proxy/node-network.js';
+import { ProxyEngine } from './proxy/proxy.js';
+import { formatRule, type ProxyRule, type ProxyType, parseRule, ruleKey } from './proxy/rules.js';
+import type { StoredRule } from './state/state.js';
+import { type StateStore, updateState } from './state/store.js';
+import { NEXD_VERSION } from './version.js';
+
+export interface DaemonOptions {
+  config: GlobalConfig;
+  /** Rules from the command line. */
+  rules: ProxyRule[];
+  logger: Logger;
+  store: StateStore;
+  dataPlane: DataPlaneFactory;
+  /** The local network side of the proxy (default: node:net/dgram listening on all addresses). */
+  local?: ProxySide;
+  keyLocations?: KeyLocations;
+  /** Default: `<stateDir>/nexd.sock`. */
+  controlSocket?: string;
+}
+
+export interface Daemon {
+  readonly proxy: ProxyEngine;
+  readonly readiness: Readiness;
+  readonly metrics: NexdMetrics;
+  readonly keys: WireGuardKeyPair;
+  readonly keySource: KeySource;
+  readonly health: HealthServer | undefined;
+  readonly control: ControlServer;
+  /** Stops accepting everywhere, drains proxied connections for up to `drainMs`, then closes everything. */
+  stop(drainMs: number): Promise<{ aborted: number }>;
+}
+
+function parseParams(params: unknown): ProxyRule[] {
+  const p = (params ?? {}) as ProxyRuleParams;
+  const rules: ProxyRule[] = [];
+  for (const type of ['ingress', 'egress'] as ProxyType[]) {
+    const list = p[type] ?? [];
+    if (!Array.isArray(list) || list.some((r) => typeof r !== 'string')) {
+      throw new NexdError('NEX_ERR_CONTROL', `params.${type} must be an array of rule strings`);
+    }
+    for (const text of list) rules.push(parseRule(type, text));
+  }
+  if (rules.length === 0)
+    throw new BadFlagError('--ingress/--egress', 'give at least one --ingress or --egress rule');
+  return rules;
+}
+
+const stored = (r: ProxyRule): StoredRule => ({ type: r.type, rule: formatRule(r) });
+
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const { config, logger, store } = options;
+  const started = Date.now();
+  const state = await store.load();
+  const { keys, source: keySource } = await loadKeys(store, options.keyLocations);
+  logger.info({ publicKey: keys.publicKey, source: keySource }, 'WireGuard keys loaded');
+  const readiness = new Readiness();
+  const flagRules = new Set(options.rules.map(ruleKey));
+  let proxy: ProxyEngine | undefined;
+  const proxyStatus = (): ProxyRuleStatus[] =>
+    (proxy?.status() ?? []).map((s) => ({
+      ...s,
+      origin: flagRules.has(`${s.type} ${s.rule}`) ? 'flag' : 'runtime',
+    }));
+  const metrics = new NexdMetrics(proxyStatus);
+  const plane: DataPlane = await options.dataPlane({ config, keys, logger, store, metrics, readiness });
+  logAddresses(logger, plane.addresses.ipv4, plane.addresses.ipv6);
+  const local = options.local ?? { stream: new NodeStreamNetwork(), datagram: new NodeDatagramNetwork() };
+  proxy = new ProxyEngine({ tunnel: plane.tunnel, local, logger });
+  const engine = proxy;
+  const cleanupOnFailure = async (err: unknown): Promise<never> => {
+    await engine.close();
+    await plane.close();
+    throw err;
+  };
+  for (const r of options.rules) await engine.addRule(r).catch(cleanupOnFailure);
+  for (const s of state.proxyRules) {
+    const r = parseRule(s.type, s.rule);
+    if (engine.hasRule(r)) continue;
+    // A persisted rule that cannot start (port taken meanwhile) is reported but kept in the state.
+    await engine
+      .addRule(r)
+      .catch((err: unknown) =>
+        logger.error({ rule: ruleKey(r), err: String(err) }, 'cannot restore proxy rule'),
+      );
+  }
+
+  const control = await serveControl(
+    options.controlSocket ?? controlSocketPath(config.stateDir),
+    {
+      version: () => ({ version: NEXD_VERSION }),
+      status: () => ({
+        version: NEXD_VERSION,
+        mode: config.wgConfig ? 'standalone' : 'service',
+        publicKey: keys.publicKey,
+        ...(plane.deviceId ? { deviceId: plane.deviceId } : {}),
+        addresses: plane.addresses,
+        ready: readiness.ready,
+        pending: readiness.pending,
+        rules: engine.rules().length,
+        activeConnections: engine.activeConnections,
+        udpFlows: engine.udpFlows,
+        uptimeSeconds: Math.round((Date.now() - started) / 1000),
+        stateLocation: store.location,
+      }),
+      peers: () => plane.peers(),
+      'proxy.list': () => proxyStatus(),
+      'proxy.add': async (params) => {
+        const rules = parseParams(params);
+        for (const r of rules) {
+          if (engine.hasRule(r)) {
+            throw new NexdError(
+              'NEX_ERR_PROXY_RULE_EXISTS',
+              `${ruleKey(r)} already exists; nothing was added`,
+            );
+          }
+        }
+        const added: ProxyRule[] = [];
+        try {
+          for (const r of rules) {
+            await engine.addRule(r);
+            added.push(r);
+          }
+          // Persist before answering, so a rule reported as added survives a restart.
+          await updateState(store, (s) => {
+            for (const r of rules) s.proxyRules.push(stored(r));
+          });
+        } catch (err) {
+          for (const r of added) await engine.removeRule(r).catch(() => {});
+          throw err;
+        }
+        return { added: rules.map(stored) };
+      },
+      'proxy.remove': async (params) => {
+        const rules = parseParams(params);
+        for (const r of rules) {
+          if (!engine.hasRule(r)) {
+            throw new NexdError(
+              'NEX_ERR_PROXY_RULE_NOT_FOUND',
+              `${ruleKey(r)} does not exist; nothing was removed`,
+            );
+          }
+        }
+        const keys = new Set(rules.map(ruleKey));
+        await updateState(store, (s) => {
+          s.proxyRules = s.proxyRules.filter((x) => !keys.has(ruleKey(parseRule(x.type, x.rule))));
+        });
+        for (const r of rules) await engine.removeRule(r);
+        return { removed: rules.map(stored) };
+      },
+    },
+    logger,
+  ).catch(cleanupOnFailure);
+
+  let health: HealthServer | undefined;
+  if (config.healthAddr) {
+    health = await startHealthServer({ ...config.healthAddr, readiness, metrics }).catch(
+      async (err: unknown) => {
+        await control.close();
+        return cleanupOnFailure(err);
+      },
+    );
+    logger.info({ port: health.port }, 'health server listening');
+  }
+
+  return {
+    proxy: engine,
+    readiness,
+    metrics,
+    keys,
+    keySource,
+    health,
+    control,
+    stop: async (drainMs) => {
+      readiness.setShuttingDown();
+      await control.close();
+      const result = await engine.close({ drainMs });
+      if (result.aborted > 0)
+        logger.warn({ aborted: result.aborted }, 'closed connections still open after the drain timeout');
+      await plane.close();
+      await health?.close();
+      return result;
+    },
+  };
+}

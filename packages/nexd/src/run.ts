@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+// The body of the `nexd` command, separate from the bin shim so tests can run it in-process or in a child
+// with a different data plane. Exit codes: 0 ok, 1 runtime failure, 2 bad command line.
+import { resolveNexdArgs } from './config.js';
+import { type Daemon, startDaemon } from './daemon.js';
+import { type DataPlaneFactory, unavailableDataPlane } from './data-plane.js';
+import { describeError } from './errors.js';
+import type { KeyLocations } from './keys.js';
+import { createLogger } from './log.js';
+import type { ProxySide } from './proxy/network.js';
+import { installGracefulShutdown } from './shutdown.js';
+import { FileStateStore } from './state/file-store.js';
+import { NEXD_VERSION } from './version.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+export interface RunIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+export interface RunDeps {
+  dataPlane?: DataPlaneFactory;
+  local?: ProxySide;
+  keyLocations?: KeyLocations;
+  /** Called once the daemon is up (tests use it to reach the Daemon). */
+  onStarted?: (daemon: Daemon) => void;
+}
+
+export const processIo: RunIo = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+};
+
+/** Runs nexd; resolves with the exit code (for `proxy`, once a signal has stopped it). */
+export async function runNexd(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  io: RunIo = processIo,
+  deps: RunDeps = {},
+): Promise<number> {
+  const resolved = resolveNexdArgs(argv, env);
+  if (!resolved.ok) {
+    io.stderr(`nexd: ${resolved.error.message}\n`);
+    return EXIT_USAGE;
+  }
+  const command = resolved.command;
+  switch (command.kind) {
+    case 'help':
+      io.stdout(command.text);
+      return EXIT_OK;
+    case 'version':
+      io.stdout(`nexd ${NEXD_VERSION}\n`);
+      return EXIT_OK;
+    case 'agent':
+      io.stderr(
+        'nexd: agent mode (a kernel WireGuard device) is not part of this build; run `nexd proxy` instead\n',
+      );
+      return EXIT_FAILURE;
+    case 'proxy':
+      break;
+    default: {
+      const never: never = command;
+      throw new Error(`unreachable command ${JSON.stringify(never)}`);
+    }
+  }
+  const { config, rules } = command;
+  const logger = createLogger(config.logLevel);
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon({
+      config,
+      rules,
+      logger,
+      store: new FileStateStore(config.stateDir),
+      dataPlane: deps.dataPlane ?? unavailableDataPlane,
+      ...(deps.local ? { local: deps.local } : {}),
+      keyLocations: { ...deps.keyLocations, privateKeyFile: config.privateKeyFile },
+    });
+  } catch (err) {
+    logger.error({ code: (err as { code?: string }).code }, describeError(err));
+    io.stderr(`nexd: ${describeError(err)}\n`);
+    return EXIT_FAILURE;
+  }
+  deps.onStarted?.(daemon);
+  return new Promise<number>((resolve) => {
+    const uninstall = installGracefulShutdown(
+      async () => {
+        await daemon.stop(config.drainSeconds * 1000);
+      },
+      {
+        logger,
+        exit: (code) => {
+          uninstall();
+          resolve(code);
+        },
+      },
+    );
+  });
+}
