@@ -20,7 +20,7 @@ export class ReplayFilter {
    * Call only after the packet authenticated, or a forger could advance the window.
    */
   validateCounter(counter: number, limit: number): boolean {
-    if (!(counter < limit)) return false;
+    if (!(counter >= 0 && counter < limit)) return false;
     const block = Math.floor(counter / WORD_BITS);
     if (counter > this.last) {
       // Slide forward: clear the words between the old and the new head (at most the whole ring).
