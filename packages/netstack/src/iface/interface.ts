@@ -1,0 +1,890 @@
+// SPDX-License-Identifier: Apache-2.0
+// The pure core of the stack (smoltcp's Interface): it owns the addresses, the socket tables and one deadline
+// heap, and is driven from outside:
+//   input(packet, now)  - one IP packet from the link; never throws for bad input (drops are counted)
+//   poll(now, link)     - runs expired timers and emits every packet that is due into link.send()
+//   pollAt()            - when poll() must run next (0 = now, undefined = nothing scheduled)
+// It never reads a clock, sets a timer or touches a socket of the host.
+import type { PacketLink } from '../link.js';
+import { DEFAULT_TCP_CONFIG, MSS_OVERHEAD_V4, MSS_OVERHEAD_V6, type TcpConfig } from '../tcp/config.js';
+import { IsnGenerator } from '../tcp/isn.js';
+import { TcpListener } from '../tcp/listener.js';
+import { dispatch, type TcpEmitter } from '../tcp/output.js';
+import { seqAdd } from '../tcp/seq.js';
+import { type TcpHost, TcpSocket, type TcpState } from '../tcp/socket.js';
+import { UdpSocket } from '../udp/socket.js';
+import { IpProtocol } from '../wire/error.js';
+import {
+  fillIcmpv4Checksum,
+  fillIcmpv6Checksum,
+  FIELD as ICMP_FIELD,
+  IcmpPacket,
+  Icmpv4Type,
+  Icmpv6Type,
+} from '../wire/icmp.js';
+import { type Cidr, IpAddress } from '../wire/ip-address.js';
+import { emitIpv4Header, IPV4_DEFAULT_TTL, IPV4_HEADER_LEN, Ipv4Packet } from '../wire/ipv4.js';
+import { emitIpv6Header, IPV6_DEFAULT_HOP_LIMIT, IPV6_HEADER_LEN, Ipv6Packet } from '../wire/ipv6.js';
+import { fillTcpChecksum, TcpFlag, TcpSegment, verifyTcpChecksum } from '../wire/tcp.js';
+import { emitUdp, UDP_HEADER_LEN, UdpPacket } from '../wire/udp.js';
+import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './fragment.js';
+import { DeadlineHeap } from './scheduler.js';
+import { TxQueue } from './tx-queue.js';
+
+export interface InterfaceLimits {
+  /** Established plus half-open TCP connections (TIME-WAIT not counted); beyond it SYNs get RST. */
+  maxConnections: number;
+  /** Default listen backlog (half-open + unaccepted). */
+  backlog: number;
+  /** TIME-WAIT sockets kept; beyond it a closing socket skips TIME-WAIT (as Linux tcp_max_tw_buckets). */
+  maxTimeWait: number;
+  /** Datagrams and bytes queued per UDP socket. */
+  udpQueueDatagrams: number;
+  udpQueueBytes: number;
+  /** Packets queued between polls (echo replies, RSTs, UDP sends). */
+  txQueue: number;
+  /** RFC 5961 7: challenge ACKs per second, all connections together. */
+  challengeAcksPerSecond: number;
+}
+
+export const DEFAULT_LIMITS: InterfaceLimits = {
+  maxConnections: 4096,
+  backlog: 128,
+  maxTimeWait: 4096,
+  udpQueueDatagrams: 256,
+  udpQueueBytes: 1 << 20,
+  txQueue: 512,
+  challengeAcksPerSecond: 1000,
+};
+
+export interface InterfaceConfig {
+  /** Addresses the stack owns with their prefix, i.e. [100.100.0.1/16, 200::1/64]. */
+  addresses: Cidr[];
+  /** Largest IP packet we send; MSS is derived from it. 1420 matches WireGuard's default. */
+  mtu?: number;
+  /** Fills b with random bytes (ISN secret, ports, timestamp offsets). Injected so tests are deterministic. */
+  random: (b: Uint8Array) => void;
+  limits?: Partial<InterfaceLimits>;
+  tcp?: Partial<TcpConfig>;
+  reassembly?: Partial<ReassemblyLimits>;
+}
+
+/** Why a packet was dropped; every drop increments exactly one counter. */
+export interface DropCounters {
+  malformed: number;
+  checksum: number;
+  notForUs: number;
+  unsupported: number;
+  noSocket: number;
+  fragment: number;
+  backlog: number;
+  connectionLimit: number;
+  udpQueueFull: number;
+  txQueueFull: number;
+}
+
+export interface InterfaceStats {
+  packetsIn: number;
+  packetsOut: number;
+  drops: DropCounters;
+  tcp: { connections: number; timeWait: number; listeners: number; halfOpen: number };
+  udp: { sockets: number };
+  icmpEchoReplies: number;
+  fragments: { inProgress: number; bufferedBytes: number; timeouts: number };
+  /** Heap entries in the deadline scheduler (bounded by a small multiple of the socket count). */
+  schedulerEntries: number;
+}
+
+export type ConnectError = 'unaddressable' | 'no-ports' | 'connection-limit';
+export type BindError = 'address-in-use' | 'unaddressable';
+export type UdpSendError = 'too-big' | 'unaddressable' | 'closed' | 'queue-full';
+
+const EPHEMERAL_FIRST = 49152; // RFC 6335 6: dynamic ports 49152-65535
+const EPHEMERAL_COUNT = 65536 - EPHEMERAL_FIRST;
+
+function tupleHash(local: IpAddress, lport: number, remote: IpAddress, rport: number): number {
+  let h = Math.imul(remote.hash() ^ rport, 0x9e3779b1);
+  h = Math.imul(h ^ local.hash() ^ (lport << 7), 0x85ebca6b);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+export class Interface implements TcpHost, TcpEmitter {
+  readonly addresses: Cidr[];
+  readonly mtu: number;
+  readonly limits: InterfaceLimits;
+  readonly tcpConfig: TcpConfig;
+  readonly drops: DropCounters = {
+    malformed: 0,
+    checksum: 0,
+    notForUs: 0,
+    unsupported: 0,
+    noSocket: 0,
+    fragment: 0,
+    backlog: 0,
+    connectionLimit: 0,
+    udpQueueFull: 0,
+    txQueueFull: 0,
+  };
+  packetsIn = 0;
+  packetsOut = 0;
+  icmpEchoReplies = 0;
+
+  private readonly random: (b: Uint8Array) => void;
+  private readonly isn: IsnGenerator;
+  private readonly rnd4 = new Uint8Array(4);
+  private readonly conns = new Map<number, TcpSocket>();
+  private connCount = 0;
+  private timeWaitCount = 0;
+  private readonly listeners = new Map<number, TcpListener[]>();
+  private readonly udpSockets = new Map<number, UdpSocket[]>();
+  private udpCount = 0;
+  private readonly heap = new DeadlineHeap<TcpSocket>();
+  private readonly dirty: TcpSocket[] = [];
+  private readonly eventSockets: TcpSocket[] = [];
+  private readonly eventListeners: TcpListener[] = [];
+  private readonly eventUdp: UdpSocket[] = [];
+  private readonly txq: TxQueue;
+  private readonly reasm: Reassembler;
+  private challengeWindowStart = Number.NEGATIVE_INFINITY;
+  private challengeCount = 0;
+  private nextEphemeral: number;
+  private ipIdent = 0;
+
+  // Scratch objects reused for every packet (never kept past one call).
+  private readonly ip4 = new Ipv4Packet();
+  private readonly ip6 = new Ipv6Packet();
+  private readonly udpView = new UdpPacket();
+  private readonly icmpView = new IcmpPacket();
+  private readonly src = new IpAddress(4);
+  private readonly dst = new IpAddress(4);
+  private readonly rx = new TcpSegment();
+  readonly tx = new TcpSegment();
+  private readonly scratch: Uint8Array;
+  /** Set while poll() runs: packets go straight to it instead of the queue. */
+  private outLink: PacketLink | undefined = undefined;
+  private readonly pushOut = (pkt: Uint8Array) => this.sendOut(pkt);
+
+  constructor(cfg: InterfaceConfig) {
+    if (cfg.addresses.length === 0)
+      throw new TypeError('Interface needs at least one address (i.e. 100.100.0.1/16)');
+    this.addresses = cfg.addresses;
+    this.mtu = cfg.mtu ?? 1420;
+    if (!Number.isInteger(this.mtu) || this.mtu < 1280 || this.mtu > 65535) {
+      throw new RangeError(
+        `mtu ${cfg.mtu} out of range: expected an integer 1280..65535 (IPv6 minimum is 1280)`,
+      );
+    }
+    this.limits = { ...DEFAULT_LIMITS, ...cfg.limits };
+    this.tcpConfig = { ...DEFAULT_TCP_CONFIG, ...cfg.tcp };
+    this.random = cfg.random;
+    const secret = new Uint8Array(8);
+    cfg.random(secret);
+    this.isn = new IsnGenerator(secret);
+    this.nextEphemeral = EPHEMERAL_FIRST + (this.random32() % EPHEMERAL_COUNT);
+    this.txq = new TxQueue(this.limits.txQueue, this.mtu);
+    this.reasm = new Reassembler({ ...DEFAULT_REASSEMBLY_LIMITS, ...cfg.reassembly });
+    this.scratch = new Uint8Array(this.mtu);
+  }
+
+  private random32(): number {
+    this.random(this.rnd4);
+    return ((this.rnd4[0] << 24) | (this.rnd4[1] << 16) | (this.rnd4[2] << 8) | this.rnd4[3]) >>> 0;
+  }
+
+  /** True when addr is one of ours. */
+  isOwnAddress(addr: IpAddress): boolean {
+    for (const c of this.addresses) if (c.address.equals(addr)) return true;
+    return false;
+  }
+
+  /** Our address to use toward dst: one in the same subnet, else the first of the same family. */
+  sourceFor(dst: IpAddress): IpAddress | undefined {
+    let fallback: IpAddress | undefined;
+    for (const c of this.addresses) {
+      if (c.address.family !== dst.family) continue;
+      if (c.contains(dst)) return c.address;
+      fallback ??= c.address;
+    }
+    return fallback;
+  }
+
+  mssFor(family: 4 | 6): number {
+    return this.mtu - (family === 4 ? MSS_OVERHEAD_V4 : MSS_OVERHEAD_V6);
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Input
+  // ------------------------------------------------------------------------------------------------
+
+  /** One IP packet from the link. The caller keeps ownership of `packet`. Never throws on bad input. */
+  input(packet: Uint8Array, now: number): void {
+    this.packetsIn++;
+    if (packet.length === 0) {
+      this.drops.malformed++;
+      return;
+    }
+    const version = packet[0] >> 4;
+    if (version === 4) this.inputV4(packet, now);
+    else if (version === 6) this.inputV6(packet, now);
+    else this.drops.malformed++;
+  }
+
+  private inputV4(packet: Uint8Array, now: number): void {
+    const ip = this.ip4;
+    if (ip.attach(packet) !== undefined) {
+      this.drops.malformed++;
+      return;
+    }
+    if (!ip.verifyChecksum()) {
+      this.drops.checksum++;
+      return;
+    }
+    const src = ip.readSrc(this.src);
+    const dst = ip.readDst(this.dst);
+    if (!this.isOwnAddress(dst)) {
+      this.drops.notForUs++;
+      return;
+    }
+    if (src.isMulticastOrBroadcast() || src.isUnspecified()) {
+      this.drops.malformed++;
+      return;
+    }
+    if (ip.isFragment) {
+      const r = this.reasm.add(
+        src,
+        dst,
+        ip.ident,
+        ip.protocol,
+        ip.fragmentOffset,
+        ip.moreFragments,
+        ip.payload(),
+        now,
+      );
+      if (r === 'pending') return;
+      if (typeof r === 'string') {
+        this.drops.fragment++;
+        return;
+      }
+      this.dispatchTransport(ip.protocol, src, dst, r, now);
+      return;
+    }
+    this.dispatchTransport(ip.protocol, src, dst, packet.subarray(ip.headerLen, ip.totalLen), now);
+  }
+
+  private inputV6(packet: Uint8Array, now: number): void {
+    const ip = this.ip6;
+    const err = ip.attach(packet);
+    if (err !== undefined) {
+      if (err === 3) this.drops.unsupported++;
+      else this.drops.malformed++;
+      return;
+    }
+    const src = ip.readSrc(this.src);
+    const dst = ip.readDst(this.dst);
+    if (!this.isOwnAddress(dst)) {
+      this.drops.notForUs++;
+      return;
+    }
+    if (src.isMulticastOrBroadcast() || src.isUnspecified()) {
+      this.drops.malformed++;
+      return;
+    }
+    if (ip.isFragment) {
+      const r = this.reasm.add(
+        src,
+        dst,
+        ip.fragmentIdent,
+        ip.upperProtocol,
+        ip.fragmentOffset,
+        ip.moreFragments,
+        ip.payload(),
+        now,
+      );
+      if (r === 'pending') return;
+      if (typeof r === 'string') {
+        this.drops.fragment++;
+        return;
+      }
+      // The reassembled payload may itself start with extension headers; we only accept direct transport.
+      this.dispatchTransport(ip.upperProtocol, src, dst, r, now);
+      return;
+    }
+    this.dispatchTransport(ip.upperProtocol, src, dst, ip.payload(), now);
+  }
+
+  private dispatchTransport(
+    protocol: number,
+    src: IpAddress,
+    dst: IpAddress,
+    payload: Uint8Array,
+    now: number,
+  ): void {
+    switch (protocol) {
+      case IpProtocol.Tcp:
+        this.inputTcp(src, dst, payload, now);
+        return;
+      case IpProtocol.Udp:
+        this.inputUdp(src, dst, payload);
+        return;
+      case IpProtocol.Icmp:
+        if (src.family === 4) this.inputIcmp(src, dst, payload);
+        else this.drops.unsupported++;
+        return;
+      case IpProtocol.Icmpv6:
+        if (src.family === 6) this.inputIcmp(src, dst, payload);
+        else this.drops.unsupported++;
+        return;
+      case IpProtocol.Ipv6NoNxt:
+        return;
+      default:
+        this.drops.unsupported++;
+    }
+  }
+
+  /** Echo request -> echo reply (RFC 792, RFC 4443 4.2); other ICMP is counted as unsupported. */
+  private inputIcmp(src: IpAddress, dst: IpAddress, payload: Uint8Array): void {
+    const icmp = this.icmpView;
+    if (icmp.attach(payload) !== undefined) {
+      this.drops.malformed++;
+      return;
+    }
+    const v4 = src.family === 4;
+    if (!(v4 ? icmp.verifyV4() : icmp.verifyV6(src, dst))) {
+      this.drops.checksum++;
+      return;
+    }
+    if (icmp.type !== (v4 ? Icmpv4Type.EchoRequest : Icmpv6Type.EchoRequest) || icmp.code !== 0) {
+      this.drops.unsupported++;
+      return;
+    }
+    const hl = v4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
+    const total = hl + payload.length;
+    if (total > this.mtu) {
+      this.drops.unsupported++; // we do not fragment replies
+      return;
+    }
+    const b = this.scratch;
+    b.set(payload, hl);
+    b[hl + ICMP_FIELD.TYPE] = v4 ? Icmpv4Type.EchoReply : Icmpv6Type.EchoReply;
+    if (v4) {
+      emitIpv4Header(b, 0, dst, src, IpProtocol.Icmp, payload.length, IPV4_DEFAULT_TTL, this.ipIdent++);
+      fillIcmpv4Checksum(b, hl, total);
+    } else {
+      emitIpv6Header(b, 0, dst, src, IpProtocol.Icmpv6, payload.length, IPV6_DEFAULT_HOP_LIMIT);
+      fillIcmpv6Checksum(b, hl, total, dst, src);
+    }
+    this.icmpEchoReplies++;
+    this.transmit(total);
+  }
+
+  private inputUdp(src: IpAddress, dst: IpAddress, payload: Uint8Array): void {
+    const u = this.udpView;
+    if (u.attach(payload) !== undefined) {
+      this.drops.malformed++;
+      return;
+    }
+    // RFC 8200 8.1: a zero UDP checksum over IPv6 is invalid.
+    if ((src.family === 6 && u.checksumField === 0) || !u.verifyChecksum(src, dst)) {
+      this.drops.checksum++;
+      return;
+    }
+    const list = this.udpSockets.get(u.dstPort);
+    let sock: UdpSocket | undefined;
+    if (list) {
+      for (const s of list) {
+        if (s.local !== undefined && !s.local.isUnspecified() && s.local.equals(dst)) {
+          sock = s;
+          break;
+        }
+      }
+      if (!sock) for (const s of list) if (s.matches(dst)) sock = s;
+    }
+    if (!sock) {
+      this.drops.noSocket++;
+      return;
+    }
+    if (!sock.deliver(u.payload(), src, u.srcPort, dst)) {
+      this.drops.udpQueueFull++;
+      return;
+    }
+    if (!sock.eventQueued) {
+      sock.eventQueued = true;
+      this.eventUdp.push(sock);
+    }
+  }
+
+  private inputTcp(src: IpAddress, dst: IpAddress, payload: Uint8Array, now: number): void {
+    const seg = this.rx;
+    if (seg.parse(payload) !== undefined) {
+      this.drops.malformed++;
+      return;
+    }
+    if (!verifyTcpChecksum(payload, src, dst)) {
+      this.drops.checksum++;
+      return;
+    }
+    if (seg.srcPort === 0 || seg.dstPort === 0) {
+      this.drops.malformed++;
+      return;
+    }
+    const sock = this.findConnection(dst, seg.dstPort, src, seg.srcPort);
+    if (sock) {
+      if (sock.process(seg, now) !== 'reopen') return;
+    }
+    const f = seg.flags;
+    if (f & TcpFlag.RST) {
+      this.drops.noSocket++;
+      return;
+    }
+    if (f & TcpFlag.SYN && !(f & TcpFlag.ACK)) {
+      const l = this.findListener(dst, seg.dstPort);
+      if (l) {
+        this.acceptSyn(l, src, dst, seg, now);
+        return;
+      }
+    }
+    this.drops.noSocket++;
+    this.rstReply(src, dst, seg);
+  }
+
+  private acceptSyn(l: TcpListener, src: IpAddress, dst: IpAddress, seg: TcpSegment, now: number): void {
+    if (!l.hasRoom) {
+      this.drops.backlog++;
+      this.rstReply(src, dst, seg);
+      return;
+    }
+    if (this.connCount - this.timeWaitCount >= this.limits.maxConnections) {
+      this.drops.connectionLimit++;
+      this.rstReply(src, dst, seg);
+      return;
+    }
+    const sock = new TcpSocket(
+      this,
+      this.tcpConfig,
+      dst,
+      seg.dstPort,
+      src,
+      seg.srcPort,
+      this.mssFor(dst.family),
+    );
+    sock.listener = l;
+    l.halfOpen++;
+    this.insert(sock);
+    const iss = this.isn.generate(dst, seg.dstPort, src, seg.srcPort, now);
+    sock.acceptSyn(seg, iss, this.random32(), now);
+    this.schedule(sock, sock.deadline());
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Tables
+  // ------------------------------------------------------------------------------------------------
+
+  private findConnection(
+    local: IpAddress,
+    lport: number,
+    remote: IpAddress,
+    rport: number,
+  ): TcpSocket | undefined {
+    let s = this.conns.get(tupleHash(local, lport, remote, rport));
+    while (s) {
+      if (s.localPort === lport && s.remotePort === rport && s.local.equals(local) && s.remote.equals(remote))
+        return s;
+      s = s.nextInBucket;
+    }
+    return undefined;
+  }
+
+  private insert(sock: TcpSocket): void {
+    const key = tupleHash(sock.local, sock.localPort, sock.remote, sock.remotePort);
+    sock.tableKey = key;
+    sock.nextInBucket = this.conns.get(key);
+    this.conns.set(key, sock);
+    sock.inTable = true;
+    this.connCount++;
+  }
+
+  private remove(sock: TcpSocket): void {
+    if (!sock.inTable) return;
+    sock.inTable = false;
+    this.connCount--;
+    let s = this.conns.get(sock.tableKey);
+    let prev: TcpSocket | undefined;
+    while (s && s !== sock) {
+      prev = s;
+      s = s.nextInBucket;
+    }
+    if (!s) return;
+    if (prev) prev.nextInBucket = sock.nextInBucket;
+    else if (sock.nextInBucket) this.conns.set(sock.tableKey, sock.nextInBucket);
+    else this.conns.delete(sock.tableKey);
+    sock.nextInBucket = undefined;
+  }
+
+  private findListener(dst: IpAddress, port: number): TcpListener | undefined {
+    const list = this.listeners.get(port);
+    if (!list) return undefined;
+    for (const l of list) if (l.local && !l.local.isUnspecified() && l.local.equals(dst)) return l;
+    for (const l of list) if (l.matches(dst)) return l;
+    return undefined;
+  }
+
+  /** LISTEN on port (0 < port < 65536), on host or every address. */
+  tcpListen(port: number, host?: IpAddress, backlog?: number): TcpListener | BindError {
+    if (host && !host.isUnspecified() && !this.isOwnAddress(host)) return 'unaddressable';
+    const list = this.listeners.get(port) ?? [];
+    for (const l of list) {
+      if (l.local === undefined || host === undefined || l.local.equals(host)) return 'address-in-use';
+    }
+    const l = new TcpListener(host?.clone(), port, backlog ?? this.limits.backlog);
+    list.push(l);
+    this.listeners.set(port, list);
+    return l;
+  }
+
+  /** Stops listening; unaccepted and half-open connections are reset. */
+  tcpUnlisten(l: TcpListener): void {
+    if (l.state === 'closed') return;
+    l.state = 'closed';
+    const list = this.listeners.get(l.port);
+    if (list) {
+      const i = list.indexOf(l);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.listeners.delete(l.port);
+    }
+    for (const s of l.drain()) s.abort();
+    for (const s of [...this.allConnections()]) if (s.listener === l && s.state === 'syn-received') s.abort();
+  }
+
+  *allConnections(): IterableIterator<TcpSocket> {
+    for (const head of this.conns.values()) {
+      for (let s: TcpSocket | undefined = head; s; s = s.nextInBucket) yield s;
+    }
+  }
+
+  /** Active OPEN toward remote:port from an address of ours (or `local`). */
+  tcpConnect(
+    remote: IpAddress,
+    port: number,
+    now: number,
+    local?: IpAddress,
+    localPort?: number,
+  ): TcpSocket | ConnectError {
+    const src = local ?? this.sourceFor(remote);
+    if (!src || src.family !== remote.family || !this.isOwnAddress(src) || port <= 0 || port > 65535) {
+      return 'unaddressable';
+    }
+    if (remote.isUnspecified() || remote.isMulticastOrBroadcast()) return 'unaddressable';
+    if (this.connCount - this.timeWaitCount >= this.limits.maxConnections) return 'connection-limit';
+    let lport = localPort ?? 0;
+    if (!lport) {
+      for (let i = 0; i < EPHEMERAL_COUNT; i++) {
+        const p = EPHEMERAL_FIRST + ((this.nextEphemeral - EPHEMERAL_FIRST + i) % EPHEMERAL_COUNT);
+        if (!this.findConnection(src, p, remote, port) && !this.listeners.has(p)) {
+          lport = p;
+          this.nextEphemeral = p + 1;
+          break;
+        }
+      }
+      if (!lport) return 'no-ports';
+    } else if (this.findConnection(src, lport, remote, port)) {
+      return 'no-ports';
+    }
+    const sock = new TcpSocket(this, this.tcpConfig, src, lport, remote, port, this.mssFor(src.family));
+    this.insert(sock);
+    sock.connect(this.isn.generate(src, lport, remote, port, now), this.random32(), now);
+    return sock;
+  }
+
+  udpBind(port: number, host?: IpAddress): UdpSocket | BindError {
+    if (host && !host.isUnspecified() && !this.isOwnAddress(host)) return 'unaddressable';
+    if (port === 0) {
+      const start = this.random32() % EPHEMERAL_COUNT;
+      for (let i = 0; i < EPHEMERAL_COUNT; i++) {
+        const p = EPHEMERAL_FIRST + ((start + i) % EPHEMERAL_COUNT);
+        if (!this.udpSockets.has(p)) {
+          port = p;
+          break;
+        }
+      }
+      if (port === 0) return 'address-in-use';
+    }
+    const list = this.udpSockets.get(port) ?? [];
+    for (const s of list) {
+      if (s.local === undefined || host === undefined || s.local.equals(host)) return 'address-in-use';
+    }
+    const s = new UdpSocket(host?.clone(), port, this.limits.udpQueueDatagrams, this.limits.udpQueueBytes);
+    list.push(s);
+    this.udpSockets.set(port, list);
+    this.udpCount++;
+    return s;
+  }
+
+  udpClose(s: UdpSocket): void {
+    if (s.state === 'closed') return;
+    s.state = 'closed';
+    const list = this.udpSockets.get(s.port);
+    if (!list) return;
+    const i = list.indexOf(s);
+    if (i >= 0) {
+      list.splice(i, 1);
+      this.udpCount--;
+    }
+    if (list.length === 0) this.udpSockets.delete(s.port);
+  }
+
+  /** Sends one datagram (queued until the next poll). No fragmentation: too-big payloads are refused. */
+  udpSend(s: UdpSocket, data: Uint8Array, dst: IpAddress, dstPort: number): UdpSendError | undefined {
+    if (s.state === 'closed') return 'closed';
+    const src = s.local && !s.local.isUnspecified() ? s.local : this.sourceFor(dst);
+    if (!src || src.family !== dst.family || dstPort <= 0 || dstPort > 65535) return 'unaddressable';
+    const hl = src.family === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
+    const total = hl + UDP_HEADER_LEN + data.length;
+    if (total > this.mtu) return 'too-big';
+    if (this.txq.length >= this.txq.capacity && !this.outLink) return 'queue-full';
+    const b = this.scratch;
+    b.set(data, hl + UDP_HEADER_LEN);
+    emitUdp(b, hl, s.port, dstPort, data.length, src, dst);
+    if (src.family === 4)
+      emitIpv4Header(
+        b,
+        0,
+        src,
+        dst,
+        IpProtocol.Udp,
+        UDP_HEADER_LEN + data.length,
+        IPV4_DEFAULT_TTL,
+        this.ipIdent++,
+      );
+    else emitIpv6Header(b, 0, src, dst, IpProtocol.Udp, UDP_HEADER_LEN + data.length, IPV6_DEFAULT_HOP_LIMIT);
+    this.transmit(total);
+    return undefined;
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Output
+  // ------------------------------------------------------------------------------------------------
+
+  private sendOut(pkt: Uint8Array): void {
+    this.packetsOut++;
+    (this.outLink as PacketLink).send(pkt);
+  }
+
+  /** Sends scratch[0, len) now (inside poll) or queues a copy (inside input / user calls). */
+  private transmit(len: number): void {
+    if (this.outLink) {
+      this.sendOut(this.scratch.subarray(0, len));
+    } else if (!this.txq.push(this.scratch, len)) {
+      this.drops.txQueueFull++;
+    }
+  }
+
+  /** TcpEmitter: wraps this.tx (+ payload from the send buffer) in an IP header and sends it. */
+  emitTcp(sock: TcpSocket, payloadOff: number, payloadLen: number): void {
+    const b = this.scratch;
+    const hl = sock.family === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
+    const thl = this.tx.emitHeader(b, hl);
+    if (payloadLen > 0) sock.sendBuf.copyOut(payloadOff, b, hl + thl, payloadLen);
+    const end = hl + thl + payloadLen;
+    fillTcpChecksum(b, hl, end, sock.local, sock.remote);
+    if (sock.family === 4)
+      emitIpv4Header(
+        b,
+        0,
+        sock.local,
+        sock.remote,
+        IpProtocol.Tcp,
+        end - hl,
+        IPV4_DEFAULT_TTL,
+        this.ipIdent++,
+      );
+    else emitIpv6Header(b, 0, sock.local, sock.remote, IpProtocol.Tcp, end - hl, IPV6_DEFAULT_HOP_LIMIT);
+    this.transmit(end);
+  }
+
+  /** RFC 9293 3.10.7.1: reset answering a segment for which no connection exists. */
+  private rstReply(src: IpAddress, dst: IpAddress, seg: TcpSegment): void {
+    const t = this.tx.reset();
+    t.srcPort = seg.dstPort;
+    t.dstPort = seg.srcPort;
+    if (seg.flags & TcpFlag.ACK) {
+      t.seq = seg.ack;
+      t.flags = TcpFlag.RST;
+    } else {
+      t.seq = 0;
+      t.ack = seqAdd(seg.seq, seg.segLen);
+      t.flags = TcpFlag.RST | TcpFlag.ACK;
+    }
+    this.emitRaw(dst, src);
+  }
+
+  private emitRaw(local: IpAddress, remote: IpAddress): void {
+    const b = this.scratch;
+    const hl = local.family === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
+    const end = hl + this.tx.emitHeader(b, hl);
+    fillTcpChecksum(b, hl, end, local, remote);
+    if (local.family === 4)
+      emitIpv4Header(b, 0, local, remote, IpProtocol.Tcp, end - hl, IPV4_DEFAULT_TTL, this.ipIdent++);
+    else emitIpv6Header(b, 0, local, remote, IpProtocol.Tcp, end - hl, IPV6_DEFAULT_HOP_LIMIT);
+    this.transmit(end);
+  }
+
+  /**
+   * Runs due timers and emits every due packet into link (which must not keep the buffers). Call when
+   * pollAt() is reached and after input() / user calls (the façade batches this once per event-loop turn).
+   */
+  poll(now: number, link: PacketLink): void {
+    this.outLink = link;
+    try {
+      this.txq.flush(this.pushOut);
+      if (this.reasm.inProgress > 0) this.reasm.expire(now);
+      for (;;) {
+        const s = this.heap.popDue(now);
+        if (!s) break;
+        if (s.state === 'closed') continue;
+        if (s.deadline() <= now) {
+          s.onTimer(now);
+          if (!s.isClosed()) this.markDirty(s);
+        } else {
+          this.heap.schedule(s, s.deadline());
+        }
+      }
+      for (let i = 0; i < this.dirty.length; i++) {
+        const s = this.dirty[i];
+        s.dirty = false;
+        if (s.state !== 'closed') dispatch(s, now, this);
+      }
+      this.dirty.length = 0;
+    } finally {
+      this.outLink = undefined;
+    }
+  }
+
+  /** When poll() must run next: 0 when work is pending now, undefined when nothing is scheduled. */
+  pollAt(): number | undefined {
+    if (this.dirty.length > 0 || this.txq.length > 0) return 0;
+    const t = Math.min(
+      this.heap.peek(),
+      this.reasm.inProgress > 0 ? this.reasm.nextExpiry() : Number.POSITIVE_INFINITY,
+    );
+    return t === Number.POSITIVE_INFINITY ? undefined : t;
+  }
+
+  /** Hands pending socket events to their sinks (call after input()/poll(), outside packet processing). */
+  dispatchEvents(): void {
+    for (let i = 0; i < this.eventSockets.length; i++) {
+      const s = this.eventSockets[i];
+      s.eventQueued = false;
+      const ev = s.events;
+      s.events = 0;
+      if (ev !== 0 && s.sink) s.sink.tcpEvent(ev);
+    }
+    this.eventSockets.length = 0;
+    for (let i = 0; i < this.eventListeners.length; i++) {
+      const l = this.eventListeners[i];
+      l.eventQueued = false;
+      if (l.sink && l.pending > 0) l.sink.tcpAcceptable();
+    }
+    this.eventListeners.length = 0;
+    for (let i = 0; i < this.eventUdp.length; i++) {
+      const u = this.eventUdp[i];
+      u.eventQueued = false;
+      if (u.sink && u.pending > 0) u.sink.udpReadable();
+    }
+    this.eventUdp.length = 0;
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // TcpHost
+  // ------------------------------------------------------------------------------------------------
+
+  markDirty(sock: TcpSocket): void {
+    if (sock.dirty) return;
+    sock.dirty = true;
+    this.dirty.push(sock);
+  }
+
+  schedule(sock: TcpSocket, at: number): void {
+    if (at !== Number.POSITIVE_INFINITY) this.heap.schedule(sock, at);
+  }
+
+  notify(sock: TcpSocket): void {
+    if (sock.eventQueued) return;
+    sock.eventQueued = true;
+    this.eventSockets.push(sock);
+  }
+
+  established(sock: TcpSocket): void {
+    const l = sock.listener as TcpListener | undefined;
+    if (!l) return;
+    l.halfOpen--;
+    if (l.state !== 'listen') {
+      sock.abort();
+      return;
+    }
+    l.enqueue(sock);
+    if (!l.eventQueued) {
+      l.eventQueued = true;
+      this.eventListeners.push(l);
+    }
+  }
+
+  stateChanged(sock: TcpSocket, from: TcpState, to: TcpState): void {
+    if (to === 'time-wait' && from !== 'time-wait') {
+      this.timeWaitCount++;
+      if (this.timeWaitCount > this.limits.maxTimeWait) sock.setState('closed');
+    }
+    if (from === 'time-wait' && to !== 'time-wait') this.timeWaitCount--;
+    if (from === 'syn-received' && to === 'closed' && sock.listener) sock.listener.halfOpen--;
+    if (to === 'closed') this.remove(sock);
+  }
+
+  sendRst(sock: TcpSocket): void {
+    const t = this.tx.reset();
+    t.srcPort = sock.localPort;
+    t.dstPort = sock.remotePort;
+    t.seq = sock.sndNxt;
+    t.ack = sock.rcvNxt;
+    t.flags = TcpFlag.RST | TcpFlag.ACK;
+    this.emitRaw(sock.local, sock.remote);
+  }
+
+  sendRstFor(sock: TcpSocket, seg: TcpSegment): void {
+    this.rstReply(sock.remote, sock.local, seg);
+  }
+
+  allowChallengeAck(now: number): boolean {
+    if (now - this.challengeWindowStart >= 1000) {
+      this.challengeWindowStart = now;
+      this.challengeCount = 0;
+    }
+    return ++this.challengeCount <= this.limits.challengeAcksPerSecond;
+  }
+
+  stats(): InterfaceStats {
+    let listeners = 0;
+    let halfOpen = 0;
+    for (const list of this.listeners.values()) {
+      listeners += list.length;
+      for (const l of list) halfOpen += l.halfOpen;
+    }
+    return {
+      packetsIn: this.packetsIn,
+      packetsOut: this.packetsOut,
+      drops: { ...this.drops },
+      tcp: {
+        connections: this.connCount - this.timeWaitCount,
+        timeWait: this.timeWaitCount,
+        listeners,
+        halfOpen,
+      },
+      udp: { sockets: this.udpCount },
+      icmpEchoReplies: this.icmpEchoReplies,
+      fragments: {
+        inProgress: this.reasm.inProgress,
+        bufferedBytes: this.reasm.bufferedBytes,
+        timeouts: this.reasm.timeouts,
+      },
+      schedulerEntries: this.heap.size,
+    };
+  }
+}

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: Apache-2.0
+// Internet checksum (RFC 1071) and the transport pseudo-headers (RFC 768, RFC 9293 3.1, RFC 8200 8.1).
+// Sums are kept unfolded in a JS number (max 64 KiB of 16-bit words stays far below 2^53) and folded once.
+import type { IpAddress } from './ip-address.js';
+
+/** Adds the big-endian 16-bit words of buf[start, end) to acc. An odd trailing byte is padded with zero. */
+export function sumBytes(buf: Uint8Array, start: number, end: number, acc: number): number {
+  let i = start;
+  const last = end - 1;
+  for (; i < last; i += 2) acc += (buf[i] << 8) | buf[i + 1];
+  if (i < end) acc += buf[i] << 8;
+  return acc;
+}
+
+/** Folds a running sum into 16 bits (end-around carry). */
+export function fold(acc: number): number {
+  while (acc > 0xffff) acc = (acc % 0x10000) + Math.floor(acc / 0x10000);
+  return acc;
+}
+
+/** The final one's-complement checksum of a running sum; 0 when the data (with its checksum field) verifies. */
+export function finish(acc: number): number {
+  return ~fold(acc) & 0xffff;
+}
+
+/** Checksum of buf[start, end) alone (IPv4 header, ICMPv4). */
+export function checksum(buf: Uint8Array, start: number, end: number): number {
+  return finish(sumBytes(buf, start, end, 0));
+}
+
+/** Pseudo-header sum for TCP/UDP/ICMPv6: v4 is src, dst, zero, protocol, length; v6 adds 32-bit length. */
+export function pseudoHeaderSum(src: IpAddress, dst: IpAddress, protocol: number, length: number): number {
+  let acc = 0;
+  if (src.family === 4) {
+    acc += (src.w3 >>> 16) + (src.w3 & 0xffff) + (dst.w3 >>> 16) + (dst.w3 & 0xffff);
+  } else {
+    acc += (src.w0 >>> 16) + (src.w0 & 0xffff) + (src.w1 >>> 16) + (src.w1 & 0xffff);
+    acc += (src.w2 >>> 16) + (src.w2 & 0xffff) + (src.w3 >>> 16) + (src.w3 & 0xffff);
+    acc += (dst.w0 >>> 16) + (dst.w0 & 0xffff) + (dst.w1 >>> 16) + (dst.w1 & 0xffff);
+    acc += (dst.w2 >>> 16) + (dst.w2 & 0xffff) + (dst.w3 >>> 16) + (dst.w3 & 0xffff);
+  }
+  return acc + protocol + (length >>> 16) + (length & 0xffff);
+}
