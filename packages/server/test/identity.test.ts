@@ -2,21 +2,25 @@
 // The identity provider end to end through Fastify inject(): one suite, run against SQLite and against a
 // real PostgreSQL. Time is a test clock moved by hand; nothing sleeps.
 import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
-import { type Kysely, Migrator } from 'kysely';
+import { type Kysely, Migrator, sql } from 'kysely';
 import { openDatabase } from '../src/db/open.js';
 import {
+  IDENTITY_CHANNELS,
   IdentityError,
   IdentityService,
   type IdentityServiceOptions,
   type IdentityTables,
   identityMigrations,
   identityRoutes,
+  type LoginEvent,
+  type RefreshReuseEvent,
 } from '../src/identity/index.js';
 import { postgresAvailable, startPostgres, type TestPostgres } from './helpers/postgres.js';
 
@@ -255,6 +259,33 @@ function suite(backend: Backend, skip: string | false): void {
         });
         assert.equal(unknown.statusCode, wrong.statusCode);
         assert.equal(unknown.body, wrong.body);
+      });
+
+      it('accepts the client_id as HTTP Basic (public client, empty secret) and refuses secrets', async () => {
+        const f = await fixture();
+        await f.identity.createUser('alice', PASSWORD);
+        const basic = (v: string) => ({ authorization: `Basic ${Buffer.from(v).toString('base64')}` });
+        const body = new URLSearchParams({
+          grant_type: 'password',
+          username: 'alice',
+          password: PASSWORD,
+        }).toString();
+        const send = (headers: Record<string, string>, payload = body) =>
+          f.app.inject({
+            method: 'POST',
+            url: '/oauth2/token',
+            headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+            payload,
+          });
+        assert.equal((await send(basic('nexodus-cli:'))).statusCode, 200);
+        const secret = await send(basic('nexodus-cli:s3cret'));
+        assert.equal(secret.statusCode, 401);
+        assert.equal(secret.json().error, 'invalid_client');
+        assert.match(String(secret.headers['www-authenticate']), /^Basic/);
+        const mismatch = await send(basic('nexodus-cli:'), `${body}&client_id=other`);
+        assert.equal(mismatch.statusCode, 400);
+        assert.equal(mismatch.json().error, 'invalid_request');
+        assert.equal((await send({ authorization: 'Bearer xyz' })).json().error, 'invalid_client');
       });
 
       it('malformed requests get RFC 6749 errors, never a crash', async () => {
@@ -623,6 +654,41 @@ function suite(backend: Backend, skip: string | false): void {
     });
 
     describe('login rate limiting', () => {
+      it('publishes login outcomes and refresh-token reuse on diagnostics channels', async () => {
+        const f = await fixture({ loginRateLimit: { perUser: 1, perAddress: 100, windowSeconds: 60 } });
+        await f.identity.createUser('alice', PASSWORD);
+        const logins: LoginEvent[] = [];
+        const reuses: RefreshReuseEvent[] = [];
+        const onLogin = (m: unknown) => logins.push(m as LoginEvent);
+        const onReuse = (m: unknown) => reuses.push(m as RefreshReuseEvent);
+        subscribe(IDENTITY_CHANNELS.login, onLogin);
+        subscribe(IDENTITY_CHANNELS.refreshReuse, onReuse);
+        try {
+          const t = (await login(f, 'Alice', PASSWORD, {}, '10.3.3.3')).json();
+          await login(f, 'alice', 'wrong-password', {}, '10.3.3.3');
+          await login(f, 'alice', PASSWORD, {}, '10.3.3.3');
+          const own = (e: LoginEvent) => e.address === '10.3.3.3';
+          assert.deepEqual(
+            logins.filter(own).map((e) => [e.username, e.outcome]),
+            [
+              ['alice', 'success'],
+              ['alice', 'bad-credentials'],
+              ['alice', 'rate-limited'],
+            ],
+          );
+          assert.ok(
+            logins.every((e) => !JSON.stringify(e).includes(PASSWORD)),
+            'never the password',
+          );
+          await tokenRequest(f, { grant_type: 'refresh_token', refresh_token: t.refresh_token });
+          await tokenRequest(f, { grant_type: 'refresh_token', refresh_token: t.refresh_token });
+          assert.equal(reuses.length, 1);
+          assert.equal(reuses[0].userId, (await f.identity.listUsers())[0].id);
+        } finally {
+          unsubscribe(IDENTITY_CHANNELS.login, onLogin);
+          unsubscribe(IDENTITY_CHANNELS.refreshReuse, onReuse);
+        }
+      });
       it('per username: N failures -> 429 with Retry-After (even with the right password), recovers after the window', async () => {
         const f = await fixture({ loginRateLimit: { perUser: 3, perAddress: 1000, windowSeconds: 60 } });
         await f.identity.createUser('alice', PASSWORD);
@@ -756,6 +822,42 @@ function suite(backend: Backend, skip: string | false): void {
     });
 
     describe('IdentityService', () => {
+      it('refuses to start on a database without the identity tables, saying what to do', async () => {
+        const db = await backend.open(await backend.freshLocation());
+        cleanups.push(() => db.destroy());
+        await assert.rejects(IdentityService.create({ db, issuer: ISSUER }), (e: unknown) => {
+          assert.ok(e instanceof IdentityError);
+          assert.equal(e.code, 'IDENTITY_ERR_BAD_CONFIG');
+          assert.match(e.message, /run the migrations/);
+          return true;
+        });
+      });
+
+      it('deleteUser: another admin may go, a user still referenced by other tables may not', async () => {
+        const f = await fixture();
+        await f.identity.ensureAdmin(PASSWORD);
+        await f.identity.createUser('root2', PASSWORD, { admin: true });
+        assert.equal(await f.identity.deleteUser('ADMIN'), true, 'two admins: one may be deleted');
+        await assert.rejects(
+          f.identity.deleteUser('root2'),
+          (e: unknown) => e instanceof IdentityError && e.code === 'IDENTITY_ERR_LAST_ADMIN',
+        );
+
+        // A table of another component that references users(id) without ON DELETE CASCADE.
+        await f.db.schema
+          .createTable('nexid_test_owned')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('owner_id', 'text', (c) => c.notNull().references('users.id'))
+          .execute();
+        const erin = await f.identity.createUser('erin', PASSWORD);
+        await sql`insert into nexid_test_owned (id, owner_id) values (${'x1'}, ${erin.id})`.execute(f.db);
+        await assert.rejects(f.identity.deleteUser('erin'), (e: unknown) => {
+          assert.ok(e instanceof IdentityError, String(e));
+          assert.equal(e.code, 'IDENTITY_ERR_USER_IN_USE');
+          return true;
+        });
+        assert.ok(await f.identity.getUser(erin.id), 'the user is still there');
+      });
       it('createUser validates usernames and passwords with typed errors', async () => {
         const f = await fixture();
         const code = (c: string) => (e: unknown) => {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Public surface of the built-in identity provider (exports only).
 export type { DeviceAuthorization } from './device-grant.js';
+export { IDENTITY_CHANNELS, type LoginEvent, type RefreshReuseEvent } from './diagnostics.js';
 export {
   IDENTITY_ERROR_STATUS,
   IdentityError,

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { type DeviceAuthorization, DeviceGrants, normalizeUserCode } from './device-grant.js';
+import { publishLogin } from './diagnostics.js';
 import { IdentityError, OAuthError } from './errors.js';
 import type { ScryptParams } from './passwords.js';
 import { FailureWindow, type LoginRateLimitOptions, LoginThrottle } from './rate-limit.js';
@@ -250,14 +251,18 @@ export class IdentityService {
     const nowMs = this.#now().getTime();
     const key = username.toLowerCase();
     const verdict = this.#throttle.check(key, address, nowMs);
-    if (!verdict.allowed)
+    if (!verdict.allowed) {
+      publishLogin({ username: key, address, outcome: 'rate-limited' });
       return { ok: false, reason: 'rate-limited', retryAfterSeconds: verdict.retryAfterSeconds };
+    }
     const user = await this.#users.verifyCredentials(username, password);
     if (!user) {
       this.#throttle.recordFailure(key, address, this.#now().getTime());
+      publishLogin({ username: key, address, outcome: 'bad-credentials' });
       return { ok: false, reason: 'bad-credentials' };
     }
     this.#throttle.recordSuccess(key);
+    publishLogin({ username: key, address, outcome: 'success' });
     return { ok: true, user };
   }
 

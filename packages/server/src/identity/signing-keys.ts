@@ -13,6 +13,12 @@ export const SIGNING_ALG = 'ES256';
 /** Least time between two reloads triggered by an unknown `kid`, so garbage tokens cannot hammer the DB. */
 const UNKNOWN_KID_RELOAD_MS = 10_000;
 
+/** SQLite "no such table" / PostgreSQL undefined_table (42P01). */
+function isMissingTable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e?.code === '42P01' || (typeof e?.message === 'string' && e.message.startsWith('no such table'));
+}
+
 type KeyObjectLike = Awaited<ReturnType<typeof importJWK>>;
 
 interface LoadedKey {
@@ -40,7 +46,18 @@ export class SigningKeys {
   /** Loads the stored keys, generating the first one when the table is empty. */
   static async load(db: Kysely<IdentityTables>, now: () => Date): Promise<SigningKeys> {
     const keys = new SigningKeys(db, now);
-    await keys.#reload();
+    try {
+      await keys.#reload();
+    } catch (err) {
+      if (isMissingTable(err)) {
+        throw new IdentityError(
+          'IDENTITY_ERR_BAD_CONFIG',
+          'the identity tables do not exist: run the migrations (identityMigrations) before IdentityService.create',
+          { cause: err },
+        );
+      }
+      throw err;
+    }
     if (keys.#keys.size === 0) {
       await keys.#generate();
       await keys.#reload();

@@ -4,6 +4,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { Kysely } from 'kysely';
+import { publishRefreshReuse } from './diagnostics.js';
 import { OAuthError } from './errors.js';
 import type { IdentityTables } from './schema.js';
 import { SIGNING_ALG, type SigningKeys } from './signing-keys.js';
@@ -51,7 +52,8 @@ export function grantScope(requested: string | undefined): string {
 
 type RotateOutcome =
   | { kind: 'ok'; subject: TokenSubject; scope: string; familyId: string }
-  | { kind: 'unknown' | 'revoked' | 'expired' | 'reuse' | 'client-mismatch' };
+  | { kind: 'reuse'; userId: string; familyId: string }
+  | { kind: 'unknown' | 'revoked' | 'expired' | 'client-mismatch' };
 
 export class TokenIssuer {
   readonly #db: Kysely<IdentityTables>;
@@ -114,7 +116,7 @@ export class TokenIssuer {
           .where('family_id', '=', row.family_id)
           .where('revoked_at', 'is', null)
           .execute();
-        return { kind: 'reuse' };
+        return { kind: 'reuse', userId: row.user_id, familyId: row.family_id };
       };
       if (row.rotated_at !== null) return reuse();
       if (row.expires_at <= nowIso) return { kind: 'expired' };
@@ -148,6 +150,7 @@ export class TokenIssuer {
       case 'client-mismatch':
         throw new OAuthError('invalid_grant', 'the refresh token was issued to another client_id');
       case 'reuse':
+        publishRefreshReuse({ userId: outcome.userId, familyId: outcome.familyId });
         throw new OAuthError(
           'invalid_grant',
           'the refresh token was already used; all tokens of this login are revoked, log in again',

@@ -22,6 +22,8 @@ export function oauthErrorHandler(err: FastifyError, req: FastifyRequest, reply:
   noStore(reply);
   if (err instanceof OAuthError) {
     if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
+    // RFC 6749 §5.2: a 401 invalid_client names the scheme the client may authenticate with.
+    if (err.error === 'invalid_client') reply.header('www-authenticate', 'Basic realm="nexodus"');
     reply.code(err.statusCode).send({ error: err.error, error_description: err.message });
     return;
   }

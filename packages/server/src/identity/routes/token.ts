@@ -52,6 +52,41 @@ interface TokenBody {
   scope?: string;
 }
 
+const BASIC = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i;
+
+/**
+ * The client_id of a request: RFC 6749 §2.3.1 allows HTTP Basic (client_id:secret, form-urlencoded
+ * parts) or the body parameter. Public clients have no secret, so a non-empty one is refused.
+ */
+function clientIdOf(authorization: string | undefined, bodyClientId: string | undefined): string | undefined {
+  if (authorization === undefined) return bodyClientId;
+  const m = BASIC.exec(authorization);
+  if (!m)
+    throw new OAuthError(
+      'invalid_client',
+      'unsupported Authorization header: expected Basic client_id: or none',
+    );
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  let id: string;
+  let secret: string;
+  try {
+    id = decodeURIComponent((colon < 0 ? decoded : decoded.slice(0, colon)).replace(/\+/g, ' '));
+    secret = colon < 0 ? '' : decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
+  } catch {
+    throw new OAuthError('invalid_client', 'the Basic credentials are not form-urlencoded');
+  }
+  if (secret !== '')
+    throw new OAuthError('invalid_client', `client ${JSON.stringify(id)} is public and has no secret`);
+  if (bodyClientId !== undefined && bodyClientId !== id) {
+    throw new OAuthError(
+      'invalid_request',
+      'client_id in the body differs from the one in the Authorization header',
+    );
+  }
+  return id;
+}
+
 function required(body: TokenBody, field: keyof TokenBody, grant: string): string {
   const v = body[field];
   if (typeof v !== 'string' || v === '') {
@@ -76,7 +111,8 @@ export async function tokenRoutes(app: FastifyInstance, opts: { identity: Identi
     async (req, reply) => {
       noStore(reply);
       const body = req.body;
-      const clientId = body.client_id ?? DEFAULT_CLIENT_ID;
+      const explicitClientId = clientIdOf(req.headers.authorization, body.client_id);
+      const clientId = explicitClientId ?? DEFAULT_CLIENT_ID;
       if (!identity.isKnownClient(clientId)) {
         throw new OAuthError(
           'invalid_client',
@@ -99,7 +135,7 @@ export async function tokenRoutes(app: FastifyInstance, opts: { identity: Identi
           });
         case DEVICE_CODE_GRANT_TYPE:
           // RFC 8628 §3.4: client_id is REQUIRED for a public client here.
-          if (body.client_id === undefined) {
+          if (explicitClientId === undefined) {
             throw new OAuthError(
               'invalid_request',
               `grant_type ${DEVICE_CODE_GRANT_TYPE} needs the client_id parameter`,
