@@ -133,7 +133,7 @@ function buildProgram(out: { text: string }, captured: { action?: 'proxy' | 'age
       outputError: () => {},
     })
     .showSuggestionAfterError(true)
-    .configureHelp({ showGlobalOptions: true })
+    .configureHelp({ showGlobalOptions: true, helpWidth: 110 })
     .helpOption('-h, --help', 'show this help')
     .version(NEXD_VERSION, '-V, --version', 'print the version')
     .argument('[service-url]', 'service URL (agent mode; also accepted as --service-url)')

@@ -180,6 +180,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     logger.info({ port: health.port }, 'health server listening');
   }
 
+  logger.info({ controlSocket: control.path, rules: engine.rules().length }, 'nexd proxy running');
   return {
     proxy: engine,
     readiness,

@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: Apache-2.0
+// resolveNexdArgs is pure: (argv, env) -> command or typed error. The scenario's manifests come first.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { type Env, type GlobalConfig, type NexdCommand, resolveNexdArgs } from '../src/config.js';
+
+function ok(argv: string[], env: Env = {}): NexdCommand {
+  const r = resolveNexdArgs(argv, env);
+  if (!r.ok) assert.fail(`expected success for ${argv.join(' ')}, got ${r.error.code}: ${r.error.message}`);
+  return r.command;
+}
+
+function proxy(argv: string[], env: Env = {}): { config: GlobalConfig; rules: string[] } {
+  const c = ok(argv, env);
+  assert.equal(c.kind, 'proxy');
+  if (c.kind !== 'proxy') throw new Error('unreachable');
+  return {
+    config: c.config,
+    rules: c.rules.map(
+      (r) => `${r.type} ${r.protocol}:${r.listenPort}:${r.destination.host}:${r.destination.port}`,
+    ),
+  };
+}
+
+function fails(argv: string[], env: Env, code: string, message: RegExp): void {
+  const r = resolveNexdArgs(argv, env);
+  assert.equal(r.ok, false, `expected failure for ${JSON.stringify(argv)}`);
+  if (r.ok) return;
+  assert.equal(r.error.code, code);
+  assert.match(r.error.message, message);
+}
+
+const CREDS = { NEXD_USERNAME: 'username', NEXD_PASSWORD: 'password' };
+
+describe('the scenario command lines, unchanged', () => {
+  test('demo 1 manifest: rule then positional service URL, credentials from env', () => {
+    const p = proxy(
+      [
+        'proxy',
+        '--ingress',
+        'tcp:80:nginx-service.nexd-proxy-demo1.svc.cluster.local:80',
+        'https://try.nexodus.io',
+      ],
+      CREDS,
+    );
+    assert.deepEqual(p.rules, ['ingress tcp:80:nginx-service.nexd-proxy-demo1.svc.cluster.local:80']);
+    assert.equal(p.config.serviceUrl, 'https://try.nexodus.io');
+    assert.equal(p.config.username, 'username');
+    assert.equal(p.config.password, 'password');
+    assert.equal(p.config.stateDir, '/var/lib/nexd');
+  });
+
+  test('demo 1 prose: global --service-url before the subcommand', () => {
+    const p = proxy([
+      '--service-url',
+      'https://try.nexodus.io',
+      'proxy',
+      '--ingress',
+      'tcp:80:nginx-service.nexd-proxy-demo1.svc.cluster.local:80',
+    ]);
+    assert.equal(p.config.serviceUrl, 'https://try.nexodus.io');
+    assert.equal(p.rules.length, 1);
+  });
+
+  test('demo 2 manifest: --service-url then proxy --egress', () => {
+    const p = proxy(
+      ['--service-url', 'https://try.nexodus.io', 'proxy', '--egress', 'tcp:80:100.100.0.1:80'],
+      CREDS,
+    );
+    assert.deepEqual(p.rules, ['egress tcp:80:100.100.0.1:80']);
+  });
+
+  test('demo 2 prose: `nexd proxy --egress tcp:80:100.100.0.1:80` with the URL from NEXD_SERVICE_URL', () => {
+    const p = proxy(['proxy', '--egress', 'tcp:80:100.100.0.1:80'], {
+      NEXD_SERVICE_URL: 'https://try.nexodus.io',
+    });
+    assert.equal(p.config.serviceUrl, 'https://try.nexodus.io');
+  });
+});
+
+describe('globals, environment and precedence', () => {
+  test('every global as a flag', () => {
+    const { config } = proxy([
+      '--username=u',
+      '--password',
+      'p',
+      '--reg-key',
+      'rk',
+      '--request-ip',
+      '100.100.0.9',
+      '--listen-port',
+      '51820',
+      '--state-dir',
+      '/tmp/nexd-x',
+      '--insecure-skip-tls-verify',
+      '--ca-file',
+      '/ca.pem',
+      '--private-key-file',
+      '/k',
+      '--health-addr',
+      ':8080',
+      '--log-level',
+      'debug',
+      '--drain-timeout',
+      '3',
+      'proxy',
+      'http://127.0.0.1:8080/base/',
+    ]);
+    assert.deepEqual(config, {
+      serviceUrl: 'http://127.0.0.1:8080/base',
+      username: 'u',
+      password: 'p',
+      regKey: 'rk',
+      requestIp: '100.100.0.9',
+      listenPort: 51820,
+      stateDir: '/tmp/nexd-x',
+      insecureSkipTlsVerify: true,
+      caFile: '/ca.pem',
+      privateKeyFile: '/k',
+      healthAddr: { host: '::', port: 8080 },
+      logLevel: 'debug',
+      drainSeconds: 3,
+    });
+  });
+
+  test('every global as NEXD_* and a flag beating its variable', () => {
+    const env = {
+      NEXD_SERVICE_URL: 'https://a.example',
+      NEXD_REG_KEY: 'rk',
+      NEXD_REQUEST_IP: '100.100.0.3',
+      NEXD_LISTEN_PORT: '0',
+      NEXD_STATE_DIR: '/env/state',
+      NEXD_INSECURE_SKIP_TLS_VERIFY: 'true',
+      NEXD_CA_FILE: '/env/ca',
+      NEXD_PRIVATE_KEY_FILE: '/env/k',
+      NEXD_HEALTH_ADDR: '[::1]:9090',
+      NEXD_LOG_LEVEL: 'warn',
+      NEXD_DRAIN_TIMEOUT: '0',
+      ...CREDS,
+    };
+    const { config } = proxy(['--state-dir', '/flag/state', 'proxy'], env);
+    assert.equal(config.stateDir, '/flag/state');
+    assert.equal(config.serviceUrl, 'https://a.example');
+    assert.equal(config.listenPort, 0);
+    assert.equal(config.insecureSkipTlsVerify, true);
+    assert.deepEqual(config.healthAddr, { host: '::1', port: 9090 });
+    assert.equal(config.logLevel, 'warn');
+    assert.equal(config.drainSeconds, 0);
+    assert.equal(config.requestIp, '100.100.0.3');
+  });
+
+  test('globals may also follow the subcommand', () => {
+    const { config } = proxy([
+      'proxy',
+      '--state-dir',
+      '/s',
+      '--ingress',
+      'udp:53:[fd00::53]:53',
+      'https://x.example',
+    ]);
+    assert.equal(config.stateDir, '/s');
+  });
+
+  test('repeatable rules keep their order, ingress before egress', () => {
+    const { rules } = proxy([
+      'proxy',
+      '--egress',
+      'tcp:5432:db.example:5432',
+      '--ingress',
+      'tcp:80:a:80',
+      '--ingress',
+      'tcp:80:b:80',
+      'https://x.example',
+    ]);
+    assert.deepEqual(rules, [
+      'ingress tcp:80:a:80',
+      'ingress tcp:80:b:80',
+      'egress tcp:5432:db.example:5432',
+    ]);
+  });
+
+  test('standalone --wg-config needs no service URL', () => {
+    const { config } = proxy(['--wg-config', '/etc/wg0.conf', 'proxy', '--ingress', 'tcp:8080:127.0.0.1:80']);
+    assert.equal(config.wgConfig, '/etc/wg0.conf');
+    assert.equal(config.serviceUrl, undefined);
+  });
+
+  test('version, --version, help', () => {
+    assert.deepEqual(ok(['version']), { kind: 'version' });
+    assert.deepEqual(ok(['--version']), { kind: 'version' });
+    const help = ok(['--help']);
+    assert.equal(help.kind, 'help');
+    if (help.kind !== 'help') return;
+    for (const s of [
+      '--service-url',
+      '[env: NEXD_USERNAME]',
+      'proxy',
+      'version',
+      'Examples:',
+      'protocol:port:destination:destination_port',
+    ]) {
+      assert.ok(help.text.includes(s), `help mentions ${s}`);
+    }
+    const sub = ok(['proxy', '--help']);
+    assert.ok(
+      sub.kind === 'help' && sub.text.includes('--ingress <rule>') && sub.text.includes('Global Options'),
+    );
+  });
+
+  test('agent mode: nexd URL', () => {
+    const c = ok(['https://try.nexodus.io']);
+    assert.equal(c.kind, 'agent');
+  });
+});
+
+describe('bad command lines: a typed error naming the bad part', () => {
+  const cases: [string, string[], Env, string, RegExp][] = [
+    [
+      'unknown flag',
+      ['--bogus', 'proxy'],
+      {},
+      'NEX_ERR_BAD_FLAG',
+      /unknown option '--bogus' \(see nexd --help\)/,
+    ],
+    ['misspelt rule flag', ['proxy', '--ingres', 'x'], {}, 'NEX_ERR_BAD_FLAG', /Did you mean --ingress\?/],
+    ['flag missing its value', ['proxy', '--ingress'], {}, 'NEX_ERR_BAD_FLAG', /argument missing/],
+    [
+      'bad rule',
+      ['proxy', '--ingress', 'tcp:80:x', 'https://a'],
+      {},
+      'NEX_ERR_PROXY_RULE',
+      /invalid ingress rule "tcp:80:x": it has only 3 of 4 parts/,
+    ],
+    [
+      'bad egress rule port',
+      ['proxy', '--egress', 'tcp:0:a:80', 'https://a'],
+      {},
+      'NEX_ERR_PROXY_RULE',
+      /invalid egress rule .*port 0 is out of range/,
+    ],
+    [
+      'duplicate rule',
+      ['proxy', '--egress', 'tcp:80:a:80', '--egress', 'TCP:80:a:80', 'https://a'],
+      {},
+      'NEX_ERR_BAD_FLAG',
+      /--egress tcp:80:a:80 is given twice/,
+    ],
+    [
+      'no service URL',
+      ['proxy', '--egress', 'tcp:80:a:80'],
+      {},
+      'NEX_ERR_BAD_FLAG',
+      /no service URL: pass it as an argument/,
+    ],
+    [
+      'not a URL',
+      ['--service-url', 'try.nexodus.io', 'proxy'],
+      {},
+      'NEX_ERR_BAD_FLAG',
+      /--service-url "try.nexodus.io" is not a URL/,
+    ],
+    ['ftp URL', ['proxy', 'ftp://x'], {}, 'NEX_ERR_BAD_FLAG', /must be an https:\/\/ \(or http:\/\/\) URL/],
+    [
+      'two different URLs',
+      ['--service-url', 'https://a', 'proxy', 'https://b'],
+      {},
+      'NEX_ERR_BAD_FLAG',
+      /differs from --service-url/,
+    ],
+    [
+      'unknown command',
+      ['prox'],
+      {},
+      'NEX_ERR_BAD_FLAG',
+      /"prox" is neither a command \(proxy, version\) nor a service URL/,
+    ],
+    ['extra argument', ['proxy', 'https://a', 'https://b'], {}, 'NEX_ERR_BAD_FLAG', /too many arguments/],
+    [
+      'bad listen port',
+      ['--listen-port', '70000', 'proxy', 'https://a'],
+      {},
+      'NEX_ERR_BAD_FLAG',
+      /--listen-port "70000" is not a port; expected a number 0-65535/,
+    ],
+    [
+      'bad env listen port',
+      ['proxy', 'https://a'],
+      { NEXD_LISTEN_PORT: 'abc' },
+      'NEX_ERR_BAD_FLAG',
+      /NEXD_LISTEN_PORT "abc" is not a port/,
+    ],
+    [
+      'bad request ip',
+      ['--request-ip', '200::1', 'proxy', 'https://a'],
+      {},
+      'NEX_ERR_BAD_FLAG',
+      /--request-ip "200::1" is not an IPv4 address/,
+    ],
+    [
+      'bad health addr',
+      ['--health-addr', '8080', 'proxy', 'https://a'],
+      {},
+      'NEX_ERR_BAD_FLAG',
+      /--health-addr "8080" is not host:port/,
+    ],
+    [
+      'bad log level',
+      ['proxy', 'https://a'],
+      { NEXD_LOG_LEVEL: 'loud' },
+      'NEX_ERR_BAD_FLAG',
+      /NEXD_LOG_LEVEL "loud" is not a log level; expected one of fatal/,
+    ],
+    [
+      'bad boolean',
+      ['proxy', 'https://a'],
+      { NEXD_INSECURE_SKIP_TLS_VERIFY: 'maybe' },
+      'NEX_ERR_BAD_FLAG',
+      /is not a boolean/,
+    ],
+    [
+      'username without password',
+      ['proxy', 'https://a'],
+      { NEXD_USERNAME: 'u' },
+      'NEX_ERR_BAD_FLAG',
+      /--password \(NEXD_PASSWORD\) is missing/,
+    ],
+    [
+      'wg-config and URL',
+      ['--wg-config', 'w', 'proxy', 'https://a'],
+      {},
+      'NEX_ERR_BAD_FLAG',
+      /--wg-config runs standalone/,
+    ],
+    [
+      'bad drain timeout',
+      ['--drain-timeout', '-1', 'proxy', 'https://a'],
+      {},
+      'NEX_ERR_BAD_FLAG',
+      /not a number of seconds/,
+    ],
+  ];
+  for (const [what, argv, env, code, message] of cases) {
+    test(what, () => fails(argv, env, code, message));
+  }
+});
