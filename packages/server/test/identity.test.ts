@@ -10,7 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
 import { type Kysely, Migrator, sql } from 'kysely';
-import { openDatabase } from '../src/db/open.js';
+import { buildApp } from '../src/app.js';
+import { migrateToLatest } from '../src/db/migrate.js';
+import { identityView, openDatabase } from '../src/db/open.js';
 import {
   IDENTITY_CHANNELS,
   IdentityError,
@@ -818,6 +820,103 @@ function suite(backend: Backend, skip: string | false): void {
         });
         assert.equal(res.statusCode, 400);
         assert.equal(res.json().code, 'IDENTITY_ERR_BAD_REQUEST');
+      });
+    });
+
+    describe('inside the full server app (buildApp)', () => {
+      it('tokens work on the core API; parsers and error formats of both sides coexist', async () => {
+        const location = await backend.freshLocation();
+        const db = await openDatabase({
+          ...(backend.name === 'sqlite' ? { sqlitePath: location } : { url: location }),
+        });
+        cleanups.push(() => db.destroy());
+        await migrateToLatest(db);
+        const clock = new TestClock();
+        const identity = await service(identityView(db), clock);
+        const app = await buildApp({ db, identity });
+        await app.ready();
+        cleanups.push(() => app.close());
+        await identity.ensureAdmin(PASSWORD);
+        const alice = await identity.createUser('alice', PASSWORD);
+
+        const login = await app.inject({
+          method: 'POST',
+          url: '/oauth2/token',
+          ...form({ grant_type: 'password', username: 'alice', password: PASSWORD }),
+        });
+        assert.equal(login.statusCode, 200, login.body);
+        const auth = { authorization: `Bearer ${login.json().access_token}` };
+        const me = await app.inject({ method: 'GET', url: '/api/users/me', headers: auth });
+        assert.equal(me.statusCode, 200, me.body);
+        assert.equal(me.json().id, alice.id);
+
+        const badJson = await app.inject({
+          method: 'POST',
+          url: '/oauth2/token',
+          headers: { 'content-type': 'application/json' },
+          payload: '{"grant_type":',
+        });
+        assert.equal(badJson.statusCode, 400);
+        assert.equal(badJson.json().error, 'invalid_request', 'OAuth error shape, not the core one');
+
+        const start = await app.inject({
+          method: 'POST',
+          url: '/device/login/start',
+          headers: { 'content-type': 'application/json' },
+          payload: '',
+        });
+        assert.equal(start.statusCode, 200, start.body);
+        assert.equal(start.json().issuer, ISSUER);
+
+        const dev = await app.inject({
+          method: 'POST',
+          url: '/oauth2/device_authorization',
+          ...form({ client_id: 'nexodus-cli' }),
+        });
+        const page = await app.inject({
+          method: 'POST',
+          url: '/device',
+          ...form({
+            user_code: dev.json().user_code,
+            username: 'alice',
+            password: PASSWORD,
+            action: 'approve',
+          }),
+        });
+        assert.equal(page.statusCode, 200, page.body);
+        assert.match(page.body, /Device approved/);
+
+        const anonymous = await app.inject({ method: 'GET', url: '/api/admin/users' });
+        assert.equal(anonymous.statusCode, 401);
+        assert.equal(anonymous.json().code, 'IDENTITY_ERR_UNAUTHENTICATED');
+        const adminToken = (
+          await app.inject({
+            method: 'POST',
+            url: '/oauth2/token',
+            payload: { grant_type: 'password', username: 'admin', password: PASSWORD },
+          })
+        ).json().access_token;
+        const list = await app.inject({
+          method: 'GET',
+          url: '/api/admin/users',
+          headers: { authorization: `Bearer ${adminToken}` },
+        });
+        assert.deepEqual(
+          list.json().map((u: { username: string }) => u.username),
+          ['admin', 'alice'],
+        );
+
+        // Deleting a user who owns core objects (created on first request) cascades; the token dies.
+        const del = await app.inject({
+          method: 'DELETE',
+          url: '/api/admin/users/alice',
+          headers: { authorization: `Bearer ${adminToken}` },
+        });
+        assert.equal(del.statusCode, 204, del.body);
+        assert.equal(
+          (await app.inject({ method: 'GET', url: '/api/users/me', headers: auth })).statusCode,
+          401,
+        );
       });
     });
 
