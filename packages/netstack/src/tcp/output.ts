@@ -124,6 +124,7 @@ function retransmitHole(sock: TcpSocket, em: TcpEmitter, now: number): boolean {
     flags |= TcpFlag.FIN;
   if (len > 0) flags |= TcpFlag.PSH;
   emit(sock, em, flags, s, off, len, now);
+  sock.counters.retransmitted++;
   sock.highRxt = seqAdd(s, len + (flags & TcpFlag.FIN ? 1 : 0));
   sock.fastRetransmitPending = false;
   if (sock.timer.kind !== 'retransmit') armTimer(sock.timer, 'retransmit', now + sock.rtt.rto);
@@ -161,6 +162,7 @@ function sendNew(sock: TcpSocket, em: TcpEmitter, now: number): boolean {
   if (lastData) flags |= TcpFlag.PSH;
   if (finQueued && seqAdd(s, len) === sock.finSeq) flags |= TcpFlag.FIN;
   emit(sock, em, flags, s, off, len, now);
+  if (seqLt(s, sock.sndMax)) sock.counters.retransmitted++;
   advance(sock, s, len + (flags & TcpFlag.FIN ? 1 : 0), now);
   return true;
 }

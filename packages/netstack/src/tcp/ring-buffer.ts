@@ -84,10 +84,7 @@ export class RingBuffer {
   discard(n: number): void {
     const k = Math.min(n, this.length);
     this.length -= k;
-    if (this.length === 0) {
-      this.head = 0;
-      return;
-    }
+    // head is not reset when empty: out-of-order bytes may sit past the end, positioned relative to it.
     this.head += k;
     if (this.head >= this.storage.length) this.head -= this.storage.length;
   }

@@ -173,6 +173,9 @@ export class TcpSocket {
   keepAlive = false;
   keepaliveIdleMs: number;
 
+  /** Loss-recovery counters for tests and stats: RTO expirations, recoveries entered, segments resent. */
+  readonly counters = { rtos: 0, recoveries: 0, retransmitted: 0 };
+
   // --- owner bookkeeping ---
   /** Pending TcpEvent bits for the owner. */
   events = 0;
@@ -791,6 +794,7 @@ export class TcpSocket {
   }
 
   private enterRecovery(): void {
+    this.counters.recoveries++;
     this.inRecovery = true;
     this.recoverSeq = this.sndMax;
     this.highRxt = this.sndUna;
@@ -983,6 +987,7 @@ export class TcpSocket {
       return;
     }
     this.rtt.backoff();
+    this.counters.rtos++;
     const flight = seqDiff(this.sndMax, this.sndUna);
     if (this.synchronized) this.cc.onRetransmitTimeout(flight);
     this.inRecovery = false;
