@@ -27,6 +27,8 @@ export interface Datagram {
   data: Uint8Array;
   from: Endpoint;
   to: Endpoint;
+  /** Simulated time it was sent (the network's `now`, set by deliver()/setNow()). */
+  at?: number;
 }
 
 export interface Faults {
@@ -50,6 +52,8 @@ export class MemoryNetwork {
   faults: Faults = {};
   private readonly nodes = new Map<string, Receiver>();
   private rand: () => number = () => 1;
+  /** The simulated time stamped on logged datagrams; deliver(now) updates it. */
+  now = 0;
 
   setFaults(f: Faults): void {
     this.faults = f;
@@ -68,7 +72,7 @@ export class MemoryNetwork {
   /** The sendDatagram of a device sitting at `from`; copies, since the device reuses its buffer. */
   sender(from: Endpoint): (data: Uint8Array, to: Endpoint) => void {
     return (data, to) => {
-      const d: Datagram = { data: new Uint8Array(data), from: { ...from }, to: { ...to } };
+      const d: Datagram = { data: new Uint8Array(data), from: { ...from }, to: { ...to }, at: this.now };
       if (this.logging) this.log.push({ ...d, data: new Uint8Array(data) });
       const f = this.faults;
       if (f.loss && this.rand() < f.loss) return;
@@ -83,6 +87,7 @@ export class MemoryNetwork {
 
   /** Delivers queued datagrams (and those they cause) until quiet or `max`; returns how many. */
   deliver(now: number, max = 10_000): number {
+    this.now = now;
     let n = 0;
     while (this.queue.length > 0 && n < max) {
       const d = this.queue.shift()!;
@@ -93,6 +98,11 @@ export class MemoryNetwork {
   }
 }
 
+/** Delivers only the datagrams queued right now (not those they cause): one network "hop" of latency. */
+export function deliverHop(net: MemoryNetwork, now: number): number {
+  return net.deliver(now, net.queue.length);
+}
+
 function key(e: Endpoint): string {
   return `${e.address}|${e.port}`;
 }
@@ -100,7 +110,10 @@ function key(e: Endpoint): string {
 export interface PairOptions {
   timers?: Partial<TimerConstants>;
   presharedKey?: Uint8Array;
+  /** Applies to both devices unless cookieLoadThresholdB is given. */
   cookieLoadThreshold?: number;
+  /** B's threshold, i.e. 0 to put only the responder under load. */
+  cookieLoadThresholdB?: number;
   seed?: number;
   /** Whether B knows A's endpoint too (default true; false = B can only answer). */
   bothEndpoints?: boolean;
@@ -144,7 +157,7 @@ export function memoryPair(opts: PairOptions = {}): MemoryPair {
     privateKey: privB,
     random: seededRandom((opts.seed ?? 42) + 2),
     timers: opts.timers,
-    cookieLoadThreshold: opts.cookieLoadThreshold,
+    cookieLoadThreshold: opts.cookieLoadThresholdB ?? opts.cookieLoadThreshold,
     output: {
       sendDatagram: net.sender(endpointB),
       deliverPacket: (packet, peer) => deliveredB.push({ packet: new Uint8Array(packet), peer }),
