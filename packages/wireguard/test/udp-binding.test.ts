@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: Apache-2.0
+// The Node binding on loopback: two WireGuardNode instances talk over real UDP sockets, IPv4 and IPv6.
+import assert from 'node:assert/strict';
+import diagnostics from 'node:diagnostics_channel';
+import { after, describe, test } from 'node:test';
+import {
+  encodeKey,
+  generatePrivateKey,
+  publicKeyFromPrivate,
+  WireGuardError,
+  WireGuardNode,
+} from '../src/index.js';
+import { parseIp } from '../src/ip.js';
+import { ipv4Packet, ipv6Packet } from '../src/testing/memory-bind.js';
+
+const open: WireGuardNode[] = [];
+after(async () => {
+  await Promise.all(open.map((n) => n.close()));
+});
+
+function keypair() {
+  const priv = generatePrivateKey();
+  return { priv: encodeKey(priv), pub: encodeKey(publicKeyFromPrivate(priv)) };
+}
+
+/** Resolves with the next packet delivered to `node`, or rejects after `ms`. */
+function nextPacket(node: WireGuardNode, ms = 5000): Promise<{ packet: Uint8Array; peer: string }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no packet within ${ms} ms`)), ms);
+    node.onPacket = (packet, peer) => {
+      clearTimeout(timer);
+      node.onPacket = undefined;
+      resolve({ packet: new Uint8Array(packet), peer });
+    };
+  });
+}
+
+async function pair(family: 4 | 6) {
+  const ka = keypair();
+  const kb = keypair();
+  const loopback = family === 4 ? '127.0.0.1' : '::1';
+  const a = await WireGuardNode.open({ privateKey: ka.priv, listenPort: 0, socketBufferBytes: 1 << 20 });
+  open.push(a);
+  const b = await WireGuardNode.open({
+    privateKey: kb.priv,
+    listenPort: 0,
+    peers: [
+      {
+        publicKey: ka.pub,
+        endpoint: { address: loopback, port: a.port },
+        allowedIps: ['10.7.0.1/32', 'fd07::1/128'],
+      },
+    ],
+  });
+  open.push(b);
+  a.addPeer({ publicKey: kb.pub, allowedIps: ['10.7.0.2/32', 'fd07::2/128'] });
+  return { a, b, ka, kb };
+}
+
+describe('WireGuardNode over loopback', () => {
+  for (const family of [4, 6] as const) {
+    test(`handshake and data both ways over IPv${family}`, async () => {
+      const { a, b, ka, kb } = await pair(family);
+      assert.ok(a.port > 0 && b.port > 0);
+      assert.equal(a.publicKey, ka.pub);
+      const got = nextPacket(a);
+      assert.equal(b.send(ipv4Packet('10.7.0.2', '10.7.0.1', 300, 0x5a)), 'queued');
+      const first = await got;
+      assert.equal(first.peer, kb.pub);
+      assert.equal(first.packet.length, 300);
+      assert.equal(first.packet[299], 0x5a);
+      // A learnt B's endpoint from the handshake (roaming) and can answer, here with IPv6 inside.
+      const back = nextPacket(b);
+      assert.equal(a.send(ipv6Packet(parseIp('fd07::1')!, parseIp('fd07::2')!, 1000, 7)), 'sent');
+      const reply = await back;
+      assert.equal(reply.peer, ka.pub);
+      assert.equal(reply.packet.length, 1040);
+      const [sa] = a.status();
+      assert.equal(sa.endpoint?.address, family === 4 ? '127.0.0.1' : '::1');
+      assert.equal(sa.endpoint?.port, b.port);
+      assert.ok(sa.latestHandshake !== undefined && Math.abs(sa.latestHandshake - Date.now()) < 10_000);
+      assert.ok(sa.rxBytes > 300 && sa.txBytes > 1000);
+      assert.equal(totalDrops(a), 0);
+      assert.equal(totalDrops(b), 0);
+    });
+  }
+
+  test('many packets in a burst all arrive in order (send ring reuse)', async () => {
+    const { a, b } = await pair(4);
+    const first = nextPacket(a);
+    b.send(ipv4Packet('10.7.0.2', '10.7.0.1', 100));
+    await first;
+    const seen: number[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`only ${seen.length} of 400 arrived`)), 5000);
+      a.onPacket = (p) => {
+        seen.push(p[40] | (p[41] << 8));
+        if (seen.length === 400) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+    });
+    for (let i = 0; i < 400; i++) {
+      const pkt = ipv4Packet('10.7.0.2', '10.7.0.1', 1200);
+      pkt[40] = i & 0xff;
+      pkt[41] = i >> 8;
+      assert.equal(b.send(pkt), 'sent');
+    }
+    await done;
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 400 }, (_, i) => i),
+    );
+  });
+
+  test('reports the socket buffer sizes the kernel granted, on the diagnostics channel too', async () => {
+    const events: unknown[] = [];
+    const onBind = (m: unknown) => events.push(m);
+    diagnostics.subscribe('wireguard:bind', onBind);
+    try {
+      const n = await WireGuardNode.open({ privateKey: keypair().priv, socketBufferBytes: 4 << 20 });
+      open.push(n);
+      assert.ok(n.socketBuffers.length >= 1);
+      for (const s of n.socketBuffers) {
+        assert.equal(s.requested, 4 << 20);
+        assert.ok(s.recvBufferBytes > 0 && s.sendBufferBytes > 0);
+        assert.equal(s.port, n.port);
+      }
+      assert.equal(events.length, n.socketBuffers.length);
+    } finally {
+      diagnostics.unsubscribe('wireguard:bind', onBind);
+    }
+  });
+
+  test('a taken port is a WG_ERR_BIND error; a bad key fails before binding', async () => {
+    const { a } = await pair(4);
+    await assert.rejects(
+      WireGuardNode.open({ privateKey: keypair().priv, listenPort: a.port }),
+      (e: unknown) => {
+        return e instanceof WireGuardError && e.code === 'WG_ERR_BIND' && /listenPort|::/.test(e.message);
+      },
+    );
+    await assert.rejects(WireGuardNode.open({ privateKey: 'short' }), { code: 'WG_ERR_BAD_KEY' });
+  });
+
+  test('the handshake is observable on the wireguard:handshake channel', async () => {
+    const events: { event: string }[] = [];
+    const on = (m: unknown) => events.push(m as { event: string });
+    diagnostics.subscribe('wireguard:handshake', on);
+    try {
+      const { a, b } = await pair(4);
+      const got = nextPacket(a);
+      b.send(ipv4Packet('10.7.0.2', '10.7.0.1'));
+      await got;
+      const kinds = events.map((e) => e.event);
+      for (const k of ['initiation-sent', 'initiation-received', 'response-sent', 'complete']) {
+        assert.ok(kinds.includes(k), `${k} in ${kinds.join(',')}`);
+      }
+    } finally {
+      diagnostics.unsubscribe('wireguard:handshake', on);
+    }
+  });
+});
+
+function totalDrops(n: WireGuardNode): number {
+  return Object.values(n.drops).reduce((x, y) => x + y, 0);
+}
