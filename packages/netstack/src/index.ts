@@ -14,6 +14,11 @@ export {
   type UdpSendError,
 } from './iface/interface.js';
 export type { PacketLink } from './link.js';
+export { NetStackError, type NetStackErrorCode } from './node/errors.js';
+export { type ConnectOptions, type ListenOptions, NetStack, type NetStackOptions } from './node/net-stack.js';
+export { TcpServer } from './node/tcp-server.js';
+export { TcpSocketStream } from './node/tcp-stream.js';
+export { type RemoteInfo, UdpSocketHandle } from './node/udp.js';
 export { DEFAULT_TCP_CONFIG, type TcpConfig } from './tcp/config.js';
 export { TcpListener } from './tcp/listener.js';
 export { type TcpErrorCode, TcpEvent, type TcpEventSink, TcpSocket, type TcpState } from './tcp/socket.js';

@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: Apache-2.0
+// The Node adapter around the pure core: the only place that reads a clock or sets a timer. It keeps ONE
+// setTimeout per stack, re-armed at iface.pollAt(), and batches output once per event-loop turn
+// (process.nextTick after input() or a user call), so a burst of input packets yields one poll.
+import { randomFillSync } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { Interface, type InterfaceLimits, type InterfaceStats } from '../iface/interface.js';
+import type { PacketLink } from '../link.js';
+import type { TcpConfig } from '../tcp/config.js';
+import type { TcpListener } from '../tcp/listener.js';
+import { TcpSocket } from '../tcp/socket.js';
+import type { UdpSocket } from '../udp/socket.js';
+import { Cidr, IpAddress } from '../wire/ip-address.js';
+import { NetStackError, socketError } from './errors.js';
+import { type ServerHost, TcpServer } from './tcp-server.js';
+import { type StreamHost, TcpSocketStream } from './tcp-stream.js';
+import { type UdpHost, UdpSocketHandle } from './udp.js';
+
+export interface NetStackOptions {
+  /** Our addresses with prefix, i.e. ['100.100.0.1/16', '200::1/64']. */
+  addresses: string[];
+  /** IP MTU of the tunnel (default 1420, WireGuard's). */
+  mtu?: number;
+  /** Where packets leave. Its send() must not keep the buffer after returning. */
+  link: PacketLink;
+  /** Random source (default crypto.randomFillSync). */
+  random?: (b: Uint8Array) => void;
+  limits?: Partial<InterfaceLimits>;
+  tcp?: Partial<TcpConfig>;
+}
+
+export interface ListenOptions {
+  port: number;
+  /** One of the stack's addresses, or omitted / '0.0.0.0' / '::' for all. */
+  host?: string;
+  backlog?: number;
+}
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  localAddress?: string;
+  localPort?: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+}
+
+/** Event: 'error' is never emitted by the stack itself; per-socket errors go to the sockets. */
+export class NetStack extends EventEmitter implements StreamHost, ServerHost, UdpHost {
+  readonly iface: Interface;
+  private readonly link: PacketLink;
+  private timer: NodeJS.Timeout | undefined = undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private flushQueued = false;
+  private closed = false;
+  private readonly epoch = performance.now();
+  private readonly servers = new Set<TcpServer>();
+  private readonly streams = new Set<TcpSocketStream>();
+  private readonly udps = new Set<UdpSocketHandle>();
+
+  constructor(opts: NetStackOptions) {
+    super();
+    if (!opts || !Array.isArray(opts.addresses)) {
+      throw new TypeError("NetStack options need addresses, i.e. { addresses: ['100.100.0.1/16'], link }");
+    }
+    if (!opts.link || typeof opts.link.send !== 'function') {
+      throw new TypeError('NetStack options need a link with send(packet: Uint8Array)');
+    }
+    this.link = opts.link;
+    this.iface = new Interface({
+      addresses: opts.addresses.map((a) => Cidr.parse(a)),
+      mtu: opts.mtu,
+      random: opts.random ?? ((b) => randomFillSync(b)),
+      limits: opts.limits,
+      tcp: opts.tcp,
+    });
+  }
+
+  get sendBufferSize(): number {
+    return this.iface.tcpConfig.sendBufferSize;
+  }
+
+  /** Milliseconds on a monotonic clock (the core's `now`). */
+  now(): number {
+    return performance.now() - this.epoch;
+  }
+
+  /** One IP packet from the tunnel. The stack does not keep `packet` after returning. */
+  input(packet: Uint8Array): void {
+    if (this.closed) return;
+    this.iface.input(packet, this.now());
+    this.scheduleFlush();
+  }
+
+  scheduleFlush(): void {
+    if (this.flushQueued || this.closed) return;
+    this.flushQueued = true;
+    process.nextTick(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    if (this.closed) return;
+    // Events can make sockets dirty again (a stream writes in its 'data' handler): loop a bounded number of
+    // times, then leave the rest to the next turn.
+    for (let i = 0; i < 8; i++) {
+      this.iface.poll(this.now(), this.link);
+      this.iface.dispatchEvents();
+      if (this.iface.pollAt() !== 0) break;
+    }
+    this.rearm();
+  };
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    this.flush();
+  };
+
+  private rearm(): void {
+    const at = this.iface.pollAt();
+    if (at === undefined) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      return;
+    }
+    if (at === 0) {
+      this.scheduleFlush();
+      return;
+    }
+    if (this.timer && this.timerAt <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(at - this.now())));
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new NetStackError('ERR_STACK_CLOSED', 'the NetStack was closed; create a new one');
+  }
+
+  /** Listens for TCP connections; the callback is added as a 'connection' listener. */
+  listen(opts: ListenOptions, onConnection?: (sock: TcpSocketStream) => void): TcpServer {
+    this.checkOpen();
+    const host = parseBindHost(opts.host);
+    const l = this.iface.tcpListen(opts.port, host, opts.backlog);
+    if (l === 'address-in-use') {
+      throw new NetStackError(
+        'EADDRINUSE',
+        `listen EADDRINUSE: port ${opts.port} is already in use`,
+        'listen',
+      );
+    }
+    if (l === 'unaddressable') {
+      throw new NetStackError(
+        'EADDRNOTAVAIL',
+        `listen EADDRNOTAVAIL ${opts.host}: not an address of this stack`,
+      );
+    }
+    const server = new TcpServer(this, l);
+    if (onConnection) server.on('connection', onConnection);
+    this.servers.add(server);
+    return server;
+  }
+
+  acceptStream(l: TcpListener): TcpSocketStream | undefined {
+    const core = l.accept();
+    if (!core) return undefined;
+    const s = new TcpSocketStream(this, core, false);
+    this.track(s);
+    // Data may have arrived with or right after the handshake.
+    if (core.recvAvailable > 0 || core.rxEnded) queueMicrotask(() => s.tcpEvent(2));
+    return s;
+  }
+
+  unlisten(l: TcpListener): void {
+    this.iface.tcpUnlisten(l);
+    for (const s of this.servers) if (s.listener === l) this.servers.delete(s);
+    this.scheduleFlush();
+  }
+
+  /** Opens a TCP connection; 'connect' fires when established, 'error' with .code on failure. */
+  connect(opts: ConnectOptions): TcpSocketStream {
+    this.checkOpen();
+    const remote = IpAddress.parse(opts.host);
+    if (!remote) {
+      throw new TypeError(
+        `connect: host ${JSON.stringify(opts.host)} is not an IP address (resolve names first)`,
+      );
+    }
+    if (!Number.isInteger(opts.port) || opts.port <= 0 || opts.port > 65535) {
+      throw new RangeError(`connect: port ${opts.port} out of range 1..65535`);
+    }
+    const local = opts.localAddress ? IpAddress.from(opts.localAddress) : undefined;
+    const core = this.iface.tcpConnect(remote, opts.port, this.now(), local, opts.localPort);
+    if (typeof core === 'string') {
+      const code =
+        core === 'no-ports' ? 'EADDRINUSE' : core === 'connection-limit' ? 'EMFILE' : 'EADDRNOTAVAIL';
+      // Mirror net.connect: return a socket that errors asynchronously. Its core is detached and CLOSED.
+      const src = local ?? this.iface.sourceFor(remote) ?? this.iface.addresses[0].address;
+      const detached = new TcpSocket(this.iface, this.iface.tcpConfig, src, 0, remote, opts.port, 536);
+      const d = new TcpSocketStream(this, detached, true);
+      const err = socketError(code, 'connect', opts.host, opts.port);
+      queueMicrotask(() => d.destroy(err));
+      return d;
+    }
+    if (opts.noDelay) core.setNoDelay(true);
+    if (opts.keepAlive) core.setKeepAlive(true, opts.keepAliveInitialDelay);
+    const s = new TcpSocketStream(this, core, true);
+    this.track(s);
+    this.scheduleFlush();
+    return s;
+  }
+
+  private track(s: TcpSocketStream): void {
+    this.streams.add(s);
+    s.once('close', () => this.streams.delete(s));
+  }
+
+  /** Binds a UDP socket (port 0 = ephemeral) on host or every address. */
+  createUdpSocket(opts: { port?: number; host?: string } = {}): UdpSocketHandle {
+    this.checkOpen();
+    const core = this.iface.udpBind(opts.port ?? 0, parseBindHost(opts.host));
+    if (core === 'address-in-use') {
+      throw new NetStackError(
+        'EADDRINUSE',
+        `bind EADDRINUSE: UDP port ${opts.port} is already in use`,
+        'bind',
+      );
+    }
+    if (core === 'unaddressable') {
+      throw new NetStackError(
+        'EADDRNOTAVAIL',
+        `bind EADDRNOTAVAIL ${opts.host}: not an address of this stack`,
+      );
+    }
+    const h = new UdpSocketHandle(this, core);
+    this.udps.add(h);
+    h.once('close', () => this.udps.delete(h));
+    return h;
+  }
+
+  udpSend(s: UdpSocket, data: Uint8Array, dst: IpAddress, port: number): string | undefined {
+    return this.iface.udpSend(s, data, dst, port);
+  }
+
+  udpClose(s: UdpSocket): void {
+    this.iface.udpClose(s);
+  }
+
+  stats(): InterfaceStats & { streams: number } {
+    return { ...this.iface.stats(), streams: this.streams.size };
+  }
+
+  /** Aborts every connection, closes listeners and UDP sockets, and stops the timer. */
+  close(): void {
+    if (this.closed) return;
+    for (const s of this.servers) s.close();
+    for (const u of this.udps) u.close();
+    for (const s of [...this.streams]) s.destroy();
+    for (const c of [...this.iface.allConnections()]) c.abort();
+    this.iface.poll(this.now(), this.link);
+    this.iface.dispatchEvents();
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+function parseBindHost(host: string | undefined): IpAddress | undefined {
+  if (host === undefined || host === '') return undefined;
+  return IpAddress.from(host);
+}
