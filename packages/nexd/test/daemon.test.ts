@@ -251,4 +251,46 @@ describe('daemon', () => {
     await assert.rejects(start(), { code: 'NEX_ERR_STATE_CORRUPT', message: /will not overwrite it/ });
     await assert.rejects(store.load(), { code: 'NEX_ERR_STATE_CORRUPT' });
   });
+
+  test('a persisted rule that cannot start is logged and kept in the state', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen(0, LOCAL_HOST, () => r()));
+    const busyPort = (busy.address() as net.AddressInfo).port;
+    try {
+      const store = new FileStateStore(join(dir.path, 'state'));
+      const rule = { type: 'egress' as const, rule: `tcp:${busyPort}:127.0.0.2:80` };
+      await store.save({ version: 1, proxyRules: [rule] });
+      const { d, logs } = await start();
+      assert.equal(d.proxy.rules().length, 0);
+      assert.ok(
+        logs.lines.some((l) => l.msg === 'cannot restore proxy rule' && /EADDRINUSE/.test(String(l.err))),
+      );
+      assert.deepEqual((await store.load()).proxyRules, [rule]);
+    } finally {
+      busy.close();
+    }
+  });
+
+  test('control: a UDP rule added at runtime carries datagrams', async () => {
+    const dgram = await import('node:dgram');
+    const echoUdp = dgram.createSocket('udp4');
+    echoUdp.on('message', (m, r) => echoUdp.send(m, r.port, r.address));
+    await new Promise<void>((r) => echoUdp.bind(0, '127.0.0.1', () => r()));
+    const port = await freePort('udp');
+    await start();
+    const c = await client();
+    try {
+      await c.call('proxy.add', { ingress: [`udp:${port}:127.0.0.1:${echoUdp.address().port}`] });
+      const sock = dgram.createSocket('udp4');
+      const reply = new Promise<string>((r) => sock.once('message', (m) => r(m.toString())));
+      sock.send('dgram', port, TUNNEL_HOST);
+      assert.equal(await reply, 'dgram');
+      sock.close();
+      const [rule] = await c.call('proxy.list');
+      assert.equal(rule.connections, 1);
+      assert.equal(rule.bytesFromDestination, 5);
+    } finally {
+      echoUdp.close();
+    }
+  });
 });
