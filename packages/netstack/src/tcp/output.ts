@@ -81,6 +81,16 @@ export function dispatch(sock: TcpSocket, now: number, em: TcpEmitter): void {
   sock.host.schedule(sock, sock.deadline());
 }
 
+/**
+ * Payload bytes that fit in one segment now: the MSS less the SACK option we will attach (RFC 2018 leaves
+ * the sender to reduce its segment size, as Linux does), so header + payload never exceeds the MTU.
+ */
+function segmentSize(sock: TcpSocket): number {
+  if (!sock.sackEnabled || sock.assembler.isEmpty()) return sock.mss;
+  const max = sock.tsEnabled ? MAX_SACK_BLOCKS - 1 : MAX_SACK_BLOCKS;
+  return sock.mss - 4 - 8 * Math.min(sock.assembler.count, max);
+}
+
 /** RFC 6675 "pipe": bytes believed in the network. */
 export function pipe(sock: TcpSocket): number {
   const outstanding = seqDiff(sock.sndNxt, sock.sndUna);
@@ -113,7 +123,7 @@ function retransmitHole(sock: TcpSocket, em: TcpEmitter, now: number): boolean {
   if (!sock.fastRetransmitPending && pipe(sock) >= sock.cc.cwnd) return false;
   const holeEnd = sock.sackEnabled ? sock.scoreboard.nextSackedAfter(s, end) : end;
   const off = seqDiff(s, sock.sndUna);
-  let len = Math.min(sock.mss, seqDiff(holeEnd, s), sock.sendBuf.length - off);
+  let len = Math.min(segmentSize(sock), seqDiff(holeEnd, s), sock.sendBuf.length - off);
   let flags = TcpFlag.ACK;
   if (len <= 0) {
     // Nothing but our FIN is left in the hole.
@@ -150,9 +160,10 @@ function sendNew(sock: TcpSocket, em: TcpEmitter, now: number): boolean {
   const wndRemain = seqDiff(seqAdd(sock.sndUna, sock.sndWnd), s);
   if (wndRemain <= 0) return false;
   if (pipe(sock) >= sock.cc.cwnd) return false;
-  const len = Math.min(sock.mss, avail, wndRemain);
+  const size = segmentSize(sock);
+  const len = Math.min(size, avail, wndRemain);
   const lastData = len === avail;
-  if (len < sock.mss && inFlight > 0) {
+  if (len < size && inFlight > 0) {
     // Sender SWS avoidance (RFC 9293 3.8.6.2.1): don't send a window-limited runt while data is in flight.
     if (!lastData) return false;
     // Nagle (RFC 9293 3.7.4): one small segment outstanding at a time, unless disabled or closing.
