@@ -1038,6 +1038,23 @@ function suite(backend: Backend, skip: string | false): void {
         assert.equal((await login(f, 'admin', first.generatedPassword!)).statusCode, 200);
       });
 
+      it('setPassword replaces the password and revokes refresh tokens', async () => {
+        const f = await fixture();
+        await f.identity.createUser('alice', PASSWORD);
+        const before = (await login(f, 'alice', PASSWORD)).json();
+        assert.equal(before.scope, undefined, 'no scope asked, none returned');
+        await assert.rejects(f.identity.setPassword('alice', 'short'), /expected 8-1024 characters/);
+        assert.equal(await f.identity.setPassword('nobody', 'a-new-password'), false);
+        assert.equal(await f.identity.setPassword('ALICE', 'a-new-password'), true);
+        assert.equal((await login(f, 'alice', PASSWORD)).statusCode, 400);
+        assert.equal((await login(f, 'alice', 'a-new-password')).statusCode, 200);
+        const refresh = await tokenRequest(f, {
+          grant_type: 'refresh_token',
+          refresh_token: before.refresh_token,
+        });
+        assert.equal(refresh.json().error, 'invalid_grant');
+      });
+
       it('ensureAdmin refuses a weak NEXODUS_ADMIN_PASSWORD and treats an empty one as unset', async () => {
         const f = await fixture();
         await assert.rejects(f.identity.ensureAdmin('admin'), /NEXODUS_ADMIN_PASSWORD is not acceptable/);
@@ -1067,6 +1084,13 @@ function suite(backend: Backend, skip: string | false): void {
         await migrate(dbA, location);
         const clock = new TestClock();
         const [a, b] = await Promise.all([service(dbA, clock), service(dbB, clock)]);
+        const admins = await Promise.all([a.ensureAdmin(undefined), b.ensureAdmin(undefined)]);
+        assert.deepEqual(
+          admins.map((r) => r.created).sort(),
+          [false, true],
+          'exactly one replica creates admin and prints its password',
+        );
+        assert.equal(admins.filter((r) => r.generatedPassword !== undefined).length, 1);
         const user = await a.createUser('alice', PASSWORD);
         for (const [from, to] of [
           [a, b],

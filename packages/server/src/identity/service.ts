@@ -202,6 +202,14 @@ export class IdentityService {
     return this.#users.delete(username);
   }
 
+  /**
+   * Sets a new password (e.g. `nexodus-server user passwd`, or a lost generated admin password) and revokes
+   * the user's refresh tokens. False when there is no such user; throws IDENTITY_ERR_WEAK_PASSWORD.
+   */
+  setPassword(username: string, password: string): Promise<boolean> {
+    return this.#users.setPassword(username, password);
+  }
+
   /** The user with this id (what core tables store as owner_id), with its creation time. */
   getUser(
     id: string,

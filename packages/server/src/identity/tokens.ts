@@ -29,7 +29,8 @@ export interface TokenResponse {
   token_type: 'Bearer';
   expires_in: number;
   refresh_token: string;
-  scope: string;
+  /** the granted scope, when not empty */
+  scope?: string;
   /** present when the grant includes `openid` */
   id_token?: string;
 }
@@ -235,7 +236,9 @@ export class TokenIssuer {
     const { kid, privateKey } = this.#keys.active();
     const iat = Math.floor(this.#now().getTime() / 1000);
     const exp = iat + this.accessTtlSeconds;
-    const access = await new SignJWT({ preferred_username: subject.username, client_id: clientId, scope })
+    const claims: Record<string, string> = { preferred_username: subject.username, client_id: clientId };
+    if (scope !== '') claims.scope = scope;
+    const access = await new SignJWT(claims)
       .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: ACCESS_TOKEN_TYP })
       .setIssuer(this.#issuer)
       .setSubject(subject.id)
@@ -249,8 +252,9 @@ export class TokenIssuer {
       token_type: 'Bearer',
       expires_in: this.accessTtlSeconds,
       refresh_token: refresh,
-      scope,
     };
+    // RFC 6749 §5.1: scope is returned when it is meaningful; an empty grant is left out.
+    if (scope !== '') res.scope = scope;
     if (scope.split(' ').includes('openid')) {
       // OIDC Core §2: the ID token's audience is the client.
       res.id_token = await new SignJWT({ preferred_username: subject.username })

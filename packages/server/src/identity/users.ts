@@ -196,6 +196,33 @@ export class UserStore {
   }
 
   /**
+   * Replaces the password of `username` and revokes its refresh tokens (other sessions must log in again).
+   * False when there is no such user; throws IDENTITY_ERR_WEAK_PASSWORD.
+   */
+  async setPassword(username: string, password: string): Promise<boolean> {
+    const name = normalizeUsername(username);
+    checkPassword(password, name);
+    const hash = await hashPassword(password, this.#scrypt);
+    const nowIso = this.#now().toISOString();
+    return this.#db.transaction().execute(async (tx) => {
+      const user = await tx.selectFrom('users').select('id').where('username', '=', name).executeTakeFirst();
+      if (!user) return false;
+      await tx
+        .updateTable('users')
+        .set({ password_hash: hash, updated_at: nowIso })
+        .where('id', '=', user.id)
+        .execute();
+      await tx
+        .updateTable('identity_refresh_tokens')
+        .set({ revoked_at: nowIso })
+        .where('user_id', '=', user.id)
+        .where('revoked_at', 'is', null)
+        .execute();
+      return true;
+    });
+  }
+
+  /**
    * Checks a username/password pair. For an unknown user a dummy hash is still computed, so the answer
    * takes the same time either way and does not reveal which usernames exist.
    */
