@@ -102,6 +102,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       );
   }
 
+  // proxy.add/remove are load-modify-save on the state: run them one at a time so that two concurrent
+  // requests cannot both read the old rule list and lose one update.
+  let mutations: Promise<unknown> = Promise.resolve();
+  const serialised =
+    <T>(fn: (params: unknown) => Promise<T>) =>
+    (params: unknown): Promise<T> => {
+      const run = mutations.then(() => fn(params));
+      mutations = run.catch(() => {});
+      return run;
+    };
+
   const control = await serveControl(
     options.controlSocket ?? controlSocketPath(config.stateDir),
     {
@@ -122,7 +133,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }),
       peers: () => plane.peers(),
       'proxy.list': () => proxyStatus(),
-      'proxy.add': async (params) => {
+      'proxy.add': serialised(async (params) => {
         const rules = parseParams(params);
         for (const r of rules) {
           if (engine.hasRule(r)) {
@@ -147,8 +158,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           throw err;
         }
         return { added: rules.map(stored) };
-      },
-      'proxy.remove': async (params) => {
+      }),
+      'proxy.remove': serialised(async (params) => {
         const rules = parseParams(params);
         for (const r of rules) {
           if (!engine.hasRule(r)) {
@@ -164,7 +175,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         });
         for (const r of rules) await engine.removeRule(r);
         return { removed: rules.map(stored) };
-      },
+      }),
     },
     logger,
   ).catch(cleanupOnFailure);

@@ -252,6 +252,19 @@ describe('daemon', () => {
     await assert.rejects(store.load(), { code: 'NEX_ERR_STATE_CORRUPT' });
   });
 
+  test('concurrent proxy.add requests are all applied and all persisted', async () => {
+    await start();
+    const c = await client();
+    const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    await Promise.all(ports.map((p) => c.call('proxy.add', { egress: [`tcp:${p}:127.0.0.2:80`] })));
+    assert.equal((await c.call('proxy.list')).length, 4);
+    const saved = await new FileStateStore(join(dir.path, 'state')).load();
+    assert.deepEqual(
+      saved.proxyRules.map((r) => r.rule).sort(),
+      ports.map((p) => `tcp:${p}:127.0.0.2:80`).sort(),
+    );
+  });
+
   test('a persisted rule that cannot start is logged and kept in the state', async () => {
     const busy = net.createServer();
     await new Promise<void>((r) => busy.listen(0, LOCAL_HOST, () => r()));

@@ -175,6 +175,35 @@ describe('tcp proxy', () => {
     await eventually(() => logs.lines.some((l) => l.err === 'ENOTFOUND'));
   });
 
+  test('a dial that does not complete in time (here: DNS never answers) fails with ETIMEDOUT', async () => {
+    const port = await freePort();
+    const logs = captureLogs();
+    const proxy = new ProxyEngine({
+      tunnel: side(),
+      local: {
+        stream: new NodeStreamNetwork({
+          listenHost: '127.0.0.1',
+          connectTimeoutMs: 150,
+          resolve: () => new Promise(() => {}),
+        }),
+        datagram: new NodeDatagramNetwork({ listenHost: '127.0.0.1' }),
+      },
+      logger: logs.logger,
+      udpSweepIntervalMs: 0,
+    });
+    cleanups.push(() => proxy.close());
+    await proxy.addRule(parseRule('ingress', `tcp:${port}:slow.nexd-test.internal:80`));
+    const started = Date.now();
+    const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      const c = net.connect(port, '127.0.0.1');
+      c.on('error', resolve);
+      c.on('close', () => resolve(undefined));
+    });
+    assert.equal(err?.code, 'ECONNRESET');
+    assert.ok(Date.now() - started >= 140);
+    await eventually(() => logs.lines.some((l) => l.err === 'ETIMEDOUT'));
+  });
+
   test('runtime add/remove: removing the last rule on a port closes its listener', async () => {
     const a = await echo('A');
     const b = await echo('B');

@@ -96,25 +96,39 @@ export class NodeStreamNetwork implements StreamNetwork {
     });
   }
 
-  async connect(target: Endpoint): Promise<StreamConnection> {
-    const { address } = await this.#resolve(target.host);
+  /** Resolves and connects; both together must finish within connectTimeoutMs. */
+  connect(target: Endpoint): Promise<StreamConnection> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: address, port: target.port, allowHalfOpen: true });
+      let socket: net.Socket | undefined;
+      let settled = false;
+      const settle = (err: Error | undefined) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err) {
+          socket?.destroy();
+          reject(err);
+        } else {
+          socket!.removeAllListeners('error');
+          resolve(socket!);
+        }
+      };
       const timer = setTimeout(() => {
-        socket.destroy();
-        reject(
-          new Error(`connect to ${address} port ${target.port} timed out after ${this.#connectTimeoutMs} ms`),
-        );
+        const err = new Error(
+          `connect to ${target.host} port ${target.port} timed out after ${this.#connectTimeoutMs} ms`,
+        ) as NodeJS.ErrnoException;
+        err.code = 'ETIMEDOUT';
+        settle(err);
       }, this.#connectTimeoutMs);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.removeListener('error', reject);
-        resolve(socket);
-      });
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
+      this.#resolve(target.host).then(
+        ({ address }) => {
+          if (settled) return;
+          socket = net.connect({ host: address, port: target.port, allowHalfOpen: true });
+          socket.once('connect', () => settle(undefined));
+          socket.once('error', (err) => settle(err));
+        },
+        (err: Error) => settle(err),
+      );
     });
   }
 }
