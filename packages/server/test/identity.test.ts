@@ -192,12 +192,25 @@ function suite(backend: Backend, skip: string | false): void {
         }
       });
 
-      it('rejects an issuer that is not an http(s) URL', async () => {
+      it('rejects bad configuration: issuer, lifetimes, scrypt cost', async () => {
         const f = await fixture();
-        await assert.rejects(
-          IdentityService.create({ db: f.db, issuer: 'ftp://x' }),
-          (e: unknown) => e instanceof IdentityError && e.code === 'IDENTITY_ERR_BAD_CONFIG',
-        );
+        const bad: Array<Partial<IdentityServiceOptions>> = [
+          { issuer: 'ftp://x' },
+          { issuer: 'not a url' },
+          { issuer: 'https://x/?q=1' },
+          { accessTokenTtlSeconds: 0 },
+          { deviceCodeTtlSeconds: 1.5 },
+          { scrypt: { N: 1000, r: 8, p: 1 } },
+        ];
+        for (const extra of bad) {
+          await assert.rejects(
+            IdentityService.create({ db: f.db, issuer: ISSUER, ...extra }),
+            (e: unknown) => e instanceof IdentityError && e.code === 'IDENTITY_ERR_BAD_CONFIG',
+            JSON.stringify(extra),
+          );
+        }
+        const trailing = await IdentityService.create({ db: f.db, issuer: `${ISSUER}/` });
+        assert.equal(trailing.issuer, ISSUER, 'a trailing slash is dropped so iss matches exactly');
       });
     });
 

@@ -20,6 +20,8 @@ const HASH_BYTES = 32;
 const SCHEME = 'scrypt';
 /** Upper bounds accepted when reading a stored hash, so a tampered row cannot ask for gigabytes. */
 const MAX_N = 2 ** 20;
+/** Below this a new hash would be too cheap to matter (tests use 2^10). */
+const MIN_N = 2 ** 10;
 const MAX_R = 32;
 const MAX_P = 16;
 
@@ -53,6 +55,15 @@ export async function hashPassword(
   );
 }
 
+/** Cost parameters we accept for new hashes (and, with the MAX_ bounds, when reading stored ones). */
+export function validScryptParams(p: ScryptParams, minN = MIN_N): boolean {
+  const { N, r, p: par } = p;
+  const validN = Number.isInteger(N) && N >= minN && N <= MAX_N && (N & (N - 1)) === 0;
+  return (
+    validN && Number.isInteger(r) && r >= 1 && r <= MAX_R && Number.isInteger(par) && par >= 1 && par <= MAX_P
+  );
+}
+
 interface ParsedHash {
   params: ScryptParams;
   salt: Buffer;
@@ -62,15 +73,13 @@ interface ParsedHash {
 function parseHash(encoded: string): ParsedHash | undefined {
   const parts = encoded.split('$');
   if (parts.length !== 6 || parts[0] !== SCHEME) return undefined;
-  const [N, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
-  const validN = Number.isInteger(N) && N > 1 && N <= MAX_N && (N & (N - 1)) === 0;
-  if (!validN || !Number.isInteger(r) || r < 1 || r > MAX_R || !Number.isInteger(p) || p < 1 || p > MAX_P) {
-    return undefined;
-  }
+  const params = { N: Number(parts[1]), r: Number(parts[2]), p: Number(parts[3]) };
+  // Stored hashes may use any power of two >= 2; only the upper bounds protect us from a tampered row.
+  if (!validScryptParams(params, 2)) return undefined;
   const salt = Buffer.from(parts[4], 'base64url');
   const key = Buffer.from(parts[5], 'base64url');
   if (salt.length < 8 || key.length !== HASH_BYTES) return undefined;
-  return { params: { N, r, p }, salt, key };
+  return { params, salt, key };
 }
 
 /** True when `password` matches `encoded`; false for a mismatch or an unreadable stored hash. */

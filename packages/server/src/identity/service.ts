@@ -4,10 +4,16 @@
 // Every time value comes from the injected `now()`, so tests move time instead of sleeping.
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { type DeviceAuthorization, DeviceGrants, normalizeUserCode } from './device-grant.js';
+import {
+  DEFAULT_DEVICE_CODE_TTL_SECONDS,
+  DEFAULT_POLL_INTERVAL_SECONDS,
+  type DeviceAuthorization,
+  DeviceGrants,
+  normalizeUserCode,
+} from './device-grant.js';
 import { publishLogin } from './diagnostics.js';
 import { IdentityError, OAuthError } from './errors.js';
-import type { ScryptParams } from './passwords.js';
+import { type ScryptParams, validScryptParams } from './passwords.js';
 import { FailureWindow, type LoginRateLimitOptions, LoginThrottle } from './rate-limit.js';
 import type { IdentityTables } from './schema.js';
 import { SigningKeys } from './signing-keys.js';
@@ -141,6 +147,12 @@ export class IdentityService {
   static async create(opts: IdentityServiceOptions): Promise<IdentityService> {
     const now = opts.now ?? (() => new Date());
     const issuer = normalizeIssuer(opts.issuer);
+    if (opts.scrypt && !validScryptParams(opts.scrypt)) {
+      throw new IdentityError(
+        'IDENTITY_ERR_BAD_CONFIG',
+        `scrypt parameters ${JSON.stringify(opts.scrypt)} are invalid: expected N a power of two >= 1024, r >= 1, p >= 1`,
+      );
+    }
     const keys = await SigningKeys.load(opts.db, now);
     const tokens = new TokenIssuer({
       db: opts.db,
@@ -165,8 +177,16 @@ export class IdentityService {
       keys,
       tokens,
       devices: new DeviceGrants(opts.db, now, {
-        ttlSeconds: positive('deviceCodeTtlSeconds', opts.deviceCodeTtlSeconds, 600),
-        intervalSeconds: positive('devicePollIntervalSeconds', opts.devicePollIntervalSeconds, 5),
+        ttlSeconds: positive(
+          'deviceCodeTtlSeconds',
+          opts.deviceCodeTtlSeconds,
+          DEFAULT_DEVICE_CODE_TTL_SECONDS,
+        ),
+        intervalSeconds: positive(
+          'devicePollIntervalSeconds',
+          opts.devicePollIntervalSeconds,
+          DEFAULT_POLL_INTERVAL_SECONDS,
+        ),
       }),
       throttle: new LoginThrottle(opts.loginRateLimit),
     });
