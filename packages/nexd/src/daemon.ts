@@ -12,7 +12,13 @@ import { BadFlagError, NexdError } from './errors.js';
 import { NexdMetrics } from './health/metrics.js';
 import { Readiness } from './health/readiness.js';
 import { type HealthServer, startHealthServer } from './health/server.js';
-import { type KeyLocations, type KeySource, loadKeys, type WireGuardKeyPair } from './keys.js';
+import {
+  type KeyLocations,
+  type KeySource,
+  keyPairFromPrivate,
+  loadKeys,
+  type WireGuardKeyPair,
+} from './keys.js';
 import { logAddresses } from './log.js';
 import type { ProxySide } from './proxy/network.js';
 import { NodeDatagramNetwork, NodeStreamNetwork } from './proxy/node-network.js';
@@ -21,6 +27,7 @@ import { formatRule, type ProxyRule, type ProxyType, parseRule, ruleKey } from '
 import type { StoredRule } from './state/state.js';
 import { type StateStore, updateState } from './state/store.js';
 import { NEXD_VERSION } from './version.js';
+import { loadWgConfig, type WgConfig } from './wg-config.js';
 
 export interface DaemonOptions {
   config: GlobalConfig;
@@ -69,7 +76,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { config, logger, store } = options;
   const started = Date.now();
   const state = await store.load();
-  const { keys, source: keySource } = await loadKeys(store, options.keyLocations);
+  // Standalone mode: the wg-quick file is read first so its errors (with line numbers) come before
+  // anything else, and its PrivateKey is this device's key.
+  const wgConfig: WgConfig | undefined = config.wgConfig ? await loadWgConfig(config.wgConfig) : undefined;
+  const { keys, source: keySource } = wgConfig
+    ? {
+        keys: keyPairFromPrivate(wgConfig.interface.privateKey, config.wgConfig!),
+        source: 'wg-config' as const,
+      }
+    : await loadKeys(store, options.keyLocations);
   logger.info({ publicKey: keys.publicKey, source: keySource }, 'WireGuard keys loaded');
   const readiness = new Readiness();
   const flagRules = new Set(options.rules.map(ruleKey));
@@ -80,7 +95,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       origin: flagRules.has(`${s.type} ${s.rule}`) ? 'flag' : 'runtime',
     }));
   const metrics = new NexdMetrics(proxyStatus);
-  const plane: DataPlane = await options.dataPlane({ config, keys, logger, store, metrics, readiness });
+  const plane: DataPlane = await options.dataPlane({
+    config,
+    keys,
+    logger,
+    store,
+    metrics,
+    readiness,
+    ...(wgConfig ? { wgConfig } : {}),
+  });
   logAddresses(logger, plane.addresses.ipv4, plane.addresses.ipv6);
   const local = options.local ?? { stream: new NodeStreamNetwork(), datagram: new NodeDatagramNetwork() };
   proxy = new ProxyEngine({ tunnel: plane.tunnel, local, logger });

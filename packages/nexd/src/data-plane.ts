@@ -12,6 +12,7 @@ import type { Readiness } from './health/readiness.js';
 import type { WireGuardKeyPair } from './keys.js';
 import type { ProxySide } from './proxy/network.js';
 import type { StateStore } from './state/store.js';
+import type { WgConfig } from './wg-config.js';
 
 export interface DataPlane {
   /** The VPC side of the proxy: ingress rules listen here, egress rules dial here. */
@@ -32,6 +33,8 @@ export interface DataPlaneContext {
   metrics: NexdMetrics;
   /** The data plane marks `registered` and `peer-stream-at-tail` here. */
   readiness: Readiness;
+  /** Standalone mode: the parsed `--wg-config` file (addresses, listen port, MTU, peers). */
+  wgConfig?: WgConfig;
 }
 
 export type DataPlaneFactory = (ctx: DataPlaneContext) => Promise<DataPlane>;

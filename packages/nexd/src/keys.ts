@@ -23,7 +23,7 @@ export interface WireGuardKeyPair {
   publicKey: string;
 }
 
-export type KeySource = 'private-key-file' | 'mounted-files' | 'state' | 'generated';
+export type KeySource = 'wg-config' | 'private-key-file' | 'mounted-files' | 'state' | 'generated';
 
 /** Decodes a base64 key and checks its length; `what` names it in the error. */
 export function decodeKey(text: string, what: string): Buffer {

@@ -265,6 +265,25 @@ describe('daemon', () => {
     );
   });
 
+  test('standalone --wg-config: its PrivateKey is the device key; a bad file stops the start with file:line', async () => {
+    const { generateKeyPair } = await import('../src/keys.js');
+    const kp = generateKeyPair();
+    const file = join(dir.path, 'wg0.conf');
+    await writeFile(file, `[Interface]\nPrivateKey = ${kp.privateKey}\nAddress = 100.100.0.9/32\n`);
+    const { d } = await start([], { wgConfig: file, serviceUrl: undefined });
+    assert.equal(d.keySource, 'wg-config');
+    assert.equal(d.keys.publicKey, kp.publicKey);
+    const s = await (await client()).call('status');
+    assert.equal(s.mode, 'standalone');
+    await d.stop(0);
+    running.splice(0);
+    await writeFile(file, `[Interface]\nPrivateKey = ${kp.privateKey}\nAddress = 100.100.0.300\n`);
+    await assert.rejects(start([], { wgConfig: file, serviceUrl: undefined }), {
+      code: 'NEX_ERR_WG_CONFIG',
+      message: /wg0\.conf:3: Address: "100\.100\.0\.300" is not an IP address/,
+    });
+  });
+
   test('a persisted rule that cannot start is logged and kept in the state', async () => {
     const busy = net.createServer();
     await new Promise<void>((r) => busy.listen(0, LOCAL_HOST, () => r()));

@@ -143,6 +143,30 @@ describe('udp proxy', () => {
     assert.equal(logs.lines.filter((l) => l.level === 40).length, 1);
   });
 
+  test('the flow table is bounded: datagrams that would open more flows are dropped, logged once', async () => {
+    const e = await udpEcho('E');
+    cleanups.push(() => e.close());
+    const port = await freePort('udp');
+    const logs = captureLogs();
+    const proxy = new ProxyEngine({
+      tunnel: side(),
+      local: side(),
+      logger: logs.logger,
+      udpSweepIntervalMs: 0,
+      maxUdpFlows: 2,
+    });
+    cleanups.push(() => proxy.close());
+    await proxy.addRule(parseRule('ingress', `udp:${port}:127.0.0.1:${e.port}`));
+    assert.equal(await udpRequest(await client(), port, 'a'), 'E:a');
+    assert.equal(await udpRequest(await client(), port, 'b'), 'E:b');
+    const third = await client();
+    await assert.rejects(udpRequest(third, port, 'c', 150), /no UDP reply/);
+    await assert.rejects(udpRequest(third, port, 'd', 150), /no UDP reply/);
+    assert.equal(proxy.udpFlows, 2);
+    assert.equal(proxy.status()[0].datagramsDropped, 2);
+    assert.equal(logs.lines.filter((l) => l.msg === 'UDP flow table full; dropping new flows').length, 1);
+  });
+
   test('removing the last UDP rule on a port closes the port and its flows', async () => {
     const e = await udpEcho('E');
     cleanups.push(() => e.close());
