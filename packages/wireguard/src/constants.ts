@@ -119,5 +119,7 @@ export const REPLAY_RING_WORDS = 256;
 export const REPLAY_WINDOW_SIZE = (REPLAY_RING_WORDS - 1) * 32; // 8160 counters
 /** Counters above 2^53 are not representable exactly; treat them as beyond REJECT_AFTER_MESSAGES. */
 export const MAX_SAFE_COUNTER = Number.MAX_SAFE_INTEGER;
+/** Random bytes fetched at a time for timer jitter (3 per jitter value). */
+export const JITTER_POOL_SIZE = 3 * 128;
 /** Bound on the index table so garbage cannot grow it; a peer holds at most 4 indices (3 key pairs + handshake). */
 export const MAX_PEERS = 1 << 16;

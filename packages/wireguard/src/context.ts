@@ -78,8 +78,10 @@ export interface DeviceContext {
   /** Reused 12-byte transport nonce: 4 zero bytes then the 64-bit little-endian counter. */
   readonly sendNonce: Uint8Array;
   readonly recvNonce: Uint8Array;
-  /** Scratch for random jitter. */
-  readonly jitterScratch: Uint8Array;
+  /** Random bytes for timer jitter, refilled when used up (used = bytes consumed). */
+  readonly jitterPool: { bytes: Uint8Array; used: number };
+  /** Views of sendBuffer for the last padded length (content, tag, whole datagram), reused while the length repeats. */
+  readonly sendViews: { padded: number; content: Uint8Array; tag: Uint8Array; datagram: Uint8Array };
   /** Handshake-load accounting for the cookie mechanism; see receive.ts underLoad(). */
   load: { windowStart: number; count: number; underLoadUntil: number; threshold: number };
 }

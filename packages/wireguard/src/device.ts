@@ -6,6 +6,7 @@ import { AllowedIps } from './allowed-ips.js';
 import {
   DEFAULT_COOKIE_LOAD_THRESHOLD,
   DEFAULT_TIMERS,
+  JITTER_POOL_SIZE,
   MAX_DATAGRAM_SIZE,
   MAX_PEERS,
   type TimerConstants,
@@ -103,6 +104,7 @@ export class WireGuardDevice {
     }
     const privateKey = toKey(opts.privateKey, 'private key');
     const local = localStatic(privateKey);
+    const sendBuffer = new Uint8Array(MAX_DATAGRAM_SIZE);
     this.publicKey = local.publicKey;
     this.ctx = {
       local,
@@ -114,10 +116,11 @@ export class WireGuardDevice {
       routes: new AllowedIps<Peer>(),
       drops: newDropCounters(),
       peersByKey: new Map(),
-      sendBuffer: new Uint8Array(MAX_DATAGRAM_SIZE),
+      sendBuffer,
       sendNonce: new Uint8Array(12),
       recvNonce: new Uint8Array(12),
-      jitterScratch: new Uint8Array(3),
+      jitterPool: { bytes: new Uint8Array(JITTER_POOL_SIZE), used: JITTER_POOL_SIZE },
+      sendViews: { padded: -1, content: sendBuffer, tag: sendBuffer, datagram: sendBuffer },
       load: {
         windowStart: Number.NEGATIVE_INFINITY,
         count: 0,

@@ -112,7 +112,7 @@ function sendTransport(ctx: DeviceContext, peer: Peer, kp: Keypair, payload: Uin
   const endpoint = peer.endpoint!;
   const counter = kp.sendCounter++;
   const len = payload.length;
-  const padded = len === 0 ? 0 : Math.ceil(len / PADDING_MULTIPLE) * PADDING_MULTIPLE;
+  const padded = (len + PADDING_MULTIPLE - 1) & ~(PADDING_MULTIPLE - 1);
   const buf = ctx.sendBuffer;
   writeU32(buf, 0, MESSAGE_TRANSPORT_TYPE);
   writeU32(buf, TRANSPORT_OFFSET_RECEIVER, kp.remoteIndex);
@@ -122,13 +122,16 @@ function sendTransport(ctx: DeviceContext, peer: Peer, kp: Keypair, payload: Uin
   if (padded > len) buf.fill(0, TRANSPORT_OFFSET_CONTENT + len, end);
   const nonce = ctx.sendNonce;
   writeCounter(nonce, NONCE_OFFSET_COUNTER, counter);
-  sealInPlace(
-    kp.sendKey,
-    nonce,
-    buf.subarray(TRANSPORT_OFFSET_CONTENT, end),
-    buf.subarray(end, end + AEAD_TAG_SIZE),
-  );
-  const datagram = buf.subarray(0, end + AEAD_TAG_SIZE);
+  // Reuse the views while packets keep the same padded size (the common case in bulk transfer).
+  const views = ctx.sendViews;
+  if (views.padded !== padded) {
+    views.padded = padded;
+    views.content = buf.subarray(TRANSPORT_OFFSET_CONTENT, end);
+    views.tag = buf.subarray(end, end + AEAD_TAG_SIZE);
+    views.datagram = buf.subarray(0, end + AEAD_TAG_SIZE);
+  }
+  sealInPlace(kp.sendKey, nonce, views.content, views.tag);
+  const datagram = views.datagram;
   peer.txBytes += datagram.length;
   timersAnyAuthenticatedPacketTraversal(peer, now);
   timersAnyAuthenticatedPacketSent(peer);

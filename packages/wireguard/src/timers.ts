@@ -61,13 +61,22 @@ export class PeerTimers {
   }
 }
 
-/** Uniform jitter in [0, rekeyTimeoutJitterMax) from the device's random source. */
+/**
+ * Uniform jitter in [0, rekeyTimeoutJitterMax) from the device's random source. Random bytes are drawn
+ * in blocks (JITTER_POOL_SIZE) because a data packet may re-arm a jittered timer every time.
+ */
 function jitter(ctx: DeviceContext): number {
   const max = ctx.timers.rekeyTimeoutJitterMax;
   if (max <= 0) return 0;
-  const b = ctx.jitterScratch;
-  ctx.random(b);
-  return ((b[0] | (b[1] << 8) | (b[2] << 16)) >>> 0) % max;
+  const pool = ctx.jitterPool;
+  if (pool.used + 3 > pool.bytes.length) {
+    ctx.random(pool.bytes);
+    pool.used = 0;
+  }
+  const b = pool.bytes;
+  const i = pool.used;
+  pool.used += 3;
+  return ((b[i] | (b[i + 1] << 8) | (b[i + 2] << 16)) >>> 0) % max;
 }
 
 /** Call after sending a transport message with a non-empty payload. */
