@@ -523,6 +523,12 @@ export class TcpSocket {
     if (!acceptable) {
       if (f & TcpFlag.RST) return undefined;
       this.ackNow();
+      // TIME-WAIT: a retransmitted FIN (necessarily below RCV.NXT) is ACKed and restarts the 2*MSL timeout.
+      if (this.state === 'time-wait' && f & TcpFlag.FIN) {
+        this.enterTimeWait(now);
+        this.host.schedule(this, this.deadline());
+        return undefined;
+      }
       // "special allowance should be made to accept valid ACKs" when our window is zero.
       if (!(wnd === 0 && seg.seq === this.rcvNxt && f & TcpFlag.ACK)) return undefined;
       ackOnly = true;
