@@ -35,6 +35,8 @@ export class Peer {
   needAnotherKeepalive = false;
   /** The "last minute" initiation of keepKeyFreshReceiving was sent for the current key pair. */
   sentLastMinuteHandshake = false;
+  /** Index of our initiation in flight, registered as a 'handshake' entry in the index table. */
+  handshakeIndex: number | undefined = undefined;
   /** When we last sent an initiation (ms); initiations are at least REKEY_TIMEOUT apart. */
   lastSentHandshake = Number.NEGATIVE_INFINITY;
 
@@ -65,6 +67,7 @@ export class Peer {
       keys.isInitiator,
     );
     table.replace(kp.localIndex, { kind: 'keypair', peer: this, keypair: kp });
+    if (this.handshakeIndex === kp.localIndex) this.handshakeIndex = undefined; // promoted, not released
     const slots = this.keypairs;
     if (keys.isInitiator) {
       if (slots.next) {
@@ -108,13 +111,19 @@ export class Peer {
 
   /** Forgets the handshake in flight and releases its index. */
   clearHandshake(table: IndexTable<Peer>): void {
-    const hs = this.handshake;
-    if (hs.state === 'initiation-created') {
-      // Only a sent initiation owns a 'handshake' index; a created response's index already belongs to its key pair.
-      const entry = table.get(hs.localIndex);
-      if (entry?.kind === 'handshake' && entry.peer === this) table.delete(hs.localIndex);
-    }
-    hs.clear();
+    this.releaseHandshakeIndex(table);
+    this.handshake.clear();
+  }
+
+  /**
+   * Releases the index of an initiation we sent, i.e. when the peer's own initiation overtakes it
+   * (both sides initiated at once) or a new one replaces it. A response to it is then unknown.
+   */
+  releaseHandshakeIndex(table: IndexTable<Peer>): void {
+    if (this.handshakeIndex === undefined) return;
+    const entry = table.get(this.handshakeIndex);
+    if (entry?.kind === 'handshake' && entry.peer === this) table.delete(this.handshakeIndex);
+    this.handshakeIndex = undefined;
   }
 
   private drop(kp: Keypair | undefined, table: IndexTable<Peer>): void {

@@ -127,6 +127,7 @@ function receiveInitiation(ctx: DeviceContext, msg: Uint8Array, from: Endpoint, 
   peer.rxBytes += msg.length;
   timersAnyAuthenticatedPacketTraversal(peer, now);
   timersAnyAuthenticatedPacketReceived(peer);
+  peer.releaseHandshakeIndex(ctx.index); // their initiation replaced ours, if we had one in flight
   sendResponse(ctx, peer, now);
 }
 

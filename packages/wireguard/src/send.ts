@@ -161,12 +161,13 @@ export function sendInitiation(ctx: DeviceContext, peer: Peer, now: number, isRe
   peer.lastSentHandshake = now;
   peer.clearHandshake(ctx.index);
   const index = ctx.index.allocate({ kind: 'handshake', peer });
+  peer.handshakeIndex = index;
   const ephemeral = new Uint8Array(KEY_SIZE);
   ctx.random(ephemeral);
   const msg = createInitiation(ctx.local, peer.handshake, index, ephemeral, now);
   ephemeral.fill(0);
   if (msg === undefined) {
-    ctx.index.delete(index); // the peer's public key is a low-order point: no handshake is possible
+    peer.clearHandshake(ctx.index); // the peer's public key is a low-order point: no handshake is possible
     return;
   }
   peer.cookies.addMacs(msg, now);
