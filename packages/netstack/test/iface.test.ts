@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: Apache-2.0
+// The interface core: fragment reassembly with limits, ICMP/ICMPv6 echo replies, UDP demultiplexing, drop
+// counters and the deadline bookkeeping (pollAt).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Cidr, Interface, IpAddress, Reassembler } from '../src/index.js';
+import { Prng } from '../src/testing/prng.js';
+import { checksum } from '../src/wire/checksum.js';
+import { IpProtocol, writeU16 } from '../src/wire/error.js';
+import { fillIcmpv6Checksum } from '../src/wire/icmp.js';
+import { emitIpv4Header, FIELD as IP4 } from '../src/wire/ipv4.js';
+import { emitIpv6Header } from '../src/wire/ipv6.js';
+import { emitUdp } from '../src/wire/udp.js';
+
+const ME4 = IpAddress.from('100.100.0.1');
+const PEER4 = IpAddress.from('100.100.0.9');
+const ME6 = IpAddress.from('200::1');
+const PEER6 = IpAddress.from('200::9');
+
+function iface(extra: Partial<ConstructorParameters<typeof Interface>[0]> = {}) {
+  return new Interface({
+    addresses: [Cidr.parse('100.100.0.1/16'), Cidr.parse('200::1/64')],
+    random: new Prng(1).fill,
+    ...extra,
+  });
+}
+
+function collect(i: Interface, now = 0): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  i.poll(now, { send: (p) => out.push(p.slice()) });
+  return out;
+}
+
+/** A UDP datagram v4 to ME4:port, split into IPv4 fragments of `fragSize` payload bytes. */
+function udpFragments(payload: Uint8Array, port: number, fragSize: number, ident: number): Uint8Array[] {
+  const udp = new Uint8Array(8 + payload.length);
+  udp.set(payload, 8);
+  emitUdp(udp, 0, 4000, port, payload.length, PEER4, ME4);
+  const frags: Uint8Array[] = [];
+  for (let off = 0; off < udp.length; off += fragSize) {
+    const piece = udp.subarray(off, Math.min(off + fragSize, udp.length));
+    const pkt = new Uint8Array(20 + piece.length);
+    emitIpv4Header(pkt, 0, PEER4, ME4, IpProtocol.Udp, piece.length, 64, ident);
+    const more = off + fragSize < udp.length;
+    writeU16(pkt, IP4.FLG_OFF, (more ? 0x2000 : 0) | (off / 8));
+    writeU16(pkt, IP4.CHECKSUM, 0);
+    writeU16(pkt, IP4.CHECKSUM, checksum(pkt, 0, 20));
+    pkt.set(piece, 20);
+    frags.push(pkt);
+  }
+  return frags;
+}
+
+describe('fragment reassembly', () => {
+  const payload = Uint8Array.from({ length: 3000 }, (_, i) => i & 0xff);
+
+  it('in order and out of order, IPv4 fragments of a UDP datagram are reassembled and delivered', () => {
+    for (const order of [
+      [0, 1, 2, 3],
+      [3, 1, 0, 2],
+    ]) {
+      const i = iface();
+      const u = i.udpBind(53) as import('../src/index.js').UdpSocket;
+      const frags = udpFragments(payload, 53, 1000, 77);
+      assert.equal(frags.length, 4);
+      for (const k of order) i.input(frags[k], 0);
+      const d = u.recv();
+      assert.ok(d, `delivered for order ${order}`);
+      assert.deepEqual(d.data, payload);
+      assert.equal(i.stats().fragments.inProgress, 0);
+    }
+  });
+
+  it('exact duplicate fragments are tolerated; overlapping ones drop the datagram', () => {
+    const i = iface();
+    const u = i.udpBind(53) as import('../src/index.js').UdpSocket;
+    const frags = udpFragments(payload, 53, 1000, 78);
+    for (const f of [frags[0], frags[0], frags[1], frags[2], frags[3]]) i.input(f, 0);
+    assert.ok(u.recv(), 'duplicate fragment ignored');
+    const r = new Reassembler({ maxDatagrams: 4, maxBytes: 1 << 20, timeoutMs: 1000 });
+    assert.equal(r.add(PEER4, ME4, 1, 17, 0, true, new Uint8Array(16), 0), 'pending');
+    assert.equal(r.add(PEER4, ME4, 1, 17, 8, true, new Uint8Array(16), 0), 'overlap');
+    assert.equal(r.inProgress, 0);
+  });
+
+  it('limits: too many datagrams, too many bytes, oversize, non-multiple-of-8 middle fragments', () => {
+    const r = new Reassembler({ maxDatagrams: 2, maxBytes: 4096, timeoutMs: 1000 });
+    assert.equal(r.add(PEER4, ME4, 1, 17, 0, true, new Uint8Array(8), 0), 'pending');
+    assert.equal(r.add(PEER4, ME4, 2, 17, 0, true, new Uint8Array(8), 0), 'pending');
+    assert.equal(r.add(PEER4, ME4, 3, 17, 0, true, new Uint8Array(8), 0), 'limit');
+    assert.equal(r.add(PEER4, ME4, 1, 17, 8, true, new Uint8Array(4096), 0), 'limit');
+    assert.equal(r.add(PEER4, ME4, 9, 17, 65528, false, new Uint8Array(16), 0), 'too-big');
+    assert.equal(r.add(PEER4, ME4, 2, 17, 8, true, new Uint8Array(10), 0), 'malformed');
+    assert.ok(r.bufferedBytes <= 4096);
+  });
+
+  it('incomplete datagrams time out and free their memory', () => {
+    const i = iface({ reassembly: { timeoutMs: 5000 } });
+    const frags = udpFragments(payload, 53, 1000, 79);
+    i.input(frags[0], 0);
+    i.input(frags[2], 10);
+    assert.equal(i.stats().fragments.inProgress, 1);
+    assert.equal(i.pollAt(), 5000);
+    collect(i, 5000);
+    assert.deepEqual(
+      [i.stats().fragments.inProgress, i.stats().fragments.bufferedBytes, i.stats().fragments.timeouts],
+      [0, 0, 1],
+    );
+  });
+
+  it('IPv6 fragments are reassembled too', () => {
+    const i = iface();
+    const u = i.udpBind(53) as import('../src/index.js').UdpSocket;
+    const udp = new Uint8Array(8 + 2000);
+    udp.set(payload.subarray(0, 2000), 8);
+    emitUdp(udp, 0, 4000, 53, 2000, PEER6, ME6);
+    const mk = (off: number, end: number, more: boolean) => {
+      const pkt = new Uint8Array(40 + 8 + (end - off));
+      emitIpv6Header(pkt, 0, PEER6, ME6, IpProtocol.Ipv6Frag, 8 + end - off, 64);
+      pkt[40] = IpProtocol.Udp;
+      writeU16(pkt, 42, off | (more ? 1 : 0));
+      pkt.set([0, 0, 0, 42], 44);
+      pkt.set(udp.subarray(off, end), 48);
+      return pkt;
+    };
+    i.input(mk(1232, 2008, false), 0);
+    i.input(mk(0, 1232, true), 0);
+    const d = u.recv();
+    assert.ok(d);
+    assert.deepEqual(d.data, payload.subarray(0, 2000));
+  });
+});
+
+describe('ICMP echo', () => {
+  it('ICMPv4 echo request -> echo reply with the same id, sequence and data', () => {
+    const i = iface();
+    const req = new Uint8Array(20 + 8 + 6);
+    req.set([8, 0, 0, 0, 0xbe, 0xef, 0, 7, 1, 2, 3, 4, 5, 6], 20);
+    writeU16(req, 22, checksum(req, 20, req.length));
+    emitIpv4Header(req, 0, PEER4, ME4, IpProtocol.Icmp, 14, 64, 5);
+    i.input(req, 0);
+    const [rep] = collect(i);
+    const expected = new Uint8Array(req.length);
+    expected.set([0, 0, 0, 0, 0xbe, 0xef, 0, 7, 1, 2, 3, 4, 5, 6], 20);
+    writeU16(expected, 22, checksum(expected, 20, expected.length));
+    emitIpv4Header(expected, 0, ME4, PEER4, IpProtocol.Icmp, 14, 64, 0);
+    assert.deepEqual(rep.subarray(20), expected.subarray(20), 'ICMP bytes');
+    assert.deepEqual([...rep.subarray(12, 20)], [...expected.subarray(12, 20)], 'addresses swapped');
+    assert.equal(checksum(rep, 0, 20), 0);
+  });
+
+  it('ICMPv6 echo request -> echo reply (type 129) with a pseudo-header checksum', () => {
+    const i = iface();
+    const req = new Uint8Array(40 + 8 + 4);
+    req.set([128, 0, 0, 0, 0, 1, 0, 2, 9, 9, 9, 9], 40);
+    fillIcmpv6Checksum(req, 40, req.length, PEER6, ME6);
+    emitIpv6Header(req, 0, PEER6, ME6, IpProtocol.Icmpv6, 12, 64);
+    i.input(req, 0);
+    const [rep] = collect(i);
+    assert.equal(rep[40], 129);
+    assert.deepEqual([...rep.subarray(44)], [0, 1, 0, 2, 9, 9, 9, 9]);
+    const check = rep.slice();
+    fillIcmpv6Checksum(check, 40, check.length, ME6, PEER6);
+    assert.deepEqual([check[42], check[43]], [rep[42], rep[43]]);
+    assert.equal(i.stats().icmpEchoReplies, 1);
+  });
+
+  it('a bad ICMP checksum is counted, not answered', () => {
+    const i = iface();
+    const req = new Uint8Array(28);
+    req.set([8, 0, 0x12, 0x34], 20);
+    emitIpv4Header(req, 0, PEER4, ME4, IpProtocol.Icmp, 8, 64, 5);
+    i.input(req, 0);
+    assert.deepEqual(collect(i), []);
+    assert.equal(i.stats().drops.checksum, 1);
+  });
+});
+
+describe('drops and UDP demultiplexing', () => {
+  it('packets to other addresses, bad IP checksums, garbage and unknown protocols are counted', () => {
+    const i = iface();
+    const p = new Uint8Array(28);
+    emitIpv4Header(p, 0, PEER4, IpAddress.from('100.100.0.55'), IpProtocol.Udp, 8, 64, 1);
+    i.input(p, 0);
+    emitIpv4Header(p, 0, PEER4, ME4, IpProtocol.Udp, 8, 64, 1);
+    p[10] ^= 0xff;
+    i.input(p, 0);
+    i.input(new Uint8Array([0x45, 1, 2]), 0);
+    i.input(new Uint8Array(0), 0);
+    emitIpv4Header(p, 0, PEER4, ME4, 99, 8, 64, 1);
+    i.input(p, 0);
+    const d = i.stats().drops;
+    assert.deepEqual([d.notForUs, d.checksum, d.malformed, d.unsupported], [1, 1, 2, 1]);
+  });
+
+  it('UDP: a socket bound to one address wins over the wildcard; a zero checksum over IPv6 is dropped', () => {
+    const i = iface();
+    const any = i.udpBind(53) as import('../src/index.js').UdpSocket;
+    assert.equal(i.udpBind(53), 'address-in-use');
+    const i2 = iface();
+    const specific = i2.udpBind(53, ME4) as import('../src/index.js').UdpSocket;
+    const wild6 = i2.udpBind(53, IpAddress.from('::')) as import('../src/index.js').UdpSocket;
+    const dgram = (src: IpAddress, dst: IpAddress, zeroSum = false) => {
+      const hl = src.family === 4 ? 20 : 40;
+      const p = new Uint8Array(hl + 8 + 3);
+      p.set([1, 2, 3], hl + 8);
+      emitUdp(p, hl, 999, 53, 3, src, dst);
+      if (zeroSum) writeU16(p, hl + 6, 0);
+      if (src.family === 4) emitIpv4Header(p, 0, src, dst, IpProtocol.Udp, 11, 64, 1);
+      else emitIpv6Header(p, 0, src, dst, IpProtocol.Udp, 11, 64);
+      return p;
+    };
+    i2.input(dgram(PEER4, ME4), 0);
+    i2.input(dgram(PEER6, ME6), 0);
+    i2.input(dgram(PEER6, ME6, true), 0);
+    assert.equal(specific.pending, 1);
+    assert.equal(wild6.pending, 1);
+    assert.equal(i2.stats().drops.checksum, 1);
+    i.input(dgram(PEER4, ME4), 0);
+    assert.equal(any.recv()?.port, 999);
+  });
+
+  it('UDP receive queues are bounded: excess datagrams are dropped and counted', () => {
+    const i = iface({ limits: { udpQueueDatagrams: 3 } });
+    const u = i.udpBind(53) as import('../src/index.js').UdpSocket;
+    const p = new Uint8Array(20 + 8);
+    emitUdp(p, 20, 1, 53, 0, PEER4, ME4);
+    emitIpv4Header(p, 0, PEER4, ME4, IpProtocol.Udp, 8, 64, 1);
+    for (let k = 0; k < 10; k++) i.input(p, 0);
+    assert.equal(u.pending, 3);
+    assert.equal(i.stats().drops.udpQueueFull, 7);
+  });
+
+  it('pollAt is undefined when idle and 0 when output is pending', () => {
+    const i = iface();
+    assert.equal(i.pollAt(), undefined);
+    const u = i.udpBind(1000) as import('../src/index.js').UdpSocket;
+    assert.equal(i.udpSend(u, new Uint8Array(4), PEER4, 9), undefined);
+    assert.equal(i.pollAt(), 0);
+    assert.equal(collect(i).length, 1);
+    assert.equal(i.pollAt(), undefined);
+    assert.equal(i.udpSend(u, new Uint8Array(1500), PEER4, 9), 'too-big');
+  });
+});
