@@ -22,6 +22,8 @@ export { Readiness, type ReadinessCondition } from './health/readiness.js';
 export { type HealthServer, startHealthServer } from './health/server.js';
 export * from './keys.js';
 export { createLogger, formatAddressLine, LOG_LEVELS, type LogLevel, logAddresses } from './log.js';
+export * from './peers/follower.js';
+export * from './peers/reconcile.js';
 export * from './proxy/network.js';
 export * from './proxy/node-network.js';
 export { type CloseResult, ProxyEngine, type ProxyOptions, type RuleStatus } from './proxy/proxy.js';
