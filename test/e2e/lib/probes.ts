@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Traffic sources and sinks run by the Linux kernel inside a lab namespace:
 // - `kernelPing()`: ICMP/ICMPv6 echo from a namespace, with RTTs. Debian's minimal images have no `ping`
-//   (iputils-ping is not among our dependencies), so this writes echo requests through a raw socket opened by
-//   `socat IP4-DATAGRAM:<dst>:1` / `IP6-DATAGRAM:[<dst>]:58` and reads the replies back from it; the kernel
-//   fills in the IP header (and the ICMPv6 checksum, RFC 3542 3.1).
+//   (iputils-ping is not among our dependencies), so this sends echo requests through a raw socket opened by
+//   `socat IP4-SENDTO:<dst>:1` / `IP6-SENDTO:[<dst>]:58` and reads replies from another (`IP4-RECV`); the
+//   kernel fills in the IP header (and the ICMPv6 checksum, RFC 3542 3.1).
 // - `udpEchoServer()`: a UDP echo server (node, dual-stack) inside a namespace.
 // - `udpSend()`: one datagram from a namespace (socat), e.g. to make wireguard-go initiate a handshake.
 
@@ -37,34 +37,55 @@ export interface PingResult {
 
 const MARKER = Buffer.from('nxe-ping');
 
-/** Pings `dst` from namespace `ns` through the kernel (and whatever tunnel routes it). */
+/** Waits until a `socat -d -d` process has its sockets open, so nothing written or sent early is lost. */
+async function socatReady(proc: Proc, what: string): Promise<void> {
+  await waitFor(what, () => {
+    if (proc.exit !== undefined)
+      throw new LabError('NEX_ERR_E2E_COMMAND', `socat exited: ${proc.stderr.trim()}`);
+    return proc.stderr.includes('starting data transfer loop') ? true : undefined;
+  });
+}
+
+/**
+ * Pings `dst` from namespace `ns` through the kernel (and whatever tunnel routes it).
+ *
+ * Two socat processes: a sender whose read size `-b` equals one echo message, so that two requests written
+ * back to back can never be read (and sent) as one datagram when socat is scheduled late; and a receiver on
+ * a raw ICMP socket, which sees every ICMP message the namespace gets; ours are picked out by type,
+ * identifier and marker.
+ */
 export async function kernelPing(lab: Lab, ns: Ns, dst: string, opts: PingOptions = {}): Promise<PingResult> {
   const count = opts.count ?? 5;
   const interval = opts.intervalMs ?? 50;
   const v6 = dst.includes(':');
-  const address = v6 ? `IP6-DATAGRAM:[${dst}]:58` : `IP4-DATAGRAM:${dst}:1`;
-  const proc = lab.spawn(
+  const len = 8 + MARKER.length + 8 + (opts.extraBytes ?? 40);
+  const lifetime = String(Math.ceil((count * interval + (opts.timeoutMs ?? 1000) + 5000) / 1000));
+  const receiver = lab.spawn(
     ns,
     'socat',
-    ['-T', String(Math.ceil((count * interval + 5000) / 1000)), '-', address],
+    ['-d', '-d', '-T', lifetime, '-u', v6 ? 'IP6-RECV:58' : 'IP4-RECV:1', '-'],
     {
-      stdin: 'pipe',
       rawStdout: true,
     },
   );
+  const sender = lab.spawn(
+    ns,
+    'socat',
+    ['-d', '-d', '-b', String(len), '-u', '-', v6 ? `IP6-SENDTO:[${dst}]:58` : `IP4-SENDTO:${dst}:1`],
+    { stdin: 'pipe' },
+  );
   const identifier = (process.pid ^ (Math.floor(performance.now()) << 4)) & 0xffff;
-  const len = 8 + MARKER.length + 8 + (opts.extraBytes ?? 40);
   const sentAt = new Map<number, number>();
   const rtts = new Map<number, number>();
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   const replyType = v6 ? ICMPV6_ECHO_REPLY : ICMP_ECHO_REPLY;
-  proc.child.stdout?.on('data', (chunk: Buffer) => {
+  receiver.child.stdout?.on('data', (chunk: Buffer) => {
     const now = performance.now();
-    buf = Buffer.concat([buf, chunk]);
-    // Replies arrive as a byte stream (pipe); find each echo reply by type, identifier and marker. A received
-    // IPv4 packet may or may not carry its IP header depending on socat; scanning skips it either way.
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+    // Replies arrive as a byte stream; find each echo reply by type, identifier and marker. Received IPv4
+    // packets may carry their IP header, and other ICMP messages may sit in between: scanning skips both.
     let i = 0;
-    while (i + len <= buf.length) {
+    while (i + 8 + MARKER.length <= buf.length) {
       if (
         buf[i] === replyType &&
         buf[i + 1] === 0 &&
@@ -74,15 +95,16 @@ export async function kernelPing(lab: Lab, ns: Ns, dst: string, opts: PingOption
         const seq = buf.readUInt16BE(i + 6);
         const t0 = sentAt.get(seq);
         if (t0 !== undefined && !rtts.has(seq)) rtts.set(seq, now - t0);
-        i += len;
+        i += 8 + MARKER.length;
       } else i++;
     }
     buf = buf.subarray(i);
   });
   try {
+    await Promise.all([socatReady(receiver, 'ICMP receiver'), socatReady(sender, 'ICMP sender')]);
     for (let seq = 0; seq < count; seq++) {
-      if (proc.exit !== undefined)
-        throw new LabError('NEX_ERR_E2E_COMMAND', `socat exited: ${proc.stderr.trim()}`);
+      if (sender.exit !== undefined)
+        throw new LabError('NEX_ERR_E2E_COMMAND', `socat exited: ${sender.stderr.trim()}`);
       const m = Buffer.alloc(len);
       m[0] = v6 ? ICMPV6_ECHO_REQUEST : ICMP_ECHO_REQUEST;
       m.writeUInt16BE(identifier, 4);
@@ -92,13 +114,13 @@ export async function kernelPing(lab: Lab, ns: Ns, dst: string, opts: PingOption
       // The kernel computes the ICMPv6 checksum on raw ICMPv6 sockets; ICMPv4 needs ours.
       if (!v6) m.writeUInt16BE(internetChecksum(m), 2);
       sentAt.set(seq, performance.now());
-      proc.child.stdin?.write(m);
-      await new Promise((r) => setTimeout(r, interval));
+      sender.child.stdin?.write(m);
+      if (seq < count - 1) await new Promise((r) => setTimeout(r, interval));
     }
     const deadline = performance.now() + (opts.timeoutMs ?? 1000);
     while (rtts.size < count && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   } finally {
-    await proc.stop(500);
+    await Promise.all([sender.stop(500), receiver.stop(500)]);
   }
   const ordered = [...rtts.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
   const sorted = [...ordered].sort((a, b) => a - b);

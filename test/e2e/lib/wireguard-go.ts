@@ -133,7 +133,8 @@ export class WireGuardGo {
       : await wgKeyPair();
     const ifname = lab.ifname();
     const proc = lab.spawn(ns, 'wireguard-go', ['-f', ifname], {
-      env: { ...process.env, WG_PROCESS_FOREGROUND: '1', LOG_LEVEL: 'error' },
+      // verbose: its log tail (kept bounded by Proc) explains a failed start or handshake.
+      env: { ...process.env, WG_PROCESS_FOREGROUND: '1', LOG_LEVEL: 'verbose' },
     });
     const wg = new WireGuardGo(lab, ns, ifname, keys, proc);
     try {
@@ -141,7 +142,7 @@ export class WireGuardGo {
         if (proc.exit !== undefined) {
           throw new LabError(
             'NEX_ERR_E2E_COMMAND',
-            `wireguard-go exited with ${proc.exit}: ${proc.stderr.trim()}`,
+            `wireguard-go ${ifname} exited with ${proc.exit}: ${`${proc.stderr} ${proc.stdout}`.trim().slice(-1000)}`,
           );
         }
         const r = await exec(ns, 'wg', ['show', ifname, 'listen-port'], { check: false });
