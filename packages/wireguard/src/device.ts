@@ -140,7 +140,12 @@ export class WireGuardDevice {
     return this.ctx.index.size;
   }
 
-  addPeer(cfg: PeerConfig): void {
+  /**
+   * Adds a peer. With a persistent keepalive, an endpoint and `now`, it starts the session at once
+   * (a keepalive, hence a handshake), as wireguard-go and the kernel do, so a peer behind NAT connects
+   * without waiting for traffic.
+   */
+  addPeer(cfg: PeerConfig, now?: number): void {
     const publicKey = toKey(cfg?.publicKey, 'peer public key');
     const key = encodeKey(publicKey);
     if (this.ctx.peersByKey.has(key)) {
@@ -161,6 +166,7 @@ export class WireGuardDevice {
     peer.persistentKeepalive = keepalive;
     this.ctx.peersByKey.set(key, peer);
     for (const c of cidrs) this.ctx.routes.insert(c, peer);
+    if (keepalive > 0 && endpoint !== undefined && now !== undefined) sendKeepalive(this.ctx, peer, now);
   }
 
   /** Changes the given fields of an existing peer; allowedIps, when given, replaces the whole list. */

@@ -122,6 +122,19 @@ describe('timers', () => {
     assert.deepEqual(ka, [35_000, 60_000, 85_000]);
   });
 
+  test('a peer added with a persistent keepalive and an endpoint connects at once', () => {
+    const p = memoryPair();
+    p.a.removePeer(p.keyB);
+    p.net.now = T0;
+    p.a.addPeer(
+      { publicKey: p.keyB, endpoint: p.endpointB, allowedIps: ['10.0.0.2/32'], persistentKeepalive: 25 },
+      T0,
+    );
+    p.net.deliver(T0);
+    assert.deepEqual(trace(p), ['A>B 1', 'B>A 2', 'A>B 4:32']);
+    assert.equal(p.b.status()[0].latestHandshake, T0);
+  });
+
   test('persistent keepalive can be turned on at runtime (sends one at once) and off', () => {
     const p = established();
     p.net.now = T0 + 5000;

@@ -91,7 +91,8 @@ export class WireGuardNode {
       },
     });
     this.publicKey = encodeKey(this.device.publicKey);
-    for (const p of opts.peers ?? []) this.device.addPeer(p);
+    const t = now();
+    for (const p of opts.peers ?? []) this.device.addPeer(p, t);
     const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo) => {
       this.device.receiveDatagram(msg, rinfo, now());
       this.schedule();
@@ -195,7 +196,7 @@ export class WireGuardNode {
   }
 
   addPeer(cfg: PeerConfig): void {
-    this.device.addPeer(cfg);
+    this.device.addPeer(cfg, now());
     this.schedule();
   }
 
