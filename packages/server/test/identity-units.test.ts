@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { formatUserCode, normalizeUserCode, USER_CODE_ALPHABET } from '../src/identity/device-grant.js';
 import { IDENTITY_ERROR_STATUS, IdentityError, OAuthError } from '../src/identity/errors.js';
+import { HashGate } from '../src/identity/hash-gate.js';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, verifyPassword } from '../src/identity/passwords.js';
 import { FailureWindow, LoginThrottle } from '../src/identity/rate-limit.js';
 import { grantScope } from '../src/identity/tokens.js';
@@ -96,6 +97,58 @@ describe('LoginThrottle', () => {
     assert.deepEqual(t.check('dave', '1.1.1.1', 60_000), { allowed: false, retryAfterSeconds: 90 });
     t.recordSuccess('dave');
     assert.deepEqual(t.check('dave', '2.2.2.2', 60_000), { allowed: true });
+  });
+});
+
+describe('HashGate', () => {
+  function deferred() {
+    let resolve!: () => void;
+    let reject!: (e: Error) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    return { promise, resolve, reject };
+  }
+
+  it('runs maxActive at once, queues maxQueued, refuses the rest with IDENTITY_ERR_BUSY', async () => {
+    const gate = new HashGate({ maxActive: 2, maxQueued: 1 });
+    const jobs = [deferred(), deferred(), deferred()];
+    const started: number[] = [];
+    const runs = jobs.map((d, i) =>
+      gate.run(async () => {
+        started.push(i);
+        await d.promise;
+        return i;
+      }),
+    );
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(started, [0, 1]);
+    assert.deepEqual(gate.load, { active: 2, queued: 1 });
+    await assert.rejects(
+      gate.run(async () => 9),
+      (e: unknown) => {
+        assert.ok(e instanceof IdentityError);
+        assert.equal(e.code, 'IDENTITY_ERR_BUSY');
+        assert.equal(e.statusCode, 503);
+        assert.equal(e.retryAfterSeconds, 1);
+        return true;
+      },
+    );
+    jobs[0].reject(new Error('scrypt failed')); // a failing check still frees its slot
+    await assert.rejects(runs[0], /scrypt failed/);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(started, [0, 1, 2], 'the queued check got the slot');
+    assert.deepEqual(gate.load, { active: 2, queued: 0 });
+    jobs[1].resolve();
+    jobs[2].resolve();
+    assert.deepEqual(await Promise.all(runs.slice(1)), [1, 2]);
+    assert.deepEqual(gate.load, { active: 0, queued: 0 });
+  });
+
+  it('rejects nonsense bounds', () => {
+    assert.throws(() => new HashGate({ maxActive: 0 }), /maxActive >= 1/);
+    assert.throws(() => new HashGate({ maxQueued: -1 }), /maxQueued >= 0/);
   });
 });
 

@@ -768,6 +768,46 @@ function suite(backend: Backend, skip: string | false): void {
       });
     });
 
+    describe('login flood', () => {
+      it('password checks beyond the bound get 503 + Retry-After at once (token endpoint and page)', async () => {
+        const f = await fixture({
+          scrypt: { N: 2 ** 15, r: 8, p: 1 },
+          passwordChecks: { maxActive: 1, maxQueued: 1 },
+        });
+        await f.identity.createUser('alice', PASSWORD);
+        const requests = [
+          ...[1, 2, 3, 4].map((i) => login(f, 'alice', PASSWORD, {}, `10.5.0.${i}`)),
+          ...[5, 6].map((i) =>
+            f.app.inject({
+              method: 'POST',
+              url: '/device',
+              remoteAddress: `10.5.0.${i}`,
+              ...form({ user_code: 'BCDF-GHJK', username: 'alice', password: PASSWORD, action: 'approve' }),
+            }),
+          ),
+        ];
+        const results = await Promise.all(requests);
+        const busy = results.filter((r) => r.statusCode === 503);
+        const passed = results.filter((r) => r.statusCode !== 503);
+        assert.ok(busy.length >= 1, `some were turned away: ${results.map((r) => r.statusCode)}`);
+        assert.ok(passed.length >= 2, 'the running and the queued check went through');
+        for (const r of busy) {
+          assert.equal(r.headers['retry-after'], '1');
+          if (String(r.headers['content-type']).startsWith('application/json')) {
+            assert.equal(r.json().error, 'temporarily_unavailable');
+          } else {
+            assert.match(r.body, /server is busy/);
+          }
+        }
+        for (const r of passed) assert.ok([200, 400].includes(r.statusCode), r.body);
+        assert.equal(
+          (await login(f, 'alice', PASSWORD)).statusCode,
+          200,
+          'once the flood is over, logins work',
+        );
+      });
+    });
+
     describe('admin user API', () => {
       it('admin adds, lists and deletes users; 401 without a token, 403 for non-admins', async () => {
         const f = await fixture();

@@ -25,6 +25,8 @@ export const IDENTITY_ERROR_STATUS = {
   IDENTITY_ERR_USER_IN_USE: 409,
   /** Too many failed logins for a username or from an address; see Retry-After. */
   IDENTITY_ERR_RATE_LIMITED: 429,
+  /** Too many password checks in flight (a login flood); retry after Retry-After seconds. */
+  IDENTITY_ERR_BUSY: 503,
   /** An OAuth2 protocol error; the body carries the RFC 6749/8628 `error` value instead. */
   IDENTITY_ERR_OAUTH: 400,
   /** The service was configured wrongly (e.g. an issuer that is not an http(s) URL). */
@@ -57,8 +59,9 @@ export class IdentityError extends Error {
 }
 
 /**
- * OAuth2 `error` values: RFC 6749 §5.2 (token endpoint), RFC 8628 §3.5 (device polling), plus
- * `rate_limited` (our extension, with HTTP 429 and Retry-After) for login throttling.
+ * OAuth2 `error` values: RFC 6749 §5.2 (token endpoint), RFC 8628 §3.5 (device polling),
+ * `temporarily_unavailable` (borrowed from RFC 6749 §4.1.2.1, HTTP 503) when password checks are saturated,
+ * and `rate_limited` (our extension, with HTTP 429 and Retry-After) for login throttling.
  */
 export type OAuthErrorValue =
   | 'invalid_request'
@@ -71,13 +74,21 @@ export type OAuthErrorValue =
   | 'slow_down'
   | 'access_denied'
   | 'expired_token'
+  | 'temporarily_unavailable'
   | 'rate_limited';
 
-/** RFC 6749 §5.2: invalid_client is 401, throttling 429, every other token-endpoint error 400. */
+/** RFC 6749 §5.2: invalid_client is 401, throttling 429, overload 503, every other token-endpoint error 400. */
 function oauthStatus(error: OAuthErrorValue): number {
   if (error === 'invalid_client') return 401;
   if (error === 'rate_limited') return 429;
+  if (error === 'temporarily_unavailable') return 503;
   return 400;
+}
+
+function oauthCode(error: OAuthErrorValue): IdentityErrorCode {
+  if (error === 'rate_limited') return 'IDENTITY_ERR_RATE_LIMITED';
+  if (error === 'temporarily_unavailable') return 'IDENTITY_ERR_BUSY';
+  return 'IDENTITY_ERR_OAUTH';
 }
 
 /** An OAuth2 protocol error, rendered as `{"error": ..., "error_description": ...}`. */
@@ -86,7 +97,7 @@ export class OAuthError extends IdentityError {
   readonly error: OAuthErrorValue;
 
   constructor(error: OAuthErrorValue, description: string, opts: { retryAfterSeconds?: number } = {}) {
-    super(error === 'rate_limited' ? 'IDENTITY_ERR_RATE_LIMITED' : 'IDENTITY_ERR_OAUTH', description, {
+    super(oauthCode(error), description, {
       statusCode: oauthStatus(error),
       ...opts,
     });

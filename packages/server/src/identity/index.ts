@@ -9,6 +9,7 @@ export {
   OAuthError,
   type OAuthErrorValue,
 } from './errors.js';
+export type { HashGateOptions } from './hash-gate.js';
 export { identityMigrations } from './migrations.js';
 export { DEFAULT_SCRYPT_PARAMS, type ScryptParams } from './passwords.js';
 export type { LoginRateLimitOptions } from './rate-limit.js';

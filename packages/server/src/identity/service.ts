@@ -13,6 +13,7 @@ import {
 } from './device-grant.js';
 import { publishLogin } from './diagnostics.js';
 import { IdentityError, OAuthError } from './errors.js';
+import { HashGate, type HashGateOptions } from './hash-gate.js';
 import { type ScryptParams, validScryptParams } from './passwords.js';
 import { FailureWindow, type LoginRateLimitOptions, LoginThrottle } from './rate-limit.js';
 import type { IdentityTables } from './schema.js';
@@ -74,6 +75,8 @@ export interface IdentityServiceOptions {
   devicePollIntervalSeconds?: number;
   /** scrypt cost for new password hashes (default N=2^15, r=8, p=1). */
   scrypt?: ScryptParams;
+  /** Bound on password checks in flight (default 4 running, 64 waiting; beyond: 503). */
+  passwordChecks?: HashGateOptions;
 }
 
 export type PasswordCheck =
@@ -173,7 +176,7 @@ export class IdentityService {
     return new IdentityService({
       issuer,
       now,
-      users: new UserStore(opts.db, now, opts.scrypt),
+      users: new UserStore(opts.db, now, opts.scrypt, new HashGate(opts.passwordChecks)),
       keys,
       tokens,
       devices: new DeviceGrants(opts.db, now, {
@@ -274,7 +277,10 @@ export class IdentityService {
     return KNOWN_CLIENT_IDS.includes(clientId);
   }
 
-  /** One throttled password check, shared by the password grant and the verification page. */
+  /**
+   * One throttled password check, shared by the password grant and the verification page.
+   * Throws IDENTITY_ERR_BUSY when too many checks are in flight.
+   */
   async checkPassword(username: string, password: string, address: string): Promise<PasswordCheck> {
     const nowMs = this.#now().getTime();
     const key = username.toLowerCase();
@@ -302,7 +308,17 @@ export class IdentityService {
     scope?: string;
     address: string;
   }): Promise<TokenResponse> {
-    const check = await this.checkPassword(req.username, req.password, req.address);
+    let check: PasswordCheck;
+    try {
+      check = await this.checkPassword(req.username, req.password, req.address);
+    } catch (err) {
+      if (err instanceof IdentityError && err.code === 'IDENTITY_ERR_BUSY') {
+        throw new OAuthError('temporarily_unavailable', err.message, {
+          retryAfterSeconds: err.retryAfterSeconds,
+        });
+      }
+      throw err;
+    }
     if (!check.ok) {
       if (check.reason === 'rate-limited') {
         throw new OAuthError(

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { IdentityError } from './errors.js';
+import { HashGate } from './hash-gate.js';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, type ScryptParams, verifyPassword } from './passwords.js';
 import type { IdentityTables } from './schema.js';
 
@@ -76,10 +77,18 @@ export class UserStore {
   readonly #scrypt: ScryptParams;
   #dummyHash: Promise<string> | undefined;
 
-  constructor(db: Kysely<IdentityTables>, now: () => Date, scrypt: ScryptParams = DEFAULT_SCRYPT_PARAMS) {
+  readonly #gate: HashGate;
+
+  constructor(
+    db: Kysely<IdentityTables>,
+    now: () => Date,
+    scrypt: ScryptParams = DEFAULT_SCRYPT_PARAMS,
+    gate: HashGate = new HashGate(),
+  ) {
     this.#db = db;
     this.#now = now;
     this.#scrypt = scrypt;
+    this.#gate = gate;
   }
 
   async create(
@@ -224,7 +233,8 @@ export class UserStore {
 
   /**
    * Checks a username/password pair. For an unknown user a dummy hash is still computed, so the answer
-   * takes the same time either way and does not reveal which usernames exist.
+   * takes the same time either way and does not reveal which usernames exist. Throws IDENTITY_ERR_BUSY
+   * when too many checks are in flight (see hash-gate.ts).
    */
   async verifyCredentials(username: string, password: string): Promise<UserRecord | undefined> {
     const name = normalizeUsername(username);
@@ -235,12 +245,12 @@ export class UserStore {
           .where('username', '=', name)
           .executeTakeFirst()
       : undefined;
-    if (!row) {
-      this.#dummyHash ??= hashPassword('nexodus-dummy-password', this.#scrypt);
-      await verifyPassword(password, await this.#dummyHash);
-      return undefined;
-    }
-    if (!(await verifyPassword(password, row.password_hash))) return undefined;
+    // The dummy hash is computed once, outside the gate (it is not a login).
+    const against = row
+      ? row.password_hash
+      : await (this.#dummyHash ??= hashPassword('nexodus-dummy-password', this.#scrypt));
+    const ok = await this.#gate.run(() => verifyPassword(password, against));
+    if (!row || !ok) return undefined;
     return { id: row.id, username: row.username, admin: Number(row.admin) === 1, created_at: row.created_at };
   }
 }

@@ -2,7 +2,7 @@
 // RFC 8628 device authorization: POST /oauth2/device_authorization (§3.1/3.2) for nexd, and the
 // verification page GET/POST /device (§3.3) where a person types the code and approves or denies it.
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { OAuthError } from '../errors.js';
+import { IdentityError, OAuthError } from '../errors.js';
 import { IDENTITY_PATHS, type IdentityService } from '../service.js';
 import { MAX_PASSWORD_LENGTH } from '../users.js';
 import {
@@ -102,6 +102,10 @@ export async function deviceRoutes(app: FastifyInstance, opts: { identity: Ident
   // The verification page: errors as the page again, with a message.
   await app.register(async (scope) => {
     scope.setErrorHandler((err: FastifyError, req, reply) => {
+      if (err instanceof IdentityError && err.code === 'IDENTITY_ERR_BUSY') {
+        reply.header('retry-after', String(err.retryAfterSeconds ?? 1));
+        return sendPage(reply, 503, { kind: 'form', error: 'The server is busy; try again in a moment.' });
+      }
       if (err.validation) {
         return sendPage(reply, 400, {
           kind: 'form',
