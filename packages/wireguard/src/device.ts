@@ -253,9 +253,18 @@ export class WireGuardDevice {
     return out;
   }
 
-  /** Starts a handshake with a peer now (as if data were waiting), i.e. to bring a tunnel up early. */
+  /**
+   * Brings the tunnel to a peer up now: a keepalive on the current session, or, without one, a new
+   * handshake. An explicit call is not held back by the REKEY_TIMEOUT spacing of automatic initiations
+   * (i.e. when an earlier initiation went to a peer that did not know us yet).
+   */
   connect(publicKey: Uint8Array | string, now: number): void {
-    sendKeepalive(this.ctx, this.peer(publicKey), now);
+    const peer = this.peer(publicKey);
+    const kp = peer.keypairs.current;
+    if (kp === undefined || now - kp.created >= this.ctx.timers.rejectAfterTime) {
+      peer.lastSentHandshake = Number.NEGATIVE_INFINITY;
+    }
+    sendKeepalive(this.ctx, peer, now);
   }
 
   private peer(publicKey: Uint8Array | string | undefined): Peer {

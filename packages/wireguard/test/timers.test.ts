@@ -135,6 +135,17 @@ describe('timers', () => {
     assert.equal(p.b.status()[0].latestHandshake, T0);
   });
 
+  test('connect() starts a handshake at once even right after an unanswered initiation', () => {
+    const p = memoryPair();
+    p.net.setFaults({ loss: 1 });
+    p.a.connect(p.keyB, T0);
+    p.net.setFaults({});
+    p.net.now = T0 + 100;
+    p.a.connect(p.keyB, T0 + 100);
+    p.net.deliver(T0 + 100);
+    assert.deepEqual(trace(p), ['A>B 1', 'A>B 1', 'B>A 2', 'A>B 4:32']);
+  });
+
   test('persistent keepalive can be turned on at runtime (sends one at once) and off', () => {
     const p = established();
     p.net.now = T0 + 5000;
