@@ -16,6 +16,7 @@ export {
   type DataPlaneFactory,
   unavailableDataPlane,
 } from './data-plane.js';
+export { localEndpoints, type RegisteredEndpoint } from './endpoints.js';
 export * from './errors.js';
 export { NexdMetrics } from './health/metrics.js';
 export { Readiness, type ReadinessCondition } from './health/readiness.js';

@@ -204,6 +204,30 @@ describe('tcp proxy', () => {
     await eventually(() => logs.lines.some((l) => l.err === 'ETIMEDOUT'));
   });
 
+  test('a client that leaves while its dial is in flight is noticed once the dial completes; nothing leaks', async () => {
+    // The accepted socket stays paused until its upstream exists (its bytes wait in the kernel, with TCP
+    // backpressure), so its FIN is read only after the dial; then both sides are torn down.
+    const backend = await echo('A');
+    const port = await freePort();
+    let release: (() => void) | undefined;
+    const { proxy } = makeProxy(async () => {
+      await new Promise<void>((r) => {
+        release = r;
+      });
+      return { address: '127.0.0.1', family: 4 };
+    });
+    await proxy.addRule(parseRule('ingress', `tcp:${port}:held.nexd-test.internal:${backend.port}`));
+    const c = net.connect(port, '127.0.0.1');
+    c.on('error', () => {});
+    await eventually(() => release !== undefined, 2000, 'dial to start');
+    assert.equal(proxy.status()[0].active, 1);
+    c.destroy();
+    release!();
+    await eventually(() => backend.connections === 1, 2000, 'late dial to reach the backend');
+    await eventually(() => proxy.status()[0].active === 0 && proxy.activeConnections === 0, 2000, 'teardown');
+    assert.equal(proxy.status()[0].connections, 1);
+  });
+
   test('runtime add/remove: removing the last rule on a port closes its listener', async () => {
     const a = await echo('A');
     const b = await echo('B');

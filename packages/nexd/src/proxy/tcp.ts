@@ -80,37 +80,13 @@ export class TcpListener {
     const { stats, rule } = entry;
     stats.connections++;
     stats.active++;
-    let upstream: StreamConnection | undefined;
-    let finished = false;
-    const tracked: TrackedConnection = {
-      abort: () => {
-        abort(client);
-        if (upstream) abort(upstream);
-      },
-    };
-    this.tracker.add(tracked);
-    const finish = (): void => {
-      if (finished) return;
-      finished = true;
+    const conn = new ProxiedConnection(client, stats, () => {
       stats.active--;
-      this.tracker.delete(tracked);
-    };
-    // Errors before the dial completes (client reset while we dial) must not become unhandled 'error's.
-    client.on('error', () => {});
-    client.once('close', () => {
-      if (!upstream) finish();
+      this.tracker.delete(conn);
     });
+    this.tracker.add(conn);
     this.dialSide.connect(rule.destination).then(
-      (up) => {
-        upstream = up;
-        up.on('error', () => {});
-        if (client.destroyed) {
-          abort(up);
-          finish();
-          return;
-        }
-        this.#splice(client, up, stats, finish);
-      },
+      (up) => conn.dialled(up),
       (err: unknown) => {
         stats.dialFailures++;
         // One line per failed connection (never per packet): which rule, which client, why.
@@ -122,24 +98,84 @@ export class TcpListener {
           },
           `proxy dial to ${rule.destination.host}:${rule.destination.port} failed; closing the client connection`,
         );
-        abort(client);
-        finish();
+        conn.dialFailed();
       },
     );
   }
+}
 
-  #splice(client: StreamConnection, up: StreamConnection, stats: RuleStats, finish: () => void): void {
+/** dialing: client accepted (paused), upstream being dialled; spliced: bytes flow both ways; closed: done. */
+type ConnectionState = 'dialing' | 'spliced' | 'closed';
+
+/** One proxied TCP connection. All state changes go through setState(); `onClosed` runs exactly once. */
+class ProxiedConnection implements TrackedConnection {
+  state: ConnectionState = 'dialing';
+  #upstream: StreamConnection | undefined;
+  #sidesClosed = 0;
+
+  constructor(
+    private readonly client: StreamConnection,
+    private readonly stats: RuleStats,
+    private readonly onClosed: () => void,
+  ) {
+    // Errors before the dial completes (client reset while we dial) must not become unhandled 'error's.
+    client.on('error', () => {});
+    client.once('close', () => {
+      if (this.state === 'dialing') this.#setState('closed');
+    });
+  }
+
+  #setState(next: ConnectionState): void {
+    if (this.state === 'closed') return;
+    this.state = next;
+    if (next === 'closed') this.onClosed();
+  }
+
+  abort(): void {
+    abort(this.client);
+    if (this.#upstream) abort(this.#upstream);
+  }
+
+  /** Call when the dial succeeded. */
+  dialled(up: StreamConnection): void {
+    up.on('error', () => {});
+    switch (this.state) {
+      case 'dialing':
+        this.#upstream = up;
+        this.#setState('spliced');
+        this.#splice(up);
+        return;
+      case 'closed':
+        // The client went away while we dialled.
+        abort(up);
+        return;
+      case 'spliced':
+        throw new Error('dialled() called twice');
+      default: {
+        const never: never = this.state;
+        throw new Error(`unreachable connection state ${String(never)}`);
+      }
+    }
+  }
+
+  /** Call when the dial failed: the client gets an RST at once. */
+  dialFailed(): void {
+    abort(this.client);
+    this.#setState('closed');
+  }
+
+  #splice(up: StreamConnection): void {
+    const { client, stats } = this;
     pump(client, up, (n) => {
       stats.bytesToDestination += n;
     });
     pump(up, client, (n) => {
       stats.bytesFromDestination += n;
     });
-    let closed = 0;
     const onClose = (other: StreamConnection) => (hadError: boolean) => {
       // A side that died without a clean FIN takes the other down with an RST, so the peer sees the failure.
       if (hadError || !other.writableEnded) abort(other);
-      if (++closed === 2) finish();
+      if (++this.#sidesClosed === 2) this.#setState('closed');
     };
     client.once('error', () => abort(up));
     up.once('error', () => abort(client));
