@@ -89,9 +89,12 @@ export class RingBuffer {
     if (this.head >= this.storage.length) this.head -= this.storage.length;
   }
 
-  /** Frees storage when empty (call when a connection goes idle or closes). */
-  release(): void {
-    if (this.length === 0) {
+  /**
+   * Frees storage when empty and no larger than maxStorage (call when a connection goes idle or closes).
+   * The caller guarantees no out-of-order bytes sit past the end.
+   */
+  release(maxStorage = Number.POSITIVE_INFINITY): void {
+    if (this.length === 0 && this.storage.length <= maxStorage) {
       this.storage = new Uint8Array(0);
       this.head = 0;
     }

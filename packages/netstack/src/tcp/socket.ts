@@ -73,6 +73,9 @@ export interface TcpListenerRef {
   halfOpen: number;
 }
 
+/** Buffers up to this size are freed when they drain; bulk connections keep their larger storage. */
+const IDLE_RELEASE_MAX = 16 * 1024;
+
 const ACK_NONE = 0;
 const ACK_DELAYED = 1;
 const ACK_NOW = 2;
@@ -351,6 +354,8 @@ export class TcpSocket {
   /** RECEIVE: moves up to len bytes into dst; opening the window may trigger a window update. */
   recv(dst: Uint8Array, off = 0, len = dst.length - off): number {
     const n = this.recvBuf.read(dst, off, len);
+    // An idle request/response connection gives its small buffer back (memory per idle connection).
+    if (this.recvBuf.length === 0 && this.assembler.isEmpty()) this.recvBuf.release(IDLE_RELEASE_MAX);
     if (n > 0 && this.synchronized) {
       // RFC 9293 3.8.6.2.2 receiver SWS avoidance: announce only a worthwhile window increase.
       const right = seqAdd(this.rcvNxt, this.rcvWnd);
@@ -747,6 +752,7 @@ export class TcpSocket {
     // Our FIN occupies one sequence number but no buffer byte.
     const dataAcked = Math.min(acked, this.sendBuf.length);
     this.sendBuf.discard(dataAcked);
+    if (this.sendBuf.length === 0) this.sendBuf.release(IDLE_RELEASE_MAX);
     this.sndUna = ack;
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     if (seqLt(this.highRxt, ack)) this.highRxt = ack;

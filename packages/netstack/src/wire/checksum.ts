@@ -6,6 +6,20 @@ import type { IpAddress } from './ip-address.js';
 /** Adds the big-endian 16-bit words of buf[start, end) to acc. An odd trailing byte is padded with zero. */
 export function sumBytes(buf: Uint8Array, start: number, end: number, acc: number): number {
   let i = start;
+  // Unrolled by 16 bytes: the checksum is the hottest loop of the data path. Partial sums stay < 2^31.
+  const last16 = end - 15;
+  while (i < last16) {
+    acc +=
+      ((buf[i] << 8) | buf[i + 1]) +
+      ((buf[i + 2] << 8) | buf[i + 3]) +
+      ((buf[i + 4] << 8) | buf[i + 5]) +
+      ((buf[i + 6] << 8) | buf[i + 7]) +
+      ((buf[i + 8] << 8) | buf[i + 9]) +
+      ((buf[i + 10] << 8) | buf[i + 11]) +
+      ((buf[i + 12] << 8) | buf[i + 13]) +
+      ((buf[i + 14] << 8) | buf[i + 15]);
+    i += 16;
+  }
   const last = end - 1;
   for (; i < last; i += 2) acc += (buf[i] << 8) | buf[i + 1];
   if (i < end) acc += buf[i] << 8;
