@@ -243,6 +243,33 @@ describe('reference pair: wireguard-go <-> wireguard-go, kernel on both ends', {
   });
 });
 
+describe('relay throughput (figures for the netstack tests)', { skip }, () => {
+  let lab: Lab;
+  before(async () => {
+    lab = await Lab.create('hrt');
+  });
+  after(async () => {
+    await lab?.cleanup();
+  });
+
+  test('iperf3 through an out-of-process relay: the relay counts both directions and stops cleanly', async (t) => {
+    const pair = await referencePair(lab, 'p', { relay: { process: true } });
+    const server = await pair.iperfServer('b');
+    const r = await pair.iperf('a', { seconds: 2 });
+    await server.stop();
+    const c = await pair.relayProcess!.counters();
+    t.diagnostic(
+      `wireguard-go pair through the relay process: ${(r.bitsPerSecond / 1e6).toFixed(0)} Mbit/s, ` +
+        `relayed ${c.aToB}/${c.bToA} datagrams, queue drops ${c.queueDrops}`,
+    );
+    assert.ok(r.bitsPerSecond > 5e6, `expected > 5 Mbit/s, got ${r.bitsPerSecond}`);
+    assert.ok(c.aToB > 1000 && c.bToA > 100, `relayed ${c.aToB} / ${c.bToA}`);
+    const final = await pair.relayProcess!.stop();
+    assert.ok(final && final.aToB >= c.aToB, 'final counters come back on stop');
+    assert.ok(pair.relayProcess!.proc.exit !== undefined, 'the relay process has exited');
+  });
+});
+
 describe('kernel peer: wireguard-go + nginx + iperf3 + UDP echo behind a tunnel', {
   skip: kernelSkip,
 }, () => {

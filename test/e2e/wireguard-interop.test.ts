@@ -435,7 +435,8 @@ describe('WireGuard interop: our engine <-> wireguard-go + Linux kernel', { skip
       const peer = await wgo.peer(e.publicKey);
       return peer && peer.latestHandshake > 0 ? peer : undefined;
     });
-    await new Promise((r) => setTimeout(r, 2300));
+    // Keepalives every 1 s: 3.3 s leaves room for two even on a loaded machine.
+    await new Promise((r) => setTimeout(r, 3300));
     const later = await wgo.peer(e.publicKey);
     // A keepalive is a 32-byte transport message (16-byte header, empty payload, 16-byte tag).
     assert.ok(later && later.rxBytes >= first.rxBytes + 2 * 32, `rx ${first.rxBytes} -> ${later?.rxBytes}`);

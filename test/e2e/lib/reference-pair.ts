@@ -10,6 +10,7 @@
 // `b.underlayIf` adds loss.
 
 import { exec, type Lab, LabError, type Ns, type Proc, waitFor } from './netns.js';
+import { RelayProcess } from './relay-process.js';
 import { UdpRelay, type UdpRelayOptions } from './udp-relay.js';
 import { WireGuardGo } from './wireguard-go.js';
 
@@ -25,8 +26,11 @@ export interface PairSide {
 }
 
 export interface ReferencePairOptions {
-  /** Put a `UdpRelay` with these impairments between the two wireguard-go instances. */
-  relay?: Omit<UdpRelayOptions, 'a' | 'b'>;
+  /**
+   * Put a `UdpRelay` with these impairments between the two wireguard-go instances; `process: true` runs it
+   * in its own node process (`RelayProcess`), which bulk transfers should use.
+   */
+  relay?: Omit<UdpRelayOptions, 'a' | 'b'> & { process?: boolean };
   /** Tunnel MTU (default 1420). */
   mtu?: number;
   /** Persistent keepalive on both sides in seconds (default off). */
@@ -62,13 +66,17 @@ export class ReferencePair {
   readonly lab: Lab;
   readonly a: PairSide;
   readonly b: PairSide;
+  /** The in-process relay, when `relay` was given without `process: true`. */
   readonly relay: UdpRelay | undefined;
+  /** The out-of-process relay, when `relay.process` was true. */
+  readonly relayProcess: RelayProcess | undefined;
 
-  constructor(lab: Lab, a: PairSide, b: PairSide, relay: UdpRelay | undefined) {
+  constructor(lab: Lab, a: PairSide, b: PairSide, relay: UdpRelay | RelayProcess | undefined) {
     this.lab = lab;
     this.a = a;
     this.b = b;
-    this.relay = relay;
+    this.relay = relay instanceof UdpRelay ? relay : undefined;
+    this.relayProcess = relay instanceof RelayProcess ? relay : undefined;
   }
 
   side(name: 'a' | 'b'): PairSide {
@@ -88,6 +96,7 @@ export class ReferencePair {
 
   async close(): Promise<void> {
     await this.relay?.close();
+    await this.relayProcess?.stop();
     await Promise.all([this.a.wg.stop(), this.b.wg.stop()]);
   }
 }
@@ -192,16 +201,24 @@ export async function referencePair(
     addresses: [`${TUNNEL4.b}/${TUNNEL4.len}`, `${TUNNEL6.b}/${TUNNEL6.len}`],
     mtu,
   });
-  let relay: UdpRelay | undefined;
+  let relay: UdpRelay | RelayProcess | undefined;
   let endpointOfB = { address: underB.addr, port: wgB.listenPort };
   let endpointOfA = { address: underA.addr, port: wgA.listenPort };
   if (opts.relay) {
-    relay = await UdpRelay.start({
-      ...opts.relay,
+    const { process: outOfProcess, ...impairments } = opts.relay;
+    const sides = {
       a: { bind: { address: rootA }, target: { address: underA.addr, port: wgA.listenPort } },
       b: { bind: { address: rootB }, target: { address: underB.addr, port: wgB.listenPort } },
-    });
-    lab.defer(() => relay?.close());
+    };
+    if (outOfProcess) {
+      const r = await RelayProcess.start(lab, null, { ...impairments, ...sides });
+      lab.defer(async () => void (await r.stop()));
+      relay = r;
+    } else {
+      const r = await UdpRelay.start({ ...impairments, ...sides });
+      lab.defer(() => r.close());
+      relay = r;
+    }
     // A talks to side a of the relay, which forwards out of side b to B, and back.
     endpointOfB = relay.a;
     endpointOfA = relay.b;
