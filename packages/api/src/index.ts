@@ -1,3 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
+
+export {
+  DEFAULT_CLIENT_ID,
+  DEVICE_CODE_GRANT_TYPE,
+  type DeviceAuthorization,
+  OAuthClient,
+  OAuthClientError,
+  type OAuthClientOptions,
+  type TokenResponse,
+  TokenSource,
+} from './auth.js';
+export { NexodusClient, type NexodusClientOptions } from './client.js';
+export { ApiError, type ClientErrorCode } from './errors.js';
 export { openApiDocument } from './openapi.js';
 export * from './schemas.js';
+export type { TlsOptions } from './transport.js';
+export { MAX_WATCH_LINE, parseWatchStream } from './watch.js';
