@@ -21,6 +21,7 @@ import {
   publicKeyFromPrivate,
   WireGuardNode,
 } from '@nexodus/wireguard';
+import { kernelPeer } from './lib/kernel-peer.js';
 import { exec, Lab, waitFor } from './lib/netns.js';
 import {
   buildEcho,
@@ -455,6 +456,55 @@ describe('WireGuard interop: our engine <-> wireguard-go + Linux kernel', { skip
       assert.equal(statusOf(e)?.endpoint?.port, oldPort + 1);
     } finally {
       await exec(ns, 'wg', ['set', wgo.ifname, 'listen-port', String(oldPort)]);
+    }
+  });
+});
+
+describe('kernelPeer() with our engine (the topology of the netstack interop tests)', { skip }, () => {
+  let lab: Lab;
+  let node: WireGuardNode | undefined;
+  before(async () => {
+    lab = await Lab.create('wgk');
+  });
+  after(async () => {
+    await node?.close();
+    await lab?.cleanup();
+  });
+
+  test('our engine bound to rootAddress4 reaches the UDP echo server of the kernel peer, IPv4 and IPv6', async () => {
+    const k = await kernelPeer(lab, { nginx: false, iperf: false, fileSize: 0 });
+    const priv = generatePrivateKey();
+    const inbox = new Inbox();
+    node = await WireGuardNode.open({
+      privateKey: priv,
+      bindAddress4: k.rootAddress4,
+      bindAddress6: false,
+      peers: [
+        {
+          publicKey: k.wg.publicKey,
+          endpoint: k.endpoint,
+          allowedIps: [`${k.tunnel4}/32`, `${k.tunnel6}/128`],
+        },
+      ],
+    });
+    node.onPacket = (p) => inbox.push(p);
+    await k.addPeer({
+      publicKey: encodeKey(publicKeyFromPrivate(priv)),
+      endpoint: { address: k.rootAddress4, port: node.port },
+      allowedIps: ['198.19.0.2/32', 'fd00:19::2/128'],
+    });
+    for (const [version, src, dst] of [
+      [4, '198.19.0.2', k.tunnel4],
+      [6, 'fd00:19::2', k.tunnel6],
+    ] as const) {
+      const data = Buffer.from(`kernel peer v${version}`);
+      node.send(buildUdp({ version, src, dst }, { srcPort: 5555, dstPort: k.udpEchoPort, data }));
+      const reply = await inbox.next(
+        `UDP echo v${version}`,
+        (p) => p.src === dst && parseUdp(p)?.dstPort === 5555,
+        5000,
+      );
+      assert.deepEqual(Buffer.from(parseUdp(reply)!.data), data);
     }
   });
 });
