@@ -85,7 +85,11 @@ describe('peer reconciliation', () => {
       allowedIps: fc.constantFrom(['100.100.0.1/32'], ['100.100.0.2/32', '200::2/128'], []),
     });
     const set = fc.uniqueArray(peer, { selector: (p) => p.publicKey, maxLength: 6 });
-    const clean = (p: PeerConfig): PeerConfig => {
+    const clean = (p: {
+      publicKey: string;
+      endpoint?: string | undefined;
+      allowedIps: readonly string[];
+    }): PeerConfig => {
       const out: PeerConfig = { publicKey: p.publicKey, allowedIps: [...p.allowedIps] };
       if (p.endpoint !== undefined) out.endpoint = p.endpoint;
       return out;
