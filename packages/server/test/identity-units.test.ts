@@ -5,9 +5,18 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
 import { formatUserCode, normalizeUserCode, USER_CODE_ALPHABET } from '../src/identity/device-grant.js';
 import { IDENTITY_ERROR_STATUS, IdentityError, OAuthError } from '../src/identity/errors.js';
 import { HashGate } from '../src/identity/hash-gate.js';
+import {
+  IdentityService,
+  type IdentityTables,
+  identityMigrations,
+  identityRoutes,
+  type UserPrincipal,
+} from '../src/identity/index.js';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, verifyPassword } from '../src/identity/passwords.js';
 import { FailureWindow, LoginThrottle } from '../src/identity/rate-limit.js';
 import { grantScope } from '../src/identity/tokens.js';
@@ -266,5 +275,42 @@ describe('error catalogue', () => {
     );
     assert.equal(new OAuthError('invalid_client', 'x').statusCode, 401);
     assert.equal(new OAuthError('invalid_grant', 'x').statusCode, 400);
+  });
+});
+
+// Compile-time check (tsc -p tsconfig.check.json) that the public API keeps the shape agreed with
+// server-core: a change here breaks the type check, not only a runtime test.
+interface IdentityContract {
+  verifyAccessToken(token: string): Promise<UserPrincipal | undefined>;
+  createUser(
+    username: string,
+    password: string,
+    opts?: { admin?: boolean },
+  ): Promise<{ id: string; username: string }>;
+  listUsers(): Promise<Array<{ id: string; username: string; admin: boolean; created_at: string }>>;
+  deleteUser(username: string): Promise<boolean>;
+  getUser(id: string): Promise<{ id: string; username: string; admin: boolean } | undefined>;
+  ensureAdmin(passwordFromEnv: string | undefined): Promise<{ created: boolean; generatedPassword?: string }>;
+}
+type CreateContract = (opts: {
+  db: Kysely<IdentityTables>;
+  issuer: string;
+  accessTokenTtlSeconds?: number;
+  now?: () => Date;
+}) => Promise<IdentityService>;
+type RoutesContract = (app: FastifyInstance, opts: { identity: IdentityService }) => Promise<void>;
+
+describe('public API', () => {
+  it('matches the contract with server-core (checked by the type checker)', () => {
+    const create: CreateContract = IdentityService.create;
+    const routes: RoutesContract = identityRoutes;
+    const asContract = (s: IdentityService): IdentityContract => s;
+    const principal: UserPrincipal = { kind: 'user', userId: 'u', username: 'n', admin: false };
+    assert.equal(typeof create, 'function');
+    assert.equal(typeof routes, 'function');
+    assert.equal(typeof asContract, 'function');
+    assert.equal(principal.kind, 'user');
+    assert.equal(typeof identityMigrations['0001_identity_001_init']?.up, 'function');
+    assert.ok(Object.keys(identityMigrations).every((name) => name.startsWith('0001_identity_')));
   });
 });

@@ -8,7 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
+import {
+  createLocalJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  type JSONWebKeySet,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
 import { type Kysely, Migrator, sql } from 'kysely';
 import pg from 'pg';
 import { buildApp } from '../src/app.js';
@@ -421,7 +428,23 @@ function suite(backend: Backend, skip: string | false): void {
         const other = await fixture(); // another database = another signing key
         await other.identity.createUser('alice', PASSWORD);
         const foreign = await accessToken(other, 'alice');
-        for (const bad of [forged, foreign, '', 'abc', 'a.b.c', `${token}x`, 'x'.repeat(100_000)]) {
+        // alg=none and an HMAC token naming our kid: the algorithm allow-list refuses both.
+        const kid = decodeProtectedHeader(token).kid;
+        const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'at+jwt', kid })).toString('base64url')}.${p}.`;
+        const hmac = await new SignJWT(claims)
+          .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid })
+          .sign(new TextEncoder().encode('a-secret-anyone-could-pick-32-bytes!'));
+        for (const bad of [
+          forged,
+          foreign,
+          none,
+          hmac,
+          '',
+          'abc',
+          'a.b.c',
+          `${token}x`,
+          'x'.repeat(100_000),
+        ]) {
           assert.equal(await f.identity.verifyAccessToken(bad), undefined, bad.slice(0, 40));
         }
       });

@@ -72,6 +72,8 @@ export function renderVerificationPage(view: VerificationView, action: string): 
       return page(
         'Connect a device to Nexodus',
         `<p>Enter the code your device shows, then log in to approve it.</p>
+<p><strong>Only approve a code shown by a device you are setting up yourself</strong>: approving a code
+someone sent you gives them access to your account (RFC 8628 §5.4).</p>
 ${error}
 <form method="post" action="${escapeHtml(action)}">
 <label>Code <input class="code" name="user_code" value="${escapeHtml(view.userCode ?? '')}" autocomplete="off" required maxlength="20" placeholder="BCDF-GHJK"></label>
