@@ -7,6 +7,7 @@ import type { CookieChecker } from './cookie.js';
 import type { IndexTable } from './index-table.js';
 import type { LocalStatic } from './noise.js';
 import type { Endpoint, Peer } from './peer.js';
+import type { RateLimiter } from './ratelimiter.js';
 
 /** Counters of datagrams and packets dropped, by reason. Each drop increments exactly one. */
 export interface DropCounters {
@@ -32,6 +33,8 @@ export interface DropCounters {
   expired: number;
   /** A decrypted packet whose source address is not in the sending peer's allowed IPs. */
   allowedIps: number;
+  /** A handshake message under load from a source address over its rate (it had a valid mac2). */
+  rateLimited: number;
   /** A staged packet pushed out because MAX_STAGED_PACKETS were already waiting. */
   stagedOverflow: number;
 }
@@ -49,6 +52,7 @@ export function newDropCounters(): DropCounters {
     decrypt: 0,
     expired: 0,
     allowedIps: 0,
+    rateLimited: 0,
     stagedOverflow: 0,
   };
 }
@@ -69,6 +73,8 @@ export interface DeviceContext {
   readonly random: (b: Uint8Array) => void;
   readonly timers: TimerConstants;
   readonly checker: CookieChecker;
+  /** Per-source handshake rate limit, applied under load only. */
+  readonly limiter: RateLimiter;
   readonly index: IndexTable<Peer>;
   readonly routes: AllowedIps<Peer>;
   readonly drops: DropCounters;

@@ -19,6 +19,7 @@ import { type Cidr, parseCidr, parseIp } from './ip.js';
 import { encodeKey, toKey } from './keys.js';
 import { localStatic } from './noise.js';
 import { type Endpoint, Peer } from './peer.js';
+import { RateLimiter } from './ratelimiter.js';
 import { receiveDatagram } from './receive.js';
 import { type SendResult, sendKeepalive, sendPacket } from './send.js';
 import { expireTimers, timersAnyAuthenticatedPacketTraversal } from './timers.js';
@@ -112,6 +113,7 @@ export class WireGuardDevice {
       random: opts.random,
       timers,
       checker: new CookieChecker(local.publicKey, opts.random, timers.cookieRefreshTime),
+      limiter: new RateLimiter(),
       index: new IndexTable<Peer>(opts.random),
       routes: new AllowedIps<Peer>(),
       drops: newDropCounters(),

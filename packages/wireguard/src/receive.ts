@@ -85,7 +85,10 @@ function underLoad(ctx: DeviceContext, now: number): boolean {
   return now < l.underLoadUntil;
 }
 
-/** mac1 always; under load also mac2, answering a missing/wrong one with a cookie reply. */
+/**
+ * mac1 always; under load also mac2, answering a missing/wrong one with a cookie reply, and a
+ * per-source rate limit for those that carry a valid one.
+ */
 function checkMacs(
   ctx: DeviceContext,
   msg: Uint8Array,
@@ -97,10 +100,15 @@ function checkMacs(
     ctx.drops.mac++;
     return false;
   }
-  if (underLoad(ctx, now) && !ctx.checker.checkMac2(msg, from, now)) {
+  if (!underLoad(ctx, now)) return true;
+  if (!ctx.checker.checkMac2(msg, from, now)) {
     ctx.drops.cookie++;
     const reply = ctx.checker.createReply(msg, senderIndex, from, now);
     if (reply) ctx.output.sendDatagram(reply, from);
+    return false;
+  }
+  if (!ctx.limiter.allow(from.address, now)) {
+    ctx.drops.rateLimited++;
     return false;
   }
   return true;
