@@ -92,3 +92,34 @@ test('udp over IPv6: flow to [::1] and replies back to an IPv4 client of the dua
   }
   assert.equal(proxy.udpFlows, 2);
 });
+
+test('listeners fall back to the next address when one is not available (IPv6 switched off in a pod)', async () => {
+  // 192.0.2.1 (TEST-NET-1, RFC 5737) is not on this host: binding it fails with EADDRNOTAVAIL, as `::`
+  // fails with EAFNOSUPPORT on a kernel without IPv6.
+  const hosts = ['192.0.2.1', '127.0.0.1'];
+  const port = await freePort();
+  const stream = new NodeStreamNetwork({ listenHost: hosts });
+  const l = await stream.listen(port, (c) => c.end('fallback'));
+  cleanups.push(() => l.close());
+  const got = await new Promise<string>((resolve, reject) => {
+    let s = '';
+    const c = net.connect(port, '127.0.0.1');
+    c.on('data', (d) => {
+      s += d;
+    });
+    c.on('end', () => resolve(s));
+    c.on('error', reject);
+  });
+  assert.equal(got, 'fallback');
+  const uport = await freePort('udp');
+  const dl = await new NodeDatagramNetwork({ listenHost: hosts }).bind(uport, () => {});
+  cleanups.push(() => dl.close());
+  // Other errors are not masked by the fallback: a busy port fails on the first address.
+  await assert.rejects(
+    new NodeStreamNetwork({ listenHost: ['127.0.0.1', '127.0.0.2'] }).listen(port, () => {}),
+    {
+      code: 'NEX_ERR_PROXY_LISTEN',
+      message: /EADDRINUSE/,
+    },
+  );
+});

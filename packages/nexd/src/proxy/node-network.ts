@@ -32,8 +32,11 @@ export const systemResolver: Resolver = async (host) => {
 };
 
 export interface NodeNetworkOptions {
-  /** Address listeners bind to; `::` (the default) accepts IPv4 and IPv6. Tests use `127.0.0.1`. */
-  listenHost?: string;
+  /**
+   * Address listeners bind to, or addresses to try in order. The default, `::` then `0.0.0.0`, accepts
+   * IPv4 and IPv6 and still works where the kernel has IPv6 switched off. Tests use `127.0.0.1`.
+   */
+  listenHost?: string | readonly string[];
   resolve?: Resolver;
   /** A dial that has not completed after this long fails (default 10 s). */
   connectTimeoutMs?: number;
@@ -42,6 +45,29 @@ export interface NodeNetworkOptions {
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_LISTEN_HOSTS = ['::', '0.0.0.0'] as const;
+/** Errors that mean "this address family or address is not available here": try the next address. */
+const FALLBACK_ERRORS = new Set(['EAFNOSUPPORT', 'EADDRNOTAVAIL']);
+
+function listenHosts(option: string | readonly string[] | undefined): readonly string[] {
+  if (option === undefined) return DEFAULT_LISTEN_HOSTS;
+  return typeof option === 'string' ? [option] : option;
+}
+
+/** Tries `attempt` on each host in turn, moving on only for FALLBACK_ERRORS. */
+async function firstHost<T>(hosts: readonly string[], attempt: (host: string) => Promise<T>): Promise<T> {
+  let last: unknown;
+  for (const host of hosts) {
+    try {
+      return await attempt(host);
+    } catch (err) {
+      last = err;
+      const code = ((err as NexdError).cause as NodeJS.ErrnoException | undefined)?.code;
+      if (!code || !FALLBACK_ERRORS.has(code)) throw err;
+    }
+  }
+  throw last;
+}
 
 function listenError(protocol: string, port: number, host: string, err: unknown): NexdError {
   const code = (err as NodeJS.ErrnoException).code ?? String(err);
@@ -61,18 +87,25 @@ function listenError(protocol: string, port: number, host: string, err: unknown)
 }
 
 export class NodeStreamNetwork implements StreamNetwork {
-  readonly #listenHost: string;
+  readonly #listenHosts: readonly string[];
   readonly #resolve: Resolver;
   readonly #connectTimeoutMs: number;
 
   constructor(options: NodeNetworkOptions = {}) {
-    this.#listenHost = options.listenHost ?? '::';
+    this.#listenHosts = listenHosts(options.listenHost);
     this.#resolve = options.resolve ?? systemResolver;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   }
 
   listen(port: number, onConnection: (conn: StreamConnection, remote: Endpoint) => void): Promise<Closable> {
-    const host = this.#listenHost;
+    return firstHost(this.#listenHosts, (host) => this.#listenOn(host, port, onConnection));
+  }
+
+  #listenOn(
+    host: string,
+    port: number,
+    onConnection: (conn: StreamConnection, remote: Endpoint) => void,
+  ): Promise<Closable> {
     return new Promise((resolve, reject) => {
       // allowHalfOpen: a client's FIN must only half-close the proxied connection, as in the original nexd.
       const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
@@ -134,12 +167,12 @@ export class NodeStreamNetwork implements StreamNetwork {
 }
 
 export class NodeDatagramNetwork implements DatagramNetwork {
-  readonly #listenHost: string;
+  readonly #listenHosts: readonly string[];
   readonly #resolve: Resolver;
   readonly #bufferBytes: number | undefined;
 
   constructor(options: NodeNetworkOptions = {}) {
-    this.#listenHost = options.listenHost ?? '::';
+    this.#listenHosts = listenHosts(options.listenHost);
     this.#resolve = options.resolve ?? systemResolver;
     this.#bufferBytes = options.udpBufferBytes;
   }
@@ -151,7 +184,14 @@ export class NodeDatagramNetwork implements DatagramNetwork {
   }
 
   bind(port: number, onMessage: (data: Buffer, from: Endpoint) => void): Promise<DatagramListener> {
-    const host = this.#listenHost;
+    return firstHost(this.#listenHosts, (host) => this.#bindOn(host, port, onMessage));
+  }
+
+  #bindOn(
+    host: string,
+    port: number,
+    onMessage: (data: Buffer, from: Endpoint) => void,
+  ): Promise<DatagramListener> {
     const type = net.isIPv6(host) ? 'udp6' : 'udp4';
     return new Promise((resolve, reject) => {
       const socket = dgram.createSocket({ type, ipv6Only: false });
