@@ -10,7 +10,7 @@
 //   5. A pure ACK if one is owed and nothing above carried it.
 //   6. Arm the retransmit / zero-window-probe / keepalive timer and report the deadline.
 import { MAX_SACK_BLOCKS, TcpFlag, type TcpSegment } from '../wire/tcp.js';
-import { seqAdd, seqDiff, seqGt, seqLt, seqMax } from './seq.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLt, seqMax } from './seq.js';
 import { TcpSocket } from './socket.js';
 import { armTimer, clearTimer } from './timers.js';
 
@@ -94,7 +94,11 @@ function segmentSize(sock: TcpSocket): number {
 /** RFC 6675 "pipe": bytes believed in the network. */
 export function pipe(sock: TcpSocket): number {
   const outstanding = seqDiff(sock.sndNxt, sock.sndUna);
-  if (!sock.inRecovery) return Math.max(0, outstanding - sock.scoreboard.sacked);
+  if (!sock.inRecovery) {
+    return sock.scoreboard.sacked === 0
+      ? outstanding
+      : sock.scoreboard.holesBetween(sock.sndUna, sock.sndNxt);
+  }
   let sacked: number;
   let lost: number;
   const from = seqMax(sock.highRxt, sock.sndUna);
@@ -135,6 +139,12 @@ function retransmitHole(sock: TcpSocket, em: TcpEmitter, now: number): boolean {
   if (len > 0) flags |= TcpFlag.PSH;
   emit(sock, em, flags, s, off, len, now);
   sock.counters.retransmitted++;
+  if (!sock.rxtRoundActive) {
+    sock.rxtRoundActive = true;
+    sock.rxtRoundSeq = s;
+    sock.rxtRoundMark = sock.sndMax;
+    sock.rxtRoundAt = now;
+  }
   sock.highRxt = seqAdd(s, len + (flags & TcpFlag.FIN ? 1 : 0));
   sock.fastRetransmitPending = false;
   if (sock.timer.kind !== 'retransmit') armTimer(sock.timer, 'retransmit', now + sock.rtt.rto);
@@ -143,6 +153,10 @@ function retransmitHole(sock: TcpSocket, em: TcpEmitter, now: number): boolean {
 
 /** 4. One segment from SND.NXT; false when nothing may be sent now. */
 function sendNew(sock: TcpSocket, em: TcpEmitter, now: number): boolean {
+  // Resending after an RTO: skip ranges the receiver SACKed.
+  if (sock.scoreboard.sacked > 0 && seqLt(sock.sndNxt, sock.sndMax)) {
+    sock.sndNxt = sock.scoreboard.skipSacked(sock.sndNxt);
+  }
   const s = sock.sndNxt;
   const off = seqDiff(s, sock.sndUna);
   const avail = sock.sendBuf.length - off;
@@ -159,9 +173,18 @@ function sendNew(sock: TcpSocket, em: TcpEmitter, now: number): boolean {
   const inFlight = seqDiff(sock.sndMax, sock.sndUna);
   const wndRemain = seqDiff(seqAdd(sock.sndUna, sock.sndWnd), s);
   if (wndRemain <= 0) return false;
-  if (pipe(sock) >= sock.cc.cwnd) return false;
+  if (pipe(sock) >= sock.cc.cwnd) {
+    // RFC 3042 limited transmit: one new segment for each of the first two duplicate ACKs.
+    if (sock.inRecovery || sock.dupAcks === 0 || sock.limitedTransmits >= Math.min(sock.dupAcks, 2))
+      return false;
+    if (!seqGe(s, sock.sndMax)) return false;
+    sock.limitedTransmits++;
+  }
   const size = segmentSize(sock);
-  const len = Math.min(size, avail, wndRemain);
+  let len = Math.min(size, avail, wndRemain);
+  if (sock.scoreboard.sacked > 0 && seqLt(s, sock.sndMax)) {
+    len = Math.min(len, seqDiff(sock.scoreboard.nextSackedAfter(s, sock.sndMax), s));
+  }
   const lastData = len === avail;
   if (len < size && inFlight > 0) {
     // Sender SWS avoidance (RFC 9293 3.8.6.2.1): don't send a window-limited runt while data is in flight.

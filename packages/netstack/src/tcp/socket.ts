@@ -73,6 +73,9 @@ export interface TcpListenerRef {
   halfOpen: number;
 }
 
+/** Extra wait before a retransmission counts as lost by time (absorbs reordering and delayed ACKs). */
+const REORDER_ALLOWANCE_MS = 4;
+
 /** Buffers up to this size are freed when they drain; bulk connections keep their larger storage. */
 const IDLE_RELEASE_MAX = 16 * 1024;
 
@@ -152,6 +155,19 @@ export class TcpSocket {
   /** The first retransmission of a recovery goes out regardless of cwnd (RFC 5681 3.2 step 2). */
   fastRetransmitPending = false;
   dupAcks = 0;
+  /** RFC 3042 limited transmit: new segments sent on the first two duplicate ACKs. */
+  limitedTransmits = 0;
+  /**
+   * Lost-retransmission detection (in the spirit of RFC 8985 RACK): the first sequence number retransmitted
+   * in the current round and SND.MAX at that moment. When SACKs cover data sent three segments past that
+   * mark while SND.UNA has not passed the retransmission, the retransmission itself was lost. Likewise
+   * when an ACK arrives more than 2*SRTT (+ a reordering allowance) after it was sent and it is still missing.
+   */
+  rxtRoundActive = false;
+  rxtRoundSeq = 0;
+  rxtRoundMark = 0;
+  /** When the round's first retransmission left (time-based detection, RFC 8985 6.2 style). */
+  rxtRoundAt = 0;
   /** Consecutive RTO expirations (reset by an ACK of new data). */
   retransmits = 0;
   /** Unanswered keepalive or zero-window probes. */
@@ -177,7 +193,7 @@ export class TcpSocket {
   keepaliveIdleMs: number;
 
   /** Loss-recovery counters for tests and stats: RTO expirations, recoveries entered, segments resent. */
-  readonly counters = { rtos: 0, recoveries: 0, retransmitted: 0 };
+  readonly counters = { rtos: 0, recoveries: 0, retransmitted: 0, lostRetransmits: 0 };
 
   // --- owner bookkeeping ---
   /** Pending TcpEvent bits for the owner. */
@@ -692,7 +708,7 @@ export class TcpSocket {
       // RFC 5681 2 "duplicate acknowledgment" (window-unchanged check relaxed when SACK blocks came along).
       const wndField = seg.window << this.sndWndShift;
       if (flight > 0 && seg.payloadLen === 0 && !(seg.flags & TcpFlag.FIN)) {
-        if (wndField === this.sndWnd || seg.sackCount > 0) this.onDupAck(seg);
+        if (wndField === this.sndWnd || seg.sackCount > 0) this.onDupAck(seg, now);
       }
     }
     this.updateWindow(seg);
@@ -772,7 +788,13 @@ export class TcpSocket {
         // RFC 6582 3.2 step 3: full acknowledgment ends recovery.
         this.inRecovery = false;
         this.cc.onExitRecovery(seqDiff(this.sndMax, this.sndUna));
-      } else if (!this.sackEnabled) {
+      } else if (this.sackEnabled) {
+        // Partial ACK: follow the retransmission now at SND.UNA (or end the round if all arrived).
+        if (this.rxtRoundActive && seqGt(ack, this.rxtRoundSeq)) {
+          if (seqLt(ack, this.highRxt)) this.rxtRoundSeq = ack;
+          else this.rxtRoundActive = false;
+        }
+      } else {
         // RFC 6582 3.2 step 3 partial ACK: the next segment is lost too; retransmit it now.
         this.rxtEnd = seqAdd(ack, this.mss);
         this.highRxt = ack;
@@ -783,6 +805,8 @@ export class TcpSocket {
       this.cc.onAck(acked);
     }
     this.dupAcks = 0;
+    this.limitedTransmits = 0;
+    this.detectLostRetransmit(now);
     // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, else restart it.
     if (this.sndUna === this.sndMax) {
       if (this.timer.kind === 'retransmit') clearTimer(this.timer);
@@ -793,14 +817,23 @@ export class TcpSocket {
     this.host.markDirty(this);
   }
 
-  private onDupAck(seg: TcpSegment): void {
+  private onDupAck(seg: TcpSegment, now: number): void {
     this.addSackBlocks(seg);
     this.dupAcks++;
+    this.detectLostRetransmit(now);
     if (!this.inRecovery) {
-      // RFC 5681 3.2 / RFC 6675 5: three duplicates, or three segments' worth SACKed above SND.UNA.
-      const sackLoss = this.sackEnabled && this.scoreboard.sacked >= 3 * this.mss;
+      // RFC 5681 3.2 / RFC 6675 5: three duplicates, or enough SACKed above SND.UNA.
+      // RFC 5827 early retransmit: with fewer than four segments outstanding and nothing new to send, the
+      // threshold drops to outstanding - 1, so a small window's loss does not wait for the RTO.
+      let dupThresh = 3;
+      const flight = seqDiff(this.sndMax, this.sndUna);
+      const segs = Math.ceil(flight / this.mss);
+      if (segs < 4 && this.sendBuf.length <= flight) dupThresh = Math.max(1, segs - 1);
+      // RFC 6675 4 IsLost: more than (DupThresh - 1) * SMSS bytes SACKed above it.
+      const sackLoss = this.sackEnabled && this.scoreboard.sacked > (dupThresh - 1) * this.mss;
       // RFC 6582 3.2 step 1: only for a new loss episode, i.e. once SND.UNA has passed "recover".
-      if ((this.dupAcks >= 3 || sackLoss) && seqGe(this.sndUna, this.recoverSeq)) this.enterRecovery();
+      if ((this.dupAcks >= dupThresh || sackLoss) && seqGe(this.sndUna, this.recoverSeq))
+        this.enterRecovery();
     }
     this.host.markDirty(this);
   }
@@ -808,11 +841,28 @@ export class TcpSocket {
   private enterRecovery(): void {
     this.counters.recoveries++;
     this.inRecovery = true;
+    this.rxtRoundActive = false;
     this.recoverSeq = this.sndMax;
     this.highRxt = this.sndUna;
     this.rxtEnd = seqAdd(this.sndUna, this.mss);
     this.fastRetransmitPending = true;
     this.cc.onEnterRecovery(seqDiff(this.sndMax, this.sndUna));
+  }
+
+  /** See rxtRoundActive: restart the hole walk from SND.UNA when a retransmission was evidently lost. */
+  private detectLostRetransmit(now: number): void {
+    if (!this.inRecovery || !this.sackEnabled || !this.rxtRoundActive) return;
+    if (!seqLe(this.sndUna, this.rxtRoundSeq)) return;
+    const high = this.scoreboard.highSack;
+    const bySack = high !== undefined && seqGe(high, seqAdd(this.rxtRoundMark, 3 * this.mss));
+    const byTime = this.rtt.hasSample && now - this.rxtRoundAt > 2 * this.rtt.srtt + REORDER_ALLOWANCE_MS;
+    if (bySack || byTime) {
+      this.counters.lostRetransmits++;
+      this.rxtRoundActive = false;
+      this.highRxt = this.sndUna;
+      this.fastRetransmitPending = true;
+      this.host.markDirty(this);
+    }
   }
 
   private addSackBlocks(seg: TcpSegment): void {
@@ -1003,10 +1053,12 @@ export class TcpSocket {
     const flight = seqDiff(this.sndMax, this.sndUna);
     if (this.synchronized) this.cc.onRetransmitTimeout(flight);
     this.inRecovery = false;
+    this.rxtRoundActive = false;
     this.fastRetransmitPending = false;
     this.recoverSeq = this.sndMax;
     this.dupAcks = 0;
-    this.scoreboard.clear();
+    // The scoreboard is kept (RFC 6675 5.1): go-back-N skips what the receiver already holds. Our receiver
+    // never reneges; a peer that did would still be repaired by the next RTO, since SND.UNA cannot pass a hole.
     // Go back N: resend from the oldest unacknowledged byte (or the SYN).
     this.sndNxt = this.sndUna;
     this.highRxt = this.sndUna;
