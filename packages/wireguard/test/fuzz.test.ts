@@ -2,7 +2,9 @@
 // Bad input, property-based (fast-check, seeded, bounded runs): random, truncated, oversized and
 // bit-flipped datagrams are dropped and counted, nothing throws, and tables stay bounded.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import type { DropCounters } from '../src/index.js';
 import { ipv4Packet, type MemoryPair, memoryPair } from '../src/testing/memory-bind.js';
@@ -148,6 +150,19 @@ describe('memory stays bounded', () => {
     assert.equal(p.b.status().length, 1);
     assert.equal(p.b.drops.staleInitiation, 200);
     assert.ok(p.b.drops.malformed > 10_000);
+  });
+
+  test('heap after GC does not grow across 100k garbage datagrams mixed with valid traffic', () => {
+    const script = fileURLToPath(new URL('./fixtures/heap-garbage.ts', import.meta.url));
+    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', script], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const { before, after, drops, index } = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.ok(drops.malformed > 50_000, 'the garbage really was processed');
+    assert.ok(index <= 4);
+    assert.ok(after - before < 1024 * 1024, `heap grew ${after - before} bytes (${before} -> ${after})`);
   });
 
   test('repeated fresh initiations from a peer do not grow the index table', () => {
