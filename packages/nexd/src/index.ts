@@ -36,5 +36,6 @@ export { FileStateStore, STATE_FILE_NAME } from './state/file-store.js';
 export * from './state/secret-store.js';
 export * from './state/state.js';
 export { type StateStore, updateState } from './state/store.js';
+export { type RefreshTokens, TOKEN_REFRESH_SKEW_MS, TokenKeeper, type TokenKeeperOptions } from './tokens.js';
 export { NEXD_VERSION } from './version.js';
 export * from './wg-config.js';

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: Apache-2.0
+// Keeps the API tokens fresh: refreshes the access token `skewMs` before it expires (through the
+// `refresh` seam, which the API client implements with the refresh_token grant), persists every new
+// token set in the state store (so a restart reuses it instead of logging in again), and retries a
+// failed refresh with capped exponential backoff. Time and timers are injected.
+import type { Logger } from 'pino';
+import type { StoredTokens } from './state/state.js';
+import { type StateStore, updateState } from './state/store.js';
+
+export type RefreshTokens = (refreshToken: string) => Promise<StoredTokens>;
+
+export interface TokenTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface TokenKeeperOptions {
+  store: StateStore;
+  refresh: RefreshTokens;
+  logger: Logger;
+  /** Refresh this long before expiry (default 60 s); never later than 80 % into the token's life. */
+  skewMs?: number;
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+  /** Wall-clock ms (tokens carry absolute expiry times). */
+  now?: () => number;
+  timers?: TokenTimers;
+}
+
+export const TOKEN_REFRESH_SKEW_MS = 60_000;
+const LIFETIME_FRACTION = 0.8;
+
+export class TokenKeeper {
+  readonly #opts: TokenKeeperOptions;
+  #tokens: StoredTokens | undefined;
+  #timer: unknown;
+  #retryMs: number;
+  #stopped = false;
+
+  constructor(options: TokenKeeperOptions) {
+    this.#opts = options;
+    this.#retryMs = options.retryInitialMs ?? 1000;
+  }
+
+  get #now(): number {
+    return (this.#opts.now ?? Date.now)();
+  }
+
+  get #timers(): TokenTimers {
+    return this.#opts.timers ?? (globalThis as unknown as TokenTimers);
+  }
+
+  /** The current access token, if any. */
+  get accessToken(): string | undefined {
+    return this.#tokens?.accessToken;
+  }
+
+  get tokens(): StoredTokens | undefined {
+    return this.#tokens;
+  }
+
+  /** Loads stored tokens; returns them if the access token is still valid for at least `skewMs`. */
+  async load(): Promise<StoredTokens | undefined> {
+    const state = await this.#opts.store.load();
+    if (!state.tokens) return undefined;
+    this.#tokens = state.tokens;
+    const expires = state.tokens.expiresAt ? Date.parse(state.tokens.expiresAt) : undefined;
+    if (expires !== undefined && expires - this.#now < (this.#opts.skewMs ?? TOKEN_REFRESH_SKEW_MS)) {
+      // Too close to expiry to hand out; refresh now if we can.
+      this.#schedule(0);
+      return undefined;
+    }
+    this.#scheduleFor(state.tokens);
+    return state.tokens;
+  }
+
+  /** Takes a new token set (after a login), persists it and schedules its refresh. */
+  async set(tokens: StoredTokens): Promise<void> {
+    this.#tokens = tokens;
+    await updateState(this.#opts.store, (s) => {
+      s.tokens = tokens;
+    });
+    this.#scheduleFor(tokens);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #scheduleFor(tokens: StoredTokens): void {
+    if (!tokens.refreshToken || !tokens.expiresAt) return;
+    const now = this.#now;
+    const expires = Date.parse(tokens.expiresAt);
+    const skew = this.#opts.skewMs ?? TOKEN_REFRESH_SKEW_MS;
+    const byFraction = now + (expires - now) * LIFETIME_FRACTION;
+    this.#schedule(Math.max(0, Math.min(expires - skew, byFraction) - now));
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#stopped) return;
+    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
+    this.#timer = this.#timers.setTimeout(() => {
+      this.#timer = undefined;
+      void this.#refreshNow();
+    }, delayMs);
+  }
+
+  async #refreshNow(): Promise<void> {
+    const refreshToken = this.#tokens?.refreshToken;
+    if (!refreshToken || this.#stopped) return;
+    try {
+      const next = await this.#opts.refresh(refreshToken);
+      if (this.#stopped) return;
+      // Some servers rotate refresh tokens, some do not: keep the old one if none came back.
+      const merged: StoredTokens = { ...next, ...(next.refreshToken ? {} : { refreshToken }) };
+      this.#retryMs = this.#opts.retryInitialMs ?? 1000;
+      await this.set(merged);
+      this.#opts.logger.debug({ expiresAt: merged.expiresAt }, 'access token refreshed');
+    } catch (err) {
+      const delay = this.#retryMs;
+      this.#retryMs = Math.min(this.#retryMs * 2, this.#opts.retryMaxMs ?? 60_000);
+      this.#opts.logger.warn(
+        { err: String(err), retryInMs: delay },
+        'access token refresh failed; will retry',
+      );
+      this.#schedule(delay);
+    }
+  }
+}
