@@ -75,8 +75,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     ...(opts.https ? { https: opts.https } : {}),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
-    // Watch streams are long-lived; requestTimeout would cut them.
+    // Watch streams are long-lived; requestTimeout would cut them, and close() must not wait for them.
     requestTimeout: 0,
+    forceCloseConnections: true,
   } as FastifyServerOptions) as unknown as FastifyInstance;
   app.decorate('nexodus', ctx);
 

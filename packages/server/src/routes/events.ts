@@ -43,15 +43,15 @@ export async function eventRoutes(
   if (!counts) onlineCounts.set(ctx, (counts = new Map()));
   const online = counts;
   const streams = new Set<WatchStream>();
-  app.addHook('onClose', async () => {
+  // preClose, not onClose: close() waits for in-flight requests, and a watch stream never finishes by itself.
+  app.addHook('preClose', async () => {
     for (const s of streams) s.close();
   });
 
   const handler = async (req: FastifyRequest<WatchRoute>, reply: FastifyReply) => {
     const p = principalOf(req);
     const vpc = await readableVpc(ctx, p, req.params.id);
-    // An empty body watches everything from the beginning.
-    const watches: Watch[] = req.body ?? WATCH_KINDS.map((kind) => ({ kind, gt_revision: 0 }));
+    const watches: Watch[] = req.body ?? [];
     const kinds = new Set(watches.map((w) => w.kind));
     if (kinds.size !== watches.length) {
       throw new NexError('NEX_ERR_VALIDATION', 'body: each kind may be watched once per stream', {
@@ -114,6 +114,12 @@ export async function eventRoutes(
     body: watchListSchema,
     querystring: { type: 'object', properties: { public_key: { type: 'string', maxLength: 64 } } },
   };
-  app.post<WatchRoute>('/api/vpcs/:id/events', { schema }, handler);
-  app.post<WatchRoute>('/api/vpc/:id/events', { schema }, handler);
+  // A body-less POST (even with Content-Type: application/json) watches everything from the beginning;
+  // set before validation so the schema sees the default.
+  const preValidation = async (req: FastifyRequest<WatchRoute>) => {
+    if (req.body === undefined || req.body === null)
+      req.body = WATCH_KINDS.map((kind) => ({ kind, gt_revision: 0 }));
+  };
+  app.post<WatchRoute>('/api/vpcs/:id/events', { schema, preValidation }, handler);
+  app.post<WatchRoute>('/api/vpc/:id/events', { schema, preValidation }, handler);
 }

@@ -59,7 +59,11 @@ export async function createTestApp(
   db?: Kysely<Database>,
 ): Promise<TestApp> {
   const database = db ?? (await openTestDb(engine));
-  const identity = await IdentityService.create({ db: identityView(database), issuer: TEST_ISSUER, scrypt: TEST_SCRYPT });
+  const identity = await IdentityService.create({
+    db: identityView(database),
+    issuer: TEST_ISSUER,
+    scrypt: TEST_SCRYPT,
+  });
   const app = await buildApp({ db: database, identity, bookmarkMs: 60_000, ...extra });
   await app.ready();
   return {
