@@ -18,7 +18,7 @@ import {
   type UserPrincipal,
 } from '../src/identity/index.js';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, verifyPassword } from '../src/identity/passwords.js';
-import { FailureWindow, LoginThrottle } from '../src/identity/rate-limit.js';
+import { FailureWindow, MemoryLoginThrottle } from '../src/identity/rate-limit.js';
 import { grantScope } from '../src/identity/tokens.js';
 import { escapeHtml, renderVerificationPage } from '../src/identity/verification-page.js';
 
@@ -93,20 +93,12 @@ describe('FailureWindow', () => {
   });
 });
 
-describe('LoginThrottle', () => {
-  it('refuses when either the user or the address is over, reporting the longer wait', () => {
-    const t = new LoginThrottle({ perUser: 2, perAddress: 3, windowSeconds: 100 });
-    t.recordFailure('alice', '1.1.1.1', 0);
-    t.recordFailure('bob', '1.1.1.1', 10_000);
-    t.recordFailure('carol', '1.1.1.1', 20_000); // address over, window ends at 100 s
-    assert.deepEqual(t.check('dave', '1.1.1.1', 30_000), { allowed: false, retryAfterSeconds: 70 });
-    assert.deepEqual(t.check('dave', '2.2.2.2', 30_000), { allowed: true });
-    t.recordFailure('dave', '2.2.2.2', 50_000);
-    t.recordFailure('dave', '3.3.3.3', 50_000); // user over, window ends at 150 s
-    assert.deepEqual(t.check('dave', '1.1.1.1', 60_000), { allowed: false, retryAfterSeconds: 90 });
-    t.recordSuccess('dave');
-    assert.deepEqual(t.check('dave', '2.2.2.2', 60_000), { allowed: true });
+describe('MemoryLoginThrottle', () => {
+  it('rejects nonsense limits', () => {
+    assert.throws(() => new MemoryLoginThrottle({ perUser: 0 }), /perUser must be a positive integer/);
+    assert.throws(() => new MemoryLoginThrottle({ windowSeconds: 0.5 }), /windowSeconds/);
   });
+  // Behaviour: the conformance suite in identity.test.ts runs it next to DatabaseLoginThrottle.
 });
 
 describe('HashGate', () => {

@@ -32,6 +32,8 @@ import {
   type LoginEvent,
   type RefreshReuseEvent,
 } from '../src/identity/index.js';
+import { type LoginThrottle, MemoryLoginThrottle } from '../src/identity/rate-limit.js';
+import { DatabaseLoginThrottle } from '../src/identity/rate-limit-db.js';
 import { postgresAvailable, startPostgres, type TestPostgres } from './helpers/postgres.js';
 
 const ISSUER = 'https://nexodus.test:8443';
@@ -703,6 +705,78 @@ function suite(backend: Backend, skip: string | false): void {
         });
         assert.equal(post.statusCode, 401);
         assert.ok(!post.body.includes('<script>'));
+      });
+    });
+
+    describe('login throttle conformance (memory and database stores)', () => {
+      const stores: Array<[string, (db: Kysely<IdentityTables>) => LoginThrottle]> = [
+        ['memory', () => new MemoryLoginThrottle({ perUser: 2, perAddress: 3, windowSeconds: 100 })],
+        [
+          'database',
+          (db) => new DatabaseLoginThrottle(db, { perUser: 2, perAddress: 3, windowSeconds: 100 }),
+        ],
+      ];
+      for (const [name, make] of stores) {
+        it(`${name}: windows per user and per address, the longer wait wins, success forgives the user`, async () => {
+          const f = await fixture();
+          const t = make(f.db);
+          await t.recordFailure('alice', '1.1.1.1', 0);
+          await t.recordFailure('bob', '1.1.1.1', 10_000);
+          assert.deepEqual(await t.check('carol', '1.1.1.1', 10_000), { allowed: true });
+          await t.recordFailure('carol', '1.1.1.1', 20_000); // address at 3: window 0..100 s
+          assert.deepEqual(await t.check('dave', '1.1.1.1', 30_000), {
+            allowed: false,
+            retryAfterSeconds: 70,
+          });
+          assert.deepEqual(await t.check('dave', '2.2.2.2', 30_000), { allowed: true });
+          await t.recordFailure('dave', '2.2.2.2', 50_000);
+          await t.recordFailure('dave', '3.3.3.3', 50_000); // user at 2: window 50..150 s
+          assert.deepEqual(await t.check('dave', '1.1.1.1', 60_000), {
+            allowed: false,
+            retryAfterSeconds: 90,
+          });
+          assert.deepEqual(await t.check('dave', '4.4.4.4', 149_500), {
+            allowed: false,
+            retryAfterSeconds: 1,
+          });
+          assert.deepEqual(
+            await t.check('dave', '4.4.4.4', 150_000),
+            { allowed: true },
+            'the window has ended',
+          );
+          await t.recordFailure('dave', '4.4.4.4', 150_000); // a new window with one failure
+          assert.deepEqual(await t.check('dave', '4.4.4.4', 150_001), { allowed: true });
+          await t.recordFailure('erin', '5.5.5.5', 150_000);
+          await t.recordFailure('erin', '5.5.5.5', 150_000);
+          assert.equal((await t.check('erin', '6.6.6.6', 150_000)).allowed, false);
+          await t.recordSuccess('erin');
+          assert.deepEqual(await t.check('erin', '6.6.6.6', 150_000), { allowed: true });
+          assert.equal(
+            (await t.check('x', '5.5.5.5', 150_000)).allowed,
+            true,
+            'the address (2 of 3) was not forgiven but is under',
+          );
+          await t.purge(1_000_000);
+          assert.deepEqual(await t.check('dave', '1.1.1.1', 1_000_000), { allowed: true });
+        });
+      }
+
+      it('database store: two services (replicas) on one database enforce one limit', async () => {
+        const f = await fixture({ loginRateLimit: { perUser: 2, perAddress: 100, windowSeconds: 60 } });
+        const db2 = await backend.open(f.location);
+        cleanups.push(() => db2.destroy());
+        const replica = await service(db2, f.clock, {
+          loginRateLimit: { perUser: 2, perAddress: 100, windowSeconds: 60 },
+        });
+        await f.identity.createUser('alice', PASSWORD);
+        const attempt = (s: IdentityService, password: string) =>
+          s.checkPassword('alice', password, '10.7.7.7').then((r) => (r.ok ? 'ok' : r.reason));
+        assert.equal(await attempt(f.identity, 'wrong-password-1'), 'bad-credentials');
+        assert.equal(await attempt(replica, 'wrong-password-2'), 'bad-credentials');
+        assert.equal(await attempt(f.identity, PASSWORD), 'rate-limited');
+        assert.equal(await attempt(replica, PASSWORD), 'rate-limited');
+        f.clock.advance(60);
+        assert.equal(await attempt(replica, PASSWORD), 'ok');
       });
     });
 

@@ -83,4 +83,22 @@ export const identityMigrations: Record<string, Migration> = {
       await db.schema.dropTable('users').ifExists().execute();
     },
   },
+  '0001_identity_002_login_failures': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('identity_login_failures')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('window_started_at', 'text', (c) => c.notNull())
+        .addColumn('failures', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('identity_login_failures_window_idx')
+        .on('identity_login_failures')
+        .column('window_started_at')
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('identity_login_failures').ifExists().execute();
+    },
+  },
 };

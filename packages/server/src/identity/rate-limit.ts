@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Login throttling: failed attempts counted per key in a fixed window that opens at the first failure.
 // Once a key reaches its limit every attempt is refused (before the password is even checked, so a
-// locked-out attacker learns nothing) until the window ends. Pure: the caller passes the time.
-// The state is per process; with several replicas an attacker gets the limit once per replica.
+// locked-out attacker learns nothing) until the window ends. The caller passes the time.
+// FailureWindow/MemoryLoginThrottle keep the counts in this process; rate-limit-db.ts keeps them in the
+// database so that several replicas enforce one limit.
 
 export type ThrottleVerdict = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
@@ -95,35 +96,65 @@ export const DEFAULT_LOGIN_RATE_LIMIT: Required<LoginRateLimitOptions> = {
   windowSeconds: 300,
 };
 
-/** Combines the per-username and per-address windows used for every password check. */
-export class LoginThrottle {
+/**
+ * The login throttle every password check goes through: per-username and per-address windows. Two
+ * implementations share one conformance suite: MemoryLoginThrottle (one process) and DatabaseLoginThrottle
+ * (rate-limit-db.ts; the default, so replicas on one PostgreSQL share the counts).
+ */
+export interface LoginThrottle {
+  /** Refused when either the username or the address is over its limit; reports the longer wait. */
+  check(username: string, address: string, nowMs: number): Promise<ThrottleVerdict>;
+  /** Call after a failed password check. */
+  recordFailure(username: string, address: string, nowMs: number): Promise<void>;
+  /** Call after a successful login: the user's failures are forgiven, the address's are not. */
+  recordSuccess(username: string): Promise<void>;
+  /** Forgets windows that have ended (housekeeping). */
+  purge(nowMs: number): Promise<void>;
+}
+
+/** Options with defaults filled in and checked; throws RangeError on nonsense. */
+export function resolveLoginRateLimit(opts: LoginRateLimitOptions = {}): Required<LoginRateLimitOptions> {
+  const o = { ...DEFAULT_LOGIN_RATE_LIMIT, ...opts };
+  for (const [name, v] of Object.entries(o)) {
+    if (!Number.isInteger(v) || v < 1)
+      throw new RangeError(`loginRateLimit.${name} must be a positive integer, got ${v}`);
+  }
+  return o;
+}
+
+/** The longer of two verdicts' waits, or allowed when both allow. */
+export function combineVerdicts(a: ThrottleVerdict, b: ThrottleVerdict): ThrottleVerdict {
+  if (a.allowed && b.allowed) return { allowed: true };
+  const wait = Math.max(a.allowed ? 0 : a.retryAfterSeconds, b.allowed ? 0 : b.retryAfterSeconds);
+  return { allowed: false, retryAfterSeconds: wait };
+}
+
+/** In-process throttle: two bounded FailureWindow maps. */
+export class MemoryLoginThrottle implements LoginThrottle {
   readonly #byUser: FailureWindow;
   readonly #byAddress: FailureWindow;
 
   constructor(opts: LoginRateLimitOptions = {}) {
-    const o = { ...DEFAULT_LOGIN_RATE_LIMIT, ...opts };
+    const o = resolveLoginRateLimit(opts);
     const windowMs = o.windowSeconds * 1000;
     this.#byUser = new FailureWindow({ maxFailures: o.perUser, windowMs });
     this.#byAddress = new FailureWindow({ maxFailures: o.perAddress, windowMs });
   }
 
-  /** Refused when either the username or the address is over its limit; reports the longer wait. */
-  check(username: string, address: string, nowMs: number): ThrottleVerdict {
-    const u = this.#byUser.check(username, nowMs);
-    const a = this.#byAddress.check(address, nowMs);
-    if (u.allowed && a.allowed) return { allowed: true };
-    const wait = Math.max(u.allowed ? 0 : u.retryAfterSeconds, a.allowed ? 0 : a.retryAfterSeconds);
-    return { allowed: false, retryAfterSeconds: wait };
+  async check(username: string, address: string, nowMs: number): Promise<ThrottleVerdict> {
+    return combineVerdicts(this.#byUser.check(username, nowMs), this.#byAddress.check(address, nowMs));
   }
 
-  /** Call after a failed password check. */
-  recordFailure(username: string, address: string, nowMs: number): void {
+  async recordFailure(username: string, address: string, nowMs: number): Promise<void> {
     this.#byUser.recordFailure(username, nowMs);
     this.#byAddress.recordFailure(address, nowMs);
   }
 
-  /** Call after a successful login: the user's failures are forgiven, the address's are not. */
-  recordSuccess(username: string): void {
+  async recordSuccess(username: string): Promise<void> {
     this.#byUser.reset(username);
+  }
+
+  async purge(): Promise<void> {
+    // FailureWindow forgets ended windows on access and evicts when full; nothing to do.
   }
 }

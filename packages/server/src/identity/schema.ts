@@ -68,11 +68,21 @@ export interface DeviceGrantsTable {
   decided_at: string | null;
 }
 
+/** Failed-login windows shared by replicas (rate-limit-db.ts). */
+export interface LoginFailuresTable {
+  /** `u:<username>` or `a:<source address>` */
+  key: string;
+  /** When the current window opened (the first failure in it). */
+  window_started_at: string;
+  failures: number;
+}
+
 export interface IdentityTables {
   users: UsersTable;
   identity_signing_keys: SigningKeysTable;
   identity_refresh_tokens: RefreshTokensTable;
   identity_device_grants: DeviceGrantsTable;
+  identity_login_failures: LoginFailuresTable;
 }
 
 /** Device grant states; one column, one union. */

@@ -15,7 +15,13 @@ import { publishLogin } from './diagnostics.js';
 import { IdentityError, OAuthError } from './errors.js';
 import { HashGate, type HashGateOptions } from './hash-gate.js';
 import { type ScryptParams, validScryptParams } from './passwords.js';
-import { FailureWindow, type LoginRateLimitOptions, LoginThrottle } from './rate-limit.js';
+import {
+  FailureWindow,
+  type LoginRateLimitOptions,
+  type LoginThrottle,
+  MemoryLoginThrottle,
+} from './rate-limit.js';
+import { DatabaseLoginThrottle } from './rate-limit-db.js';
 import type { IdentityTables } from './schema.js';
 import { SigningKeys } from './signing-keys.js';
 import {
@@ -70,6 +76,11 @@ export interface IdentityServiceOptions {
   now?: () => Date;
   /** Login throttling (defaults: 10 failures per user, 30 per address, per 300 s). */
   loginRateLimit?: LoginRateLimitOptions;
+  /**
+   * Where failure counts live: 'database' (default; replicas share them) or 'memory' (this process only,
+   * one query fewer per login).
+   */
+  loginThrottleStore?: 'database' | 'memory';
   /** Device code lifetime (default 600 s) and initial polling interval (default 5 s). */
   deviceCodeTtlSeconds?: number;
   devicePollIntervalSeconds?: number;
@@ -101,6 +112,16 @@ function normalizeIssuer(issuer: string): string {
     );
   }
   return url.href.replace(/\/+$/, '');
+}
+
+function loginThrottle(opts: IdentityServiceOptions): LoginThrottle {
+  try {
+    return opts.loginThrottleStore === 'memory'
+      ? new MemoryLoginThrottle(opts.loginRateLimit)
+      : new DatabaseLoginThrottle(opts.db, opts.loginRateLimit);
+  } catch (err) {
+    throw new IdentityError('IDENTITY_ERR_BAD_CONFIG', (err as Error).message, { cause: err });
+  }
 }
 
 function positive(name: string, v: number | undefined, fallback: number): number {
@@ -191,7 +212,7 @@ export class IdentityService {
           DEFAULT_POLL_INTERVAL_SECONDS,
         ),
       }),
-      throttle: new LoginThrottle(opts.loginRateLimit),
+      throttle: loginThrottle(opts),
     });
   }
 
@@ -284,18 +305,18 @@ export class IdentityService {
   async checkPassword(username: string, password: string, address: string): Promise<PasswordCheck> {
     const nowMs = this.#now().getTime();
     const key = username.toLowerCase();
-    const verdict = this.#throttle.check(key, address, nowMs);
+    const verdict = await this.#throttle.check(key, address, nowMs);
     if (!verdict.allowed) {
       publishLogin({ username: key, address, outcome: 'rate-limited' });
       return { ok: false, reason: 'rate-limited', retryAfterSeconds: verdict.retryAfterSeconds };
     }
     const user = await this.#users.verifyCredentials(username, password);
     if (!user) {
-      this.#throttle.recordFailure(key, address, this.#now().getTime());
+      await this.#throttle.recordFailure(key, address, this.#now().getTime());
       publishLogin({ username: key, address, outcome: 'bad-credentials' });
       return { ok: false, reason: 'bad-credentials' };
     }
-    this.#throttle.recordSuccess(key);
+    await this.#throttle.recordSuccess(key);
     publishLogin({ username: key, address, outcome: 'success' });
     return { ok: true, user };
   }
@@ -420,5 +441,6 @@ export class IdentityService {
     this.#lastPurgeMs = nowMs;
     await this.#tokens.purgeExpired(new Date(nowMs).toISOString());
     await this.#devices.purgeExpired(new Date(nowMs - DEVICE_GRANT_RETENTION_MS).toISOString());
+    await this.#throttle.purge(nowMs);
   }
 }
