@@ -25,6 +25,7 @@ export * from './keys.js';
 export { createLogger, formatAddressLine, LOG_LEVELS, type LogLevel, logAddresses } from './log.js';
 export * from './peers/follower.js';
 export * from './peers/reconcile.js';
+export { type PeerSync, type PeerSyncOptions, startPeerSync } from './peers/sync.js';
 export * from './proxy/network.js';
 export * from './proxy/node-network.js';
 export { type CloseResult, ProxyEngine, type ProxyOptions, type RuleStatus } from './proxy/proxy.js';

@@ -239,3 +239,34 @@ export async function loadWgConfig(path: string): Promise<WgConfig> {
   }
   return parseWgConfig(text, path);
 }
+
+/** The interface's addresses as plain lists, i.e. `{ ipv4: ['100.100.0.2'], ipv6: ['200::2'] }`. */
+export function wgAddresses(cfg: WgConfig): { ipv4: string[]; ipv6: string[] } {
+  return {
+    ipv4: cfg.interface.addresses.filter((a) => a.family === 4).map((a) => a.address),
+    ipv6: cfg.interface.addresses.filter((a) => a.family === 6).map((a) => a.address),
+  };
+}
+
+/** The file's peers in the shape the peer reconciler and the engine use (endpoint as `host:port`). */
+export function wgPeers(cfg: WgConfig): {
+  publicKey: string;
+  presharedKey?: string;
+  endpoint?: string;
+  allowedIps: string[];
+  persistentKeepalive?: number;
+}[] {
+  return cfg.peers.map((p) => ({
+    publicKey: p.publicKey,
+    ...(p.presharedKey ? { presharedKey: p.presharedKey } : {}),
+    ...(p.endpoint
+      ? {
+          endpoint: p.endpoint.host.includes(':')
+            ? `[${p.endpoint.host}]:${p.endpoint.port}`
+            : `${p.endpoint.host}:${p.endpoint.port}`,
+        }
+      : {}),
+    allowedIps: p.allowedIps.map((c) => `${c.address}/${c.prefix}`),
+    ...(p.persistentKeepalive ? { persistentKeepalive: p.persistentKeepalive } : {}),
+  }));
+}

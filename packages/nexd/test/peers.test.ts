@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { NexdMetrics } from '../src/health/metrics.js';
+import { Readiness } from '../src/health/readiness.js';
 import { type OpenWatch, PeerStreamFollower, type WatchEvent } from '../src/peers/follower.js';
 import {
   applyPeerChanges,
@@ -11,6 +13,8 @@ import {
   peerFromDevice,
   type VpcDevice,
 } from '../src/peers/reconcile.js';
+import { startPeerSync } from '../src/peers/sync.js';
+import { captureLogs } from './helpers.js';
 
 const K = (n: number) => `${String(n).padStart(43, 'A')}=`;
 
@@ -266,5 +270,60 @@ describe('PeerStreamFollower', () => {
     await tick();
     assert.deepEqual(h.snapshots, [['dev-1']]);
     await h.follower.stop();
+  });
+});
+
+describe('startPeerSync', () => {
+  test('stream -> engine: tail-gated, self excluded, kept while disconnected, resumed, metrics and readiness', async () => {
+    const opened: { gtRevision: number | undefined; stream: FakeStream }[] = [];
+    const sink = new MapSink();
+    const readiness = new Readiness();
+    readiness.set('registered');
+    const metrics = new NexdMetrics(() => []);
+    const timers: (() => void)[] = [];
+    const sync = startPeerSync({
+      open: (gtRevision, signal) => {
+        const stream = new FakeStream();
+        opened.push({ gtRevision, stream });
+        return stream.iterate(signal);
+      },
+      sink,
+      selfPublicKey: K(2),
+      readiness,
+      metrics,
+      logger: captureLogs().logger,
+      follower: { random: () => 0, timers: { setTimeout: (fn) => timers.push(fn), clearTimeout: () => {} } },
+    });
+    const gauge = async () => (await metrics.peers.get()).values[0]?.value;
+    const reconnects = async () => (await metrics.streamReconnects.get()).values[0]?.value;
+
+    opened[0].stream.push(change(device(1, 1)), change(device(2, 2)), change(device(3, 3)));
+    await tick();
+    assert.equal(sink.peers.size, 0);
+    assert.equal(readiness.ready, false);
+    opened[0].stream.push(TAIL);
+    await tick();
+    assert.deepEqual([...sink.peers.keys()].sort(), [K(1), K(3)]);
+    assert.deepEqual(sink.peers.get(K(1))?.allowedIps, ['100.100.0.1/32', '200::1/128']);
+    assert.equal(readiness.ready, true);
+    assert.equal(await gauge(), 2);
+
+    opened[0].stream.fail(new Error('service down'));
+    await tick();
+    assert.equal(await reconnects(), 1);
+    assert.equal(sink.peers.size, 2, 'the data plane keeps the last known peers');
+    timers.shift()!();
+    assert.equal(opened[1].gtRevision, 3);
+    opened[1].stream.push(
+      del(device(1, 4)),
+      change(device(3, 5, { endpoints: [{ source: 'local', address: '198.18.0.33:51820' }] })),
+      TAIL,
+    );
+    await tick();
+    assert.deepEqual([...sink.peers.keys()], [K(3)]);
+    assert.equal(sink.peers.get(K(3))?.endpoint, '198.18.0.33:51820');
+    assert.equal(await gauge(), 1);
+    assert.equal(sync.peers.length, 1);
+    await sync.stop();
   });
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { WgConfigError } from '../src/errors.js';
 import { generateKeyPair } from '../src/keys.js';
-import { parseWgConfig } from '../src/wg-config.js';
+import { parseWgConfig, wgAddresses, wgPeers } from '../src/wg-config.js';
 
 const A = generateKeyPair();
 const B = generateKeyPair();
@@ -113,4 +113,22 @@ PersistentKeepalive = off
       );
     });
   }
+});
+
+test('wgAddresses and wgPeers give the standalone data plane its addresses and peers', () => {
+  const cfg = parseWgConfig(
+    `[Interface]\nPrivateKey=${A.privateKey}\nAddress=100.100.0.2/32,200::2/128\n` +
+      `[Peer]\nPublicKey=${B.publicKey}\nEndpoint=[fd00::1]:51820\nAllowedIPs=100.100.0.1/32\nPersistentKeepalive=25\n` +
+      `[Peer]\nPublicKey=${C.publicKey}\nAllowedIPs=100.100.0.3\n`,
+  );
+  assert.deepEqual(wgAddresses(cfg), { ipv4: ['100.100.0.2'], ipv6: ['200::2'] });
+  assert.deepEqual(wgPeers(cfg), [
+    {
+      publicKey: B.publicKey,
+      endpoint: '[fd00::1]:51820',
+      allowedIps: ['100.100.0.1/32'],
+      persistentKeepalive: 25,
+    },
+    { publicKey: C.publicKey, allowedIps: ['100.100.0.3/32'] },
+  ]);
 });

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+// Glue for service mode: watch stream -> device map -> desired peers -> diff -> engine. Marks readiness
+// (`peer-stream-at-tail`) at each tail, counts stream reconnects and keeps the peers gauge current.
+// With the engine behind PeerSink and the stream behind OpenWatch, this is testable without either.
+import type { Logger } from 'pino';
+import type { NexdMetrics } from '../health/metrics.js';
+import type { Readiness } from '../health/readiness.js';
+import { type OpenWatch, PeerStreamFollower } from './follower.js';
+import { applyPeerChanges, desiredPeers, diffPeers, type PeerConfig, type PeerSink } from './reconcile.js';
+
+export interface PeerSyncOptions {
+  open: OpenWatch;
+  sink: PeerSink;
+  selfPublicKey: string;
+  readiness: Readiness;
+  metrics: NexdMetrics;
+  logger: Logger;
+  persistentKeepalive?: number;
+  /** Passed to the follower (tests inject timers and randomness). */
+  follower?: Partial<ConstructorParameters<typeof PeerStreamFollower>[0]>;
+}
+
+export interface PeerSync {
+  /** The peer set last applied to the engine. */
+  readonly peers: readonly PeerConfig[];
+  readonly follower: PeerStreamFollower;
+  stop(): Promise<void>;
+}
+
+export function startPeerSync(options: PeerSyncOptions): PeerSync {
+  const { sink, selfPublicKey, readiness, metrics, logger } = options;
+  let current: PeerConfig[] = [];
+  const follower = new PeerStreamFollower({
+    ...options.follower,
+    open: options.open,
+    onDevices: (devices) => {
+      const desired = desiredPeers(devices.values(), selfPublicKey, options.persistentKeepalive);
+      const changes = diffPeers(current, desired);
+      if (changes.length === 0) return;
+      applyPeerChanges(sink, changes);
+      current = desired;
+      metrics.peers.set(current.length);
+      for (const c of changes) {
+        const key = c.op === 'remove' ? c.publicKey : c.peer.publicKey;
+        logger.info(
+          { op: c.op, publicKey: key, ...(c.op === 'update' ? { changed: c.changed } : {}) },
+          `peer ${c.op}`,
+        );
+      }
+    },
+    onTail: () => readiness.set('peer-stream-at-tail'),
+    onReconnect: (attempt, delayMs, cause) => {
+      metrics.streamReconnects.inc();
+      logger.warn(
+        { attempt, delayMs, err: String(cause) },
+        'VPC watch stream lost; keeping the last known peers and reconnecting',
+      );
+    },
+  });
+  follower.start();
+  return {
+    get peers() {
+      return current;
+    },
+    follower,
+    stop: () => follower.stop(),
+  };
+}
