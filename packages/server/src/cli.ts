@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
+// nexodus-server: serve (the default command) and user administration.
+import { Command } from 'commander';
+import { identityView } from './db/open.js';
+import { IdentityError, IdentityService } from './identity/index.js';
+import { DEFAULT_HTTPS_LISTEN, DEFAULT_STATE_DIR, openConfiguredDatabase, startServer } from './server.js';
+
+interface GlobalOpts {
+  stateDir: string;
+  databaseUrl?: string;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  // One trailing newline (from `echo` or a here-string) is not part of the password.
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}
+
+async function withIdentity<T>(g: GlobalOpts, fn: (identity: IdentityService) => Promise<T>): Promise<T> {
+  const db = await openConfiguredDatabase(g);
+  try {
+    // The issuer does not matter for user administration (no tokens are issued).
+    const identity = await IdentityService.create({ db: identityView(db), issuer: 'https://localhost:8443' });
+    return await fn(identity);
+  } finally {
+    await db.destroy();
+  }
+}
+
+export function makeProgram(): Command {
+  const program = new Command('nexodus-server')
+    .description('The Nexodus control plane: API, identity, IPAM and watch streams in one process')
+    .option(
+      '--state-dir <dir>',
+      'state directory (SQLite database, TLS certificate)',
+      process.env.NEXODUS_STATE_DIR ?? DEFAULT_STATE_DIR,
+    )
+    .option(
+      '--database-url <url>',
+      'PostgreSQL URL (postgres://...) instead of the embedded SQLite',
+      process.env.NEXODUS_DATABASE_URL,
+    )
+    .option('--listen <host:port>', 'HTTPS listen address', DEFAULT_HTTPS_LISTEN)
+    .option('--http-listen <host:port>', 'serve plain HTTP on this address instead of HTTPS (explicit only)')
+    .option('--tls-cert <file>', 'PEM certificate (default: a self-signed one in the state dir)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option(
+      '--issuer <url>',
+      'external base URL of this service (token issuer), i.e. https://nexodus.example.com',
+    )
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action(
+      async (
+        o: GlobalOpts & {
+          listen: string;
+          httpListen?: string;
+          tlsCert?: string;
+          tlsKey?: string;
+          issuer?: string;
+          logLevel: string;
+        },
+      ) => {
+        const server = await startServer({
+          stateDir: o.stateDir,
+          ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}),
+          listen: o.listen,
+          ...(o.httpListen ? { httpListen: o.httpListen } : {}),
+          ...(o.tlsCert ? { tlsCert: o.tlsCert } : {}),
+          ...(o.tlsKey ? { tlsKey: o.tlsKey } : {}),
+          ...(o.issuer ? { issuer: o.issuer } : {}),
+          logLevel: o.logLevel,
+          ...(process.env.NEXODUS_ADMIN_PASSWORD
+            ? { adminPassword: process.env.NEXODUS_ADMIN_PASSWORD }
+            : {}),
+        });
+        let stopping = false;
+        const stop = () => {
+          if (stopping) return;
+          stopping = true;
+          server.close().then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      },
+    );
+
+  const user = program.command('user').description('manage users of the built-in identity provider');
+  user
+    .command('add <name>')
+    .description('create a user; the password is read from stdin')
+    .option('--password-stdin', 'read the password from standard input (required)')
+    .option('--admin', 'make the user an administrator')
+    .action(async (name: string, o: { passwordStdin?: boolean; admin?: boolean }, cmd: Command) => {
+      if (!o.passwordStdin) throw new Error('pass --password-stdin and the password on standard input');
+      const password = await readStdin();
+      const u = await withIdentity(cmd.optsWithGlobals<GlobalOpts>(), (id) =>
+        id.createUser(name, password, { admin: o.admin === true }),
+      );
+      process.stdout.write(`created user ${u.username} (${u.id})\n`);
+    });
+  user
+    .command('list')
+    .description('list users')
+    .action(async (_o: unknown, cmd: Command) => {
+      const users = await withIdentity(cmd.optsWithGlobals<GlobalOpts>(), (id) => id.listUsers());
+      for (const u of users)
+        process.stdout.write(`${u.username}\t${u.id}\t${u.admin ? 'admin' : '-'}\t${u.created_at}\n`);
+    });
+  user
+    .command('delete <name>')
+    .description('delete a user and everything it owns')
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const ok = await withIdentity(cmd.optsWithGlobals<GlobalOpts>(), (id) => id.deleteUser(name));
+      if (!ok) throw new Error(`no user named ${name}`);
+      process.stdout.write(`deleted user ${name}\n`);
+    });
+  return program;
+}
+
+// Run when executed directly (not when imported by tests).
+if (process.argv[1] && /cli\.(js|ts)$/.test(process.argv[1])) {
+  makeProgram()
+    .parseAsync(process.argv)
+    .catch((err: unknown) => {
+      const code = err instanceof IdentityError ? ` (${err.code})` : '';
+      process.stderr.write(`nexodus-server: ${(err as Error).message ?? String(err)}${code}\n`);
+      process.exit(1);
+    });
+}

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: Apache-2.0
+// Starting a complete service: database (SQLite in the state dir or PostgreSQL), migrations, identity,
+// the admin user, TLS, and the listener. The CLI's main command is a thin wrapper around startServer.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import pino, { type Logger } from 'pino';
+import { buildApp } from './app.js';
+import { migrateToLatest } from './db/migrate.js';
+import { identityView, openDatabase } from './db/open.js';
+import type { Database } from './db/schema.js';
+import { IdentityService } from './identity/index.js';
+import { ensureSelfSigned } from './tls.js';
+
+export const DEFAULT_STATE_DIR = './.state/server';
+export const DEFAULT_HTTPS_LISTEN = '0.0.0.0:8443';
+export const SQLITE_FILE = 'nexodus.db';
+
+export interface ServerOptions {
+  stateDir: string;
+  databaseUrl?: string;
+  /** HTTPS address host:port (default 0.0.0.0:8443). */
+  listen?: string;
+  /** Plain HTTP address instead of HTTPS; only when asked for explicitly. */
+  httpListen?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** External base URL (token issuer). Default: derived from the listener. */
+  issuer?: string;
+  logLevel?: string;
+  adminPassword?: string;
+  /** Where human-facing lines go (generated admin password, CA path). Default: stdout. */
+  print?: (line: string) => void;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  db: Kysely<Database>;
+  url: string;
+  close(): Promise<void>;
+}
+
+function splitHostPort(addr: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(addr);
+  if (!m) throw new Error(`${flag}: expected host:port (i.e. 0.0.0.0:8443), got ${JSON.stringify(addr)}`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new Error(`${flag}: port ${port} is out of range`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+/** Opens and migrates the configured database (shared by `serve` and the `user` commands). */
+export async function openConfiguredDatabase(opts: {
+  stateDir: string;
+  databaseUrl?: string;
+}): Promise<Kysely<Database>> {
+  let db: Kysely<Database>;
+  if (opts.databaseUrl) db = await openDatabase({ url: opts.databaseUrl });
+  else {
+    mkdirSync(opts.stateDir, { recursive: true });
+    db = await openDatabase({ sqlitePath: join(opts.stateDir, SQLITE_FILE) });
+  }
+  try {
+    await migrateToLatest(db);
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return db;
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const log: Logger = pino({ level: opts.logLevel ?? 'info' });
+  const plain = opts.httpListen !== undefined;
+  const { host, port } = splitHostPort(
+    plain ? opts.httpListen! : (opts.listen ?? DEFAULT_HTTPS_LISTEN),
+    plain ? '--http-listen' : '--listen',
+  );
+  let https: { key: string; cert: string } | undefined;
+  if (!plain) {
+    if (opts.tlsCert || opts.tlsKey) {
+      if (!opts.tlsCert || !opts.tlsKey) throw new Error('--tls-cert and --tls-key go together');
+      https = { cert: readFileSync(opts.tlsCert, 'utf8'), key: readFileSync(opts.tlsKey, 'utf8') };
+    } else {
+      const names = ['localhost', '127.0.0.1', '::1', ...(host !== '0.0.0.0' && host !== '::' ? [host] : [])];
+      const s = ensureSelfSigned(opts.stateDir, [...new Set(names)]);
+      https = { cert: s.cert, key: s.key };
+      print(
+        `TLS: ${s.created ? 'generated a self-signed certificate' : 'using the self-signed certificate'}; clients trust it with the CA file ${s.certPath}`,
+      );
+    }
+  }
+  const db = await openConfiguredDatabase(opts);
+  const scheme = plain ? 'http' : 'https';
+  const displayHost =
+    host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  let app: FastifyInstance | undefined;
+  try {
+    // The issuer must be known before listening; with port 0 it is fixed up from the bound port below only
+    // when not given, which is what tests use.
+    const issuer = opts.issuer ?? `${scheme}://${displayHost}:${port}`;
+    const identity = await IdentityService.create({ db: identityView(db), issuer });
+    const admin = await identity.ensureAdmin(opts.adminPassword);
+    if (admin.generatedPassword) {
+      print(`Created user "admin" with generated password: ${admin.generatedPassword}`);
+      print('(shown once; set NEXODUS_ADMIN_PASSWORD to choose it yourself)');
+    }
+    app = await buildApp({ db, identity, logger: log, ...(https ? { https } : {}) });
+    await app.listen({ host, port });
+    const addr = app.server.address();
+    const bound = typeof addr === 'object' && addr ? addr.port : port;
+    const url = `${scheme}://${displayHost}:${bound}`;
+    print(`nexodus-server listening on ${url}`);
+    const running = app;
+    return {
+      app: running,
+      db,
+      url,
+      async close() {
+        await running.close();
+        await db.destroy();
+      },
+    };
+  } catch (err) {
+    await app?.close().catch(() => {});
+    await db.destroy();
+    throw err;
+  }
+}
