@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { type KernelPeer, kernelPeer } from './lib/kernel-peer.js';
 import { exec, execHost, Lab } from './lib/netns.js';
@@ -137,7 +138,7 @@ describe('lab (network namespaces)', { skip }, () => {
     assert.equal(p6.received, 3);
   });
 
-  test('a spawned server is stopped, and a namespace of a dead run is swept', async () => {
+  test('a spawned server is stopped; namespaces, root links and UAPI sockets of a dead run are swept', async () => {
     const ns = await lab.netns('s');
     const p = lab.spawn(ns, 'sleep', ['60']);
     const code = await p.stop(500);
@@ -145,12 +146,21 @@ describe('lab (network namespaces)', { skip }, () => {
     assert.ok(p.exit !== undefined);
     // A pid that certainly does not exist any more: a child that has already exited.
     const dead = spawnSync('true').pid ?? 1;
-    const stale = `nxe-hrn-${dead.toString(36).padStart(5, '0')}-old`;
+    const pid36 = dead.toString(36).padStart(5, '0');
+    const stale = `nxe-hrn-${pid36}-old`;
+    const staleLink = `nxhrn${pid36}zz`;
+    const staleSock = `/var/run/wireguard/nxhrn${pid36}zz.sock`;
     await execHost('ip', ['netns', 'add', stale]);
+    await execHost('ip', ['link', 'add', staleLink, 'type', 'veth', 'peer', 'name', `${staleLink}p`]);
+    mkdirSync('/var/run/wireguard', { recursive: true });
+    writeFileSync(staleSock, '');
     await Lab.sweep('hrn');
     const list = (await execHost('ip', ['netns', 'list'])).stdout;
     assert.doesNotMatch(list, new RegExp(stale));
     assert.match(list, new RegExp(ns), 'the live lab keeps its namespaces');
+    const links = await execHost('ip', ['link', 'show', staleLink], { check: false });
+    assert.notEqual(links.code, 0, 'the stale root-namespace veth is gone');
+    assert.equal(existsSync(staleSock), false, 'the stale UAPI socket path is gone');
   });
 
   test('bad names are refused with a clear error', async () => {
