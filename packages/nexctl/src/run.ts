@@ -46,16 +46,9 @@ export async function runNexctl(
     return NEXCTL_EXIT_OK;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (
-        err.code === 'commander.helpDisplayed' ||
-        err.code === 'commander.help' ||
-        err.code === 'commander.version'
-      ) {
-        return NEXCTL_EXIT_OK;
-      }
-      // `nexctl`, `nexctl nexd` without a subcommand: commander printed the help on stderr.
-      if (err.code === 'commander.executeSubCommandAsync') return NEXCTL_EXIT_USAGE;
-      return NEXCTL_EXIT_USAGE;
+      // --help and `nexctl help` exit with 0 (asked for); `nexctl` or `nexctl nexd` without a subcommand
+      // print the help on stderr with exitCode 1: like every other commander error, a usage error.
+      return err.exitCode === 0 ? NEXCTL_EXIT_OK : NEXCTL_EXIT_USAGE;
     }
     io.stderr(`nexctl: ${err instanceof Error ? err.message : String(err)}\n`);
     return NEXCTL_EXIT_FAILURE;

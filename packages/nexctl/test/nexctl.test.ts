@@ -221,6 +221,13 @@ describe('nexctl nexd', () => {
     const out = await nexctl('--output', 'yaml', 'nexd', 'status');
     assert.equal(out.code, 2);
     assert.match(out.err, /Allowed choices are table, json/);
+    const bare = await nexctl('nexd');
+    assert.equal(bare.code, 2);
+    assert.match(bare.err, /Usage: nexctl nexd \[options\] \[command\]/);
+    assert.equal((await nexctl('help')).code, 0);
+    const help = await nexctl('nexd', 'proxy', '--help');
+    assert.equal(help.code, 0);
+    assert.match(help.out, /Commands:\n {2}list/);
     const unknown = await nexctl('nexd', 'stauts');
     assert.equal(unknown.code, 2);
     assert.match(unknown.err, /Did you mean status\?/);
