@@ -135,6 +135,8 @@ function buildProgram(out: { text: string }, captured: { action?: 'proxy' | 'age
     .showSuggestionAfterError(true)
     .configureHelp({ showGlobalOptions: true, helpWidth: 110 })
     .helpOption('-h, --help', 'show this help')
+    // The program has its own action (agent mode), which makes commander leave out `help`: add it back.
+    .helpCommand('help [command]', 'show help for a command')
     .version(NEXD_VERSION, '-V, --version', 'print the version')
     .argument('[service-url]', 'service URL (agent mode; also accepted as --service-url)')
     .action(() => {
@@ -346,7 +348,7 @@ function interpret(program: Command, action: 'proxy' | 'agent' | 'version', env:
     if (!positional.includes('://')) {
       throw new BadFlagError(
         'service URL argument',
-        `${JSON.stringify(positional)} is neither a command (proxy, version) nor a service URL like https://try.nexodus.io`,
+        `${JSON.stringify(positional)} is neither a command (proxy, version, help) nor a service URL like https://try.nexodus.io`,
       );
     }
     const u = parseServiceUrl('service URL argument', positional);

@@ -201,6 +201,8 @@ describe('globals, environment and precedence', () => {
     ]) {
       assert.ok(help.text.includes(s), `help mentions ${s}`);
     }
+    const viaCommand = ok(['help', 'proxy']);
+    assert.ok(viaCommand.kind === 'help' && viaCommand.text.startsWith('Usage: nexd proxy'));
     const sub = ok(['proxy', '--help']);
     assert.ok(
       sub.kind === 'help' && sub.text.includes('--ingress <rule>') && sub.text.includes('Global Options'),
@@ -272,7 +274,7 @@ describe('bad command lines: a typed error naming the bad part', () => {
       ['prox'],
       {},
       'NEX_ERR_BAD_FLAG',
-      /"prox" is neither a command \(proxy, version\) nor a service URL/,
+      /"prox" is neither a command \(proxy, version, help\) nor a service URL/,
     ],
     ['extra argument', ['proxy', 'https://a', 'https://b'], {}, 'NEX_ERR_BAD_FLAG', /too many arguments/],
     [
