@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
 import {
   createLocalJWKSet,
@@ -985,6 +986,79 @@ function suite(backend: Backend, skip: string | false): void {
         });
         assert.equal(res.statusCode, 400);
         assert.equal(res.json().code, 'IDENTITY_ERR_BAD_REQUEST');
+      });
+    });
+
+    describe('fuzzing', () => {
+      it('random bodies on every identity endpoint get a 4xx with a parseable body, never a 5xx', async () => {
+        const f = await fixture();
+        await f.identity.ensureAdmin(PASSWORD);
+        const admin = { authorization: `Bearer ${await accessToken(f, 'admin')}` };
+        const value = fc.oneof(
+          fc.string({ maxLength: 40 }),
+          fc.constantFrom(
+            'password',
+            'refresh_token',
+            DEVICE_GRANT,
+            'nexodus-cli',
+            'admin',
+            'approve',
+            'BCDF-GHJK',
+          ),
+          fc.integer(),
+          fc.boolean(),
+          fc.constant(null),
+          fc.array(fc.string({ maxLength: 5 }), { maxLength: 3 }),
+        );
+        const field = fc.constantFrom(
+          'grant_type',
+          'client_id',
+          'username',
+          'password',
+          'refresh_token',
+          'device_code',
+          'scope',
+          'user_code',
+          'action',
+          'admin',
+          '__proto__',
+          'constructor',
+        );
+        const body = fc.dictionary(field, value, { maxKeys: 6 });
+        const target = fc.constantFrom(
+          { url: '/oauth2/token', headers: {} },
+          { url: '/oauth2/device_authorization', headers: {} },
+          { url: '/device', headers: {} },
+          { url: '/api/admin/users', headers: admin },
+        );
+        await fc.assert(
+          fc.asyncProperty(target, body, fc.boolean(), async (t, b, asForm) => {
+            const payload = asForm
+              ? new URLSearchParams(Object.entries(b).map(([k, v]): [string, string] => [k, String(v)])).toString()
+              : JSON.stringify(b);
+            const res = await f.app.inject({
+              method: 'POST',
+              url: t.url,
+              remoteAddress: '10.66.0.1',
+              headers: {
+                ...t.headers,
+                'content-type': asForm ? 'application/x-www-form-urlencoded' : 'application/json',
+              },
+              payload,
+            });
+            assert.ok(res.statusCode < 500, `${t.url} ${payload} -> ${res.statusCode} ${res.body}`);
+            if (t.url !== '/device' && res.statusCode >= 400) {
+              const parsed = res.json();
+              assert.equal(typeof parsed.error, 'string', res.body);
+            }
+          }),
+          { numRuns: 150, seed: 20260301 },
+        );
+        assert.equal(
+          (await f.identity.listUsers()).filter((u) => u.admin).length,
+          1,
+          'no fuzz input created another admin',
+        );
       });
     });
 

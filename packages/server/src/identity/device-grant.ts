@@ -198,18 +198,6 @@ export class DeviceGrants {
     }
   }
 
-  /** The live pending request for a normalized user code (for showing it on the verification page). */
-  async findPending(userCode: string): Promise<{ clientId: string; scope: string } | undefined> {
-    const row = await this.#db
-      .selectFrom('identity_device_grants')
-      .select(['client_id', 'scope'])
-      .where('user_code', '=', userCode)
-      .where('status', '=', 'pending' satisfies DeviceGrantStatus)
-      .where('expires_at', '>', this.#now().toISOString())
-      .executeTakeFirst();
-    return row && { clientId: row.client_id, scope: row.scope };
-  }
-
   /** The user's decision from the verification page, for a normalized user code. */
   async decide(userCode: string, userId: string, approve: boolean): Promise<DecideResult> {
     const nowIso = this.#now().toISOString();

@@ -395,14 +395,6 @@ export class IdentityService {
     };
   }
 
-  /** Whether a typed user code names a live pending request. */
-  async pendingDeviceRequest(
-    typedUserCode: string,
-  ): Promise<{ clientId: string; scope: string } | undefined> {
-    const code = normalizeUserCode(typedUserCode);
-    return code === undefined ? undefined : this.#devices.findPending(code);
-  }
-
   /** The decision of an authenticated user on the verification page. */
   async decideDeviceRequest(
     typedUserCode: string,
