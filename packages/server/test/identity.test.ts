@@ -1034,7 +1034,9 @@ function suite(backend: Backend, skip: string | false): void {
         await fc.assert(
           fc.asyncProperty(target, body, fc.boolean(), async (t, b, asForm) => {
             const payload = asForm
-              ? new URLSearchParams(Object.entries(b).map(([k, v]): [string, string] => [k, String(v)])).toString()
+              ? new URLSearchParams(
+                  Object.entries(b).map(([k, v]): [string, string] => [k, String(v)]),
+                ).toString()
               : JSON.stringify(b);
             const res = await f.app.inject({
               method: 'POST',
