@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+// Two server replicas on one PostgreSQL: a device created through replica A reaches a watch stream opened on
+// replica B within 1 s (LISTEN/NOTIFY), and tokens issued by one replica work on the other.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { NexodusClient, OAuthClient } from '@nexodus/api';
+import { type RunningServer, startServer } from '../src/server.js';
+import { engineSkip, sharedPostgres, stopSharedPostgres, wgKey } from './helpers/app.js';
+import { Collector } from './helpers/watch.js';
+
+const PW = 'replica-admin-pw-1';
+
+describe('two replicas on one PostgreSQL', { skip: engineSkip('postgres') }, () => {
+  let a: RunningServer;
+  let b: RunningServer;
+  let dir: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nexsrv-rep-'));
+    const url = await (await sharedPostgres()).createDatabase();
+    const common = {
+      httpListen: '127.0.0.1:0',
+      databaseUrl: url,
+      issuer: 'http://nexodus.test',
+      adminPassword: PW,
+      logLevel: 'warn',
+      print: () => {},
+    };
+    a = await startServer({ ...common, stateDir: join(dir, 'a') });
+    b = await startServer({ ...common, stateDir: join(dir, 'b') });
+  });
+  after(async () => {
+    await a?.close();
+    await b?.close();
+    await stopSharedPostgres();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a device created via A reaches a stream on B within 1 s; a B token works on A', async () => {
+    const oauth = new OAuthClient({ baseUrl: b.url });
+    const tok = await oauth.passwordGrant('admin', PW);
+    await oauth.close();
+    const onA = new NexodusClient({ baseUrl: a.url, token: tok.access_token });
+    const onB = new NexodusClient({ baseUrl: b.url, token: tok.access_token });
+    const vpcId = (await onA.getMe()).id;
+    const stream = new Collector(onB, vpcId, [
+      { kind: 'device', gt_revision: 0 },
+      { kind: 'device-metadata', gt_revision: 0 },
+    ]);
+    try {
+      await stream.waitFor((e) => e.filter((x) => x.type === 'tail').length === 2, 5000, 'tails');
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now();
+        const d = await onA.createDevice({ public_key: wgKey(), hostname: `rep${i}` });
+        await stream.waitFor(
+          (e) => e.some((x) => x.type === 'change' && x.kind === 'device' && x.value.id === d.id),
+          1000,
+          `device ${i} on B`,
+        );
+        assert.ok(performance.now() - t0 < 1000);
+        await onA.setDeviceMetadata(d.id, 'k', i);
+        await stream.waitFor(
+          (e) =>
+            e.some((x) => x.type === 'change' && x.kind === 'device-metadata' && x.value.device_id === d.id),
+          1000,
+          'metadata on B',
+        );
+      }
+    } finally {
+      await stream.close();
+      await onA.close();
+      await onB.close();
+    }
+  });
+});
