@@ -64,6 +64,26 @@ describe('allowed IPs trie', () => {
     assert.equal(t.lookup(parseIp('fd00::1')!, 0, 6), undefined, 'families are separate');
   });
 
+  test('cached results follow inserts and removals (IPv4 and IPv6)', () => {
+    const t = new AllowedIps<string>();
+    const v4 = parseIp('10.1.2.3')!;
+    const v6 = parseIp('fd00:1::3')!;
+    t.insert(parseCidr('10.0.0.0/8')!, 'A');
+    t.insert(parseCidr('fd00::/16')!, 'A');
+    assert.equal(t.lookup(v4, 0, 4), 'A');
+    assert.equal(t.lookup(v6, 0, 6), 'A');
+    t.insert(parseCidr('10.1.2.0/24')!, 'B');
+    t.insert(parseCidr('fd00:1::/32')!, 'B');
+    assert.equal(t.lookup(v4, 0, 4), 'B');
+    assert.equal(t.lookup(v6, 0, 6), 'B');
+    t.removeValue('B');
+    assert.equal(t.lookup(v4, 0, 4), 'A');
+    assert.equal(t.lookup(v6, 0, 6), 'A');
+    t.removeValue('A');
+    assert.equal(t.lookup(v4, 0, 4), undefined);
+    assert.equal(t.lookup(v6, 0, 6), undefined);
+  });
+
   test('lookup reads the address in place at an offset', () => {
     const t = new AllowedIps<string>();
     t.insert(parseCidr('fd00:1::/32')!, 'six');
@@ -98,7 +118,16 @@ describe('allowed IPs trie', () => {
         if (next() % 2) a[1] = 1;
         return a;
       };
+      const probes = Array.from({ length: 40 }, randomAddr);
+      const check = (addr: Uint8Array) => {
+        let best: { cidr: Cidr; value: number } | undefined;
+        for (const e of naive)
+          if (matches(e.cidr, addr) && (!best || e.cidr.prefix > best.cidr.prefix)) best = e;
+        assert.equal(t.lookup(addr, 0, family), best?.value, formatIp(addr));
+      };
       for (let i = 0; i < 600; i++) {
+        // The same probes are looked up between changes: the result cache must never answer stale.
+        if (i % 50 === 0) for (const a of probes) check(a);
         const addr = randomAddr();
         const prefix = next() % (bytes * 8 + 1);
         const text = `${formatIp(addr)}/${prefix}`;
