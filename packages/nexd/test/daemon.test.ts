@@ -244,6 +244,26 @@ describe('daemon', () => {
     assert.match(await (await fetch(`${base}/readyz`)).text(), /shutting-down/);
   });
 
+  test('a busy --health-addr stops the start with NEX_ERR_BAD_FLAG and releases everything', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+    const busyPort = (busy.address() as net.AddressInfo).port;
+    const port = await freePort();
+    try {
+      await assert.rejects(
+        start([`ingress tcp:${port}:127.0.0.1:9`], { healthAddr: { host: '127.0.0.1', port: busyPort } }),
+        {
+          code: 'NEX_ERR_BAD_FLAG',
+          message: new RegExp(`--health-addr 127\\.0\\.0\\.1:${busyPort}: cannot listen \\(EADDRINUSE\\)`),
+        },
+      );
+    } finally {
+      busy.close();
+    }
+    // The rule's port and the control socket were released: a new start succeeds.
+    await start([`ingress tcp:${port}:127.0.0.1:9`]);
+  });
+
   test('a corrupt state file stops the start with a clear error and is left as it was', async () => {
     const store = new FileStateStore(join(dir.path, 'state'));
     await store.save({ version: 1, proxyRules: [] });

@@ -51,17 +51,29 @@ export async function startHealthServer(options: {
           .end('not found: try /healthz, /readyz or /metrics\n');
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        new NexdError(
-          'NEX_ERR_BAD_FLAG',
-          `--health-addr ${options.host}:${options.port}: cannot listen (${err.code})`,
-        ),
-      ),
+  const listen = (host: string) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port: options.port, ipv6Only: false }, () => {
+        server.removeListener('error', reject);
+        resolve();
+      });
+    });
+  try {
+    await listen(options.host).catch((err: NodeJS.ErrnoException) => {
+      // `:8080` means every address; on a kernel without IPv6, `::` is not available: use 0.0.0.0.
+      if (options.host === '::' && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL')) {
+        return listen('0.0.0.0');
+      }
+      throw err;
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new NexdError(
+      'NEX_ERR_BAD_FLAG',
+      `--health-addr ${options.host}:${options.port}: cannot listen (${code})`,
     );
-    server.listen({ host: options.host, port: options.port, ipv6Only: false }, () => resolve());
-  });
+  }
   return {
     port: (server.address() as AddressInfo).port,
     close: () =>
