@@ -213,13 +213,13 @@ function receiveTransport(ctx: DeviceContext, data: Uint8Array, from: Endpoint, 
     ctx.drops.replay++;
     return;
   }
-  // 3. rotation, roaming, timers
+  // 3. roaming, rotation, timers
+  roam(peer, from, now);
   if (peer.receivedWithKeypair(kp, ctx.index)) {
     if (keypairChannel.hasSubscribers) keypairChannel.publish({ peer: peer.key, event: 'confirmed', now });
     timersHandshakeComplete(peer, now);
     sendStaged(ctx, peer, now);
   }
-  roam(peer, from, now);
   keepKeyFreshReceiving(ctx, peer, now);
   peer.rxBytes += data.length;
   timersAnyAuthenticatedPacketTraversal(peer, now);
