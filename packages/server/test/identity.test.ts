@@ -1289,6 +1289,92 @@ function suite(backend: Backend, skip: string | false): void {
         assert.equal(typeof r.generatedPassword, 'string');
       });
 
+      it('deleting a user ends its refresh tokens and its approved-but-unfetched device login', async () => {
+        const f = await fixture();
+        await f.identity.ensureAdmin(PASSWORD);
+        await f.identity.createUser('alice', PASSWORD);
+        const t = (await login(f, 'alice', PASSWORD)).json();
+        const dev = (
+          await f.app.inject({
+            method: 'POST',
+            url: '/oauth2/device_authorization',
+            ...form({ client_id: 'nexodus-cli' }),
+          })
+        ).json();
+        const page = await f.app.inject({
+          method: 'POST',
+          url: '/device',
+          ...form({ user_code: dev.user_code, username: 'alice', password: PASSWORD, action: 'approve' }),
+        });
+        assert.equal(page.statusCode, 200);
+        assert.equal(await f.identity.deleteUser('alice'), true);
+        const refresh = await tokenRequest(f, {
+          grant_type: 'refresh_token',
+          refresh_token: t.refresh_token,
+        });
+        assert.equal(refresh.json().error, 'invalid_grant');
+        const poll = await tokenRequest(f, {
+          grant_type: DEVICE_GRANT,
+          device_code: dev.device_code,
+          client_id: 'nexodus-cli',
+        });
+        assert.equal(poll.json().error, 'invalid_grant');
+      });
+
+      it('housekeeping deletes expired refresh tokens, device requests and throttle windows', async () => {
+        const f = await fixture({ refreshTokenTtlSeconds: 60 });
+        await f.identity.createUser('alice', PASSWORD);
+        await login(f, 'alice', PASSWORD); // runs housekeeping (nothing expired yet) and stores a refresh token
+        await login(f, 'alice', 'wrong-password');
+        await f.app.inject({
+          method: 'POST',
+          url: '/oauth2/device_authorization',
+          ...form({ client_id: 'nexodus-cli' }),
+        });
+        const count = async (
+          table: 'identity_refresh_tokens' | 'identity_device_grants' | 'identity_login_failures',
+        ) =>
+          Number(
+            (
+              await f.db
+                .selectFrom(table)
+                .select((eb) => eb.fn.countAll<number>().as('n'))
+                .executeTakeFirstOrThrow()
+            ).n,
+          );
+        assert.deepEqual(
+          [
+            await count('identity_refresh_tokens'),
+            await count('identity_device_grants'),
+            await count('identity_login_failures'),
+          ],
+          [1, 1, 2],
+        );
+        f.clock.advance(2 * 3600); // past every lifetime, the 1 h grace of device requests and the 10 min purge period
+        await login(f, 'alice', PASSWORD); // purges, then stores one new refresh token
+        assert.deepEqual(
+          [
+            await count('identity_refresh_tokens'),
+            await count('identity_device_grants'),
+            await count('identity_login_failures'),
+          ],
+          [1, 0, 0],
+        );
+      });
+
+      it('a corrupt signing key row stops the start with IDENTITY_ERR_CORRUPT_STATE', async () => {
+        const f = await fixture();
+        await f.db.updateTable('identity_signing_keys').set({ private_jwk: '{"kty":"EC"' }).execute();
+        const db2 = await backend.open(f.location);
+        cleanups.push(() => db2.destroy());
+        await assert.rejects(service(db2, f.clock), (e: unknown) => {
+          assert.ok(e instanceof IdentityError);
+          assert.equal(e.code, 'IDENTITY_ERR_CORRUPT_STATE');
+          assert.match(e.message, /delete the row/);
+          return true;
+        });
+      });
+
       it('two services on one database share the signing key; tokens of one verify on the other', async () => {
         const f = await fixture();
         const db2 = await backend.open(f.location);
