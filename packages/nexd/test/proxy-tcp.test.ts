@@ -90,6 +90,65 @@ describe('tcp proxy', () => {
     assert.equal((await tcpRoundTrip(port, 'x'.repeat(1000))).toString(), 'got 1000 bytes');
   });
 
+  test('backpressure: a destination that stops reading stalls the client; the proxy buffers a bounded amount', async () => {
+    const held: net.Socket[] = [];
+    const srv = net.createServer((s) => {
+      s.pause(); // never reads
+      held.push(s);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(
+      () =>
+        new Promise((r) => {
+          for (const s of held) s.destroy();
+          srv.close(r);
+        }),
+    );
+    const port = await freePort();
+    const { proxy } = makeProxy();
+    await proxy.addRule(
+      parseRule('ingress', `tcp:${port}:127.0.0.1:${(srv.address() as net.AddressInfo).port}`),
+    );
+    const c = net.connect(port, '127.0.0.1');
+    c.on('error', () => {});
+    cleanups.push(async () => c.destroy());
+    await new Promise<void>((r) => c.once('connect', () => r()));
+    const chunk = Buffer.alloc(1 << 20);
+    let offered = 0;
+    // Offer 64 MiB, but only as fast as the socket accepts it.
+    for (let i = 0; i < 64; i++) {
+      offered += chunk.length;
+      if (!c.write(chunk)) {
+        const drained = await Promise.race([
+          new Promise<boolean>((r) => c.once('drain', () => r(true))),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 300)),
+        ]);
+        if (!drained) break;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const through = proxy.status()[0].bytesToDestination;
+    assert.ok(offered < 64 << 20, `the client was stalled (offered ${offered} bytes)`);
+    // Kernel socket buffers on two loopback hops plus one stream high-water mark: a few MiB at most.
+    assert.ok(through < 32 << 20, `proxy accepted ${through} bytes`);
+  });
+
+  test('200 concurrent connections through two round-robin rules all complete', async () => {
+    const a = await echo('A');
+    const b = await echo('B');
+    const port = await freePort();
+    const { proxy } = makeProxy();
+    await proxy.addRule(parseRule('egress', `tcp:${port}:127.0.0.1:${a.port}`));
+    await proxy.addRule(parseRule('egress', `tcp:${port}:127.0.0.1:${b.port}`));
+    const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => tcpRoundTrip(port, `${i}`)));
+    const tags = replies.map((r) => r.toString().slice(0, 1));
+    assert.equal(tags.filter((t) => t === 'A').length, 100);
+    assert.equal(tags.filter((t) => t === 'B').length, 100);
+    for (const [i, r] of replies.entries()) assert.equal(r.toString().slice(2), `${i}`);
+    await eventually(() => proxy.activeConnections === 0);
+    assert.equal(a.connections + b.connections, 200);
+  });
+
   test('rules sharing type+protocol+port alternate round-robin', async () => {
     const a = await echo('A');
     const b = await echo('B');

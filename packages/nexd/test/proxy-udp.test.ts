@@ -7,6 +7,7 @@ import { afterEach, describe, test } from 'node:test';
 import { NodeDatagramNetwork, NodeStreamNetwork, type Resolver } from '../src/proxy/node-network.js';
 import { ProxyEngine } from '../src/proxy/proxy.js';
 import { parseRule } from '../src/proxy/rules.js';
+import { UDP_MAX_PENDING } from '../src/proxy/udp.js';
 import { captureLogs, eventually, freePort, udpClient, udpEcho, udpRequest } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];
@@ -126,6 +127,33 @@ describe('udp proxy', () => {
     assert.equal(calls, 1, 'resolved once per flow, not per datagram');
     assert.equal(logs.lines.filter((l) => l.level === 40).length, 1);
     assert.equal(proxy.status()[0].active, 0);
+  });
+
+  test('datagrams arriving while a flow is being set up are queued up to a bound, the rest counted as dropped', async () => {
+    const e = await udpEcho('E');
+    cleanups.push(() => e.close());
+    const port = await freePort('udp');
+    let release: (() => void) | undefined;
+    const { proxy } = setup(async () => {
+      await new Promise<void>((r) => {
+        release = r;
+      });
+      return { address: '127.0.0.1', family: 4 };
+    });
+    await proxy.addRule(parseRule('ingress', `udp:${port}:slow-dns.nexd-test.internal:${e.port}`));
+    const c = await client();
+    const got: string[] = [];
+    c.on('message', (m) => got.push(m.toString()));
+    for (let i = 0; i < 40; i++) c.send(`m${i}`, port, '127.0.0.1');
+    await eventually(
+      () => release !== undefined && proxy.status()[0].datagramsDropped === 40 - UDP_MAX_PENDING,
+    );
+    release!();
+    await eventually(() => got.length === UDP_MAX_PENDING, 2000, 'queued datagrams delivered');
+    assert.deepEqual(
+      got,
+      Array.from({ length: UDP_MAX_PENDING }, (_, i) => `E:m${i}`),
+    );
   });
 
   test('ICMP port unreachable from the destination is logged once per flow', async () => {
