@@ -106,6 +106,8 @@ export const DEFAULT_TIMERS: Readonly<TimerConstants> = Object.freeze({
 
 // ---- implementation ----
 
+/** Default tunnel MTU: 1500-byte links minus IPv6 (40) + UDP (8) + WireGuard (32) overhead. */
+export const DEFAULT_MTU = 1420;
 /** Packets staged per peer while a handshake is pending; the oldest is dropped beyond this (wireguard-go: 128). */
 export const MAX_STAGED_PACKETS = 128;
 /** Minimum spacing of initiations accepted from one peer, a flood guard (wireguard-go: 20 ms). */

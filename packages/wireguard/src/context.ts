@@ -72,6 +72,8 @@ export interface DeviceContext {
   readonly output: DeviceOutput;
   readonly random: (b: Uint8Array) => void;
   readonly timers: TimerConstants;
+  /** Tunnel MTU that caps padding (0 = pad to 16 always), i.e. 1420. */
+  readonly mtu: number;
   readonly checker: CookieChecker;
   /** Per-source handshake rate limit, applied under load only. */
   readonly limiter: RateLimiter;

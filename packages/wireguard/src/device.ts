@@ -5,8 +5,10 @@
 import { AllowedIps } from './allowed-ips.js';
 import {
   DEFAULT_COOKIE_LOAD_THRESHOLD,
+  DEFAULT_MTU,
   DEFAULT_TIMERS,
   JITTER_POOL_SIZE,
+  MAX_CONTENT_SIZE,
   MAX_DATAGRAM_SIZE,
   MAX_PEERS,
   type TimerConstants,
@@ -37,6 +39,11 @@ export interface DeviceOptions {
    * demands mac2 (answering with cookie replies). 0 = always demand cookies. Default 64.
    */
   cookieLoadThreshold?: number;
+  /**
+   * The tunnel MTU (inner IP packet size) the padding must not exceed; default 1420, as wg-quick and
+   * nexd use. 0 = always pad to a multiple of 16.
+   */
+  mtu?: number;
 }
 
 export interface PeerConfig {
@@ -103,6 +110,13 @@ export class WireGuardDevice {
         `cookieLoadThreshold must be an integer >= 0, got ${threshold}`,
       );
     }
+    const mtu = opts.mtu ?? DEFAULT_MTU;
+    if (!(Number.isInteger(mtu) && mtu >= 0 && mtu <= MAX_CONTENT_SIZE)) {
+      throw new WireGuardError(
+        'WG_ERR_BAD_CONFIG',
+        `mtu must be an integer 0..${MAX_CONTENT_SIZE}, got ${opts.mtu}`,
+      );
+    }
     const privateKey = toKey(opts.privateKey, 'private key');
     const local = localStatic(privateKey);
     const sendBuffer = new Uint8Array(MAX_DATAGRAM_SIZE);
@@ -112,6 +126,7 @@ export class WireGuardDevice {
       output: opts.output,
       random: opts.random,
       timers,
+      mtu,
       checker: new CookieChecker(local.publicKey, opts.random, timers.cookieRefreshTime),
       limiter: new RateLimiter(),
       index: new IndexTable<Peer>(opts.random),

@@ -112,7 +112,7 @@ function sendTransport(ctx: DeviceContext, peer: Peer, kp: Keypair, payload: Uin
   const endpoint = peer.endpoint!;
   const counter = kp.sendCounter++;
   const len = payload.length;
-  const padded = (len + PADDING_MULTIPLE - 1) & ~(PADDING_MULTIPLE - 1);
+  const padded = len + paddingSize(len, ctx.mtu);
   const buf = ctx.sendBuffer;
   writeU32(buf, 0, MESSAGE_TRANSPORT_TYPE);
   writeU32(buf, TRANSPORT_OFFSET_RECEIVER, kp.remoteIndex);
@@ -137,6 +137,20 @@ function sendTransport(ctx: DeviceContext, peer: Peer, kp: Keypair, payload: Uin
   timersAnyAuthenticatedPacketSent(peer);
   if (len > 0) timersDataSent(ctx, peer, now);
   ctx.output.sendDatagram(datagram, endpoint);
+}
+
+/**
+ * Zero padding after `len` bytes (section 5.4.6): up to a multiple of 16, but never past the tunnel
+ * MTU, so a full-size packet does not grow the datagram beyond what the path carries (i.e. 1420 + 32
+ * = 1452, the IPv6 maximum on a 1500-byte link). Packets above the MTU are padded within their last
+ * MTU-sized unit, as wireguard-go does. `mtu` 0 = no cap.
+ */
+export function paddingSize(len: number, mtu: number): number {
+  let last = len;
+  if (mtu > 0 && last > mtu) last %= mtu;
+  let padded = (last + PADDING_MULTIPLE - 1) & ~(PADDING_MULTIPLE - 1);
+  if (mtu > 0 && padded > mtu) padded = mtu;
+  return padded - last;
 }
 
 /** Step 5: the initiator rekeys after REKEY_AFTER_TIME; either side after REKEY_AFTER_MESSAGES. */

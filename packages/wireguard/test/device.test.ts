@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { decodeKey, encodeKey, generatePrivateKey, WireGuardDevice, WireGuardError } from '../src/index.js';
 import { parseIp } from '../src/ip.js';
+import { paddingSize } from '../src/send.js';
 import { ipv4Packet, ipv6Packet, memoryPair, seededRandom } from '../src/testing/memory-bind.js';
 import { advance, send, T0, trace } from './helpers.js';
 
@@ -284,5 +285,24 @@ describe('configuration and status', () => {
     }
     assert.equal(p.a.status().length, 1, 'failed calls changed nothing');
     assert.ok(decodeKey(p.keyA));
+  });
+});
+
+describe('padding', () => {
+  test('padding to 16 stops at the MTU (wireguard-go calculatePaddingSize)', () => {
+    assert.equal(paddingSize(0, 1420), 0, 'keepalive');
+    assert.equal(paddingSize(100, 1420), 12);
+    assert.equal(paddingSize(1419, 1420), 1);
+    assert.equal(paddingSize(1420, 1420), 0);
+    assert.equal(paddingSize(1421, 1420), 15, 'beyond the MTU: padded within the last unit');
+    assert.equal(paddingSize(1420, 0), 4, 'no MTU: always to 16');
+  });
+
+  test('a full-MTU packet makes a 1452-byte datagram, the IPv6 maximum of a 1500-byte link', () => {
+    const p = memoryPair();
+    send(p, 'a', ipv4Packet('10.0.0.1', '10.0.0.2', 1420), T0);
+    p.net.deliver(T0);
+    assert.deepEqual(trace(p), ['A>B 1', 'B>A 2', 'A>B 4:1452']);
+    assert.equal(p.deliveredB[0].packet.length, 1420);
   });
 });

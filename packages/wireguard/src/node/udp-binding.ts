@@ -21,6 +21,8 @@ export interface NodeOptions {
   peers?: PeerConfig[];
   timers?: Partial<TimerConstants>;
   cookieLoadThreshold?: number;
+  /** Tunnel MTU capping transport padding; default 1420. */
+  mtu?: number;
   /** SO_RCVBUF/SO_SNDBUF to ask for; default 8 MiB. The kernel caps it at net.core.rmem_max/wmem_max. */
   socketBufferBytes?: number;
   /** IPv4 bind address (default 0.0.0.0). */
@@ -85,6 +87,7 @@ export class WireGuardNode {
       random: (b) => randomFillSync(b),
       timers: opts.timers,
       cookieLoadThreshold: opts.cookieLoadThreshold,
+      mtu: opts.mtu,
       output: {
         sendDatagram: (data, to) => this.sendDatagram(data, to),
         deliverPacket: (packet, peer) => this.onPacket?.(packet, peer),
