@@ -14,8 +14,14 @@ export class ControlCallError extends Error {
   }
 }
 
+/** How long a call waits for nexd's answer by default. */
+export const CONTROL_CALL_TIMEOUT_MS = 10_000;
+
 export class ControlClient {
   readonly #socket: net.Socket;
+  readonly #path: string;
+  /** Per-call timeout in ms; a call that gets no answer in time rejects with NEX_ERR_CONTROL. */
+  timeoutMs = CONTROL_CALL_TIMEOUT_MS;
   readonly #pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   #nextId = 1;
   #buffered = '';
@@ -23,6 +29,7 @@ export class ControlClient {
 
   private constructor(socket: net.Socket, path: string) {
     this.#socket = socket;
+    this.#path = path;
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.#onData(chunk));
     const fail = (err: Error) => {
@@ -90,7 +97,25 @@ export class ControlClient {
     if (this.#closedError) return Promise.reject(this.#closedError);
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(
+          new NexdError(
+            'NEX_ERR_CONTROL',
+            `nexd at ${this.#path} did not answer ${method} within ${this.timeoutMs} ms`,
+          ),
+        );
+      }, this.timeoutMs);
+      this.#pending.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          (resolve as (v: unknown) => void)(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
       this.#socket.write(`${JSON.stringify({ id, method, params: params[0] })}\n`);
     });
   }
