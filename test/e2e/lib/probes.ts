@@ -204,3 +204,48 @@ export async function udpRequest(
   const j = JSON.parse(r.stdout) as { from: string; port: number; hex: string };
   return { from: j.from, port: j.port, data: Buffer.from(j.hex, 'hex') };
 }
+
+const BLAST_SCRIPT = `
+const dgram = require('node:dgram');
+const [dst, port, count, size] = process.argv.slice(1).map((v, i) => (i === 0 ? v : Number(v)));
+const s = dgram.createSocket(dst.includes(':') ? 'udp6' : 'udp4');
+const buf = Buffer.alloc(size, 0x42);
+let sent = 0;
+let failed = 0;
+// Bursts of 64 per event-loop turn: fast enough to keep several datagrams in flight in wireguard-go's parallel
+// encryption, without the sender's own socket buffer being the limit.
+function more() {
+  for (let i = 0; i < 64 && sent < count; i++, sent++) {
+    buf.writeUInt32BE(sent, 0);
+    s.send(buf, port, dst, (err) => { if (err) failed++; });
+  }
+  if (sent < count) setImmediate(more);
+  else setTimeout(() => { console.log(JSON.stringify({ sent, failed })); s.close(); }, 100);
+}
+more();
+`;
+
+/** Sends `count` UDP datagrams of `size` bytes (>= 4; the first 4 carry the index) from `ns` to `dst:port`. */
+export async function udpBlast(
+  ns: Ns,
+  dst: string,
+  port: number,
+  count: number,
+  size: number,
+): Promise<{ sent: number; failed: number }> {
+  if (!(Number.isInteger(count) && count > 0 && Number.isInteger(size) && size >= 4 && size <= 65507)) {
+    throw new LabError(
+      'NEX_ERR_E2E_INVALID',
+      `udpBlast needs count > 0 and 4 <= size <= 65507, got ${count}, ${size}`,
+    );
+  }
+  const r = await exec(
+    ns,
+    process.execPath,
+    ['-e', BLAST_SCRIPT, dst, String(port), String(count), String(size)],
+    {
+      timeoutMs: 30_000,
+    },
+  );
+  return JSON.parse(r.stdout) as { sent: number; failed: number };
+}
