@@ -24,13 +24,16 @@ function keypair() {
 }
 
 /** Resolves with the next packet delivered to `node`, or rejects after `ms`. */
-function nextPacket(node: WireGuardNode, ms = 5000): Promise<{ packet: Uint8Array; peer: string }> {
+function nextPacket(
+  node: WireGuardNode,
+  ms = 5000,
+): Promise<{ packet: Uint8Array; peer: string; at: number }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no packet within ${ms} ms`)), ms);
     node.onPacket = (packet, peer) => {
       clearTimeout(timer);
       node.onPacket = undefined;
-      resolve({ packet: new Uint8Array(packet), peer });
+      resolve({ packet: new Uint8Array(packet), peer, at: Date.now() });
     };
   });
 }
@@ -112,6 +115,33 @@ describe('WireGuardNode over loopback', () => {
       seen,
       Array.from({ length: 400 }, (_, i) => i),
     );
+  });
+
+  test('timers run from the single adapter timer: a keepalive answers received data (KEEPALIVE_TIMEOUT 200 ms)', async () => {
+    const ka = keypair();
+    const kb = keypair();
+    const timers = { keepaliveTimeout: 200 };
+    const a = await WireGuardNode.open({ privateKey: ka.priv, timers });
+    open.push(a);
+    const b = await WireGuardNode.open({
+      privateKey: kb.priv,
+      timers,
+      peers: [
+        { publicKey: ka.pub, endpoint: { address: '127.0.0.1', port: a.port }, allowedIps: ['10.7.0.1/32'] },
+      ],
+    });
+    open.push(b);
+    a.addPeer({ publicKey: kb.pub, allowedIps: ['10.7.0.2/32'] });
+    const got = nextPacket(a);
+    b.send(ipv4Packet('10.7.0.2', '10.7.0.1'));
+    const { at: receivedAt } = await got; // a's keepalive timer was armed when this arrived
+    const rxAfterData = b.status()[0].rxBytes;
+    const started = Date.now();
+    while (b.status()[0].rxBytes === rxAfterData && Date.now() - started < 5000) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(b.status()[0].rxBytes, rxAfterData + 32, 'one keepalive (32 bytes) arrived');
+    assert.ok(Date.now() - receivedAt >= 190, 'not before KEEPALIVE_TIMEOUT');
   });
 
   test('reports the socket buffer sizes the kernel granted, on the diagnostics channel too', async () => {

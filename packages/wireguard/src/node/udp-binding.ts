@@ -72,6 +72,11 @@ export class WireGuardNode {
   private ringNext = 0;
   private timer: NodeJS.Timeout | undefined = undefined;
   private armedAt = Infinity;
+  private schedulePending = false;
+  private readonly runSchedule = (): void => {
+    this.schedulePending = false;
+    this.schedule();
+  };
   private closed = false;
 
   private constructor(
@@ -98,7 +103,7 @@ export class WireGuardNode {
     for (const p of opts.peers ?? []) this.device.addPeer(p, t);
     const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo) => {
       this.device.receiveDatagram(msg, rinfo, now());
-      this.schedule();
+      this.requestSchedule();
     };
     sock4.on('message', onMessage);
     sock6?.on('message', onMessage);
@@ -194,29 +199,29 @@ export class WireGuardNode {
   /** Sends one IP packet into the tunnel; see WireGuardDevice.sendPacket. */
   send(ipPacket: Uint8Array): SendResult {
     const r = this.device.sendPacket(ipPacket, now());
-    this.schedule();
+    this.requestSchedule();
     return r;
   }
 
   addPeer(cfg: PeerConfig): void {
     this.device.addPeer(cfg, now());
-    this.schedule();
+    this.requestSchedule();
   }
 
   updatePeer(update: PeerUpdate): void {
     this.device.updatePeer(update, now());
-    this.schedule();
+    this.requestSchedule();
   }
 
   removePeer(publicKey: Uint8Array | string): void {
     this.device.removePeer(publicKey);
-    this.schedule();
+    this.requestSchedule();
   }
 
   /** Starts a handshake with `publicKey` now rather than on the first packet. */
   connect(publicKey: Uint8Array | string): void {
     this.device.connect(publicKey, now());
-    this.schedule();
+    this.requestSchedule();
   }
 
   status(): PeerStatus[] {
@@ -249,6 +254,16 @@ export class WireGuardNode {
       copy = Buffer.from(data);
     }
     sock.send(copy, to.port, to.address);
+  }
+
+  /**
+   * Re-arms the timer once per event-loop turn rather than per datagram: pollAt() looks at every peer,
+   * and a burst of datagrams arrives in one turn.
+   */
+  private requestSchedule(): void {
+    if (this.schedulePending || this.closed) return;
+    this.schedulePending = true;
+    setImmediate(this.runSchedule);
   }
 
   /** Arms the single timer at the device's next deadline (only if earlier than the one already armed). */
