@@ -35,12 +35,41 @@ export interface NodeOptions {
 
 const DEFAULT_SOCKET_BUFFER = 8 * 1024 * 1024;
 /**
- * Outgoing datagrams are copied into a ring of slots, because the core reuses its send buffer at once
- * while dgram may still hold a datagram the kernel refused with EAGAIN. Larger datagrams are copied
- * into a fresh Buffer.
+ * Outgoing datagrams are copied into a ring of slots per socket, because the core reuses its send
+ * buffer at once while dgram may still hold a datagram (libuv queues it when the kernel says EAGAIN).
+ * Completions come back in order per socket, so counting them tells which slots are free; when all
+ * are in flight, or a datagram is larger than a slot, it is copied into a fresh Buffer instead.
  */
 const SEND_RING_SLOTS = 512;
 const SEND_SLOT_SIZE = 2048;
+
+class SendRing {
+  private readonly buf = new Uint8Array(SEND_RING_SLOTS * SEND_SLOT_SIZE);
+  private next = 0;
+  /** Sends handed to dgram whose callback has not run yet. */
+  inflight = 0;
+  /** Shared completion callback (one closure per socket, not per packet). */
+  readonly done = (): void => {
+    this.inflight--;
+  };
+
+  constructor(private readonly sock: dgram.Socket) {}
+
+  send(data: Uint8Array, to: Endpoint): void {
+    let copy: Uint8Array;
+    if (data.length <= SEND_SLOT_SIZE && this.inflight < SEND_RING_SLOTS) {
+      const off = this.next * SEND_SLOT_SIZE;
+      this.next = (this.next + 1) % SEND_RING_SLOTS;
+      copy = this.buf.subarray(off, off + data.length);
+      copy.set(data);
+    } else {
+      copy = Buffer.from(data);
+    }
+    this.inflight++;
+    this.sock.send(copy, to.port, to.address, this.done);
+  }
+}
+
 const BIND_RETRIES = 8;
 
 /** Milliseconds since the Unix epoch from the monotonic clock (wall time is needed for TAI64N). */
@@ -68,8 +97,8 @@ export class WireGuardNode {
   readonly socketBuffers: BindEvent[];
 
   private readonly device: WireGuardDevice;
-  private readonly ring = new Uint8Array(SEND_RING_SLOTS * SEND_SLOT_SIZE);
-  private ringNext = 0;
+  private readonly ring4: SendRing;
+  private readonly ring6: SendRing | undefined;
   private timer: NodeJS.Timeout | undefined = undefined;
   private armedAt = Infinity;
   private schedulePending = false;
@@ -86,6 +115,8 @@ export class WireGuardNode {
     socketBuffers: BindEvent[],
   ) {
     this.port = sock4.address().port;
+    this.ring4 = new SendRing(sock4);
+    this.ring6 = sock6 ? new SendRing(sock6) : undefined;
     this.socketBuffers = socketBuffers;
     this.device = new WireGuardDevice({
       privateKey: opts.privateKey,
@@ -242,18 +273,8 @@ export class WireGuardNode {
 
   private sendDatagram(data: Uint8Array, to: Endpoint): void {
     if (this.closed) return;
-    const sock = to.address.includes(':') ? this.sock6 : this.sock4;
-    if (!sock) return;
-    let copy: Uint8Array;
-    if (data.length <= SEND_SLOT_SIZE) {
-      const off = this.ringNext * SEND_SLOT_SIZE;
-      this.ringNext = (this.ringNext + 1) % SEND_RING_SLOTS;
-      copy = this.ring.subarray(off, off + data.length);
-      copy.set(data);
-    } else {
-      copy = Buffer.from(data);
-    }
-    sock.send(copy, to.port, to.address);
+    const ring = to.address.includes(':') ? this.ring6 : this.ring4;
+    ring?.send(data, to);
   }
 
   /**
