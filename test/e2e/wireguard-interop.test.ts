@@ -7,9 +7,10 @@
 //       |  veth (198.18.x.y/30, fd18:x::/64)
 //   ns <prefix>-k: wireguard-go on a TUN device, 198.19.0.1/24 + fd00:19::1/64; kernel answers ICMP echo,
 //                  a UDP echo server listens on port 7.
-// Our engines are peers of wireguard-go with tunnel addresses 198.19.0.{2,3,4,5} / fd00:19::{2,3,4,5}, one per
-// scenario so that each starts without a session: initiator, responder, rekey, relay. The test builds and
-// parses the inner IP packets itself (test/e2e/lib/packets.ts), checksums verified both ways.
+// Our engines are peers of wireguard-go with tunnel addresses 198.19.0.N / fd00:19::N (N = 2, 3, ...), one per
+// scenario so that each starts without a session (initiator, responder, rekey, relay, PSK, cookie, ...). The
+// test builds and parses the inner IP packets itself (test/e2e/lib/packets.ts), checksums verified both ways:
+// a packet from the tunnel that does not parse is recorded and fails the suite in after().
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -55,6 +56,10 @@ class Inbox {
     try {
       // Copy: the engine may reuse its buffer after the callback returns.
       p = parseIp(Uint8Array.from(raw));
+      // Verify the transport checksums here, so that predicates (which parse again) cannot throw inside the
+      // engine's delivery callback.
+      parseEcho(p);
+      parseUdp(p);
     } catch (e) {
       this.errors.push(String(e));
       return;
@@ -109,7 +114,6 @@ describe('WireGuard interop: our engine <-> wireguard-go + Linux kernel', { skip
   let kernelEndpoint: Endpoint;
   const engines: Engine[] = [];
 
-  /** Opens a WireGuardNode with tunnel host number `host`, peered both ways with wireguard-go. */
   interface EngineOptions {
     timers?: NodeOptions['timers'];
     cookieLoadThreshold?: number;
@@ -124,6 +128,7 @@ describe('WireGuard interop: our engine <-> wireguard-go + Linux kernel', { skip
     answerEcho?: boolean;
   }
 
+  /** Opens a WireGuardNode with tunnel host number `host`, peered both ways with wireguard-go. */
   /** Opens a WireGuardNode with tunnel host number `host`, peered both ways with wireguard-go. */
   async function engine(host: number, opts: EngineOptions = {}): Promise<Engine> {
     const priv = generatePrivateKey();
@@ -149,8 +154,12 @@ describe('WireGuard interop: our engine <-> wireguard-go + Linux kernel', { skip
     node.onPacket = (packet) => {
       inbox.push(packet);
       if (opts.answerEcho) {
-        const reply = echoReplyFor(Uint8Array.from(packet));
-        if (reply) node.send(reply);
+        try {
+          const reply = echoReplyFor(Uint8Array.from(packet));
+          if (reply) node.send(reply);
+        } catch {
+          // Recorded by the inbox above; a test callback must never throw into the engine.
+        }
       }
     };
     const e = { node, publicKey, inbox, tunnel4: `198.19.0.${host}`, tunnel6: `fd00:19::${host}` };
@@ -260,8 +269,15 @@ describe('WireGuard interop: our engine <-> wireguard-go + Linux kernel', { skip
   test('responder: a UDP request from the kernel reaches us and our reply reaches the kernel', async () => {
     const e = engines.find((x) => x.tunnel4.endsWith('.3')) ?? (await engine(3));
     e.node.onPacket = (packet) => {
-      const p = parseIp(Uint8Array.from(packet));
-      const u = parseUdp(p);
+      e.inbox.push(packet); // validates; a bad packet is recorded there and not answered
+      let p: ParsedIp;
+      let u: ReturnType<typeof parseUdp>;
+      try {
+        p = parseIp(Uint8Array.from(packet));
+        u = parseUdp(p);
+      } catch {
+        return;
+      }
       if (!u) return;
       const answer = Buffer.concat([Buffer.from('re: '), u.data]);
       e.node.send(
