@@ -15,7 +15,9 @@ import { databaseKind, databaseUrl } from './db/open.js';
 import type { Database } from './db/schema.js';
 import { NexError } from './errors.js';
 import { ChangeBus } from './events/bus.js';
+import { SharedReads } from './events/shared-reads.js';
 import { type IdentityService, identityRoutes } from './identity/index.js';
+import { PoolCache } from './ipam.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventRoutes } from './routes/events.js';
 import { metadataRoutes } from './routes/metadata.js';
@@ -62,7 +64,7 @@ function validationField(err: FastifyError): string {
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
   const postgres = databaseKind(opts.db) === 'postgres';
   const bus = new ChangeBus();
-  const ctx: ServerContext = { db: opts.db, postgres, bus };
+  const ctx: ServerContext = { db: opts.db, postgres, bus, reads: new SharedReads(), ipam: new PoolCache() };
   const url = databaseUrl(opts.db);
   if (postgres && url) await bus.listen(url);
 

@@ -5,11 +5,17 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Database } from './db/schema.js';
 import type { ChangeBus } from './events/bus.js';
 import { nextRevision, notifyInTransaction } from './events/revisions.js';
+import type { SharedReads } from './events/shared-reads.js';
+import type { PoolCache } from './ipam.js';
 
 export interface ServerContext {
   db: Kysely<Database>;
   postgres: boolean;
   bus: ChangeBus;
+  /** Reads shared by the watch streams of one wake-up. */
+  reads: SharedReads;
+  /** Used addresses per VPC pool, kept exact by revisions. */
+  ipam: PoolCache;
 }
 
 /**

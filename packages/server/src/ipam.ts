@@ -137,3 +137,66 @@ export function checkAdvertisedCidr(cidr: string, field: string): string {
     );
   }
 }
+
+interface CachedPool {
+  /** the VPC revision after which `used` was exact */
+  revision: number;
+  used: Set<bigint>;
+  /** no free address below this one */
+  hint: bigint;
+}
+
+/**
+ * Remembers a VPC's used addresses between registrations, so a registration does not re-read and re-parse
+ * the whole pool. Every change to a VPC's devices takes the VPC's next revision (also on other replicas), so
+ * the cache is exact only when this transaction's revision directly follows the cached one; otherwise it is
+ * rebuilt from the database. A rolled-back transaction leaves a revision gap and so forces a rebuild too.
+ * The database's UNIQUE (vpc_id, address) stays the guarantee.
+ */
+export class PoolCache {
+  private readonly pools = new Map<string, CachedPool>();
+
+  /** Picks the lowest free address for a transaction holding `revision` (call inside that transaction). */
+  async pick(
+    vpcId: string,
+    pool: Pool,
+    revision: number,
+    loadTaken: () => Promise<string[]>,
+  ): Promise<string | undefined> {
+    const key = `${vpcId}|${pool.family}|${pool.cidr}`;
+    let entry = this.pools.get(key);
+    // A cache that finds the pool full may only be missing frees (rolled-back picks stay marked used): re-read.
+    if (entry && entry.revision === revision - 1 && this.firstFree(entry, pool) === undefined)
+      entry = undefined;
+    if (!entry || entry.revision !== revision - 1) {
+      const used = new Set<bigint>();
+      for (const t of await loadTaken()) {
+        try {
+          used.add(toBigInt(ipaddr.parse(t)));
+        } catch {
+          // an unparsable row cannot collide with a canonical candidate
+        }
+      }
+      entry = { revision: revision - 1, used, hint: pool.first };
+      this.pools.set(key, entry);
+    }
+    const n = this.firstFree(entry, pool);
+    entry.revision = revision;
+    if (n === undefined) return undefined;
+    entry.used.add(n);
+    entry.hint = n + 1n;
+    return fromBigInt(n, pool.family);
+  }
+
+  private firstFree(entry: CachedPool, pool: Pool): bigint | undefined {
+    let n = entry.hint;
+    while (n <= pool.last && entry.used.has(n)) n++;
+    entry.hint = n;
+    return n > pool.last ? undefined : n;
+  }
+
+  /** Forget a VPC's pools (the VPC or one of its devices was deleted here). */
+  drop(vpcId: string): void {
+    for (const k of this.pools.keys()) if (k.startsWith(`${vpcId}|`)) this.pools.delete(k);
+  }
+}

@@ -16,6 +16,8 @@ export class ChangeBus {
   /** Identifies this process in NOTIFY payloads, so it ignores its own notifications (already delivered). */
   readonly instanceId = randomUUID();
   private readonly listeners = new Map<string, Set<Listener>>();
+  /** Count of all notifications of this process, bumped before listeners run (see shared-reads.ts). */
+  private generationCount = 0;
   private client: pg.Client | undefined;
   private closed = false;
   private retry: NodeJS.Timeout | undefined;
@@ -33,9 +35,16 @@ export class ChangeBus {
 
   /** Call after a transaction that changed `vpcId` committed. */
   publishLocal(vpcId: string): void {
+    // Bumped even without listeners: a stream subscribing later must not reuse a read from before this change.
+    this.generationCount++;
     const set = this.listeners.get(vpcId);
     if (!set) return;
     for (const fn of [...set]) fn();
+  }
+
+  /** How many notifications this process has seen (monotonic). */
+  generation(): number {
+    return this.generationCount;
   }
 
   /** The NOTIFY payload a writer sends inside its transaction. */

@@ -9,9 +9,14 @@
 
 import type { ServerResponse } from 'node:http';
 import type { Watch, WatchKind } from '@nexodus/api';
+import type { Selectable } from 'kysely';
 import type { ServerContext } from '../context.js';
+import type { IpAllocationsTable } from '../db/schema.js';
 import { deviceView, metadataView, securityGroupView } from '../views.js';
 import { currentRevision } from './revisions.js';
+
+/** Up to this many changed devices, their addresses are fetched by id rather than for the whole VPC. */
+const BY_ID_LIMIT = 200;
 
 export interface WatchOptions {
   /** Keep-alive interval: a `bookmark` line carrying the current revision. */
@@ -94,7 +99,8 @@ export class WatchStream {
 
   private async poll(): Promise<void> {
     const db = this.ctx.db;
-    const upTo = await currentRevision(db, this.vpcId);
+    const gen = this.ctx.bus.generation();
+    const upTo = await this.ctx.reads.get(`rev|${this.vpcId}|${gen}`, () => currentRevision(db, this.vpcId));
     if (
       upTo === 0 &&
       !(await db.selectFrom('vpcs').select('id').where('id', '=', this.vpcId).executeTakeFirst())
@@ -104,7 +110,12 @@ export class WatchStream {
     const out: Pending[] = [];
     for (const [kind, cursor] of this.cursors) {
       if (upTo <= cursor) continue;
-      await this.collect(kind, cursor, upTo, out);
+      const got = await this.ctx.reads.get(`range|${this.vpcId}|${kind}|${cursor}|${upTo}`, async () => {
+        const list: Pending[] = [];
+        await this.collect(kind, cursor, upTo, list);
+        return list;
+      });
+      out.push(...got);
       this.cursors.set(kind, upTo);
     }
     this.lastRevision = Math.max(this.lastRevision, upTo);
@@ -128,20 +139,23 @@ export class WatchStream {
         .where('revision', '<=', upTo)
         .execute();
       if (rows.length > 0) {
-        const ids = rows.map((r) => r.id);
-        const allocs = await db
-          .selectFrom('ip_allocations')
-          .selectAll()
-          .where('device_id', 'in', ids)
-          .execute();
-        for (const r of rows)
-          change(
-            deviceView(
-              r,
-              allocs.filter((a) => a.device_id === r.id),
-              false,
-            ),
-          );
+        // Few rows (live changes): fetch their addresses by id; many (an initial list): the whole VPC's.
+        let q = db.selectFrom('ip_allocations').selectAll();
+        q =
+          rows.length <= BY_ID_LIMIT
+            ? q.where(
+                'device_id',
+                'in',
+                rows.map((r) => r.id),
+              )
+            : q.where('vpc_id', '=', this.vpcId);
+        const byDevice = new Map<string, Selectable<IpAllocationsTable>[]>();
+        for (const a of await q.execute()) {
+          const l = byDevice.get(a.device_id);
+          if (l) l.push(a);
+          else byDevice.set(a.device_id, [a]);
+        }
+        for (const r of rows) change(deviceView(r, byDevice.get(r.id) ?? [], false));
       }
     } else if (kind === 'device-metadata') {
       const rows = await db

@@ -18,7 +18,7 @@ import { uniqueViolation } from '../db/constraints.js';
 import type { Database, DevicesTable, VpcsTable } from '../db/schema.js';
 import { NexError, notFound } from '../errors.js';
 import { addTombstone, nextRevision } from '../events/revisions.js';
-import { checkAdvertisedCidr, checkRequested, type Pool, parsePool, pickFree } from '../ipam.js';
+import { checkAdvertisedCidr, checkRequested, type Pool, parsePool } from '../ipam.js';
 import type { Principal } from '../principal.js';
 import { DEVICE_TOKEN_PREFIX, newToken } from '../tokens.js';
 import { deviceView, metadataView } from '../views.js';
@@ -147,8 +147,8 @@ async function register(ctx: ServerContext, p: Principal, body: AddDevice): Prom
     try {
       return await writeVpc(ctx, vpc.id, async (trx, revision) => {
         const now = new Date().toISOString();
-        const v4 = requested4 ?? (await allocate(trx, vpc.id, pool4));
-        const v6 = await allocate(trx, vpc.id, pool6);
+        const v4 = requested4 ?? (await allocate(ctx, trx, vpc.id, pool4, revision));
+        const v6 = await allocate(ctx, trx, vpc.id, pool6, revision);
         const row: Selectable<DevicesTable> = {
           id,
           owner_id: ownerId,
@@ -221,21 +221,28 @@ function duplicateKey(id: string | undefined): NexError {
   return new NexError('NEX_ERR_CONFLICT', 'a device with this public key already exists', id ? { id } : {});
 }
 
-async function allocate(trx: Transaction<Database>, vpcId: string, pool: Pool): Promise<string> {
-  const taken = await trx
-    .selectFrom('ip_allocations')
-    .select('address')
-    .where('vpc_id', '=', vpcId)
-    .where('family', '=', pool.family)
-    .execute();
-  const free = pickFree(
-    pool,
-    taken.map((t) => t.address),
-  );
+async function allocate(
+  ctx: ServerContext,
+  trx: Transaction<Database>,
+  vpcId: string,
+  pool: Pool,
+  revision: number,
+): Promise<string> {
+  const loadTaken = async () =>
+    (
+      await trx
+        .selectFrom('ip_allocations')
+        .select('address')
+        .where('vpc_id', '=', vpcId)
+        .where('family', '=', pool.family)
+        .execute()
+    ).map((r) => r.address);
+  const free = await ctx.ipam.pick(vpcId, pool, revision, loadTaken);
   if (!free) {
+    const assigned = (await loadTaken()).length;
     throw new NexError(
       'NEX_ERR_POOL_EXHAUSTED',
-      `no free IPv${pool.family} address left in ${pool.cidr} (${taken.length} assigned); delete unused devices or use a VPC with a larger CIDR`,
+      `no free IPv${pool.family} address left in ${pool.cidr} (${assigned} assigned); delete unused devices or use a VPC with a larger CIDR`,
     );
   }
   return free;
@@ -267,6 +274,8 @@ async function update(ctx: ServerContext, p: Principal, id: string, body: Update
 
 /** Deletes a device, its addresses and metadata; leaves tombstones for the device and each metadata key. */
 export async function deleteDevice(ctx: ServerContext, d: Selectable<DevicesTable>): Promise<Device> {
+  // The freed addresses become the lowest free ones again: re-read the pool on the next registration.
+  ctx.ipam.drop(d.vpc_id);
   return writeVpc(ctx, d.vpc_id, async (trx, revision) => {
     const current = await trx.selectFrom('devices').selectAll().where('id', '=', d.id).executeTakeFirst();
     if (!current) throw notFound('device');

@@ -117,6 +117,7 @@ export async function vpcRoutes(app: FastifyInstance, opts: { ctx: ServerContext
         await trx.deleteFrom('device_metadata').where('vpc_id', '=', vpc.id).execute();
         await trx.deleteFrom('vpcs').where('id', '=', vpc.id).execute();
       });
+      ctx.ipam.drop(vpc.id);
       ctx.bus.publishLocal(vpc.id);
       return vpcView(vpc);
     },
