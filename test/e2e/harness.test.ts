@@ -4,10 +4,13 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type KernelPeer, kernelPeer } from './lib/kernel-peer.js';
+import { type KernelPeer, kernelPeer, writeRandomFile } from './lib/kernel-peer.js';
 import { exec, execHost, Lab } from './lib/netns.js';
 import { kernelPing, udpRequest } from './lib/probes.js';
 import { type ReferencePair, referencePair, runIperfClient } from './lib/reference-pair.js';
@@ -100,6 +103,23 @@ describe('relay (loopback, no root needed)', () => {
       /reorderRate must be a fraction/,
     );
     await assert.rejects(UdpRelay.start({ a: side, b: side, delayMs: -1 }), /delayMs must be within/);
+  });
+});
+
+describe('served files (no root needed)', () => {
+  test('writeRandomFile writes the exact size in chunks and returns the SHA-256 of what is on disk', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nxe-files-'));
+    try {
+      for (const size of [0, 1, 1024 * 1024, 1024 * 1024 * 1.5 + 3]) {
+        const path = join(dir, `f${size}`);
+        const sha = writeRandomFile(path, size);
+        const content = readFileSync(path);
+        assert.equal(content.length, size);
+        assert.equal(sha, createHash('sha256').update(content).digest('hex'));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -7,8 +7,8 @@
 //   root ns: test process (our engine on rootAddress4) --veth-- ns k: wireguard-go 198.19.0.1 + fd00:19::1
 //                                                                  nginx :80, iperf3 -s :5201, UDP echo :7
 
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash, randomFillSync } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { exec, type Lab, LabError, type Proc, waitFor } from './netns.js';
 import { udpEchoServer } from './probes.js';
@@ -32,6 +32,8 @@ export interface KernelPeerOptions {
 export interface ServedFile {
   /** URL path, e.g. `/blob.bin`. */
   path: string;
+  /** Where it is on disk (readable from inside the namespace too, e.g. as an upload source for curl -T). */
+  diskPath: string;
   size: number;
   /** Hex SHA-256 of the content. */
   sha256: string;
@@ -94,6 +96,24 @@ http {
 `;
 }
 
+/** Writes `size` random bytes to `path` in 1 MiB chunks (a 100 MB file never sits in memory); returns its SHA-256. */
+export function writeRandomFile(path: string, size: number): string {
+  const hash = createHash('sha256');
+  const fd = openSync(path, 'w');
+  try {
+    const chunk = Buffer.allocUnsafe(1024 * 1024);
+    for (let left = size; left > 0; left -= chunk.length) {
+      const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
+      randomFillSync(part);
+      hash.update(part);
+      for (let off = 0; off < part.length; ) off += writeSync(fd, part, off);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
 /** Starts the kernel peer; everything it starts belongs to `lab` and goes away in `lab.cleanup()`. */
 export async function kernelPeer(lab: Lab, opts: KernelPeerOptions = {}): Promise<KernelPeer> {
   const ns = await lab.netns(opts.name ?? 'k');
@@ -113,9 +133,8 @@ export async function kernelPeer(lab: Lab, opts: KernelPeerOptions = {}): Promis
   const dir = lab.tempDir('nginx');
   const www = join(dir, 'www');
   mkdirSync(www);
-  const content = randomBytes(size);
-  writeFileSync(join(www, 'blob.bin'), content);
-  const file = { path: '/blob.bin', size, sha256: createHash('sha256').update(content).digest('hex') };
+  const diskPath = join(www, 'blob.bin');
+  const file = { path: '/blob.bin', diskPath, size, sha256: writeRandomFile(diskPath, size) };
   const httpPort = 80;
   const iperfPort = 5201;
   const udpEchoPort = 7;
