@@ -35,6 +35,8 @@ export interface GlobalConfig {
   requestIp?: string;
   /** WireGuard UDP port; 0 or absent lets the system pick. */
   listenPort?: number;
+  /** Registered as the local endpoint instead of the host's interface addresses, i.e. `127.0.0.1`. */
+  localEndpointIp?: string;
   stateDir: string;
   insecureSkipTlsVerify: boolean;
   caFile?: string;
@@ -66,6 +68,12 @@ const GLOBALS = [
   ['reg-key', 'NEXD_REG_KEY', '<key>', 'registration key (instead of a username and password)'],
   ['request-ip', 'NEXD_REQUEST_IP', '<ipv4>', 'ask for this VPC IPv4 address'],
   ['listen-port', 'NEXD_LISTEN_PORT', '<port>', 'WireGuard UDP port (default: any free port)'],
+  [
+    'local-endpoint-ip',
+    'NEXD_LOCAL_ENDPOINT_IP',
+    '<ip>',
+    "register this address as the endpoint instead of the host's addresses (i.e. 127.0.0.1 on one machine)",
+  ],
   [
     'state-dir',
     'NEXD_STATE_DIR',
@@ -289,6 +297,16 @@ function interpret(program: Command, action: 'proxy' | 'agent' | 'version', env:
       );
     }
     config.requestIp = requestIp.value;
+  }
+  const endpointIp = get('local-endpoint-ip');
+  if (endpointIp) {
+    if (!isIPv4(endpointIp.value) && !isIPv6(endpointIp.value)) {
+      throw new BadFlagError(
+        endpointIp.source,
+        `${endpointIp.source} ${JSON.stringify(endpointIp.value)} is not an IP address; expected i.e. 198.18.0.2`,
+      );
+    }
+    config.localEndpointIp = endpointIp.value;
   }
   const listenPort = get('listen-port');
   if (listenPort) config.listenPort = parsePort(listenPort.source, listenPort.value, 0);

@@ -16,6 +16,10 @@ export const NEXD_ERROR_CODES = [
   'NEX_ERR_WG_CONFIG',
   'NEX_ERR_CONTROL',
   'NEX_ERR_DATA_PLANE_UNAVAILABLE',
+  'NEX_ERR_LOGIN',
+  'NEX_ERR_SERVICE_UNREACHABLE',
+  'NEX_ERR_TLS',
+  'NEX_ERR_REGISTRATION',
 ] as const;
 export type NexdErrorCode = (typeof NEXD_ERROR_CODES)[number];
 

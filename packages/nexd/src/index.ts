@@ -32,11 +32,23 @@ export { type CloseResult, ProxyEngine, type ProxyOptions, type RuleStatus } fro
 export * from './proxy/rules.js';
 export { RuleStats, type RuleStatsSnapshot } from './proxy/stats.js';
 export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type RunDeps, type RunIo, runNexd } from './run.js';
+export { serviceError } from './service/errors.js';
+export { type LoginOptions, login, type Session, toStoredTokens } from './service/login.js';
+export { deviceAddresses, type Registration, registerDevice } from './service/registration.js';
+export {
+  PEER_PERSISTENT_KEEPALIVE_S,
+  type ServicePlaneOptions,
+  serviceDataPlane,
+} from './service/service-plane.js';
 export { installGracefulShutdown } from './shutdown.js';
 export { FileStateStore, STATE_FILE_NAME } from './state/file-store.js';
 export * from './state/secret-store.js';
 export * from './state/state.js';
 export { type StateStore, updateState } from './state/store.js';
 export { type RefreshTokens, TOKEN_REFRESH_SKEW_MS, TokenKeeper, type TokenKeeperOptions } from './tokens.js';
+export { userspaceDataPlane } from './tunnel/index.js';
+export { NetStackDatagramNetwork, NetStackStreamNetwork } from './tunnel/netstack-network.js';
+export { standaloneDataPlane } from './tunnel/standalone-plane.js';
+export { TUNNEL_MTU, Tunnel, type TunnelOptions } from './tunnel/tunnel.js';
 export { NEXD_VERSION } from './version.js';
 export * from './wg-config.js';

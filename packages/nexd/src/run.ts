@@ -3,13 +3,14 @@
 // with a different data plane. Exit codes: 0 ok, 1 runtime failure, 2 bad command line.
 import { resolveNexdArgs } from './config.js';
 import { type Daemon, startDaemon } from './daemon.js';
-import { type DataPlaneFactory, unavailableDataPlane } from './data-plane.js';
+import type { DataPlaneFactory } from './data-plane.js';
 import { describeError } from './errors.js';
 import type { KeyLocations } from './keys.js';
 import { createLogger } from './log.js';
 import type { ProxySide } from './proxy/network.js';
 import { installGracefulShutdown } from './shutdown.js';
 import { FileStateStore } from './state/file-store.js';
+import { userspaceDataPlane } from './tunnel/index.js';
 import { NEXD_VERSION } from './version.js';
 
 export const EXIT_OK = 0;
@@ -75,7 +76,7 @@ export async function runNexd(
       rules,
       logger,
       store: new FileStateStore(config.stateDir),
-      dataPlane: deps.dataPlane ?? unavailableDataPlane,
+      dataPlane: deps.dataPlane ?? userspaceDataPlane(),
       ...(deps.local ? { local: deps.local } : {}),
       keyLocations: { ...deps.keyLocations, privateKeyFile: config.privateKeyFile },
     });

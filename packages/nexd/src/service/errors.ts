@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+// Turns API client failures into nexd's typed errors with a message that says what to do: an untrusted
+// certificate names --ca-file, a refused connection names the URL, a wrong password says so.
+import { ApiError } from '@nexodus/api';
+import { NexdError } from '../errors.js';
+
+/** OpenSSL verification failures that mean "the CA is not known" (or the name does not match). */
+const TLS_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** The innermost `code` found along an error's cause chain, i.e. `ECONNREFUSED`. */
+function causeCodes(err: unknown): string[] {
+  const codes: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 8; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') codes.push(code);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return codes;
+}
+
+/** Maps a failure of `what` (i.e. `login`) against `url` to a NexdError. */
+export function serviceError(what: string, url: string, err: unknown): NexdError {
+  if (err instanceof NexdError) return err;
+  const codes = causeCodes(err);
+  const tls = codes.find((c) => TLS_CODES.has(c));
+  if (tls) {
+    return new NexdError(
+      'NEX_ERR_TLS',
+      `${what}: the certificate of ${url} is not trusted (${tls}); pass the CA that signed it with ` +
+        '--ca-file FILE (NEXD_CA_FILE), or --insecure-skip-tls-verify for a test service',
+      { cause: err },
+    );
+  }
+  if (err instanceof ApiError && err.status === 0) {
+    const code = codes.find((c) => c.startsWith('E') && c !== 'ERR_') ?? codes[codes.length - 1] ?? 'error';
+    return new NexdError(
+      'NEX_ERR_SERVICE_UNREACHABLE',
+      `${what}: cannot reach the service at ${url} (${code}: ${(err.cause as Error | undefined)?.message ?? err.message}); ` +
+        'check the URL and that the service is running',
+      { cause: err },
+    );
+  }
+  if (err instanceof ApiError && (err.status === 400 || err.status === 401 || err.status === 403)) {
+    return new NexdError('NEX_ERR_LOGIN', `${what} refused by ${url}: ${err.message} (${err.code})`, {
+      cause: err,
+    });
+  }
+  if (err instanceof ApiError) {
+    return new NexdError(
+      'NEX_ERR_REGISTRATION',
+      `${what} failed at ${url}: HTTP ${err.status} ${err.message} (${err.code})`,
+      { cause: err },
+    );
+  }
+  return new NexdError('NEX_ERR_SERVICE_UNREACHABLE', `${what} against ${url} failed: ${String(err)}`, {
+    cause: err,
+  });
+}

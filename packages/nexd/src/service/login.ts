@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: Apache-2.0
+// Logging in to the service, in order of preference:
+//   1. --reg-key / NEXD_REG_KEY: the key itself is the bearer token (no refresh needed);
+//   2. --username/--password (NEXD_USERNAME/NEXD_PASSWORD): the OAuth2 password grant, every start (so a
+//      changed password is noticed at once);
+//   3. stored tokens from an earlier login that are still valid or refreshable;
+//   4. otherwise the device authorization grant (RFC 8628): print the code and URL, poll until approved.
+// User tokens go to a TokenKeeper, which refreshes them before expiry and stores them in the state.
+import { readFileSync } from 'node:fs';
+import { NexodusClient, OAuthClient, OAuthClientError, type TokenResponse } from '@nexodus/api';
+import type { Logger } from 'pino';
+import type { GlobalConfig } from '../config.js';
+import { BadFlagError, NexdError } from '../errors.js';
+import type { StoredTokens } from '../state/state.js';
+import type { StateStore } from '../state/store.js';
+import { TokenKeeper } from '../tokens.js';
+import { serviceError } from './errors.js';
+
+export interface LoginOptions {
+  config: GlobalConfig;
+  store: StateStore;
+  logger: Logger;
+  /** Where the device-login prompt goes (default: stderr). */
+  prompt?: (text: string) => void;
+  /** Device login polling interval override (tests). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface Session {
+  client: NexodusClient;
+  oauth: OAuthClient;
+  /** Present for user logins (password or device grant). */
+  keeper?: TokenKeeper;
+  /** How this session logged in, for the log. */
+  method: 'reg-key' | 'password' | 'stored-tokens' | 'device-authorization';
+  close(): Promise<void>;
+}
+
+function tlsOptions(config: GlobalConfig): { caFile?: string; insecureSkipTlsVerify?: boolean } {
+  if (config.caFile) {
+    try {
+      readFileSync(config.caFile);
+    } catch (err) {
+      throw new BadFlagError(
+        '--ca-file',
+        `--ca-file ${config.caFile}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      );
+    }
+  }
+  return {
+    ...(config.caFile ? { caFile: config.caFile } : {}),
+    ...(config.insecureSkipTlsVerify ? { insecureSkipTlsVerify: true } : {}),
+  };
+}
+
+export function toStoredTokens(t: TokenResponse, now = Date.now()): StoredTokens {
+  return {
+    accessToken: t.access_token,
+    ...(t.refresh_token ? { refreshToken: t.refresh_token } : {}),
+    ...(t.expires_in !== undefined ? { expiresAt: new Date(now + t.expires_in * 1000).toISOString() } : {}),
+  };
+}
+
+export async function login(options: LoginOptions): Promise<Session> {
+  const { config, store, logger } = options;
+  const url = config.serviceUrl;
+  if (!url) throw new BadFlagError('--service-url', 'service mode needs a service URL');
+  const tls = tlsOptions(config);
+  const oauth = new OAuthClient({ baseUrl: url, ...tls });
+  const closeAll = async (client?: NexodusClient) => {
+    await client?.close();
+    await oauth.close();
+  };
+
+  if (config.regKey) {
+    const client = new NexodusClient({ baseUrl: url, token: config.regKey, ...tls });
+    return { client, oauth, method: 'reg-key', close: () => closeAll(client) };
+  }
+
+  const { username, password } = config;
+  const relogin = async (): Promise<TokenResponse> => {
+    if (username === undefined || password === undefined) {
+      throw new NexdError('NEX_ERR_LOGIN', 'the refresh token was refused and no password is configured');
+    }
+    return oauth.passwordGrant(username, password);
+  };
+  const keeper = new TokenKeeper({
+    store,
+    logger,
+    refresh: async (refreshToken) => {
+      try {
+        return toStoredTokens(await oauth.refresh(refreshToken));
+      } catch (err) {
+        // A refresh token the service no longer accepts: log in again with the password if we have one.
+        if (err instanceof OAuthClientError && username !== undefined) return toStoredTokens(await relogin());
+        throw err;
+      }
+    },
+  });
+  let method: Session['method'];
+  try {
+    if (username !== undefined && password !== undefined) {
+      await keeper.set(toStoredTokens(await oauth.passwordGrant(username, password)));
+      method = 'password';
+    } else if (await keeper.load()) {
+      method = 'stored-tokens';
+    } else {
+      await keeper.set(toStoredTokens(await deviceLogin(oauth, logger, options)));
+      method = 'device-authorization';
+    }
+  } catch (err) {
+    keeper.stop();
+    await closeAll();
+    if (err instanceof OAuthClientError && err.error === 'invalid_grant') {
+      throw new NexdError(
+        'NEX_ERR_LOGIN',
+        `login to ${url} refused: ${err.message}; check --username/--password (NEXD_USERNAME/NEXD_PASSWORD)`,
+        { cause: err },
+      );
+    }
+    throw serviceError('login', url, err);
+  }
+  const client = new NexodusClient({
+    baseUrl: url,
+    tokenProvider: () => keeper.accessToken ?? '',
+    ...tls,
+  });
+  return {
+    client,
+    oauth,
+    keeper,
+    method,
+    close: async () => {
+      keeper.stop();
+      await closeAll(client);
+    },
+  };
+}
+
+async function deviceLogin(
+  oauth: OAuthClient,
+  logger: Logger,
+  options: LoginOptions,
+): Promise<TokenResponse> {
+  const auth = await oauth.startDeviceAuthorization();
+  const where = auth.verification_uri_complete ?? auth.verification_uri;
+  const text =
+    `To log in, open ${where} and enter the code ${auth.user_code} ` +
+    `(valid for ${Math.round(auth.expires_in / 60)} minutes)\n`;
+  (options.prompt ?? ((t: string) => process.stderr.write(t)))(text);
+  logger.info(
+    { userCode: auth.user_code, verificationUri: auth.verification_uri },
+    'waiting for the device login to be approved',
+  );
+  return oauth.pollDeviceToken(auth, options.sleep ? { sleep: options.sleep } : {});
+}

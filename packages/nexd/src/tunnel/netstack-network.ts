@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: Apache-2.0
+// The tunnel side of the proxy: StreamNetwork/DatagramNetwork over the userspace netstack, so ingress
+// rules listen on this device's VPC addresses and egress rules dial VPC addresses through WireGuard.
+// Names are resolved per connection/flow (the resolver is the same as the local side's), then the
+// netstack gets an IP literal.
+import {
+  IpAddress,
+  type NetStack,
+  type RemoteInfo,
+  type TcpSocketStream,
+  type UdpSocketHandle,
+} from '@nexodus/netstack';
+import { NexdError } from '../errors.js';
+import type {
+  Closable,
+  DatagramFlow,
+  DatagramListener,
+  DatagramNetwork,
+  Endpoint,
+  StreamConnection,
+  StreamNetwork,
+} from '../proxy/network.js';
+import { type Resolver, systemResolver } from '../proxy/node-network.js';
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+export interface NetStackNetworkOptions {
+  resolve?: Resolver;
+  /** A dial through the tunnel that has not completed after this long fails (default 10 s). */
+  connectTimeoutMs?: number;
+}
+
+function listenError(protocol: string, port: number, err: unknown): NexdError {
+  const code = (err as NodeJS.ErrnoException).code ?? String(err);
+  return new NexdError(
+    'NEX_ERR_PROXY_LISTEN',
+    `cannot listen on ${protocol} port ${port} of the VPC addresses: ${code} (another rule uses it?)`,
+    { cause: err },
+  );
+}
+
+export class NetStackStreamNetwork implements StreamNetwork {
+  readonly #stack: NetStack;
+  readonly #resolve: Resolver;
+  readonly #timeoutMs: number;
+
+  constructor(stack: NetStack, options: NetStackNetworkOptions = {}) {
+    this.#stack = stack;
+    this.#resolve = options.resolve ?? systemResolver;
+    this.#timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  }
+
+  async listen(
+    port: number,
+    onConnection: (conn: StreamConnection, remote: Endpoint) => void,
+  ): Promise<Closable> {
+    let server: ReturnType<NetStack['listen']>;
+    try {
+      server = this.#stack.listen({ port }, (sock: TcpSocketStream) => {
+        // Handed over paused, as node:net's pauseOnConnect: the proxy resumes once the far side is dialled.
+        sock.pause();
+        // A reset from the peer after the proxy let go must not become an uncaught 'error'.
+        sock.on('error', () => {});
+        onConnection(sock, { host: sock.remoteAddress, port: sock.remotePort });
+      });
+    } catch (err) {
+      throw listenError('tcp', port, err);
+    }
+    return {
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+        }),
+    };
+  }
+
+  connect(target: Endpoint): Promise<StreamConnection> {
+    return new Promise((resolve, reject) => {
+      let sock: TcpSocketStream | undefined;
+      let settled = false;
+      const settle = (err: Error | undefined) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err) {
+          sock?.destroy();
+          reject(err);
+          return;
+        }
+        sock!.removeAllListeners('error');
+        sock!.on('error', () => {});
+        resolve(sock!);
+      };
+      const timer = setTimeout(() => {
+        const err = new Error(
+          `connect to ${target.host} port ${target.port} through the tunnel timed out after ${this.#timeoutMs} ms`,
+        ) as NodeJS.ErrnoException;
+        err.code = 'ETIMEDOUT';
+        settle(err);
+      }, this.#timeoutMs);
+      this.#resolve(target.host).then(
+        ({ address }) => {
+          if (settled) return;
+          try {
+            sock = this.#stack.connect({ host: address, port: target.port, noDelay: true });
+          } catch (err) {
+            settle(err as Error);
+            return;
+          }
+          sock.once('connect', () => settle(undefined));
+          sock.once('error', (err) => settle(err));
+        },
+        (err: Error) => settle(err),
+      );
+    });
+  }
+}
+
+export class NetStackDatagramNetwork implements DatagramNetwork {
+  readonly #stack: NetStack;
+  readonly #resolve: Resolver;
+
+  constructor(stack: NetStack, options: NetStackNetworkOptions = {}) {
+    this.#stack = stack;
+    this.#resolve = options.resolve ?? systemResolver;
+  }
+
+  async bind(port: number, onMessage: (data: Buffer, from: Endpoint) => void): Promise<DatagramListener> {
+    let sock: UdpSocketHandle;
+    try {
+      sock = this.#stack.createUdpSocket({ port });
+    } catch (err) {
+      throw listenError('udp', port, err);
+    }
+    sock.on('message', (msg: Buffer, rinfo: RemoteInfo) =>
+      onMessage(msg, { host: rinfo.address, port: rinfo.port }),
+    );
+    // Send errors (queue full, a departed client) are per datagram: drop, never crash.
+    sock.on('error', () => {});
+    return {
+      send: (data, to) => sock.send(data, to.port, to.host),
+      close: () => new Promise<void>((done) => sock.close(() => done())),
+    };
+  }
+
+  async connect(
+    target: Endpoint,
+    onMessage: (data: Buffer) => void,
+    onError: (err: Error) => void,
+  ): Promise<DatagramFlow> {
+    const resolved = await this.#resolve(target.host);
+    // Compare replies against the stack's own spelling of the address (i.e. `200::1`, not `200:0::1`).
+    const address = IpAddress.parse(resolved.address)?.toString() ?? resolved.address;
+    const sock = this.#stack.createUdpSocket({ port: 0 });
+    const port = target.port;
+    // A connected flow: only the destination's replies count (as a connected dgram socket filters).
+    sock.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
+      if (rinfo.port === port && rinfo.address === address) onMessage(msg);
+    });
+    sock.on('error', onError);
+    let closed = false;
+    return {
+      send: (data) => {
+        if (!closed) sock.send(data, port, address);
+      },
+      close: () =>
+        new Promise<void>((done) => {
+          if (closed) return done();
+          closed = true;
+          sock.close(() => done());
+        }),
+    };
+  }
+}

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: Apache-2.0
+// The userspace data plane: one WireGuardNode (UDP, large socket buffers) joined to one NetStack.
+// Packet path, both directions without per-packet closures or logging:
+//   UDP datagram -> WireGuardNode (decrypt, cryptokey routing) -> onPacket -> NetStack.input
+//   NetStack output (flushed once per event-loop turn) -> link.send -> WireGuardNode.send (encrypt) -> UDP
+// The NetStack batches its output per turn (process.nextTick), the node re-arms its timer per turn.
+import diagnostics from 'node:diagnostics_channel';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { NetStack } from '@nexodus/netstack';
+import { type HandshakeEvent, WireGuardNode } from '@nexodus/wireguard';
+import type { Logger } from 'pino';
+import type { PeerStatus } from '../control/protocol.js';
+import { NexdError } from '../errors.js';
+import type { PeerConfig, PeerSink } from '../peers/reconcile.js';
+import type { ProxySide } from '../proxy/network.js';
+import { NetStackDatagramNetwork, NetStackStreamNetwork } from './netstack-network.js';
+
+/** WireGuard's default tunnel MTU (1500 minus the IPv6 + UDP + WireGuard overhead of 80 bytes). */
+export const TUNNEL_MTU = 1420;
+/** SO_RCVBUF/SO_SNDBUF to ask for: the kernel default (208 KiB) drops bursts of bulk transfer. */
+export const TUNNEL_SOCKET_BUFFER_BYTES = 8 * 1024 * 1024;
+
+export interface TunnelOptions {
+  /** base64 private key. */
+  privateKey: string;
+  /** WireGuard UDP port, 0 = any free port. */
+  listenPort?: number;
+  /**
+   * This device's VPC addresses with prefix, i.e. `['100.100.0.1/16', '200::1/64']`, or a function that
+   * learns them once the UDP port is known (service mode registers the port, then gets its addresses).
+   */
+  addresses: string[] | ((port: number) => Promise<string[]>);
+  mtu?: number;
+  logger: Logger;
+  /** Called once per completed handshake (metrics). */
+  onHandshake?: () => void;
+}
+
+/** `host:port` / `[v6]:port` -> an endpoint for the engine; names are resolved once, here. */
+export async function resolveEndpoint(text: string): Promise<{ address: string; port: number }> {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(text);
+  if (!m || Number(m[3]) > 65535) {
+    throw new NexdError('NEX_ERR_BAD_FLAG', `peer endpoint ${JSON.stringify(text)} is not host:port`);
+  }
+  const host = (m[1] ?? m[2])!;
+  const port = Number(m[3]);
+  if (isIP(host) !== 0) return { address: host, port };
+  const r = await lookup(host);
+  return { address: r.address, port };
+}
+
+export class Tunnel implements PeerSink {
+  readonly node: WireGuardNode;
+  readonly stack: NetStack;
+  readonly side: ProxySide;
+  readonly #logger: Logger;
+  readonly #known = new Set<string>();
+  readonly #onHandshake: ((msg: unknown) => void) | undefined;
+  #closed = false;
+
+  private constructor(node: WireGuardNode, stack: NetStack, opts: TunnelOptions) {
+    this.node = node;
+    this.stack = stack;
+    this.#logger = opts.logger;
+    this.side = { stream: new NetStackStreamNetwork(stack), datagram: new NetStackDatagramNetwork(stack) };
+    const count = opts.onHandshake;
+    if (count) {
+      this.#onHandshake = (msg) => {
+        const ev = msg as HandshakeEvent;
+        if (ev.event === 'complete' && this.#known.has(ev.peer)) count();
+      };
+      diagnostics.subscribe('wireguard:handshake', this.#onHandshake);
+    }
+  }
+
+  static async open(opts: TunnelOptions): Promise<Tunnel> {
+    const mtu = opts.mtu ?? TUNNEL_MTU;
+    const node = await WireGuardNode.open({
+      privateKey: opts.privateKey,
+      listenPort: opts.listenPort ?? 0,
+      mtu,
+      socketBufferBytes: TUNNEL_SOCKET_BUFFER_BYTES,
+      logger: opts.logger,
+    }).catch((err: unknown) => {
+      throw new NexdError(
+        'NEX_ERR_DATA_PLANE_UNAVAILABLE',
+        `cannot open the WireGuard UDP socket: ${(err as Error).message}`,
+        { cause: err },
+      );
+    });
+    let addresses: string[];
+    try {
+      addresses = typeof opts.addresses === 'function' ? await opts.addresses(node.port) : opts.addresses;
+    } catch (err) {
+      await node.close();
+      throw err;
+    }
+    let stack: NetStack;
+    try {
+      stack = new NetStack({ addresses, mtu, link: { send: (p) => void node.send(p) } });
+    } catch (err) {
+      await node.close();
+      throw new NexdError(
+        'NEX_ERR_DATA_PLANE_UNAVAILABLE',
+        `cannot start the netstack on ${addresses.join(', ')}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    // The node hands over a view into a fresh datagram buffer; the stack does not keep it.
+    node.onPacket = (packet) => stack.input(packet);
+    return new Tunnel(node, stack, opts);
+  }
+
+  get port(): number {
+    return this.node.port;
+  }
+
+  /** PeerSink: adds or updates a peer. Endpoints must be IP literals here (see resolveEndpoint). */
+  setPeer(peer: PeerConfig & { presharedKey?: string }): void {
+    if (this.#closed) return;
+    const endpoint = peer.endpoint ? splitLiteral(peer.endpoint) : undefined;
+    const cfg = {
+      publicKey: peer.publicKey,
+      allowedIps: peer.allowedIps,
+      ...(endpoint ? { endpoint } : {}),
+      ...(peer.presharedKey ? { presharedKey: peer.presharedKey } : {}),
+      ...(peer.persistentKeepalive ? { persistentKeepalive: peer.persistentKeepalive } : {}),
+    };
+    try {
+      if (this.#known.has(peer.publicKey)) this.node.updatePeer(cfg);
+      else {
+        this.node.addPeer(cfg);
+        this.#known.add(peer.publicKey);
+      }
+    } catch (err) {
+      // A bad peer from the service must not take the daemon down; the rest of the set still applies.
+      this.#logger.warn({ publicKey: peer.publicKey, err: String(err) }, 'peer rejected by the engine');
+    }
+  }
+
+  removePeer(publicKey: string): void {
+    if (this.#closed || !this.#known.has(publicKey)) return;
+    this.#known.delete(publicKey);
+    try {
+      this.node.removePeer(publicKey);
+    } catch (err) {
+      this.#logger.warn({ publicKey, err: String(err) }, 'peer removal failed');
+    }
+  }
+
+  peers(): PeerStatus[] {
+    return this.node.status().map((p) => ({
+      publicKey: p.publicKey,
+      ...(p.endpoint
+        ? {
+            endpoint: p.endpoint.address.includes(':')
+              ? `[${p.endpoint.address}]:${p.endpoint.port}`
+              : `${p.endpoint.address}:${p.endpoint.port}`,
+          }
+        : {}),
+      allowedIps: p.allowedIps,
+      ...(p.latestHandshake ? { latestHandshake: new Date(p.latestHandshake).toISOString() } : {}),
+      rxBytes: p.rxBytes,
+      txBytes: p.txBytes,
+    }));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#onHandshake) diagnostics.unsubscribe('wireguard:handshake', this.#onHandshake);
+    this.stack.close();
+    await this.node.close();
+  }
+}
+
+function splitLiteral(text: string): { address: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const address = (m[1] ?? m[2])!;
+  return isIP(address) === 0 ? undefined : { address, port: Number(m[3]) };
+}
