@@ -108,9 +108,12 @@ describe('openApiDocument', () => {
       assert.ok(f in device, f);
     }
     assert.ok(
-      openApiDocument.paths['/api/vpcs/{id}/events'].post.responses['200'].content[
-        'application/json;stream=watch'
-      ],
+      (
+        openApiDocument.paths['/api/vpcs/{id}/events'].post.responses as Record<
+          string,
+          { content: Record<string, unknown> }
+        >
+      )['200']?.content['application/json;stream=watch'],
     );
   });
 });
