@@ -32,7 +32,7 @@ export { type CloseResult, ProxyEngine, type ProxyOptions, type RuleStatus } fro
 export * from './proxy/rules.js';
 export { RuleStats, type RuleStatsSnapshot } from './proxy/stats.js';
 export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type RunDeps, type RunIo, runNexd } from './run.js';
-export { serviceError } from './service/errors.js';
+export { serviceError } from './service/failures.js';
 export { type LoginOptions, login, type Session, toStoredTokens } from './service/login.js';
 export { deviceAddresses, type Registration, registerDevice } from './service/registration.js';
 export {

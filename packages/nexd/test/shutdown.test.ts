@@ -155,13 +155,15 @@ describe('nexd CLI exit codes', () => {
     assert.match(h.stdout, /Usage: nexd \[global options\] \[command\] \[service-url\]/);
   });
 
-  test('without a data plane: keys are generated and kept, then a clear error and exit 1', async () => {
-    const c = run(CLI, ['--state-dir', join(dir.path, 's'), 'proxy', 'https://a'], {
+  test('service unreachable: keys are generated and kept, then a clear error and exit 1', async () => {
+    const c = run(CLI, ['--state-dir', join(dir.path, 's'), 'proxy', 'http://127.0.0.1:1'], {
       NEXD_LOG_LEVEL: 'error',
+      NEXD_USERNAME: 'u',
+      NEXD_PASSWORD: 'p',
     });
     children.push(c);
     assert.equal((await c.exit).code, 1);
-    assert.match(c.stderr, /data plane .* is not wired into this nexd build yet/);
+    assert.match(c.stderr, /cannot reach the service at http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED/);
     const state = JSON.parse(await readFile(join(dir.path, 's', 'state.json'), 'utf8'));
     assert.match(state.privateKey, /^[A-Za-z0-9+/]{43}=$/);
   });

@@ -14,7 +14,7 @@ import { BadFlagError, NexdError } from '../errors.js';
 import type { StoredTokens } from '../state/state.js';
 import type { StateStore } from '../state/store.js';
 import { TokenKeeper } from '../tokens.js';
-import { serviceError } from './errors.js';
+import { serviceError } from './failures.js';
 
 export interface LoginOptions {
   config: GlobalConfig;

@@ -14,7 +14,7 @@ import type { OpenWatch, WatchEvent } from '../peers/follower.js';
 import { type PeerSync, startPeerSync } from '../peers/sync.js';
 import { updateState } from '../state/store.js';
 import { Tunnel } from '../tunnel/tunnel.js';
-import { serviceError } from './errors.js';
+import { serviceError } from './failures.js';
 import { login, type Session } from './login.js';
 import { type Registration, registerDevice } from './registration.js';
 
