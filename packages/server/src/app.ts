@@ -19,7 +19,7 @@ import { SharedReads } from './events/shared-reads.js';
 import { type IdentityService, identityRoutes } from './identity/index.js';
 import { PoolCache } from './ipam.js';
 import { deviceRoutes } from './routes/devices.js';
-import { eventRoutes } from './routes/events.js';
+import { eventRoutes, resetOnlineAfterStart } from './routes/events.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { regKeyRoutes } from './routes/reg-keys.js';
@@ -67,6 +67,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   const ctx: ServerContext = { db: opts.db, postgres, bus, reads: new SharedReads(), ipam: new PoolCache() };
   const url = databaseUrl(opts.db);
   if (postgres && url) await bus.listen(url);
+  else await resetOnlineAfterStart(ctx);
 
   const loggerOpt =
     opts.logger && typeof opts.logger === 'object' && 'child' in opts.logger

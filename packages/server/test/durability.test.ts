@@ -12,6 +12,7 @@ import { sql } from 'kysely';
 import { openDatabase } from '../src/db/open.js';
 import { SQLITE_FILE, startServer } from '../src/server.js';
 import { ENGINES, engineSkip, sharedPostgres, stopSharedPostgres, wgKey } from './helpers/app.js';
+import { Collector } from './helpers/watch.js';
 
 const ADMIN_PASSWORD = 'durable-admin-pw-1';
 const CLI = join(import.meta.dirname, '../src/cli.ts');
@@ -118,6 +119,13 @@ for (const engine of ENGINES) {
       procs.push(first.proc);
       const c = await login(first.url);
       const vpcId = (await c.getMe()).id;
+      // A device with an open stream is online when the server dies.
+      const onlineKey = wgKey();
+      const onlineDev = await c.createDevice({ public_key: onlineKey, hostname: 'online' });
+      const dc = new NexodusClient({ baseUrl: first.url, token: onlineDev.bearer_token! });
+      const stream = new Collector(dc, vpcId, [{ kind: 'device', gt_revision: 0 }], { publicKey: onlineKey });
+      await stream.waitFor((e) => e.some((x) => x.type === 'tail'), 10_000, 'tail');
+      assert.equal((await c.getDevice(onlineDev.id)).online, true);
       let ok = 0;
       let stop = false;
       const writer = async (w: number) => {
@@ -138,6 +146,8 @@ for (const engine of ENGINES) {
       stop = true;
       await Promise.all(writers);
       await c.close();
+      await stream.close();
+      await dc.close();
 
       const check = await openDatabase(
         db.databaseUrl ? { url: db.databaseUrl } : { sqlitePath: join(stateDir, SQLITE_FILE) },
@@ -194,6 +204,10 @@ for (const engine of ENGINES) {
       const c2 = await login(second.url);
       const d = await c2.createDevice({ public_key: wgKey(), hostname: 'after-crash' });
       assert.equal(d.vpc_id, vpcId);
+      if (engine === 'sqlite') {
+        // One process owns a SQLite file, so a start knows no stream survived the crash.
+        assert.equal((await c2.getDevice(onlineDev.id)).online, false);
+      }
       await c2.close();
       second.proc.kill('SIGTERM');
       await new Promise((r) => second.proc.once('exit', r));

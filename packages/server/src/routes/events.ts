@@ -34,6 +34,15 @@ async function setOnline(
   });
 }
 
+/**
+ * Marks every device offline (SQLite only: one process owns the file, so no stream can be open at start).
+ * A crash or kill -9 leaves `online` set; this undoes it with a revision so watchers hear of it.
+ */
+export async function resetOnlineAfterStart(ctx: ServerContext): Promise<void> {
+  const rows = await ctx.db.selectFrom('devices').select(['id', 'vpc_id']).where('online', '=', 1).execute();
+  for (const r of rows) await setOnline(ctx, r.vpc_id, r.id, false);
+}
+
 export async function eventRoutes(
   app: FastifyInstance,
   opts: { ctx: ServerContext; bookmarkMs: number },

@@ -15,7 +15,7 @@ import { isUuid, ownedVpc, readableVpc, requireUser } from '../access.js';
 import { principalOf } from '../auth.js';
 import { type ServerContext, writeVpc } from '../context.js';
 import { NexError, notFound } from '../errors.js';
-import { addTombstone } from '../events/revisions.js';
+import { addTombstone, nextRevision } from '../events/revisions.js';
 import type { Principal } from '../principal.js';
 import { securityGroupView } from '../views.js';
 import { arrayOf, idParams, responses } from './common.js';
@@ -157,11 +157,20 @@ export async function securityGroupRoutes(app: FastifyInstance, opts: { ctx: Ser
       if (sg.id === sg.vpc_id)
         throw new NexError('NEX_ERR_DEFAULT_VPC', "a VPC's default security group cannot be deleted");
       return writeVpc(ctx, sg.vpc_id, async (trx, revision) => {
-        await trx
-          .updateTable('devices')
-          .set({ security_group_id: sg.vpc_id })
+        // Its devices fall back to the VPC's default group, with a new revision so their peers hear of it.
+        const moved = await trx
+          .selectFrom('devices')
+          .select('id')
           .where('security_group_id', '=', sg.id)
           .execute();
+        if (moved.length > 0) {
+          const devRevision = await nextRevision(trx, sg.vpc_id);
+          await trx
+            .updateTable('devices')
+            .set({ security_group_id: sg.vpc_id, revision: devRevision })
+            .where('security_group_id', '=', sg.id)
+            .execute();
+        }
         await trx.deleteFrom('security_groups').where('id', '=', sg.id).execute();
         const view = { ...securityGroupView(sg), revision };
         await addTombstone(trx, sg.vpc_id, 'security-group', sg.id, revision, view);
