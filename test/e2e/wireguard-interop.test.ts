@@ -662,7 +662,7 @@ describe('kernelPeer() with our engine (the topology of the netstack interop tes
           { srcPort: 6000 + i, dstPort: k.udpEchoPort, data },
         ),
       );
-      replies.push(inbox.next(`UDP echo ${i}`, (p) => parseUdp(p)?.dstPort === 6000 + i, 4000));
+      replies.push(inbox.next(`UDP echo ${i}`, (p) => parseUdp(p)?.dstPort === 6000 + i, 2500));
       await new Promise((r) => setTimeout(r, 5));
     }
     const ok = (await Promise.allSettled(replies)).filter((r) => r.status === 'fulfilled').length;
