@@ -11,6 +11,7 @@ export {
   type InterfaceConfig,
   type InterfaceLimits,
   type InterfaceStats,
+  tcpStateChannel,
   type UdpSendError,
 } from './iface/interface.js';
 export type { PacketLink } from './link.js';

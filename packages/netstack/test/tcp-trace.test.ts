@@ -2,8 +2,9 @@
 // TCP state machine, one segment at a time: per state, the peer sends a segment and we expect the exact
 // segments the core answers with (RFC 9293 3.10.7 unless another RFC is quoted).
 import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, it } from 'node:test';
-import type { TcpSocket } from '../src/index.js';
+import type { TcpSocket, TcpState } from '../src/index.js';
 import {
   established,
   Harness,
@@ -432,5 +433,31 @@ describe('closing states', () => {
     sock.abort();
     h.expectSent([{ flags: 'RST|ACK', seq: l, ack: p }]);
     assert.equal(sock.state, 'closed');
+  });
+});
+
+describe('observability', () => {
+  it("every transition is published on 'netstack:tcp:state' as from => to", () => {
+    const seen: string[] = [];
+    const onState = (m: unknown) => {
+      const { from, to } = m as { from: TcpState; to: TcpState };
+      seen.push(`${from}=>${to}`);
+    };
+    subscribe('netstack:tcp:state', onState);
+    try {
+      const { h, p, l, sock } = established();
+      sock.close();
+      h.poll();
+      h.send({ flags: 'FIN|ACK', seq: p, ack: l + 1 });
+      h.poll();
+    } finally {
+      unsubscribe('netstack:tcp:state', onState);
+    }
+    assert.deepEqual(seen, [
+      'closed=>syn-received',
+      'syn-received=>established',
+      'established=>fin-wait-1',
+      'fin-wait-1=>time-wait',
+    ]);
   });
 });

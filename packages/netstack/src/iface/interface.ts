@@ -5,6 +5,7 @@
 //   poll(now, link)     - runs expired timers and emits every packet that is due into link.send()
 //   pollAt()            - when poll() must run next (0 = now, undefined = nothing scheduled)
 // It never reads a clock, sets a timer or touches a socket of the host.
+import diagnosticsChannel from 'node:diagnostics_channel';
 import type { PacketLink } from '../link.js';
 import { DEFAULT_TCP_CONFIG, MSS_OVERHEAD_V4, MSS_OVERHEAD_V6, type TcpConfig } from '../tcp/config.js';
 import { IsnGenerator } from '../tcp/isn.js';
@@ -98,6 +99,12 @@ export interface InterfaceStats {
 export type ConnectError = 'unaddressable' | 'no-ports' | 'connection-limit';
 export type BindError = 'address-in-use' | 'unaddressable';
 export type UdpSendError = 'too-big' | 'unaddressable' | 'closed' | 'queue-full';
+
+/**
+ * Observability without logging in the core: subscribe to 'netstack:tcp:state' to see every transition as
+ * `{ socket, from, to }` (STYLE: diagnostics_channel, as undici does).
+ */
+export const tcpStateChannel = diagnosticsChannel.channel('netstack:tcp:state');
 
 const EPHEMERAL_FIRST = 49152; // RFC 6335 6: dynamic ports 49152-65535
 const EPHEMERAL_COUNT = 65536 - EPHEMERAL_FIRST;
@@ -748,12 +755,14 @@ export class Interface implements TcpHost, TcpEmitter {
           this.heap.schedule(s, s.deadline());
         }
       }
-      for (let i = 0; i < this.dirty.length; i++) {
+      // Only the sockets dirty now; those re-marked while dispatching (budget exhausted) wait for next poll.
+      const n = this.dirty.length;
+      for (let i = 0; i < n; i++) {
         const s = this.dirty[i];
         s.dirty = false;
         if (s.state !== 'closed') dispatch(s, now, this);
       }
-      this.dirty.length = 0;
+      this.dirty.splice(0, n);
     } finally {
       this.outLink = undefined;
     }
@@ -829,6 +838,7 @@ export class Interface implements TcpHost, TcpEmitter {
   }
 
   stateChanged(sock: TcpSocket, from: TcpState, to: TcpState): void {
+    if (tcpStateChannel.hasSubscribers) tcpStateChannel.publish({ socket: sock, from, to });
     if (to === 'time-wait' && from !== 'time-wait') {
       this.timeWaitCount++;
       if (this.timeWaitCount > this.limits.maxTimeWait) sock.setState('closed');
@@ -842,7 +852,7 @@ export class Interface implements TcpHost, TcpEmitter {
     const t = this.tx.reset();
     t.srcPort = sock.localPort;
     t.dstPort = sock.remotePort;
-    t.seq = sock.sndNxt;
+    t.seq = sock.sndMax; // the highest we sent, so the peer finds it in its window (see output.ts step 5)
     t.ack = sock.rcvNxt;
     t.flags = TcpFlag.RST | TcpFlag.ACK;
     this.emitRaw(sock.local, sock.remote);

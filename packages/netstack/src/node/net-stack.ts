@@ -113,6 +113,12 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
     this.rearm();
   };
 
+  private immediateQueued = false;
+  private readonly onImmediate = (): void => {
+    this.immediateQueued = false;
+    this.flush();
+  };
+
   private readonly onTimer = (): void => {
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
@@ -128,7 +134,11 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
       return;
     }
     if (at === 0) {
-      this.scheduleFlush();
+      // More work than one flush may do: continue after I/O (setImmediate), never starve the event loop.
+      if (!this.immediateQueued) {
+        this.immediateQueued = true;
+        setImmediate(this.onImmediate);
+      }
       return;
     }
     if (this.timer && this.timerAt <= at) return;

@@ -42,12 +42,12 @@ export function dispatch(sock: TcpSocket, now: number, em: TcpEmitter): void {
           armTimer(sock.timer, sock.state === 'syn-sent' ? 'retransmit' : 'syn-received', now + sock.rtt.rto);
         }
       } else if (sock.ackState === TcpSocket.ACK_NOW && sock.state === 'syn-received') {
-        emit(sock, em, TcpFlag.ACK, sock.sndNxt, 0, 0, now);
+        emit(sock, em, TcpFlag.ACK, sock.sndMax, 0, 0, now);
       }
       sock.host.schedule(sock, sock.deadline());
       return;
     case 'time-wait':
-      if (sock.ackState !== TcpSocket.ACK_NONE) emit(sock, em, TcpFlag.ACK, sock.sndNxt, 0, 0, now);
+      if (sock.ackState !== TcpSocket.ACK_NONE) emit(sock, em, TcpFlag.ACK, sock.sndMax, 0, 0, now);
       sock.host.schedule(sock, sock.deadline());
       return;
     default:
@@ -73,8 +73,13 @@ export function dispatch(sock: TcpSocket, now: number, em: TcpEmitter): void {
     break;
   }
 
-  // 5. Owed ACK.
-  if (sock.ackState === TcpSocket.ACK_NOW) emit(sock, em, TcpFlag.ACK, sock.sndNxt, 0, 0, now);
+  // Hit the per-poll budget: come back in the next poll rather than monopolise this one.
+  if (sent >= MAX_SEGMENTS_PER_DISPATCH) sock.host.markDirty(sock);
+
+  // 5. Owed ACK. Its sequence number is SND.MAX, not SND.NXT: after an RTO pulled SND.NXT back (go-back-N),
+  // an ACK numbered below what the peer already received would fail its acceptability test, and with it
+  // our window update and our acknowledgment (a deadlock once the peer's window is zero).
+  if (sock.ackState === TcpSocket.ACK_NOW) emit(sock, em, TcpFlag.ACK, sock.sndMax, 0, 0, now);
 
   // 6. Timers.
   armTimers(sock, now);
@@ -186,7 +191,9 @@ function sendNew(sock: TcpSocket, em: TcpEmitter, now: number): boolean {
     len = Math.min(len, seqDiff(sock.scoreboard.nextSackedAfter(s, sock.sndMax), s));
   }
   const lastData = len === avail;
-  if (len < size && inFlight > 0) {
+  // Only new data is subject to SWS avoidance and Nagle; a resend after an RTO goes out whatever its size
+  // (a small hole below a SACKed range would otherwise never be repaired).
+  if (len < size && inFlight > 0 && !seqLt(s, sock.sndMax)) {
     // Sender SWS avoidance (RFC 9293 3.8.6.2.1): don't send a window-limited runt while data is in flight.
     if (!lastData) return false;
     // Nagle (RFC 9293 3.7.4): one small segment outstanding at a time, unless disabled or closing.
