@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: Apache-2.0
+// `nexd proxy` end to end, unprivileged, on loopback: the real nexodus-server and two (later three)
+// nexd processes joined through our WireGuard engine and netstack. A exposes local backends with
+// ingress rules, B reaches them through egress rules at A's VPC addresses (the scenario's demo 3).
+// The steps share one VPC and run in order; each asserts what it changed.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { NexodusClient, OAuthClient } from '@nexodus/api';
+import {
+  ADMIN_PASSWORD,
+  buildSkipReason,
+  freePort,
+  httpBackend,
+  httpGet,
+  NexdProcess,
+  nexctl,
+  ServerProcess,
+  sleep,
+  stopAll,
+  tcpEcho,
+  udpEcho,
+  udpRequest,
+  waitFor,
+} from '../../packages/nexd/test/harness/processes.js';
+
+const skip = buildSkipReason();
+
+describe('nexd proxy end to end (server + two proxies on loopback)', { skip }, () => {
+  let server: ServerProcess;
+  let a: NexdProcess;
+  let b: NexdProcess;
+  const backends: { port: number; close(): Promise<void> }[] = [];
+  let web1: { port: number };
+  let web2: { port: number };
+  let echo: { port: number };
+  let udp: { port: number };
+  // B's local (egress) ports
+  const port: Record<string, number> = {};
+  let aArgs: string[];
+
+  before(async () => {
+    server = await ServerProcess.start();
+    web1 = await httpBackend('Hello from backend-1\n');
+    web2 = await httpBackend('Hello from backend-2\n');
+    echo = await tcpEcho();
+    udp = await udpEcho('echo:');
+    backends.push(web1 as never, web2 as never, echo as never, udp as never);
+    aArgs = [
+      'proxy',
+      '--ingress',
+      `tcp:8080:127.0.0.1:${web1.port}`,
+      '--ingress',
+      `tcp:8081:127.0.0.1:${web1.port}`,
+      '--ingress',
+      `tcp:8081:127.0.0.1:${web2.port}`,
+      '--ingress',
+      `tcp:7000:127.0.0.1:${echo.port}`,
+      '--ingress',
+      `udp:7007:127.0.0.1:${udp.port}`,
+      server.url,
+    ];
+    // The scenario's first form: --service-url before the subcommand ... here the positional form.
+    a = await NexdProcess.start({ tag: 'a', args: aArgs });
+    const { ipv4, ipv6 } = a.addresses;
+    for (const k of ['v4', 'v6', 'rr', 'echo', 'udp', 'runtime'])
+      port[k] = await freePort(k === 'udp' ? 'udp' : 'tcp');
+    b = await NexdProcess.start({
+      tag: 'b',
+      globals: ['--service-url', server.url],
+      args: [
+        'proxy',
+        '--egress',
+        `tcp:${port.v4}:${ipv4}:8080`,
+        '--egress',
+        `tcp:${port.v6}:[${ipv6}]:8080`,
+        '--egress',
+        `tcp:${port.rr}:${ipv4}:8081`,
+        '--egress',
+        `tcp:${port.echo}:${ipv4}:7000`,
+        '--egress',
+        `udp:${port.udp}:${ipv4}:7007`,
+      ],
+    });
+    await b.waitPeer(a.publicKey);
+  });
+
+  after(async () => {
+    await stopAll();
+    for (const s of backends) await s.close().catch(() => {});
+  });
+
+  test('A logs the scenario assignment line with real VPC addresses; B gets the next ones', () => {
+    assert.match(a.addresses.ipv4, /^100\.100\.\d+\.\d+$/);
+    assert.match(a.addresses.ipv6, /^200::[0-9a-f]+$/);
+    assert.notEqual(a.addresses.ipv4, b.addresses.ipv4);
+  });
+
+  test("TCP over IPv4: a GET to B's egress port returns A's backend page", async () => {
+    const r = await httpGet(`http://127.0.0.1:${port.v4}/`);
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'Hello from backend-1\n');
+  });
+
+  test("TCP over IPv6: the egress rule to [A's IPv6]:8080 returns the same page", async () => {
+    const r = await httpGet(`http://127.0.0.1:${port.v6}/`);
+    assert.equal(r.body, 'Hello from backend-1\n');
+  });
+
+  test("UDP: a datagram to B's egress port is echoed by A's backend", async () => {
+    assert.equal(await udpRequest(port.udp, 'ping-1'), 'echo:ping-1');
+    assert.equal(await udpRequest(port.udp, 'ping-2'), 'echo:ping-2');
+  });
+
+  test('two ingress rules on one port alternate between the two backends', async () => {
+    const bodies: string[] = [];
+    for (let i = 0; i < 4; i++) bodies.push((await httpGet(`http://127.0.0.1:${port.rr}/`)).body.trim());
+    assert.deepEqual(new Set(bodies), new Set(['Hello from backend-1', 'Hello from backend-2']));
+    assert.notEqual(bodies[0], bodies[1]);
+    assert.equal(bodies[0], bodies[2]);
+    assert.equal(bodies[1], bodies[3]);
+  });
+
+  test('A and B see each other as peers with a completed handshake (nexctl nexd peers)', async () => {
+    const r = await nexctl(['--state-dir', b.stateDir, '-o', 'json', 'nexd', 'peers']);
+    assert.equal(r.code, 0, r.stderr);
+    const peers = JSON.parse(r.stdout) as {
+      publicKey: string;
+      allowedIps: string[];
+      latestHandshake?: string;
+    }[];
+    const pa = peers.find((p) => p.publicKey === a.publicKey);
+    assert.ok(pa, 'A is a peer of B');
+    assert.deepEqual([...pa.allowedIps].sort(), [`${a.addresses.ipv4}/32`, `${a.addresses.ipv6}/128`].sort());
+    assert.ok(pa.latestHandshake, 'handshake completed');
+  });
+
+  test('runtime rules: nexctl adds an ingress on A and an egress on B; removing the ingress closes it', async () => {
+    const add = await nexctl([
+      '--state-dir',
+      a.stateDir,
+      'nexd',
+      'proxy',
+      'add',
+      '--ingress',
+      `tcp:8082:127.0.0.1:${web2.port}`,
+    ]);
+    assert.equal(add.code, 0, add.stderr);
+    const addB = await nexctl([
+      '--state-dir',
+      b.stateDir,
+      'nexd',
+      'proxy',
+      'add',
+      '--egress',
+      `tcp:${port.runtime}:${a.addresses.ipv4}:8082`,
+    ]);
+    assert.equal(addB.code, 0, addB.stderr);
+    assert.equal((await httpGet(`http://127.0.0.1:${port.runtime}/`)).body, 'Hello from backend-2\n');
+    const rm = await nexctl([
+      '--state-dir',
+      a.stateDir,
+      'nexd',
+      'proxy',
+      'remove',
+      '--ingress',
+      `tcp:8082:127.0.0.1:${web2.port}`,
+    ]);
+    assert.equal(rm.code, 0, rm.stderr);
+    // The tunnel listener on 8082 is gone: A's netstack resets the SYN, B resets its client.
+    await assert.rejects(httpGet(`http://127.0.0.1:${port.runtime}/`, 5000));
+    const back = await nexctl([
+      '--state-dir',
+      a.stateDir,
+      'nexd',
+      'proxy',
+      'add',
+      '--ingress',
+      `tcp:8082:127.0.0.1:${web2.port}`,
+    ]);
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal((await httpGet(`http://127.0.0.1:${port.runtime}/`)).body, 'Hello from backend-2\n');
+  });
+
+  test('restart A: same VPC address, same device, runtime rule restored, B follows its new endpoint', async () => {
+    const before4 = a.addresses.ipv4;
+    const stateDir = a.stateDir;
+    const stopped = await a.stop();
+    assert.equal(stopped.code, 0);
+    a = await NexdProcess.start({ tag: 'a', stateDir, args: aArgs });
+    assert.equal(a.addresses.ipv4, before4);
+    assert.ok(a.child.logs.some((l) => l.msg === 'device already registered; updated'));
+    const list = await nexctl(['--state-dir', a.stateDir, '-o', 'json', 'nexd', 'proxy', 'list']);
+    const rules = JSON.parse(list.stdout) as { rule: string; origin: string }[];
+    assert.ok(rules.some((r) => r.rule === `tcp:8082:127.0.0.1:${web2.port}` && r.origin === 'runtime'));
+    // A listens on a new UDP port; B learns it from the watch stream and reaches the restored rule.
+    const r = await waitFor('B reaches the restarted A', async () => {
+      const res = await httpGet(`http://127.0.0.1:${port.runtime}/`, 3000).catch(() => undefined);
+      return res?.body;
+    });
+    assert.equal(r, 'Hello from backend-2\n');
+  });
+
+  test('service down for 10 s: an open tunnel connection keeps working; afterwards a new device is reachable', async () => {
+    const sock = net.connect(port.echo, '127.0.0.1');
+    await new Promise<void>((r, j) => sock.once('connect', r).once('error', j));
+    let received = '';
+    sock.on('data', (d) => {
+      received += d.toString();
+    });
+    const roundTrip = async (msg: string) => {
+      const want = received.length + msg.length;
+      sock.write(msg);
+      await waitFor(`echo of ${msg}`, () => received.length >= want, 5000);
+      assert.ok(received.endsWith(msg));
+    };
+    await roundTrip('before;');
+    await server.stop();
+    const downSince = Date.now();
+    let i = 0;
+    while (Date.now() - downSince < 10_000) {
+      await roundTrip(`down-${i++};`);
+      await sleep(1000);
+    }
+    assert.ok(i >= 8);
+    await server.start();
+    await roundTrip('after;');
+    sock.destroy();
+    // A new device C, registered after the outage, must be reachable from A's side: C egresses to A.
+    const cPort = await freePort();
+    const c = await NexdProcess.start({
+      tag: 'c',
+      args: ['proxy', '--egress', `tcp:${cPort}:${a.addresses.ipv4}:8080`, server.url],
+    });
+    // A's stream reconnected (after backoff) and adds C as a peer.
+    await a.waitPeer(c.publicKey, 40_000);
+    assert.equal((await httpGet(`http://127.0.0.1:${cPort}/`)).body, 'Hello from backend-1\n');
+    const metrics = a.child.logs.filter((l) => String(l.msg).startsWith('VPC watch stream lost'));
+    assert.ok(metrics.length >= 1, 'A noticed the outage and reconnected');
+
+    // A device deleted through the API disappears from its peers.
+    const oauth = new OAuthClient({ baseUrl: server.url });
+    const tokens = await oauth.passwordGrant('admin', ADMIN_PASSWORD);
+    const api = new NexodusClient({ baseUrl: server.url, token: tokens.access_token });
+    const devices = await api.listDevices();
+    const cDevice = devices.find((d) => d.public_key === c.publicKey);
+    assert.ok(cDevice);
+    await api.deleteDevice(cDevice.id);
+    await a.child.waitLog('peer remove of C', (l) => l.msg === 'peer remove' && l.publicKey === c.publicKey);
+    const peers = await nexctl(['--state-dir', a.stateDir, '-o', 'json', 'nexd', 'peers']);
+    const keys = (JSON.parse(peers.stdout) as { publicKey: string }[]).map((p) => p.publicKey);
+    assert.ok(!keys.includes(c.publicKey), 'C is no longer a peer of A');
+    assert.ok(keys.includes(b.publicKey), 'B still is');
+    await api.close();
+    await oauth.close();
+    await c.stop();
+  });
+});
