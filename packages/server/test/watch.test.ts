@@ -177,6 +177,25 @@ for (const engine of ENGINES) {
       await dc.close();
     });
 
+    it("a device's own stream ends with an error event when the device is deleted", async () => {
+      const d = await client.createDevice({ public_key: wgKey(), hostname: 'doomed' });
+      const dc = new NexodusClient({ baseUrl: base, token: d.bearer_token! });
+      const s = new Collector(dc, u.id, [{ kind: 'device', gt_revision: 0 }]);
+      try {
+        await s.waitFor((e) => e.some((x) => x.type === 'tail'), 5000, 'tail');
+        await client.deleteDevice(d.id);
+        await s.waitFor((e) => e.some((x) => x.type === 'error'), 5000, 'error event');
+        const last = s.events.at(-1)!;
+        assert.equal(last.type, 'error');
+        assert.equal((last.value as { code: string }).code, 'NEX_ERR_UNAUTHENTICATED');
+        assert.ok(s.events.some((x) => x.type === 'delete' && x.kind === 'device' && x.value.id === d.id));
+        await s.done; // the server ended the stream
+      } finally {
+        await s.close();
+        await dc.close();
+      }
+    });
+
     it('POST with an empty JSON body watches every kind; bad watches and foreign VPCs are refused', async () => {
       const r = await fetch(`${base}/api/vpcs/${u.id}/events`, {
         method: 'POST',

@@ -21,11 +21,15 @@ const BY_ID_LIMIT = 200;
 export interface WatchOptions {
   /** Keep-alive interval: a `bookmark` line carrying the current revision. */
   bookmarkMs: number;
+  /** Set when a device token opened the stream: the stream ends when that device is deleted. */
+  ownDeviceId?: string | undefined;
 }
 
 interface Pending {
   revision: number;
   line: string;
+  /** for device deletes: the deleted device's id */
+  deletedDevice?: string;
 }
 
 export class WatchStream {
@@ -45,7 +49,7 @@ export class WatchStream {
     private readonly vpcId: string,
     private readonly watches: Watch[],
     private readonly res: ServerResponse,
-    opts: WatchOptions,
+    private readonly opts: WatchOptions,
     private readonly onError: (err: unknown) => void,
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
@@ -121,6 +125,11 @@ export class WatchStream {
     this.lastRevision = Math.max(this.lastRevision, upTo);
     out.sort((a, b) => a.revision - b.revision);
     if (out.length > 0) this.write(out.map((p) => p.line).join(''));
+    // A device token dies with its device: end that device's own stream after telling it.
+    const own = this.opts.ownDeviceId;
+    if (own && out.some((p) => p.deletedDevice === own)) {
+      this.end({ error: 'this device was deleted; register again', code: 'NEX_ERR_UNAUTHENTICATED' });
+    }
   }
 
   private async collect(kind: WatchKind, cursor: number, upTo: number, out: Pending[]): Promise<void> {
@@ -180,7 +189,7 @@ export class WatchStream {
     if (cursor > 0) {
       const tombs = await db
         .selectFrom('tombstones')
-        .select(['revision', 'value'])
+        .select(['revision', 'value', 'item_id'])
         .where('vpc_id', '=', this.vpcId)
         .where('kind', '=', kind)
         .where('revision', '>', cursor)
@@ -190,6 +199,7 @@ export class WatchStream {
         out.push({
           revision: Number(t.revision),
           line: `{"type":"delete","kind":"${kind}","value":${t.value}}\n`,
+          ...(kind === 'device' ? { deletedDevice: t.item_id } : {}),
         });
       }
     }
@@ -209,10 +219,12 @@ export class WatchStream {
     if (this.closed) return;
     this.onError(err);
     const message = err instanceof Error ? err.message : String(err);
-    this.write(
-      `${JSON.stringify({ type: 'error', kind: '', value: { error: message, code: 'NEX_ERR_INTERNAL' } })}\n`,
-    );
-    this.res.end();
+    this.end({ error: message, code: 'NEX_ERR_INTERNAL' });
+  }
+
+  /** Ends the stream with a final `error` event. */
+  private end(value: { error: string; code: string }): void {
+    this.write(`${JSON.stringify({ type: 'error', kind: '', value })}\n`);
     this.close();
   }
 

@@ -91,8 +91,13 @@ export async function eventRoutes(
       'x-accel-buffering': 'no',
     });
     res.flushHeaders();
-    const stream = new WatchStream(ctx, vpc.id, watches, res, { bookmarkMs: opts.bookmarkMs }, (err) =>
-      req.log.warn({ err, vpcId: vpc.id }, 'watch stream failed'),
+    const stream = new WatchStream(
+      ctx,
+      vpc.id,
+      watches,
+      res,
+      { bookmarkMs: opts.bookmarkMs, ownDeviceId: p.kind === 'device' ? p.deviceId : undefined },
+      (err) => req.log.warn({ err, vpcId: vpc.id }, 'watch stream failed'),
     );
     streams.add(stream);
     if (onlineDevice) {
