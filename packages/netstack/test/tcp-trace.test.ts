@@ -457,7 +457,8 @@ describe('observability', () => {
       'closed=>syn-received',
       'syn-received=>established',
       'established=>fin-wait-1',
-      'fin-wait-1=>time-wait',
+      'fin-wait-1=>fin-wait-2', // a FIN that also ACKs our FIN: the ACK is processed first (RFC 9293 3.10.7.4)
+      'fin-wait-2=>time-wait',
     ]);
   });
 });
