@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Node adapter around the pure core: the only place that reads a clock or sets a timer. It keeps ONE
 // setTimeout per stack, re-armed at iface.pollAt(), and batches output once per event-loop turn
-// (process.nextTick after input() or a user call), so a burst of input packets yields one poll.
+// (setImmediate after input() or a user call), so a burst of input packets yields one poll.
 import { randomFillSync } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -97,7 +97,9 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
   scheduleFlush(): void {
     if (this.flushQueued || this.closed) return;
     this.flushQueued = true;
-    process.nextTick(this.flush);
+    // setImmediate, not nextTick: every datagram the tunnel read in this event-loop iteration is input
+    // first, then one poll emits the combined ACKs and data (a nextTick would poll once per datagram).
+    setImmediate(this.flush);
   }
 
   private readonly flush = (): void => {
