@@ -18,7 +18,7 @@ import {
 after(stopSharedPostgres);
 
 for (const engine of ENGINES) {
-  describe(`api on ${engine}`, { skip: engineSkip(engine) }, () => {
+  describe(`api on ${engine}`, { skip: engineSkip(engine), timeout: 120_000 }, () => {
     let t: TestApp;
     let alice: TestUser;
     let bob: TestUser;

@@ -29,7 +29,7 @@ function cli(args: string[], stdin?: string): Promise<{ stdout: string; stderr: 
   });
 }
 
-describe('nexodus-server', () => {
+describe('nexodus-server', { timeout: 120_000 }, () => {
   it('self-signed certificate: parses, names localhost and the loopback addresses, verifies itself', () => {
     const { certPem } = createSelfSignedCertificate(['localhost', '127.0.0.1', '::1']);
     const x = new X509Certificate(certPem);

@@ -51,7 +51,7 @@ function spawnServer(args: string[]): Promise<{ proc: ChildProcess; url: string 
 }
 
 for (const engine of ENGINES) {
-  describe(`durability on ${engine}`, { skip: engineSkip(engine) }, () => {
+  describe(`durability on ${engine}`, { skip: engineSkip(engine), timeout: 120_000 }, () => {
     const dirs: string[] = [];
     const procs: ChildProcess[] = [];
     after(() => {

@@ -59,7 +59,7 @@ describe('ipam pools', () => {
 });
 
 for (const engine of ENGINES) {
-  describe(`ipam on ${engine}`, { skip: engineSkip(engine) }, () => {
+  describe(`ipam on ${engine}`, { skip: engineSkip(engine), timeout: 120_000 }, () => {
     let t: TestApp;
     let u: TestUser;
     before(async () => {

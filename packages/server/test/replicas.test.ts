@@ -13,7 +13,7 @@ import { Collector } from './helpers/watch.js';
 
 const PW = 'replica-admin-pw-1';
 
-describe('two replicas on one PostgreSQL', { skip: engineSkip('postgres') }, () => {
+describe('two replicas on one PostgreSQL', { skip: engineSkip('postgres'), timeout: 120_000 }, () => {
   let a: RunningServer;
   let b: RunningServer;
   let dir: string;

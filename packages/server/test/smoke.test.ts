@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { call, createTestApp, newUser, stopSharedPostgres, wgKey } from './helpers/app.js';
 
-describe('smoke', () => {
+describe('smoke', { timeout: 60_000 }, () => {
   after(stopSharedPostgres);
   for (const engine of ['sqlite', 'postgres'] as const) {
     it(`${engine}: register a device`, async () => {

@@ -26,7 +26,7 @@ const ALL = [
 const changes = (evs: WatchEvent[]) => evs.filter((e) => e.type === 'change' || e.type === 'delete');
 
 for (const engine of ENGINES) {
-  describe(`watch on ${engine}`, { skip: engineSkip(engine) }, () => {
+  describe(`watch on ${engine}`, { skip: engineSkip(engine), timeout: 120_000 }, () => {
     let t: TestApp;
     let u: TestUser;
     let client: NexodusClient;
