@@ -221,6 +221,16 @@ for (const engine of ENGINES) {
         'renamed',
       );
       assert.equal((await send('PATCH', dt, `/api/devices/${other.json.id}`, { hostname: 'x' })).status, 403);
+      const sg = await send('POST', alice, '/api/security-groups', { vpc_id: alice.id });
+      const ownSg = await send('PATCH', dt, `/api/devices/${mine.json.id}`, {
+        security_group_id: sg.json.id,
+      });
+      assert.equal(ownSg.status, 403, 'a device cannot choose its own security group');
+      assert.equal(
+        (await send('PATCH', alice, `/api/devices/${mine.json.id}`, { security_group_id: sg.json.id })).json
+          .security_group_id,
+        sg.json.id,
+      );
       assert.equal((await send('DELETE', dt, `/api/devices/${other.json.id}`)).status, 403);
       assert.equal((await get(dt, `/api/devices/${bobDev.json.id}`)).status, 404);
       assert.equal((await get(dt, `/api/vpcs/${bob.id}`)).status, 404);

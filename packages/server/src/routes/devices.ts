@@ -124,6 +124,12 @@ async function register(ctx: ServerContext, p: Principal, body: AddDevice): Prom
   const pool6 = parsePool(vpc.ipv6_cidr, 6, 'ipv6_cidr');
   const requested = body.ipv4_tunnel_ips?.[0]?.address;
   const requested4 = requested ? checkRequested(pool4, requested, 'ipv4_tunnel_ips[0].address') : undefined;
+  if (p.kind === 'reg-key' && body.security_group_id && body.security_group_id !== p.securityGroupId) {
+    throw new NexError(
+      'NEX_ERR_FORBIDDEN',
+      'a registration key registers into its own security group; omit security_group_id',
+    );
+  }
   const sgId = body.security_group_id ?? (p.kind === 'reg-key' ? p.securityGroupId : undefined) ?? vpc.id;
   await checkSecurityGroup(ctx, vpc.id, body.security_group_id);
 
@@ -256,7 +262,10 @@ async function update(ctx: ServerContext, p: Principal, id: string, body: Update
   if (body.advertise_cidrs !== undefined) patch.advertise_cidrs = checkAdvertised(body.advertise_cidrs);
   if (body.relay !== undefined) patch.relay = body.relay ? 1 : 0;
   if (body.symmetric_nat !== undefined) patch.symmetric_nat = body.symmetric_nat ? 1 : 0;
-  if (body.security_group_id !== undefined) {
+  if (body.security_group_id !== undefined && body.security_group_id !== d.security_group_id) {
+    // The security group is policy set by the owner; a device must not pick its own.
+    if (p.kind !== 'user')
+      throw new NexError('NEX_ERR_FORBIDDEN', "only the owner may change a device's security group");
     await checkSecurityGroup(ctx, d.vpc_id, body.security_group_id);
     patch.security_group_id = body.security_group_id;
   }
