@@ -159,6 +159,22 @@ describe('syn-sent', () => {
     assert.equal(s.state, 'syn-received');
   });
 
+  it('syn-sent: close() before the handshake completes sends FIN once ESTABLISHED (Node end() semantics)', () => {
+    const { h, s, iss } = synSent();
+    s.close();
+    assert.equal(s.state, 'syn-sent');
+    h.send({ flags: 'SYN|ACK', seq: 5000, ack: iss + 1 });
+    h.expectSent([{ flags: 'FIN|ACK', seq: iss + 1, ack: 5001 }]);
+    assert.equal(s.state, 'fin-wait-1');
+  });
+
+  it('syn-sent: abort() gives up silently (no RST for an unsynchronized connection)', () => {
+    const { h, s } = synSent();
+    s.abort();
+    h.expectNothing(5000);
+    assert.equal(s.state, 'closed');
+  });
+
   it('syn-sent: SYN retransmitted at RTO 1 s, then 2 s later (RFC 6298 5.5), then ETIMEDOUT', () => {
     const { h, s, iss } = synSent({ synRetries: 2 });
     h.expectSent([{ flags: 'SYN', seq: iss }], 1000);

@@ -391,12 +391,9 @@ export class TcpSocket {
       case 'listen':
         return;
       case 'syn-sent':
-        if (this.sendBuf.length > 0) {
-          this.closePending = true;
-          return;
-        }
-        // "Delete the TCB": nothing was established.
-        this.setState('closed');
+        // RFC 9293 would delete the TCB; a Node socket's end() before 'connect' still connects and then
+        // sends FIN, so the close waits for ESTABLISHED (abort() is the way to give up).
+        this.closePending = true;
         return;
       case 'syn-received':
         // "queue for processing after entering ESTABLISHED state".
@@ -748,6 +745,8 @@ export class TcpSocket {
 
   /** RFC 9293 3.10.7.4: SND.WND update when the segment is newer than the last one used. */
   private updateWindow(seg: TcpSegment): void {
+    // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated" when the segment is newer.
+    if (seqLt(seg.ack, this.sndUna)) return;
     if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, seg.ack))) {
       const wasZero = this.sndWnd === 0;
       this.sndWnd = seg.window << this.sndWndShift;
