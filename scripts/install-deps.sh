@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(wireguard-go wireguard-tools iproute2 iptables iperf3 nginx-light curl postgresql socat)
+pkgs=(wireguard-go wireguard-tools iproute2 iptables iputils-ping iperf3 nginx-light curl postgresql socat tcpdump)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
