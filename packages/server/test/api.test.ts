@@ -417,6 +417,15 @@ for (const engine of ENGINES) {
       assert.equal(doc.json.openapi, '3.0.3');
       assert.ok(doc.json.paths['/api/vpcs/{id}/events'].post);
       assert.ok(doc.json.components.schemas.Device.properties.ipv4_tunnel_ips);
+      // A body-less operation accepts POST with Content-Type: application/json and an empty body.
+      const empty = await call(t.app, {
+        method: 'POST',
+        url: '/device/login/start',
+        headers: { 'content-type': 'application/json' },
+        payload: '',
+      });
+      assert.equal(empty.status, 200, empty.body);
+      assert.equal(empty.json.client_id, 'nexodus-cli');
       const nf = await get(alice, '/api/nope');
       assert.equal(nf.status, 404);
       assert.equal(nf.json.code, 'NEX_ERR_NOT_FOUND');
