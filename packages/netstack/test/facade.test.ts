@@ -189,9 +189,15 @@ describe('façade over MemoryLink', () => {
       assert.equal(rinfo.family, host.includes(':') ? 'IPv6' : 'IPv4');
       cli.close();
     }
+    // Above the MTU: fragmented on the way out, reassembled by the peer.
+    const frag = a.createUdpSocket();
+    frag.send(Buffer.alloc(4000, 7), 5353, '100.100.0.2');
+    const [echo] = (await once(frag, 'message')) as [Buffer];
+    assert.equal(echo.length, 5 + 4000);
+    frag.close();
     const big = a.createUdpSocket();
     const [err] = await new Promise<[Error | null]>((r) =>
-      big.send(Buffer.alloc(2000), 5353, '100.100.0.2', (e) => r([e])),
+      big.send(Buffer.alloc(70_000), 5353, '100.100.0.2', (e) => r([e])),
     );
     assert.equal((err as NetStackError).code, 'EMSGSIZE');
   });

@@ -239,6 +239,31 @@ describe('drops and UDP demultiplexing', () => {
     assert.equal(i.pollAt(), 0);
     assert.equal(collect(i).length, 1);
     assert.equal(i.pollAt(), undefined);
-    assert.equal(i.udpSend(u, new Uint8Array(1500), PEER4, 9), 'too-big');
+    assert.equal(i.udpSend(u, new Uint8Array(65535 - 20 - 8 + 1), PEER4, 9), 'too-big');
+  });
+
+  it('UDP above the MTU leaves as fragments (v4 and v6) that the peer reassembles', () => {
+    const a = iface();
+    const b = new Interface({
+      addresses: [Cidr.parse('100.100.0.9/16'), Cidr.parse('200::9/64')],
+      random: new Prng(2).fill,
+    });
+    const data = Uint8Array.from({ length: 5000 }, (_, k) => (k * 31) & 0xff);
+    for (const [dst, family] of [
+      [PEER4, 4],
+      [PEER6, 6],
+    ] as const) {
+      const sender = a.udpBind(0) as import('../src/index.js').UdpSocket;
+      const receiver = b.udpBind(7000 + family) as import('../src/index.js').UdpSocket;
+      assert.equal(a.udpSend(sender, data, dst, 7000 + family), undefined);
+      const frags = collect(a);
+      assert.equal(frags.length, 4, `${family}: 5008 bytes in 4 fragments`);
+      for (const f of frags) assert.ok(f.length <= 1420);
+      for (const f of frags.reverse()) b.input(f, 0);
+      const d = receiver.recv();
+      assert.ok(d, `IPv${family} datagram reassembled`);
+      assert.deepEqual(d.data, data);
+      assert.equal(d.port, sender.port);
+    }
   });
 });

@@ -29,6 +29,7 @@ import { emitIpv6Header, IPV6_DEFAULT_HOP_LIMIT, IPV6_HEADER_LEN, Ipv6Packet } f
 import { fillTcpChecksum, TcpFlag, TcpSegment, verifyTcpChecksum } from '../wire/tcp.js';
 import { emitUdp, UDP_HEADER_LEN, UdpPacket } from '../wire/udp.js';
 import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './fragment.js';
+import { emitFragments, fragmentCount } from './fragmenter.js';
 import { DeadlineHeap } from './scheduler.js';
 import { TxQueue } from './tx-queue.js';
 
@@ -106,6 +107,8 @@ export type UdpSendError = 'too-big' | 'unaddressable' | 'closed' | 'queue-full'
  */
 export const tcpStateChannel = diagnosticsChannel.channel('netstack:tcp:state');
 
+/** The UDP length field is 16 bits. */
+const MAX_UDP_LENGTH = 65535;
 const EPHEMERAL_FIRST = 49152; // RFC 6335 6: dynamic ports 49152-65535
 const EPHEMERAL_COUNT = 65536 - EPHEMERAL_FIRST;
 
@@ -170,6 +173,9 @@ export class Interface implements TcpHost, TcpEmitter {
   /** Set while poll() runs: packets go straight to it instead of the queue. */
   private outLink: PacketLink | undefined = undefined;
   private readonly pushOut = (pkt: Uint8Array) => this.sendOut(pkt);
+  private readonly transmitBound = (len: number) => this.transmit(len);
+  /** Staging for a datagram being fragmented (allocated on first use). */
+  private fragBuf: Uint8Array | undefined = undefined;
 
   constructor(cfg: InterfaceConfig) {
     if (cfg.addresses.length === 0)
@@ -646,7 +652,7 @@ export class Interface implements TcpHost, TcpEmitter {
     if (!src || src.family !== dst.family || dstPort <= 0 || dstPort > 65535) return 'unaddressable';
     const hl = src.family === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
     const total = hl + UDP_HEADER_LEN + data.length;
-    if (total > this.mtu) return 'too-big';
+    if (total > this.mtu) return this.udpSendFragmented(s, data, src, dst, dstPort);
     if (this.txq.length >= this.txq.capacity && !this.outLink) return 'queue-full';
     const b = this.scratch;
     b.set(data, hl + UDP_HEADER_LEN);
@@ -664,6 +670,27 @@ export class Interface implements TcpHost, TcpEmitter {
       );
     else emitIpv6Header(b, 0, src, dst, IpProtocol.Udp, UDP_HEADER_LEN + data.length, IPV6_DEFAULT_HOP_LIMIT);
     this.transmit(total);
+    return undefined;
+  }
+
+  /** A datagram above the MTU goes out as IP fragments (the UDP length field caps it at 65535 - 8 bytes). */
+  private udpSendFragmented(
+    s: UdpSocket,
+    data: Uint8Array,
+    src: IpAddress,
+    dst: IpAddress,
+    dstPort: number,
+  ): UdpSendError | undefined {
+    const len = UDP_HEADER_LEN + data.length;
+    if (len > MAX_UDP_LENGTH - (src.family === 4 ? IPV4_HEADER_LEN : 0)) return 'too-big';
+    const count = fragmentCount(len, this.mtu, src.family);
+    if (!this.outLink && this.txq.capacity - this.txq.length < count) return 'queue-full';
+    this.fragBuf ??= new Uint8Array(MAX_UDP_LENGTH);
+    const d = this.fragBuf;
+    d.set(data, UDP_HEADER_LEN);
+    emitUdp(d, 0, s.port, dstPort, data.length, src, dst);
+    const ident = src.family === 4 ? this.ipIdent++ & 0xffff : this.random32();
+    emitFragments(this.scratch, this.mtu, src, dst, IpProtocol.Udp, d, len, ident, this.transmitBound);
     return undefined;
   }
 

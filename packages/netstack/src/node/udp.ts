@@ -47,7 +47,7 @@ export class UdpSocketHandle extends EventEmitter implements UdpEventSink {
       if (r === 'too-big') {
         err = new NetStackError(
           'EMSGSIZE',
-          `send EMSGSIZE: ${buf.length} bytes exceed the MTU (no fragmentation)`,
+          `send EMSGSIZE: ${buf.length} bytes exceed the UDP maximum (65507 over IPv4, 65527 over IPv6)`,
           'send',
         );
       } else if (r === 'closed') {
