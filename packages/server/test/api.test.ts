@@ -411,6 +411,34 @@ for (const engine of ENGINES) {
       assert.equal(badVpc.status, 400);
     });
 
+    it('deleting a user deletes everything it owns (foreign keys cascade) and kills its tokens', async () => {
+      const gone = await newUser(t);
+      const d = await register(gone);
+      assert.equal(d.status, 201);
+      await send('PUT', gone, `/api/devices/${d.json.id}/metadata/k`, 1);
+      assert.equal(await t.identity.deleteUser(gone.name), true);
+      for (const table of ['organizations', 'vpcs', 'devices', 'security_groups'] as const) {
+        const rows = await t.db
+          .selectFrom(table)
+          .select('owner_id')
+          .where('owner_id', '=', gone.id)
+          .execute();
+        assert.equal(rows.length, 0, table);
+      }
+      assert.equal(
+        (await t.db.selectFrom('ip_allocations').select('address').where('vpc_id', '=', gone.id).execute())
+          .length,
+        0,
+      );
+      assert.equal(
+        (await t.db.selectFrom('device_metadata').select('key').where('device_id', '=', d.json.id).execute())
+          .length,
+        0,
+      );
+      assert.equal((await get(gone, '/api/users/me')).status, 401);
+      assert.equal((await get(bearer(d.json.bearer_token), `/api/devices/${d.json.id}`)).status, 401);
+    });
+
     it('serves the OpenAPI document and answers unknown routes with a typed 404', async () => {
       const doc = await get({}, '/openapi.json');
       assert.equal(doc.status, 200);
