@@ -160,6 +160,24 @@ export class NexodusClient {
   createDevice(body: AddDevice): Promise<Device> {
     return this.call('POST', '/api/devices', body);
   }
+  /**
+   * Registers the device, or, when its public key is registered already (409), updates the existing one with
+   * `body`'s endpoints/hostname/advertise_cidrs and returns it: what nexd does on every start.
+   */
+  async ensureDevice(body: AddDevice): Promise<Device> {
+    try {
+      return await this.createDevice(body);
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 409 || !err.id) throw err;
+      const patch: UpdateDevice = {};
+      if (body.hostname !== undefined) patch.hostname = body.hostname;
+      if (body.endpoints !== undefined) patch.endpoints = body.endpoints;
+      if (body.advertise_cidrs !== undefined) patch.advertise_cidrs = body.advertise_cidrs;
+      if (body.relay !== undefined) patch.relay = body.relay;
+      if (body.symmetric_nat !== undefined) patch.symmetric_nat = body.symmetric_nat;
+      return this.updateDevice(err.id, patch);
+    }
+  }
   getDevice(id: string): Promise<Device> {
     return this.call('GET', `/api/devices/${enc(id)}`);
   }

@@ -102,6 +102,18 @@ describe('api OAuth2 client against the server', { timeout: 60_000 }, () => {
       c.createOrganization({ name: 'dup-org' }),
       (e: unknown) => e instanceof ApiError && e.status === 409 && e.id === dup.id,
     );
+    // ensureDevice: a second start with the same key updates and returns the same device, token included.
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const first = await c.ensureDevice({ public_key: key, hostname: 'n1' });
+    const again = await c.ensureDevice({
+      public_key: key,
+      hostname: 'n1-renamed',
+      endpoints: [{ source: 'local', address: '10.0.0.9:51820' }],
+    });
+    assert.equal(again.id, first.id);
+    assert.equal(again.hostname, 'n1-renamed');
+    assert.equal(again.bearer_token, first.bearer_token);
+    assert.deepEqual(again.ipv4_tunnel_ips, first.ipv4_tunnel_ips);
     const dead = new NexodusClient({ baseUrl: 'http://127.0.0.1:1' });
     await assert.rejects(
       dead.getMe(),
