@@ -56,7 +56,9 @@ export class Tunnel implements PeerSink {
   readonly side: ProxySide;
   readonly #logger: Logger;
   readonly #known = new Set<string>();
-  readonly #onHandshake: ((msg: unknown) => void) | undefined;
+  readonly #onHandshake: (msg: unknown) => void;
+  /** Persistent keepalives held back until the first handshake with the peer (see setPeer). */
+  readonly #deferredKeepalive = new Map<string, number>();
   #closed = false;
 
   private constructor(node: WireGuardNode, stack: NetStack, opts: TunnelOptions) {
@@ -65,13 +67,18 @@ export class Tunnel implements PeerSink {
     this.#logger = opts.logger;
     this.side = { stream: new NetStackStreamNetwork(stack), datagram: new NetStackDatagramNetwork(stack) };
     const count = opts.onHandshake;
-    if (count) {
-      this.#onHandshake = (msg) => {
-        const ev = msg as HandshakeEvent;
-        if (ev.event === 'complete' && this.#known.has(ev.peer)) count();
-      };
-      diagnostics.subscribe('wireguard:handshake', this.#onHandshake);
-    }
+    this.#onHandshake = (msg) => {
+      const ev = msg as HandshakeEvent;
+      if (ev.event !== 'complete' || !this.#known.has(ev.peer)) return;
+      count?.();
+      const keepalive = this.#deferredKeepalive.get(ev.peer);
+      if (keepalive !== undefined) {
+        // With a session in place the keepalive is a transport message, not another initiation.
+        this.#deferredKeepalive.delete(ev.peer);
+        this.node.updatePeer({ publicKey: ev.peer, persistentKeepalive: keepalive });
+      }
+    };
+    diagnostics.subscribe('wireguard:handshake', this.#onHandshake);
   }
 
   static async open(opts: TunnelOptions): Promise<Tunnel> {
@@ -120,15 +127,31 @@ export class Tunnel implements PeerSink {
   setPeer(peer: PeerConfig & { presharedKey?: string }): void {
     if (this.#closed) return;
     const endpoint = peer.endpoint ? splitLiteral(peer.endpoint) : undefined;
+    // A persistent keepalive on a peer without a session starts a handshake at once. Two devices that
+    // learn of each other in the same instant (both follow the same watch stream) would then initiate
+    // simultaneously; each answers the other's initiation, which replaces its own handshake state, so
+    // neither response is accepted and both wait REKEY_TIMEOUT (5 s) to retry. So only the side with
+    // the greater public key keeps its keepalive from the start; the other side arms its keepalive
+    // after the first completed handshake.
+    let keepalive = peer.persistentKeepalive;
+    const isNew = !this.#known.has(peer.publicKey);
+    if (
+      keepalive &&
+      (isNew || this.#deferredKeepalive.has(peer.publicKey)) &&
+      this.node.publicKey < peer.publicKey
+    ) {
+      this.#deferredKeepalive.set(peer.publicKey, keepalive);
+      keepalive = undefined;
+    }
     const cfg = {
       publicKey: peer.publicKey,
       allowedIps: peer.allowedIps,
       ...(endpoint ? { endpoint } : {}),
       ...(peer.presharedKey ? { presharedKey: peer.presharedKey } : {}),
-      ...(peer.persistentKeepalive ? { persistentKeepalive: peer.persistentKeepalive } : {}),
+      ...(keepalive ? { persistentKeepalive: keepalive } : {}),
     };
     try {
-      if (this.#known.has(peer.publicKey)) this.node.updatePeer(cfg);
+      if (!isNew) this.node.updatePeer(cfg);
       else {
         this.node.addPeer(cfg);
         this.#known.add(peer.publicKey);
@@ -142,6 +165,7 @@ export class Tunnel implements PeerSink {
   removePeer(publicKey: string): void {
     if (this.#closed || !this.#known.has(publicKey)) return;
     this.#known.delete(publicKey);
+    this.#deferredKeepalive.delete(publicKey);
     try {
       this.node.removePeer(publicKey);
     } catch (err) {
@@ -169,7 +193,7 @@ export class Tunnel implements PeerSink {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#onHandshake) diagnostics.unsubscribe('wireguard:handshake', this.#onHandshake);
+    diagnostics.unsubscribe('wireguard:handshake', this.#onHandshake);
     this.stack.close();
     await this.node.close();
   }
