@@ -156,6 +156,8 @@ for (const engine of ENGINES) {
         if (engine === 'sqlite') {
           const ic = await sql<{ integrity_check: string }>`PRAGMA integrity_check`.execute(check);
           assert.equal(ic.rows[0]?.integrity_check, 'ok');
+          const fk = await sql`PRAGMA foreign_key_check`.execute(check);
+          assert.deepEqual(fk.rows, [], 'no dangling foreign keys');
         }
         const devices = await check
           .selectFrom('devices')
