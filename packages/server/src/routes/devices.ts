@@ -19,10 +19,11 @@ import type { Database, DevicesTable, VpcsTable } from '../db/schema.js';
 import { NexError, notFound } from '../errors.js';
 import { addTombstone, nextRevision } from '../events/revisions.js';
 import { checkAdvertisedCidr, checkRequested, type Pool, parsePool } from '../ipam.js';
+import { byText } from '../order.js';
 import type { Principal } from '../principal.js';
 import { DEVICE_TOKEN_PREFIX, newToken } from '../tokens.js';
 import { deviceView, metadataView } from '../views.js';
-import { arrayOf, byText, idParams, responses } from './common.js';
+import { arrayOf, idParams, responses } from './route-schemas.js';
 
 /** Retries of a registration that lost an address race (only possible if a writer bypassed the VPC lock). */
 const ALLOCATION_ATTEMPTS = 5;

@@ -8,7 +8,7 @@ import { principalOf } from '../auth.js';
 import { type ServerContext, writeVpc } from '../context.js';
 import { NexError, notFound } from '../errors.js';
 import { WatchStream } from '../events/watch.js';
-import { idParams } from './common.js';
+import { idParams } from './route-schemas.js';
 
 interface WatchRoute {
   Params: { id: string };

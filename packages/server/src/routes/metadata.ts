@@ -7,8 +7,9 @@ import { principalOf } from '../auth.js';
 import { type ServerContext, writeVpc } from '../context.js';
 import { NexError, notFound } from '../errors.js';
 import { addTombstone } from '../events/revisions.js';
+import { byText } from '../order.js';
 import { metadataView } from '../views.js';
-import { arrayOf, byText, idParams, responses } from './common.js';
+import { arrayOf, idParams, responses } from './route-schemas.js';
 
 /** Longest metadata key; keys are path segments such as `nexlink` or `tcp:80`. */
 export const METADATA_KEY_MAX = 256;

@@ -8,9 +8,10 @@ import { principalOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { uniqueViolation } from '../db/constraints.js';
 import { NexError, notFound } from '../errors.js';
+import { byText } from '../order.js';
 import type { Principal } from '../principal.js';
 import { organizationView } from '../views.js';
-import { arrayOf, byText, idParams, responses } from './common.js';
+import { arrayOf, idParams, responses } from './route-schemas.js';
 
 async function readableOrg(ctx: ServerContext, p: Principal, id: string) {
   if (!isUuid(id)) throw notFound('organization');

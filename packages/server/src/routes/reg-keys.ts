@@ -9,7 +9,7 @@ import type { ServerContext } from '../context.js';
 import { NexError, notFound } from '../errors.js';
 import { newToken, REG_KEY_TOKEN_PREFIX } from '../tokens.js';
 import { regKeyView } from '../views.js';
-import { arrayOf, idParams, responses } from './common.js';
+import { arrayOf, idParams, responses } from './route-schemas.js';
 
 export async function regKeyRoutes(app: FastifyInstance, opts: { ctx: ServerContext }): Promise<void> {
   const { ctx } = opts;

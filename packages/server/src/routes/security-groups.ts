@@ -18,7 +18,7 @@ import { NexError, notFound } from '../errors.js';
 import { addTombstone, nextRevision } from '../events/revisions.js';
 import type { Principal } from '../principal.js';
 import { securityGroupView } from '../views.js';
-import { arrayOf, idParams, responses } from './common.js';
+import { arrayOf, idParams, responses } from './route-schemas.js';
 
 /** ip_ranges entries: an address, a CIDR, or `first-last` range of addresses of one family. */
 function checkRange(s: string): boolean {

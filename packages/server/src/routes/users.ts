@@ -3,7 +3,7 @@
 import { userSchema } from '@nexodus/api';
 import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../auth.js';
-import { responses } from './common.js';
+import { responses } from './route-schemas.js';
 
 /** Finds a username for a device/reg-key token's owner (identity's getUser), if identity is present. */
 export type LookupUser = (id: string) => Promise<{ id: string; username: string } | undefined>;

@@ -18,9 +18,10 @@ import type { ServerContext } from '../context.js';
 import { createDefaultSecurityGroup } from '../defaults.js';
 import { NexError, notFound } from '../errors.js';
 import { DEFAULT_IPV4_CIDR, DEFAULT_IPV6_CIDR, parsePool } from '../ipam.js';
+import { byText } from '../order.js';
 import { metadataView, securityGroupView, vpcView } from '../views.js';
-import { arrayOf, byText, idParams, responses } from './common.js';
 import { loadDevices } from './devices.js';
+import { arrayOf, idParams, responses } from './route-schemas.js';
 
 const metadataQuery = {
   type: 'object',
