@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: Apache-2.0
+// Interop of our TCP/IP stack (packages/netstack) with the Linux kernel's, over WireGuard (issue 3).
+//
+// Topology (made by the test, removed in after()):
+//   root ns: this process: NetStack 198.19.0.2 + fd00:19::2 behind our WireGuardNode on the veth's root end
+//       |  veth
+//   ns <prefix>-k: wireguard-go on TUN, 198.19.0.1 + fd00:19::1; nginx :80 (a 4 MiB random file),
+//                  iperf3 -s :5201, UDP echo :7, and the kernel tools (curl, iperf3 -c, ping via socat).
+// Our side runs real Node code over the stack's Duplex streams: node:http (client through createConnection,
+// server through 'connection'), and an iperf3 protocol implementation (bench/netstack.bench.ts) that the real
+// iperf3 binary talks to. A failing test prints the last packets in and out of our stack.
+
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import type { TcpSocketStream } from '@nexodus/netstack';
+import { Iperf3Server, iperf3Client, type OurPeer, ourPeer, TraceRing } from '../../bench/netstack.bench.js';
+import { type KernelPeer, kernelPeer } from './lib/kernel-peer.js';
+import { exec, Lab } from './lib/netns.js';
+import { kernelPing } from './lib/probes.js';
+import { BASE_TOOLS, rootSkipReason } from './lib/root.js';
+
+const skip = rootSkipReason([...BASE_TOOLS, 'socat', 'curl', 'nginx', 'iperf3', 'sha256sum']);
+const HTTP_PORT = 8080;
+const IPERF_PORT = 5201;
+const BODY_SIZE = 4 * 1024 * 1024;
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const url = (host: string, port: number, path: string) =>
+  `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
+
+/**
+ * GET over a connection our stack opens (node:http with createConnection). No `agent` option: with one (even
+ * `agent: false`) node:http ignores createConnection and would use the kernel's TCP instead of our stack.
+ */
+function httpGet(ours: OurPeer, host: string, port: number, path: string) {
+  return new Promise<{ status: number; server: string | undefined; body: Buffer }>((resolve, reject) => {
+    const req = http.get(
+      {
+        host,
+        port,
+        path,
+        timeout: 60_000,
+        createConnection: () => ours.stack.connect({ host, port }) as never,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, server: res.headers.server, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+describe('netstack interop: our NetStack + WireGuard <-> wireguard-go + Linux kernel TCP', { skip }, () => {
+  let lab: Lab;
+  let kp: KernelPeer;
+  let ours: OurPeer;
+  const ring = new TraceRing(300);
+  const body = randomBytes(BODY_SIZE);
+  const uploads: Array<{ sha: string; size: number }> = [];
+  let iperf: Iperf3Server;
+  let failed = false;
+
+  before(async () => {
+    lab = await Lab.create('nsi');
+    kp = await kernelPeer(lab, { fileSize: BODY_SIZE });
+    ours = await ourPeer(kp, { trace: ring.push });
+    // node:http on top of stack listeners: GET /blob serves `body`, POST /upload hashes what arrives.
+    const server = http.createServer((req, res) => {
+      if (req.method === 'POST' && req.url === '/upload') {
+        const h = createHash('sha256');
+        let size = 0;
+        req.on('data', (c: Buffer) => {
+          h.update(c);
+          size += c.length;
+        });
+        req.on('end', () => {
+          uploads.push({ sha: h.digest('hex'), size });
+          res.end('ok');
+        });
+        return;
+      }
+      if (req.url === '/blob') {
+        res.writeHead(200, { 'content-length': body.length, 'content-type': 'application/octet-stream' });
+        res.end(body);
+        return;
+      }
+      res.writeHead(404).end();
+    });
+    ours.stack.listen({ port: HTTP_PORT }, (s: TcpSocketStream) => server.emit('connection', s));
+    iperf = new Iperf3Server();
+    ours.stack.listen({ port: IPERF_PORT }, iperf.onConnection);
+  });
+
+  after(async () => {
+    if (failed) console.error(`last packets of our stack (${ring.total} total):\n${ring.dump()}`);
+    await ours?.close();
+    await lab?.cleanup();
+  });
+
+  /** Runs `fn`, remembering failure so after() prints the packet trace. */
+  const traced = (fn: () => Promise<void>) => async () => {
+    try {
+      await fn();
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+  };
+
+  test(
+    'ping: the kernel pings our IPv4 and IPv6 addresses and every echo is answered',
+    traced(async () => {
+      for (const dst of [ours.tunnel4, ours.tunnel6]) {
+        const r = await kernelPing(lab, kp.ns, dst, { count: 5, timeoutMs: 3000 });
+        assert.equal(r.sent, 5);
+        assert.equal(r.received, 5, `echo replies from ${dst}`);
+        assert.ok(r.medianRtt > 0 && r.medianRtt < 1000, `median RTT ${r.medianRtt} ms`);
+      }
+    }),
+  );
+
+  test(
+    'our stack as client: GET of nginx over IPv4 and IPv6 returns the served file byte-identical',
+    traced(async () => {
+      for (const host of [kp.tunnel4, kp.tunnel6]) {
+        const r = await httpGet(ours, host, kp.httpPort, kp.file.path);
+        assert.equal(r.status, 200, `status from ${host}`);
+        assert.match(r.server ?? '', /^nginx/, 'the answer comes from nginx in the namespace');
+        assert.equal(r.body.length, kp.file.size);
+        assert.equal(sha256(r.body), kp.file.sha256, `sha256 of the file from ${host}`);
+        const missing = await httpGet(ours, host, kp.httpPort, '/nope');
+        assert.equal(missing.status, 404, 'nginx answers 404 on the same kind of connection');
+      }
+    }),
+  );
+
+  test(
+    'our stack as server: kernel curl downloads from and uploads to node:http on a NetStack listener',
+    traced(async () => {
+      for (const host of [ours.tunnel4, ours.tunnel6]) {
+        const down = await exec(
+          kp.ns,
+          'sh',
+          ['-c', `curl -sS -g --max-time 60 ${url(host, HTTP_PORT, '/blob')} | sha256sum`],
+          { timeoutMs: 70_000 },
+        );
+        assert.equal(down.stdout.split(' ')[0], sha256(body), `curl download from ${host}`);
+        const n = uploads.length;
+        const up = await exec(
+          kp.ns,
+          'sh',
+          [
+            '-c',
+            `curl -sS -g --max-time 60 -H 'Expect:' --data-binary @${kp.file.diskPath} ${url(host, HTTP_PORT, '/upload')}`,
+          ],
+          { timeoutMs: 70_000 },
+        );
+        assert.equal(up.stdout, 'ok');
+        assert.equal(uploads.length, n + 1);
+        assert.deepEqual(uploads[n], { sha: kp.file.sha256, size: kp.file.size }, `upload to ${host}`);
+      }
+    }),
+  );
+
+  test(
+    'our stack as server: kernel iperf3 -c (1 and 4 streams, IPv4 and IPv6) completes against our iperf3 server',
+    traced(async () => {
+      for (const [host, parallel] of [
+        [ours.tunnel4, 1],
+        [ours.tunnel4, 4],
+        [ours.tunnel6, 1],
+      ] as const) {
+        const n = iperf.tests.length;
+        const r = await exec(
+          kp.ns,
+          'iperf3',
+          ['-c', host, '-p', String(IPERF_PORT), '-t', '2', '-P', String(parallel), '-J'],
+          { timeoutMs: 40_000, check: false },
+        );
+        const j = JSON.parse(r.stdout) as {
+          error?: string;
+          end?: { sum_sent?: { bytes: number }; sum_received?: { bytes: number; bits_per_second: number } };
+        };
+        assert.equal(j.error, undefined, `iperf3 -c ${host} -P ${parallel}: ${j.error}`);
+        assert.deepEqual(iperf.errors, []);
+        assert.equal(iperf.tests.length, n + 1, 'our server recorded the test');
+        const rec = iperf.tests[n];
+        assert.equal(rec.parallel, parallel);
+        const sent = j.end?.sum_sent?.bytes ?? 0;
+        // What we counted by TEST_END is at most what the kernel sent, and most of it (the rest was in flight).
+        assert.ok(rec.bytes > 1_000_000, `we received ${rec.bytes} bytes`);
+        assert.ok(rec.bytes <= sent, `received ${rec.bytes} <= sent ${sent}`);
+        assert.equal(j.end?.sum_received?.bytes, rec.bytes, 'iperf3 reports the bytes our server counted');
+        console.log(
+          `iperf3 -c ${host} -P ${parallel} -> ours: ${((j.end?.sum_received?.bits_per_second ?? 0) / 1e6).toFixed(0)} Mbit/s`,
+        );
+      }
+    }),
+  );
+
+  test(
+    'our stack as client: our iperf3 client to kernel iperf3 -s (1 and 4 streams, IPv4 and IPv6, and -R)',
+    traced(async () => {
+      for (const [host, parallel, reverse] of [
+        [kp.tunnel4, 1, false],
+        [kp.tunnel4, 4, false],
+        [kp.tunnel6, 1, false],
+        [kp.tunnel4, 1, true],
+      ] as const) {
+        const r = await iperf3Client({
+          connect: () => ours.stack.connect({ host, port: kp.iperfPort }),
+          seconds: 2,
+          parallel,
+          reverse,
+        });
+        const streams = r.serverResults.streams as unknown[];
+        assert.equal(streams.length, parallel, 'the kernel server reports every stream');
+        assert.ok(r.bytesReceived > 1_000_000, `receiver got ${r.bytesReceived} bytes`);
+        assert.ok(r.bytesReceived <= r.bytesSent, `received ${r.bytesReceived} <= sent ${r.bytesSent}`);
+        console.log(
+          `ours -> iperf3 -s ${host} -P ${parallel}${reverse ? ' -R' : ''}: ${(r.bitsPerSecond / 1e6).toFixed(0)} Mbit/s`,
+        );
+      }
+    }),
+  );
+
+  test(
+    'UDP: a datagram to the kernel echo server comes back over IPv4 and IPv6',
+    traced(async () => {
+      const sock = ours.stack.createUdpSocket();
+      try {
+        for (const host of [kp.tunnel4, kp.tunnel6]) {
+          const data = Buffer.from(`netstack udp ${host}`);
+          const got = new Promise<{ msg: Buffer; address: string; port: number }>((resolve, reject) => {
+            const t = setTimeout(() => reject(new Error(`no UDP echo from ${host}`)), 3000);
+            sock.once('message', (msg: Buffer, rinfo: { address: string; port: number }) => {
+              clearTimeout(t);
+              resolve({ msg: Buffer.from(msg), address: rinfo.address, port: rinfo.port });
+            });
+          });
+          sock.send(data, kp.udpEchoPort, host);
+          const r = await got;
+          assert.deepEqual(r.msg, data);
+          assert.equal(r.address, host);
+          assert.equal(r.port, kp.udpEchoPort);
+        }
+      } finally {
+        sock.close();
+      }
+    }),
+  );
+});
