@@ -47,7 +47,11 @@ function httpGet(ours: OurPeer, host: string, port: number, path: string) {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, server: res.headers.server, body: Buffer.concat(chunks) }),
+          resolve({
+            status: res.statusCode ?? 0,
+            server: String(res.headers.server ?? ''),
+            body: Buffer.concat(chunks),
+          }),
         );
         res.on('error', reject);
       },
