@@ -289,11 +289,14 @@ describe('simulated link: close paths', () => {
     assert.equal(digest(r.hash), digest(w.hash));
   });
 
-  it('FIN-WAIT-2 gives up after its timeout when the peer never closes', () => {
+  it('FIN-WAIT-2 gives up after its timeout once orphaned when the peer never closes', () => {
     const sim = new Simulator({ seed: 35, wire: { delay: 1 }, a: { tcp: { finWait2TimeoutMs: 5_000 } } });
     const { client } = connectPair(sim);
     client.close();
     sim.run(() => client.state === 'fin-wait-2', 1_000);
+    sim.runUntil(sim.now + 10_000);
+    assert.equal(client.state, 'fin-wait-2', 'a half-closed socket the application still holds waits');
+    client.orphan(sim.now);
     sim.runUntil(sim.now + 5_100);
     assert.equal(client.state, 'closed');
   });

@@ -10,6 +10,8 @@ import { NetStackError, socketError } from './errors.js';
 /** What the stream needs from its NetStack (kept narrow to avoid an import cycle). */
 export interface StreamHost {
   scheduleFlush(): void;
+  /** The core's clock (ms). */
+  now(): number;
   readonly sendBufferSize: number;
 }
 
@@ -177,7 +179,7 @@ export class TcpSocketStream extends Duplex implements TcpEventSink {
     } else if (this.core.recvAvailable > 0 && s !== 'closed') {
       this.core.abort(); // unread data: like a kernel, reset rather than pretend it was consumed
     }
-    this.core.sink = undefined;
+    this.core.orphan(this.host.now());
     this.pendingCb = undefined;
     this.pendingChunk = undefined;
     this.host.scheduleFlush();

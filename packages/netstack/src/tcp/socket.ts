@@ -198,6 +198,8 @@ export class TcpSocket {
   // --- owner bookkeeping ---
   /** Pending TcpEvent bits for the owner. */
   events = 0;
+  /** The application no longer holds this socket (see orphan()). */
+  orphaned = false;
   /** Application-visible end of stream: the peer's FIN was received (kept after CLOSED). */
   rxEnded = false;
   error: TcpErrorCode | undefined = undefined;
@@ -430,6 +432,21 @@ export class TcpSocket {
     }
     this.recvBuf.discard(this.recvBuf.length);
     this.setState('closed');
+  }
+
+  /**
+   * The application let go of the socket (the façade calls this when its stream is destroyed or finished).
+   * A graceful close still completes; a FIN-WAIT-2 that waits for a peer that never closes is bounded by
+   * finWait2TimeoutMs from now on.
+   */
+  orphan(now: number): void {
+    if (this.orphaned) return;
+    this.orphaned = true;
+    this.sink = undefined;
+    if (this.state === 'fin-wait-2' && this.timer.kind === 'idle') {
+      armTimer(this.timer, 'fin-wait-2', now + this.cfg.finWait2TimeoutMs);
+      this.host.schedule(this, this.deadline());
+    }
   }
 
   setNoDelay(on: boolean): void {
@@ -675,7 +692,7 @@ export class TcpSocket {
       }
       this.sndUna = ack;
       if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
-      this.updateWindow(seg);
+      this.updateWindow(seg, true);
       if (this.tsEnabled && seg.tsEcr !== 0) this.rtt.sample((this.tsNow(now) - seg.tsEcr) >>> 0);
       this.rtt.resetBackoff();
       this.retransmits = 0;
@@ -699,7 +716,8 @@ export class TcpSocket {
       return false;
     }
     const flight = seqDiff(this.sndMax, this.sndUna);
-    if (seqGt(ack, this.sndUna)) {
+    const ackAdvanced = seqGt(ack, this.sndUna);
+    if (ackAdvanced) {
       this.onNewAck(seg, now);
     } else if (ack === this.sndUna) {
       // RFC 5681 2 "duplicate acknowledgment" (window-unchanged check relaxed when SACK blocks came along).
@@ -708,13 +726,14 @@ export class TcpSocket {
         if (wndField === this.sndWnd || seg.sackCount > 0) this.onDupAck(seg, now);
       }
     }
-    this.updateWindow(seg);
+    this.updateWindow(seg, ackAdvanced);
 
     switch (this.state) {
       case 'fin-wait-1':
         if (this.finAcked()) {
           this.setState('fin-wait-2');
-          armTimer(this.timer, 'fin-wait-2', now + this.cfg.finWait2TimeoutMs);
+          // Only an orphaned socket gives up on FIN-WAIT-2 (as Linux): a half-closed one may still be reading.
+          if (this.orphaned) armTimer(this.timer, 'fin-wait-2', now + this.cfg.finWait2TimeoutMs);
         }
         break;
       case 'closing':
@@ -743,11 +762,20 @@ export class TcpSocket {
     return seqGt(this.sndUna, this.finSeq);
   }
 
-  /** RFC 9293 3.10.7.4: SND.WND update when the segment is newer than the last one used. */
-  private updateWindow(seg: TcpSegment): void {
-    // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated" when the segment is newer.
+  /**
+   * RFC 9293 3.10.7.4 SND.WND update, with Linux's tcp_may_update_window() rule: also take the window from
+   * any segment whose ACK advanced SND.UNA. The RFC test (SND.WL1 < SEG.SEQ ...) ignores a retransmitted
+   * segment (older SEQ) carrying a newer ACK; keeping the older, larger window then puts our right edge
+   * SND.UNA + SND.WND beyond the receiver's, and once its window is zero neither side's segments are
+   * acceptable to the other (found by the simulator stress run).
+   */
+  private updateWindow(seg: TcpSegment, ackAdvanced: boolean): void {
     if (seqLt(seg.ack, this.sndUna)) return;
-    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, seg.ack))) {
+    if (
+      ackAdvanced ||
+      seqLt(this.sndWl1, seg.seq) ||
+      (this.sndWl1 === seg.seq && seqLe(this.sndWl2, seg.ack))
+    ) {
       const wasZero = this.sndWnd === 0;
       this.sndWnd = seg.window << this.sndWndShift;
       if (this.sndWnd > this.maxSndWnd) this.maxSndWnd = this.sndWnd;
