@@ -2,6 +2,7 @@
 // The body of `nexctl`, separate from the bin shim so tests can run it in-process.
 // Exit codes: 0 ok, 1 the operation failed (nexd said no, or is not reachable), 2 bad command line.
 import { Command, CommanderError, Option } from 'commander';
+import { registerApiCommands } from './commands/api.js';
 import type { GlobalOptions } from './commands/context.js';
 import { registerNexdCommands } from './commands/nexd.js';
 import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
@@ -34,13 +35,45 @@ export async function runNexctl(
         `nexd state directory, where its control socket is [env: NEXD_STATE_DIR]`,
       ).default(env.NEXD_STATE_DIR || DEFAULT_STATE_DIR),
     )
-    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'));
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
+    .addOption(
+      new Option('--service-url <url>', 'URL of the Nexodus service (API commands) [env: NEXD_SERVICE_URL]'),
+    )
+    .addOption(new Option('--username <name>', 'username for the password login [env: NEXD_USERNAME]'))
+    .addOption(new Option('--password <password>', 'password for the password login [env: NEXD_PASSWORD]'))
+    .addOption(new Option('--ca-file <file>', 'PEM file with the service CA [env: NEXD_CA_FILE]'))
+    .addOption(
+      new Option(
+        '--insecure-skip-tls-verify',
+        'do not verify the service certificate (testing only) [env: NEXD_INSECURE_SKIP_TLS_VERIFY]',
+      ),
+    );
   // Subcommands inherit exitOverride/output settings only if configured before they are added.
   const globals = (): GlobalOptions => {
     const o = program.opts<{ stateDir: string; output: OutputFormat }>();
     return { stateDir: o.stateDir, output: o.output };
   };
   registerNexdCommands(program, { globals, write: io.stdout });
+  const login = () => {
+    const o = program.opts<{
+      serviceUrl?: string;
+      username?: string;
+      password?: string;
+      caFile?: string;
+      insecureSkipTlsVerify?: boolean;
+    }>();
+    const pick = (flag: string | undefined, name: string) => flag ?? (env[name] || undefined);
+    const insecureEnv = (env.NEXD_INSECURE_SKIP_TLS_VERIFY ?? '').toLowerCase();
+    return {
+      serviceUrl: pick(o.serviceUrl, 'NEXD_SERVICE_URL'),
+      username: pick(o.username, 'NEXD_USERNAME'),
+      password: pick(o.password, 'NEXD_PASSWORD'),
+      caFile: pick(o.caFile, 'NEXD_CA_FILE'),
+      insecureSkipTlsVerify:
+        o.insecureSkipTlsVerify === true || ['1', 'true', 'yes', 'on'].includes(insecureEnv),
+    };
+  };
+  registerApiCommands(program, { globals, write: io.stdout, login });
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return NEXCTL_EXIT_OK;
