@@ -2,7 +2,7 @@
 // Durability: a restart keeps all data; `kill -9` of a server process during a burst of writes leaves a
 // consistent database that the next start serves.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +12,10 @@ import { sql } from 'kysely';
 import { openDatabase } from '../src/db/open.js';
 import { SQLITE_FILE, startServer } from '../src/server.js';
 import { ENGINES, engineSkip, sharedPostgres, stopSharedPostgres, wgKey } from './helpers/app.js';
+import { spawnServer } from './helpers/spawn.js';
 import { Collector } from './helpers/watch.js';
 
 const ADMIN_PASSWORD = 'durable-admin-pw-1';
-const CLI = join(import.meta.dirname, '../src/cli.ts');
 const quiet = () => {};
 
 after(stopSharedPostgres);
@@ -25,29 +25,6 @@ async function login(url: string): Promise<NexodusClient> {
   const t = await oauth.passwordGrant('admin', ADMIN_PASSWORD);
   await oauth.close();
   return new NexodusClient({ baseUrl: url, token: t.access_token });
-}
-
-/** Starts the real CLI in a child process; resolves with its URL once it listens. */
-function spawnServer(args: string[]): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', CLI, '--log-level', 'warn', '--http-listen', '127.0.0.1:0', ...args],
-    {
-      env: { ...process.env, NEXODUS_ADMIN_PASSWORD: ADMIN_PASSWORD },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve({ proc, url: m[1]! });
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-    proc.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-  });
 }
 
 for (const engine of ENGINES) {
@@ -115,7 +92,7 @@ for (const engine of ENGINES) {
       const stateDir = tmp();
       const db = await dbOpts();
       const extra = db.databaseUrl ? ['--database-url', db.databaseUrl] : [];
-      const first = await spawnServer(['--state-dir', stateDir, ...extra]);
+      const first = await spawnServer(['--state-dir', stateDir, ...extra], ADMIN_PASSWORD);
       procs.push(first.proc);
       const c = await login(first.url);
       const vpcId = (await c.getMe()).id;
@@ -201,7 +178,7 @@ for (const engine of ENGINES) {
         await check.destroy();
       }
 
-      const second = await spawnServer(['--state-dir', stateDir, ...extra]);
+      const second = await spawnServer(['--state-dir', stateDir, ...extra], ADMIN_PASSWORD);
       procs.push(second.proc);
       const c2 = await login(second.url);
       const d = await c2.createDevice({ public_key: wgKey(), hostname: 'after-crash' });

@@ -1,39 +1,34 @@
 // SPDX-License-Identifier: Apache-2.0
-// Two server replicas on one PostgreSQL: a device created through replica A reaches a watch stream opened on
+// Two server processes on one PostgreSQL: a device created through replica A reaches a watch stream opened on
 // replica B within 1 s (LISTEN/NOTIFY), and tokens issued by one replica work on the other.
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NexodusClient, OAuthClient } from '@nexodus/api';
-import { type RunningServer, startServer } from '../src/server.js';
 import { engineSkip, sharedPostgres, stopSharedPostgres, wgKey } from './helpers/app.js';
+import { spawnServer, stopServer } from './helpers/spawn.js';
 import { Collector } from './helpers/watch.js';
 
 const PW = 'replica-admin-pw-1';
 
 describe('two replicas on one PostgreSQL', { skip: engineSkip('postgres'), timeout: 120_000 }, () => {
-  let a: RunningServer;
-  let b: RunningServer;
+  let a: { proc: ChildProcess; url: string };
+  let b: { proc: ChildProcess; url: string };
   let dir: string;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'nexsrv-rep-'));
     const url = await (await sharedPostgres()).createDatabase();
-    const common = {
-      httpListen: '127.0.0.1:0',
-      databaseUrl: url,
-      issuer: 'http://nexodus.test',
-      adminPassword: PW,
-      logLevel: 'warn',
-      print: () => {},
-    };
-    a = await startServer({ ...common, stateDir: join(dir, 'a') });
-    b = await startServer({ ...common, stateDir: join(dir, 'b') });
+    const args = ['--database-url', url, '--issuer', 'http://nexodus.test'];
+    // One at a time: the first start runs the migrations and creates the admin.
+    a = await spawnServer([...args, '--state-dir', join(dir, 'a')], PW);
+    b = await spawnServer([...args, '--state-dir', join(dir, 'b')], PW);
   });
   after(async () => {
-    await a?.close();
-    await b?.close();
+    if (a) await stopServer(a.proc);
+    if (b) await stopServer(b.proc);
     await stopSharedPostgres();
     rmSync(dir, { recursive: true, force: true });
   });
