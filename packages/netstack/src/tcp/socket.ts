@@ -170,6 +170,8 @@ export class TcpSocket {
   rxtRoundAt = 0;
   /** Consecutive RTO expirations (reset by an ACK of new data). */
   retransmits = 0;
+  /** Our timestamp clock at the last RTO (samples echoing older timestamps are discarded). */
+  rtoTsVal = 0;
   /** Unanswered keepalive or zero-window probes. */
   probes = 0;
   /** Send a probe segment (seq SND.NXT-1, no data) in the next dispatch. */
@@ -800,8 +802,11 @@ export class TcpSocket {
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     if (seqLt(this.highRxt, ack)) this.highRxt = ack;
     if (this.tsEnabled && seg.tsPresent && seg.tsEcr !== 0) {
+      // An echo older than our last RTO retransmission comes from a duplicate the peer answered with its
+      // old TS.Recent (RFC 7323 4.3): it would measure the RTO itself and pin the RTO at its maximum.
       const sample = (this.tsNow(now) - seg.tsEcr) >>> 0;
-      if (sample < 0x7fffffff) this.rtt.sample(sample);
+      if (sample < 0x7fffffff && !(this.counters.rtos > 0 && seqLt(seg.tsEcr, this.rtoTsVal)))
+        this.rtt.sample(sample);
     } else if (this.rtt.timedSeq >= 0 && seqGt(ack, this.rtt.timedSeq)) {
       this.rtt.sample(now - this.rtt.timedAt);
       this.rtt.timedSeq = -1;
@@ -1077,6 +1082,7 @@ export class TcpSocket {
     }
     this.rtt.backoff();
     this.counters.rtos++;
+    this.rtoTsVal = this.tsNow(now);
     const flight = seqDiff(this.sndMax, this.sndUna);
     if (this.synchronized) this.cc.onRetransmitTimeout(flight);
     this.inRecovery = false;
