@@ -2,6 +2,7 @@
 // Starting a complete service: database (SQLite in the state dir or PostgreSQL), migrations, identity,
 // the admin user, TLS, and the listener. The CLI's main command is a thin wrapper around startServer.
 import { mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
@@ -83,7 +84,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       if (!opts.tlsCert || !opts.tlsKey) throw new Error('--tls-cert and --tls-key go together');
       https = { cert: readFileSync(opts.tlsCert, 'utf8'), key: readFileSync(opts.tlsKey, 'utf8') };
     } else {
-      const names = ['localhost', '127.0.0.1', '::1', ...(host !== '0.0.0.0' && host !== '::' ? [host] : [])];
+      // The machine's name too, so clients on the network can verify it with the CA file.
+      const names = [
+        'localhost',
+        '127.0.0.1',
+        '::1',
+        hostname(),
+        ...(host !== '0.0.0.0' && host !== '::' ? [host] : []),
+      ];
       const s = ensureSelfSigned(opts.stateDir, [...new Set(names)]);
       https = { cert: s.cert, key: s.key };
       print(
