@@ -63,6 +63,35 @@ describe('two replicas on one PostgreSQL', { skip: engineSkip('postgres'), timeo
           'metadata on B',
         );
       }
+      // Concurrent writers on both replicas: the stream on B sees every device once, in revision order.
+      const created = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          (i % 2 ? onA : onB).createDevice({ public_key: wgKey(), hostname: `both${i}` }),
+        ),
+      );
+      const want = new Set(created.map((d) => d.id));
+      await stream.waitFor(
+        (e) =>
+          [...want].every((id) =>
+            e.some((x) => x.type === 'change' && x.kind === 'device' && x.value.id === id),
+          ),
+        5000,
+        'all 40 devices on B',
+      );
+      const revs = stream.events
+        .filter((x) => x.type === 'change' && x.kind === 'device')
+        .map((x) => (x.value as { revision: number }).revision);
+      assert.deepEqual(
+        revs,
+        [...revs].sort((x, y) => x - y),
+        'revisions arrive in increasing order',
+      );
+      assert.equal(new Set(revs).size, revs.length, 'no revision delivered twice');
+      assert.equal(
+        new Set(created.map((d) => d.ipv4_tunnel_ips[0]!.address)).size,
+        40,
+        'distinct addresses across replicas',
+      );
     } finally {
       await stream.close();
       await onA.close();
