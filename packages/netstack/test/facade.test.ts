@@ -329,12 +329,48 @@ describe('façade over MemoryLink', () => {
       a.close();
       b.close();
     });
-    b.listen({ port: 80 });
+    b.listen({ port: 80 }, (s) => s.on('error', () => {})); // the client's destroy() resets it
     const c = a.connect({ host: '100.100.0.2', port: 80 });
     await once(c, 'connect');
     assert.match(lines[0], /^a> 100\.100\.0\.1 > 100\.100\.0\.2 TCP \d+>80 SYN seq=\d+ ack=0 win=\d+ len=0$/);
     assert.match(lines[1], /TCP \d+>80 ACK seq=/);
     assert.equal(describePacket(new Uint8Array([0x45])), 'malformed IPv4 (1)');
+    c.destroy();
+  });
+
+  it('a link that throws loses the packet (counted), it does not crash the stack', async () => {
+    let fail = true;
+    const [la, lb] = MemoryLink.pair();
+    const a = new NetStack({
+      addresses: ['100.100.0.1/16'],
+      link: {
+        send: (p) => {
+          if (fail) throw new Error('no route to peer');
+          la.send(p);
+        },
+      },
+      random: new Prng(51).fill,
+      tcp: fastTcp,
+    });
+    const b = new NetStack({
+      addresses: ['100.100.0.2/16'],
+      link: lb,
+      random: new Prng(52).fill,
+      tcp: fastTcp,
+    });
+    la.onReceive = (p) => a.input(p);
+    lb.onReceive = (p) => b.input(p);
+    cleanups.push(() => {
+      a.close();
+      b.close();
+    });
+    b.listen({ port: 80 }, (s) => s.on('error', () => {})); // the client's destroy() resets it
+    const c = a.connect({ host: '100.100.0.2', port: 80 });
+    await new Promise((r) => setTimeout(r, 30));
+    assert.ok(a.stats().linkErrors >= 1);
+    assert.match(a.stats().lastLinkError ?? '', /no route to peer/);
+    fail = false; // the SYN retransmission gets through
+    await once(c, 'connect');
     c.destroy();
   });
 

@@ -57,6 +57,9 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
   private closed = false;
   private readonly epoch = performance.now();
   private readonly servers = new Set<TcpServer>();
+  /** Packets the link refused by throwing (see the constructor). */
+  private linkErrors = 0;
+  private lastLinkError: unknown = undefined;
   private readonly streams = new Set<TcpSocketStream>();
   private readonly udps = new Set<UdpSocketHandle>();
 
@@ -68,7 +71,19 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
     if (!opts.link || typeof opts.link.send !== 'function') {
       throw new TypeError('NetStack options need a link with send(packet: Uint8Array)');
     }
-    this.link = opts.link;
+    const link = opts.link;
+    // A throwing link (a tunnel without a peer for this destination, say) must not take the stack down with
+    // it: the packet counts as lost, TCP retransmits, and stats() reports it.
+    this.link = {
+      send: (packet: Uint8Array) => {
+        try {
+          link.send(packet);
+        } catch (err) {
+          this.linkErrors++;
+          this.lastLinkError = err;
+        }
+      },
+    };
     this.iface = new Interface({
       addresses: opts.addresses.map((a) => Cidr.parse(a)),
       mtu: opts.mtu,
@@ -262,8 +277,13 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
     this.iface.udpClose(s);
   }
 
-  stats(): InterfaceStats & { streams: number } {
-    return { ...this.iface.stats(), streams: this.streams.size };
+  stats(): InterfaceStats & { streams: number; linkErrors: number; lastLinkError: string | undefined } {
+    return {
+      ...this.iface.stats(),
+      streams: this.streams.size,
+      linkErrors: this.linkErrors,
+      lastLinkError: this.lastLinkError === undefined ? undefined : String(this.lastLinkError),
+    };
   }
 
   /** Aborts every connection, closes listeners and UDP sockets, and stops the timer. */
