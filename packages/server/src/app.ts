@@ -29,6 +29,8 @@ import { vpcRoutes } from './routes/vpcs.js';
 
 /** Default request body limit: metadata values are at most 64 KiB, everything else is far smaller. */
 export const DEFAULT_BODY_LIMIT = 256 * 1024;
+/** Time a client has to send a whole request. */
+const REQUEST_RECEIVE_TIMEOUT_MS = 60_000;
 /** Default watch keep-alive interval. */
 export const DEFAULT_BOOKMARK_MS = 20_000;
 
@@ -78,8 +80,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     ...(opts.https ? { https: opts.https } : {}),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
-    // Watch streams are long-lived; requestTimeout would cut them, and close() must not wait for them.
-    requestTimeout: 0,
+    // A request (headers and body) must arrive within this time (slow-client protection); it does not limit
+    // how long a response such as a watch stream lasts.
+    requestTimeout: REQUEST_RECEIVE_TIMEOUT_MS,
+    // Watch streams never finish by themselves: close() must not wait for them.
     forceCloseConnections: true,
   } as FastifyServerOptions) as unknown as FastifyInstance;
   app.decorate('nexodus', ctx);
