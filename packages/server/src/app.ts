@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Fastify application: `buildApp(opts)` wires the database, the change bus, authentication and one plugin
 // per resource. Tests drive it with `app.inject()`; the CLI listens on HTTPS.
+
+import rateLimit from '@fastify/rate-limit';
 import { openApiDocument } from '@nexodus/api';
 import Fastify, {
   type FastifyBaseLogger,
@@ -29,6 +31,8 @@ import { vpcRoutes } from './routes/vpcs.js';
 
 /** Default request body limit: metadata values are at most 64 KiB, everything else is far smaller. */
 export const DEFAULT_BODY_LIMIT = 256 * 1024;
+/** API requests allowed per principal per minute (100/s: far above what nexd or a UI needs). */
+export const DEFAULT_API_RATE_LIMIT = { max: 6000, timeWindowMs: 60_000 };
 /** Time a client has to send a whole request. */
 const REQUEST_RECEIVE_TIMEOUT_MS = 60_000;
 /** Default watch keep-alive interval. */
@@ -43,6 +47,8 @@ export interface BuildAppOptions {
   logger?: FastifyServerOptions['logger'] | FastifyBaseLogger;
   bodyLimit?: number;
   bookmarkMs?: number;
+  /** Requests per principal (user, device, reg key; else address) and window; `false` turns it off. */
+  apiRateLimit?: { max: number; timeWindowMs: number } | false;
   /** Fastify server options for HTTPS (the CLI passes `{ https: { key, cert } }`). */
   https?: { key: Buffer | string; cert: Buffer | string };
 }
@@ -152,6 +158,29 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       'onRequest',
       makeAuthHook(ctx, (t) => identity.verifyAccessToken(t)),
     );
+    const limit = opts.apiRateLimit ?? DEFAULT_API_RATE_LIMIT;
+    if (limit) {
+      // After authentication (preHandler), so a noisy device or user is limited by identity, not by address.
+      await api.register(rateLimit, {
+        hook: 'preHandler',
+        max: limit.max,
+        timeWindow: limit.timeWindowMs,
+        keyGenerator: (req) => {
+          const p = req.principal;
+          if (!p) return `ip:${req.ip}`;
+          return p.kind === 'user'
+            ? `u:${p.userId}`
+            : p.kind === 'device'
+              ? `d:${p.deviceId}`
+              : `k:${p.regKeyId}`;
+        },
+        errorResponseBuilder: (_req, c) => ({
+          statusCode: 429,
+          code: 'NEX_ERR_RATE_LIMITED',
+          message: `rate limit of ${c.max} requests per ${c.after} exceeded; retry in ${Math.ceil(c.ttl / 1000)} s`,
+        }),
+      });
+    }
     await api.register(userRoutes, { lookupUser: (id) => identity.getUser(id) });
     await api.register(organizationRoutes, { ctx });
     await api.register(vpcRoutes, { ctx });
