@@ -102,6 +102,13 @@ async function latency(port: number, n: number): Promise<{ p50: number; p99: num
   return { p50: ms[Math.floor(n * 0.5)]!, p99: ms[Math.min(n - 1, Math.floor(n * 0.99))]! };
 }
 
+/** User + system CPU seconds a process has used so far (/proc/PID/stat fields 14 and 15, in clock ticks). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const CLOCK_TICKS = 100; // sysconf(_SC_CLK_TCK) on Linux
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : Number.NaN;
@@ -158,19 +165,18 @@ async function main(): Promise<void> {
   if (skip) throw new Error(skip);
   const sink = await sinkServer();
   const profDir = tempDir('prof');
-  const profEnv = (name: string) =>
-    PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(profDir, name)}` } : {};
+  const profArgs = (name: string) => (PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : []);
   const server = await ServerProcess.start();
   const a = await NexdProcess.start({
     tag: 'ba',
-    env: profEnv('a'),
+    nodeArgs: profArgs('a'),
     args: ['proxy', '--ingress', `tcp:8080:127.0.0.1:${sink.port}`, server.url],
   });
   const a4 = a.addresses.ipv4;
   const bPort = await freePort();
   const b = await NexdProcess.start({
     tag: 'bb',
-    env: profEnv('b'),
+    nodeArgs: profArgs('b'),
     args: ['proxy', '--egress', `tcp:${bPort}:${a4}:8080`, server.url],
   });
   await waitFor(
@@ -191,12 +197,19 @@ async function main(): Promise<void> {
   // Warm up both chains (JIT, windows, handshake) with a smaller transfer first.
   const nexdBps = await bulk(bPort);
   const socatBps = await bulk(s1);
+  const cpu0 = { a: cpuSeconds(a.child.proc.pid!), b: cpuSeconds(b.child.proc.pid!), t: performance.now() };
   const nexdBps2 = await bulk(bPort);
+  const wall = (performance.now() - cpu0.t) / 1000;
+  const cpuA = (cpuSeconds(a.child.proc.pid!) - cpu0.a) / wall;
+  const cpuB = (cpuSeconds(b.child.proc.pid!) - cpu0.b) / wall;
   const socatBps2 = await bulk(s1);
   const nexdBest = Math.max(nexdBps, nexdBps2);
   const socatBest = Math.max(socatBps, socatBps2);
   console.log(`  nexd chain  (B egress -> WireGuard -> A ingress): ${gbit(nexdBps)}, ${gbit(nexdBps2)}`);
   console.log(`  socat chain (two relays):                         ${gbit(socatBps)}, ${gbit(socatBps2)}`);
+  console.log(
+    `  CPU during the second nexd run: A ${(cpuA * 100).toFixed(0)}%, B ${(cpuB * 100).toFixed(0)}% of one core`,
+  );
 
   const ln = await latency(bPort, CONNECTIONS);
   const ls = await latency(s1, CONNECTIONS);

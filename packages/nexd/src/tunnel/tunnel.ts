@@ -18,6 +18,12 @@ import { NetStackDatagramNetwork, NetStackStreamNetwork } from './netstack-netwo
 
 /** WireGuard's default tunnel MTU (1500 minus the IPv6 + UDP + WireGuard overhead of 80 bytes). */
 export const TUNNEL_MTU = 1420;
+/**
+ * Per-connection TCP buffers of the netstack (the largest window advertised, and the send buffer). They
+ * grow lazily, so an idle connection costs none of it; a bulk one needs window >= rate x RTT, and the
+ * RTT through two userspace hops on a busy host is a few ms, not the loopback's tens of µs.
+ */
+export const TUNNEL_TCP_BUFFER_BYTES = Number(process.env.NEXD_TCP_BUFFER_BYTES ?? 1024 * 1024);
 /** SO_RCVBUF/SO_SNDBUF to ask for: the kernel default (208 KiB) drops bursts of bulk transfer. */
 export const TUNNEL_SOCKET_BUFFER_BYTES = 8 * 1024 * 1024;
 
@@ -60,12 +66,31 @@ export class Tunnel implements PeerSink {
   /** Persistent keepalives held back until the first handshake with the peer (see setPeer). */
   readonly #deferredKeepalive = new Map<string, number>();
   #closed = false;
+  #flushQueued = false;
+  readonly #flushInput = (): void => {
+    this.#flushQueued = false;
+    if (!this.#closed) this.stack.scheduleFlush();
+  };
 
   private constructor(node: WireGuardNode, stack: NetStack, opts: TunnelOptions) {
     this.node = node;
     this.stack = stack;
     this.#logger = opts.logger;
     this.side = { stream: new NetStackStreamNetwork(stack), datagram: new NetStackDatagramNetwork(stack) };
+    // Batch per event-loop turn: libuv reads many datagrams in one poll phase, one 'message' callback
+    // each. NetStack.input() would flush (poll + socket events) after every one of them; feeding the
+    // interface directly and flushing once from setImmediate, after the poll phase, turns a burst of
+    // segments into one ACK and one large read for the proxied socket. The node hands over a view into
+    // a fresh datagram buffer; the interface does not keep it.
+    const iface = stack.iface;
+    node.onPacket = (packet) => {
+      if (this.#closed) return;
+      iface.input(packet, stack.now());
+      if (!this.#flushQueued) {
+        this.#flushQueued = true;
+        setImmediate(this.#flushInput);
+      }
+    };
     const count = opts.onHandshake;
     this.#onHandshake = (msg) => {
       const ev = msg as HandshakeEvent;
@@ -105,7 +130,12 @@ export class Tunnel implements PeerSink {
     }
     let stack: NetStack;
     try {
-      stack = new NetStack({ addresses, mtu, link: { send: (p) => void node.send(p) } });
+      stack = new NetStack({
+        addresses,
+        mtu,
+        link: { send: (p) => void node.send(p) },
+        tcp: { sendBufferSize: TUNNEL_TCP_BUFFER_BYTES, recvBufferSize: TUNNEL_TCP_BUFFER_BYTES },
+      });
     } catch (err) {
       await node.close();
       throw new NexdError(
@@ -114,8 +144,6 @@ export class Tunnel implements PeerSink {
         { cause: err },
       );
     }
-    // The node hands over a view into a fresh datagram buffer; the stack does not keep it.
-    node.onPacket = (packet) => stack.input(packet);
     return new Tunnel(node, stack, opts);
   }
 

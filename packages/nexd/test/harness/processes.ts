@@ -237,6 +237,8 @@ export interface NexdOptions {
   globals?: string[];
   /** Wait for "nexd proxy running" (default true). */
   wait?: boolean;
+  /** Node flags before the script, i.e. `['--cpu-prof']` (not allowed in NODE_OPTIONS). */
+  nodeArgs?: string[];
 }
 
 export class NexdProcess {
@@ -248,6 +250,7 @@ export class NexdProcess {
     this.child = new Child(
       process.execPath,
       [
+        ...(opts.nodeArgs ?? []),
         NEXD_CLI,
         '--state-dir',
         this.stateDir,
