@@ -265,6 +265,14 @@ for (const engine of ENGINES) {
       const vpcList = await get(alice, `/api/vpcs/${alice.id}/metadata?key=b-key`);
       assert.ok(vpcList.json.length >= 1);
       assert.ok(vpcList.json.every((m: { key: string }) => m.key === 'b-key'));
+      const both = await get(alice, `/api/vpcs/${alice.id}/metadata?key=a-key&key=b-key`);
+      assert.deepEqual(
+        both.json
+          .filter((m: { device_id: string }) => m.device_id === d.json.id)
+          .map((m: { key: string }) => m.key),
+        ['a-key', 'b-key'],
+        'repeated key parameters select several keys, sorted by key',
+      );
       const pre = await get(alice, `/api/vpcs/${alice.id}/metadata?prefix=a-`);
       assert.ok(pre.json.some((m: { device_id: string }) => m.device_id === d.json.id));
       assert.equal((await get(bob, `${base}/b-key`)).status, 404);

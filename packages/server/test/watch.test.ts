@@ -177,6 +177,30 @@ for (const engine of ENGINES) {
       await dc.close();
     });
 
+    it('at_tail with a current gt_revision: no initial list and no tail, only later changes', async () => {
+      const existing = await client.createDevice({ public_key: wgKey(), hostname: 'old' });
+      const s = new Collector(client, u.id, [
+        { kind: 'device', gt_revision: existing.revision, at_tail: true },
+      ]);
+      try {
+        // Give the stream time to have sent an initial list if it (wrongly) did.
+        await new Promise((r) => setTimeout(r, 200));
+        const fresh = await client.createDevice({ public_key: wgKey(), hostname: 'new' });
+        await s.waitFor(
+          (e) => e.some((x) => x.type === 'change' && x.kind === 'device' && x.value.id === fresh.id),
+          5000,
+          'new device',
+        );
+        assert.ok(!s.events.some((x) => x.type === 'tail'), 'no tail event');
+        assert.ok(
+          !s.events.some((x) => x.type === 'change' && x.kind === 'device' && x.value.id === existing.id),
+          'no old device',
+        );
+      } finally {
+        await s.close();
+      }
+    });
+
     it("a device's own stream ends with an error event when the device is deleted", async () => {
       const d = await client.createDevice({ public_key: wgKey(), hostname: 'doomed' });
       const dc = new NexodusClient({ baseUrl: base, token: d.bearer_token! });
