@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: Apache-2.0
+// nexd's other two ways in: a registration key (`--reg-key`, the key as bearer token; the device token
+// then follows the VPC) and interactive device authorization (the code and URL printed, approved here
+// through the service's verification page as a person would, then polled). A restart without any
+// credentials reuses the stored tokens.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { NexodusClient, OAuthClient } from '@nexodus/api';
+import {
+  ADMIN_PASSWORD,
+  buildSkipReason,
+  NexdProcess,
+  nexctl,
+  ServerProcess,
+  stopAll,
+} from '../../packages/nexd/test/harness/processes.js';
+
+const skip = buildSkipReason();
+const NO_PASSWORD = { NEXD_USERNAME: '', NEXD_PASSWORD: '' };
+
+describe('nexd login with a registration key and with device authorization', { skip }, () => {
+  let server: ServerProcess;
+  let api: NexodusClient;
+  let oauth: OAuthClient;
+  let first: NexdProcess;
+
+  before(async () => {
+    server = await ServerProcess.start();
+    oauth = new OAuthClient({ baseUrl: server.url });
+    const t = await oauth.passwordGrant('admin', ADMIN_PASSWORD);
+    api = new NexodusClient({ baseUrl: server.url, token: t.access_token });
+    // A device registered the usual way, for the others to see as a peer.
+    first = await NexdProcess.start({ tag: 'l1', args: ['proxy', server.url] });
+  });
+
+  after(async () => {
+    await api?.close();
+    await oauth?.close();
+    await stopAll();
+  });
+
+  test("--reg-key: registers into the key's VPC and follows its peers with the device token", async () => {
+    const [vpc] = await api.listVpcs();
+    const key = await api.createRegKey({ vpc_id: vpc!.id, description: 'nexd e2e', single_use: true });
+    assert.ok(key.bearer_token);
+    const n = await NexdProcess.start({
+      tag: 'rk',
+      env: NO_PASSWORD,
+      globals: ['--reg-key', key.bearer_token!],
+      args: ['proxy', server.url],
+    });
+    assert.ok(n.child.logs.some((l) => l.msg === 'logged in' && l.method === 'reg-key'));
+    await n.waitPeer(first.publicKey);
+    const peers = await nexctl(['--state-dir', n.stateDir, '-o', 'json', 'nexd', 'peers']);
+    assert.ok(
+      (JSON.parse(peers.stdout) as { publicKey: string }[]).some((p) => p.publicKey === first.publicKey),
+    );
+    // A single-use key registers once; the restarted device is recognised by its key (409 -> PATCH).
+    await n.stop();
+    const again = await NexdProcess.start({
+      tag: 'rk',
+      stateDir: n.stateDir,
+      env: NO_PASSWORD,
+      globals: ['--reg-key', key.bearer_token!],
+      args: ['proxy', server.url],
+    });
+    assert.equal(again.addresses.ipv4, n.addresses.ipv4);
+    await again.stop();
+  });
+
+  test('device authorization: prints the code and URL, waits for approval, then runs; a restart reuses the tokens', async () => {
+    const n = await NexdProcess.start({
+      tag: 'da',
+      env: NO_PASSWORD,
+      args: ['proxy', server.url],
+      wait: false,
+    });
+    const prompt = await n.child.waitOutput(
+      'the login prompt',
+      () => /To log in, open (\S+) and enter the code ([A-Z]{4}-[A-Z]{4})/.exec(n.child.stderr) ?? undefined,
+    );
+    const [, where, code] = prompt;
+    assert.ok(where!.startsWith(`${server.url}/device`));
+    // Approve as a person would on the verification page.
+    const res = await fetch(`${server.url}/device`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        user_code: code!,
+        username: 'admin',
+        password: ADMIN_PASSWORD,
+        action: 'approve',
+      }),
+    });
+    assert.equal(res.status, 200);
+    await n.running();
+    assert.ok(n.child.logs.some((l) => l.msg === 'logged in' && l.method === 'device-authorization'));
+    const state = JSON.parse(await readFile(join(n.stateDir, 'state.json'), 'utf8')) as {
+      tokens?: { refreshToken?: string };
+    };
+    assert.ok(state.tokens?.refreshToken, 'tokens are stored');
+    await n.stop();
+    const restarted = await NexdProcess.start({
+      tag: 'da',
+      stateDir: n.stateDir,
+      env: NO_PASSWORD,
+      args: ['proxy', server.url],
+    });
+    assert.ok(restarted.child.logs.some((l) => l.msg === 'logged in' && l.method === 'stored-tokens'));
+    assert.equal(restarted.addresses.ipv4, n.addresses.ipv4);
+    await restarted.stop();
+  });
+});
