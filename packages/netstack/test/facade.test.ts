@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
+import http from 'node:http';
 import { after, describe, it } from 'node:test';
 import { Cidr, IpAddress, NetStack, type NetStackError, type TcpSocketStream } from '../src/index.js';
 import {
@@ -371,6 +372,46 @@ describe('façade over MemoryLink', () => {
     assert.match(a.stats().lastLinkError ?? '', /no route to peer/);
     fail = false; // the SYN retransmission gets through
     await once(c, 'connect');
+    c.destroy();
+  });
+
+  it("setTimeout(ms) emits 'timeout' after idleness (activity postpones it); node:http serves over the stack", async () => {
+    const { a, b, close } = pair(61);
+    cleanups.push(close);
+    const server = http.createServer((req, res) => {
+      res.setHeader('content-type', 'text/plain');
+      res.end(`hello ${req.url}`);
+    });
+    server.timeout = 5_000; // node:http calls socket.setTimeout()
+    b.listen({ port: 80 }, (s) => server.emit('connection', s));
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = http.get(
+        {
+          host: '100.100.0.2',
+          port: 80,
+          path: '/x',
+          createConnection: () => a.connect({ host: '100.100.0.2', port: 80 }) as never,
+        },
+        (res) => {
+          let t = '';
+          res.on('data', (d: Buffer) => (t += d));
+          res.on('end', () => resolve(t));
+        },
+      );
+      req.on('error', reject);
+    });
+    assert.equal(body, 'hello /x');
+    const c = a.connect({ host: '100.100.0.2', port: 80 });
+    await once(c, 'connect');
+    const t0 = Date.now();
+    let timeouts = 0;
+    c.setTimeout(100, () => timeouts++);
+    await new Promise((r) => setTimeout(r, 60));
+    c.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n'); // activity at ~60 ms
+    await once(c, 'timeout');
+    assert.ok(Date.now() - t0 >= 150, `timeout postponed by the write (${Date.now() - t0} ms)`);
+    assert.equal(timeouts, 1);
+    c.setTimeout(0);
     c.destroy();
   });
 

@@ -61,6 +61,9 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
   private linkErrors = 0;
   private lastLinkError: unknown = undefined;
   private readonly streams = new Set<TcpSocketStream>();
+  /** Streams with an idle timeout, and a lower bound of their earliest deadline. */
+  private readonly idleStreams = new Set<TcpSocketStream>();
+  private nextIdleAt = Number.POSITIVE_INFINITY;
   private readonly udps = new Set<UdpSocketHandle>();
 
   constructor(opts: NetStackOptions) {
@@ -139,11 +142,44 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
   private readonly onTimer = (): void => {
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
+    if (this.now() >= this.nextIdleAt) this.sweepIdle();
     this.flush();
   };
 
+  watchIdle(s: TcpSocketStream, on: boolean): void {
+    if (!on) {
+      this.idleStreams.delete(s);
+      return;
+    }
+    this.idleStreams.add(s);
+    const due = s.lastActivity + s.timeout;
+    if (due < this.nextIdleAt) {
+      this.nextIdleAt = due;
+      this.rearm();
+    }
+  }
+
+  /** Activity only moves deadlines later, so nextIdleAt stays a lower bound until this O(n) sweep. */
+  private sweepIdle(): void {
+    const now = this.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const s of this.idleStreams) {
+      const t = s.checkIdle(now);
+      if (t < next) next = t;
+    }
+    this.nextIdleAt = next;
+  }
+
   private rearm(): void {
-    const at = this.iface.pollAt();
+    const core = this.iface.pollAt();
+    const at =
+      core === undefined
+        ? this.nextIdleAt === Number.POSITIVE_INFINITY
+          ? undefined
+          : this.nextIdleAt
+        : core === 0
+          ? 0
+          : Math.min(core, this.nextIdleAt);
     if (at === undefined) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = undefined;
@@ -243,7 +279,10 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
 
   private track(s: TcpSocketStream): void {
     this.streams.add(s);
-    s.once('close', () => this.streams.delete(s));
+    s.once('close', () => {
+      this.streams.delete(s);
+      this.idleStreams.delete(s);
+    });
   }
 
   /** Binds a UDP socket (port 0 = ephemeral) on host or every address. */

@@ -10,6 +10,8 @@ import { NetStackError, socketError } from './errors.js';
 /** What the stream needs from its NetStack (kept narrow to avoid an import cycle). */
 export interface StreamHost {
   scheduleFlush(): void;
+  /** Start or stop watching this stream's idle timeout (checked on the stack's single timer). */
+  watchIdle(s: TcpSocketStream, on: boolean): void;
   /** The core's clock (ms). */
   now(): number;
   readonly sendBufferSize: number;
@@ -27,6 +29,12 @@ export class TcpSocketStream extends Duplex implements TcpEventSink {
   readonly localPort: number;
   bytesRead = 0;
   bytesWritten = 0;
+  /** net.Socket#timeout: idle ms before 'timeout' is emitted (0 = off). */
+  timeout = 0;
+  /** Last read or write (stack clock), for the idle timeout. */
+  lastActivity = 0;
+  /** 'timeout' was emitted for the current idle period. */
+  timeoutEmitted = false;
   private pendingChunk: Uint8Array | undefined = undefined;
   private pendingOff = 0;
   private pendingCb: ((err?: Error | null) => void) | undefined = undefined;
@@ -67,6 +75,52 @@ export class TcpSocketStream extends Duplex implements TcpEventSink {
   setKeepAlive(enable = false, initialDelay = 0): this {
     this.core.setKeepAlive(enable, initialDelay > 0 ? initialDelay : undefined);
     this.host.scheduleFlush();
+    return this;
+  }
+
+  /**
+   * net.Socket#setTimeout: emit 'timeout' after `ms` without reads or writes (the socket stays open, as in
+   * Node). 0 disables. Checked by the stack's one timer, so idle sockets cost no timer of their own.
+   */
+  setTimeout(ms: number, cb?: () => void): this {
+    if (!Number.isFinite(ms) || ms < 0)
+      throw new RangeError(`setTimeout: ms must be a finite number >= 0, got ${ms}`);
+    this.timeout = ms;
+    this.lastActivity = this.host.now();
+    this.timeoutEmitted = false;
+    if (cb) {
+      if (ms === 0) this.removeListener('timeout', cb);
+      else this.once('timeout', cb);
+    }
+    this.host.watchIdle(this, ms > 0);
+    return this;
+  }
+
+  /** Called by the stack's timer sweep. Returns the next time this stream needs a look. */
+  checkIdle(now: number): number {
+    const due = this.lastActivity + this.timeout;
+    if (now >= due) {
+      if (!this.timeoutEmitted) {
+        this.timeoutEmitted = true;
+        this.emit('timeout');
+      }
+      return now + this.timeout;
+    }
+    return due;
+  }
+
+  private activity(): void {
+    if (this.timeout > 0) {
+      this.lastActivity = this.host.now();
+      this.timeoutEmitted = false;
+    }
+  }
+
+  /** Node's net.Socket API; the stack's timer never keeps the process alive on a socket's behalf. */
+  ref(): this {
+    return this;
+  }
+  unref(): this {
     return this;
   }
 
@@ -119,6 +173,7 @@ export class TcpSocketStream extends Duplex implements TcpEventSink {
       const buf = Buffer.allocUnsafe(n);
       core.recv(buf, 0, n);
       this.bytesRead += n;
+      this.activity();
       moved = true;
       if (!this.push(buf)) {
         this.wantRead = false;
@@ -139,6 +194,7 @@ export class TcpSocketStream extends Duplex implements TcpEventSink {
     }
     const n = this.core.send(chunk, 0, chunk.length);
     this.bytesWritten += n;
+    this.activity();
     this.host.scheduleFlush();
     if (n === chunk.length) {
       cb();
@@ -180,6 +236,7 @@ export class TcpSocketStream extends Duplex implements TcpEventSink {
       this.core.abort(); // unread data: like a kernel, reset rather than pretend it was consumed
     }
     this.core.orphan(this.host.now());
+    if (this.timeout > 0) this.host.watchIdle(this, false);
     this.pendingCb = undefined;
     this.pendingChunk = undefined;
     this.host.scheduleFlush();
