@@ -310,6 +310,13 @@ for (const engine of ENGINES) {
       assert.equal(second.status, 401);
       assert.equal(second.json.code, 'NEX_ERR_REG_KEY_USED');
       assert.equal((await get(alice, `/api/reg-keys/${single.json.id}`)).json.device_id, d.json.id);
+      // Two devices racing for one single-use key: exactly one wins, the other changes nothing.
+      const race = await send('POST', alice, '/api/reg-keys', { vpc_id: alice.id, single_use: true });
+      const rrk = bearer(race.json.bearer_token);
+      const racers = await Promise.all([register(rrk), register(rrk), register(rrk)]);
+      assert.deepEqual(racers.map((r) => r.status).sort(), [201, 401, 401]);
+      const winner = racers.find((r) => r.status === 201)!;
+      assert.equal((await get(alice, `/api/reg-keys/${race.json.id}`)).json.device_id, winner.json.id);
       const multi = await send('POST', alice, '/api/reg-keys', { vpc_id: alice.id });
       const mk = bearer(multi.json.bearer_token);
       assert.equal((await register(mk)).status, 201);
