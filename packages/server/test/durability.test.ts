@@ -66,8 +66,17 @@ for (const engine of ENGINES) {
         vpc_id: vpc.id,
         inbound_rules: [{ ip_protocol: 'tcp', from_port: 22, to_port: 22 }],
       });
+      // A device streaming when the server stops gracefully is marked offline before the database closes.
+      const onKey = wgKey();
+      const onDev = await c1.createDevice({ public_key: onKey, vpc_id: vpc.id, hostname: 'streaming' });
+      const dc = new NexodusClient({ baseUrl: s1.url, token: onDev.bearer_token! });
+      const st = new Collector(dc, vpc.id, [{ kind: 'device', gt_revision: 0 }], { publicKey: onKey });
+      await st.waitFor((e) => e.some((x) => x.type === 'tail'), 5000, 'tail');
+      assert.equal((await c1.getDevice(onDev.id)).online, true);
       await c1.close();
       await s1.close();
+      await st.close();
+      await dc.close();
 
       const s2 = await startServer(o);
       try {
@@ -79,8 +88,9 @@ for (const engine of ENGINES) {
         assert.equal((await c2.getRegKey(key.id)).bearer_token, key.bearer_token);
         assert.deepEqual((await c2.getSecurityGroup(sg.id)).inbound_rules, sg.inbound_rules);
         assert.equal((await c2.getVpc(vpc.id)).ipv4_cidr, '10.5.0.0/24');
+        assert.equal((await c2.getDevice(onDev.id)).online, false, 'offline after a graceful stop');
         const next = await c2.createDevice({ public_key: wgKey(), vpc_id: vpc.id });
-        assert.equal(next.ipv4_tunnel_ips[0]!.address, '10.5.0.2', 'IPAM continues after the restart');
+        assert.equal(next.ipv4_tunnel_ips[0]!.address, '10.5.0.3', 'IPAM continues after the restart');
         assert.ok(next.revision > dev.revision);
         await c2.close();
       } finally {

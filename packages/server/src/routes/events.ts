@@ -53,8 +53,12 @@ export async function eventRoutes(
   const online = counts;
   const streams = new Set<WatchStream>();
   // preClose, not onClose: close() waits for in-flight requests, and a watch stream never finishes by itself.
+  // Then wait for the offline marks, so a graceful stop leaves no device marked online (the database is
+  // closed after the app).
+  const finishing = new Set<Promise<void>>();
   app.addHook('preClose', async () => {
     for (const s of streams) s.close();
+    await Promise.allSettled([...finishing]);
   });
 
   const handler = async (req: FastifyRequest<WatchRoute>, reply: FastifyReply) => {
@@ -108,7 +112,7 @@ export async function eventRoutes(
           req.log.warn({ err }, 'marking device online failed'),
         );
     }
-    void stream.done.then(async () => {
+    const finished: Promise<void> = stream.done.then(async () => {
       streams.delete(stream);
       if (!onlineDevice) return;
       const n = (online.get(onlineDevice) ?? 1) - 1;
@@ -120,6 +124,8 @@ export async function eventRoutes(
       // The device may have been deleted meanwhile; then there is nothing to mark.
       await setOnline(ctx, vpc.id, onlineDevice, false).catch(() => {});
     });
+    finishing.add(finished);
+    void finished.finally(() => finishing.delete(finished));
     await stream.start();
   };
 
