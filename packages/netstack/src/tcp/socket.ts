@@ -73,6 +73,9 @@ export interface TcpListenerRef {
   halfOpen: number;
 }
 
+/** Upper bound of the adaptive duplicate-ACK threshold (Linux caps tcp_max_reordering at 300). */
+const MAX_REORDER_THRESH = 127;
+
 /** Extra wait before a retransmission counts as lost by time (absorbs reordering and delayed ACKs). */
 const REORDER_ALLOWANCE_MS = 4;
 
@@ -155,6 +158,22 @@ export class TcpSocket {
   /** The first retransmission of a recovery goes out regardless of cwnd (RFC 5681 3.2 step 2). */
   fastRetransmitPending = false;
   dupAcks = 0;
+  /**
+   * Duplicate-ACK threshold, i.e. 3; raised when a recovery turns out to have been caused by reordering
+   * (as Linux's tp->reordering), so a path that reorders stops halving cwnd for nothing.
+   */
+  reorderThresh = 3;
+  /**
+   * Eifel (RFC 3522 detection, RFC 4015 response): cwnd/ssthresh before the recovery, our timestamp clock at
+   * the first retransmission and its sequence number. If the ACK covering it echoes an older timestamp, the
+   * original arrived: the recovery was spurious and is undone.
+   */
+  undoPossible = false;
+  undoCwnd = 0;
+  undoSsthresh = 0;
+  undoTsVal = 0;
+  undoSeq = 0;
+  undoDegree = 0;
   /** RFC 3042 limited transmit: new segments sent on the first two duplicate ACKs. */
   limitedTransmits = 0;
   /**
@@ -195,7 +214,7 @@ export class TcpSocket {
   keepaliveIdleMs: number;
 
   /** Loss-recovery counters for tests and stats: RTO expirations, recoveries entered, segments resent. */
-  readonly counters = { rtos: 0, recoveries: 0, retransmitted: 0, lostRetransmits: 0 };
+  readonly counters = { rtos: 0, recoveries: 0, retransmitted: 0, lostRetransmits: 0, spuriousRecoveries: 0 };
 
   // --- owner bookkeeping ---
   /** Pending TcpEvent bits for the owner. */
@@ -815,6 +834,19 @@ export class TcpSocket {
     this.retransmits = 0;
     this.scoreboard.advance(ack);
     this.addSackBlocks(seg);
+    if (this.inRecovery && this.undoPossible && seqGt(ack, this.undoSeq)) {
+      this.undoPossible = false;
+      if (seg.tsPresent && seqLt(seg.tsEcr, this.undoTsVal)) {
+        // RFC 3522: the echo predates our retransmission, so the original arrived; RFC 4015: restore.
+        this.counters.spuriousRecoveries++;
+        this.inRecovery = false;
+        this.rxtRoundActive = false;
+        this.recoverSeq = ack;
+        this.cc.cwnd = Math.max(this.cc.cwnd, this.undoCwnd);
+        this.cc.ssthresh = Math.max(this.cc.ssthresh, this.undoSsthresh);
+        this.reorderThresh = Math.min(MAX_REORDER_THRESH, Math.max(this.reorderThresh, this.undoDegree + 1));
+      }
+    }
     if (this.inRecovery) {
       if (seqGe(ack, this.recoverSeq)) {
         // RFC 6582 3.2 step 3: full acknowledgment ends recovery.
@@ -857,21 +889,29 @@ export class TcpSocket {
       // RFC 5681 3.2 / RFC 6675 5: three duplicates, or enough SACKed above SND.UNA.
       // RFC 5827 early retransmit: with fewer than four segments outstanding and nothing new to send, the
       // threshold drops to outstanding - 1, so a small window's loss does not wait for the RTO.
-      let dupThresh = 3;
+      // Both are off once the path showed reordering (reorderThresh raised by an Eifel undo).
+      let dupThresh = this.reorderThresh;
       const flight = seqDiff(this.sndMax, this.sndUna);
       const segs = Math.ceil(flight / this.mss);
-      if (segs < 4 && this.sendBuf.length <= flight) dupThresh = Math.max(1, segs - 1);
+      if (dupThresh === 3 && segs < 4 && this.sendBuf.length <= flight) dupThresh = Math.max(1, segs - 1);
       // RFC 6675 4 IsLost: more than (DupThresh - 1) * SMSS bytes SACKed above it.
       const sackLoss = this.sackEnabled && this.scoreboard.sacked > (dupThresh - 1) * this.mss;
       // RFC 6582 3.2 step 1: only for a new loss episode, i.e. once SND.UNA has passed "recover".
       if ((this.dupAcks >= dupThresh || sackLoss) && seqGe(this.sndUna, this.recoverSeq))
-        this.enterRecovery();
+        this.enterRecovery(now);
     }
     this.host.markDirty(this);
   }
 
-  private enterRecovery(): void {
+  private enterRecovery(now: number): void {
     this.counters.recoveries++;
+    this.undoPossible = this.tsEnabled;
+    this.undoCwnd = this.cc.cwnd;
+    this.undoSsthresh = this.cc.ssthresh;
+    this.undoTsVal = this.tsNow(now);
+    this.undoSeq = this.sndUna;
+    // How far the reordering reached, in segments, if this turns out to be spurious.
+    this.undoDegree = Math.max(this.dupAcks, Math.ceil(this.scoreboard.sacked / this.mss));
     this.inRecovery = true;
     this.rxtRoundActive = false;
     this.recoverSeq = this.sndMax;
