@@ -28,6 +28,12 @@ export function buildSkipReason(): string | undefined {
 
 const children = new Set<ChildProcess>();
 const dirs = new Set<string>();
+// A runner that dies without `after()` (EPIPE on a closed pipe, an uncaught error) must not leave
+// servers and proxies behind: kill them synchronously on exit.
+process.once('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 export function tempDir(tag: string): string {
   const d = mkdtempSync(join(tmpdir(), `nexdint-${tag}-`));
