@@ -220,6 +220,21 @@ for (const engine of ENGINES) {
       }
     });
 
+    it('a stream on a VPC that gets deleted ends with NEX_ERR_NOT_FOUND', async () => {
+      const org = await client.createOrganization({ name: `gone-${Date.now()}` });
+      const vpc = await client.createVpc({ organization_id: org.id });
+      const s = new Collector(client, vpc.id, [{ kind: 'device', gt_revision: 0 }]);
+      try {
+        await s.waitFor((e) => e.some((x) => x.type === 'tail'), 5000, 'tail');
+        await client.deleteVpc(vpc.id);
+        await s.waitFor((e) => e.some((x) => x.type === 'error'), 5000, 'error event');
+        assert.equal((s.events.at(-1)!.value as { code: string }).code, 'NEX_ERR_NOT_FOUND');
+        await s.done;
+      } finally {
+        await s.close();
+      }
+    });
+
     it('POST with an empty JSON body watches every kind; bad watches and foreign VPCs are refused', async () => {
       const r = await fetch(`${base}/api/vpcs/${u.id}/events`, {
         method: 'POST',

@@ -12,6 +12,7 @@ import type { Watch, WatchKind } from '@nexodus/api';
 import type { Selectable } from 'kysely';
 import type { ServerContext } from '../context.js';
 import type { IpAllocationsTable } from '../db/schema.js';
+import { NexError } from '../errors.js';
 import { deviceView, metadataView, securityGroupView } from '../views.js';
 import { currentRevision } from './revisions.js';
 
@@ -109,7 +110,7 @@ export class WatchStream {
       upTo === 0 &&
       !(await db.selectFrom('vpcs').select('id').where('id', '=', this.vpcId).executeTakeFirst())
     ) {
-      throw new Error('the VPC was deleted');
+      throw new NexError('NEX_ERR_NOT_FOUND', 'the VPC was deleted');
     }
     const out: Pending[] = [];
     for (const [kind, cursor] of this.cursors) {
@@ -217,9 +218,16 @@ export class WatchStream {
 
   private fail(err: unknown): void {
     if (this.closed) return;
+    if (err instanceof NexError) {
+      this.end({ error: err.message, code: err.code });
+      return;
+    }
     this.onError(err);
-    const message = err instanceof Error ? err.message : String(err);
-    this.end({ error: message, code: 'NEX_ERR_INTERNAL' });
+    // Database details stay in the log; the client learns to reconnect.
+    this.end({
+      error: 'the watch stream failed; reconnect and resume from your last revision',
+      code: 'NEX_ERR_INTERNAL',
+    });
   }
 
   /** Ends the stream with a final `error` event. */
