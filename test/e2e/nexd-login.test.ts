@@ -13,8 +13,10 @@ import {
   buildSkipReason,
   NexdProcess,
   nexctl,
+  nexdRun,
   ServerProcess,
   stopAll,
+  tempDir,
 } from '../../packages/nexd/test/harness/processes.js';
 
 const skip = buildSkipReason();
@@ -111,5 +113,30 @@ describe('nexd login with a registration key and with device authorization', { s
     assert.ok(restarted.child.logs.some((l) => l.msg === 'logged in' && l.method === 'stored-tokens'));
     assert.equal(restarted.addresses.ipv4, n.addresses.ipv4);
     await restarted.stop();
+  });
+
+  test('--request-ip: the device gets that address; a second device asking for it is refused clearly', async () => {
+    const n = await NexdProcess.start({
+      tag: 'rq',
+      globals: ['--request-ip', '100.100.0.50'],
+      args: ['proxy', server.url],
+    });
+    assert.equal(n.addresses.ipv4, '100.100.0.50');
+    const other = await nexdRun(
+      [
+        '--state-dir',
+        tempDir('rq2'),
+        '--local-endpoint-ip',
+        '127.0.0.1',
+        '--request-ip',
+        '100.100.0.50',
+        'proxy',
+        server.url,
+      ],
+      { NEXD_USERNAME: 'admin', NEXD_PASSWORD: ADMIN_PASSWORD },
+    );
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /device registration failed .*100\.100\.0\.50 is already assigned/);
+    await n.stop();
   });
 });
