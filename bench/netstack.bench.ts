@@ -516,6 +516,8 @@ export async function ourPeer(kp: KernelPeer, opts: OurPeerOptions = {}): Promis
     endpoint: opts.via ? opts.via.theirs : { address: kp.rootAddress4, port: node.port },
     allowedIps: [`${OUR_TUNNEL4}/32`, `${OUR_TUNNEL6}/128`],
   });
+  // Through a relay, the relay learns where we are from our first datagram: handshake from our side now.
+  if (opts.via) node.connect(kp.wg.publicKey);
   return {
     node,
     stack,
