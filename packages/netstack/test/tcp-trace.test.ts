@@ -225,6 +225,27 @@ describe('established', () => {
     assert.equal(new TextDecoder().decode(buf.subarray(0, n)), '0123456789world');
   });
 
+  it('established: a duplicate segment is reported as a D-SACK block first (RFC 2883)', () => {
+    const { h, p, l } = established();
+    h.send({ flags: 'PSH|ACK', seq: p, ack: l, data: 'hello' });
+    h.expectSent([{ flags: 'ACK', ack: p + 5, sack: [] }], 40);
+    h.send({ flags: 'ACK', seq: p + 10, ack: l, data: 'later' });
+    h.expectSent([{ flags: 'ACK', ack: p + 5, sack: [[p + 10, p + 15]] }]);
+    h.send({ flags: 'PSH|ACK', seq: p, ack: l, data: 'hello' });
+    h.expectSent([
+      {
+        flags: 'ACK',
+        ack: p + 5,
+        sack: [
+          [p, p + 5],
+          [p + 10, p + 15],
+        ],
+      },
+    ]);
+    h.send({ flags: 'PSH|ACK', seq: p + 3, ack: l, data: 'lo world' });
+    h.expectSent([{ flags: 'ACK', ack: p + 15, sack: [[p + 3, p + 5]] }]);
+  });
+
   it('established: out-of-window data is answered with an ACK and dropped', () => {
     const { h, p, l, sock } = established();
     h.send({ flags: 'ACK', seq: p + 100_000, ack: l, data: 'far' });

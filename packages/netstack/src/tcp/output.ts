@@ -91,9 +91,9 @@ export function dispatch(sock: TcpSocket, now: number, em: TcpEmitter): void {
  * the sender to reduce its segment size, as Linux does), so header + payload never exceeds the MTU.
  */
 function segmentSize(sock: TcpSocket): number {
-  if (!sock.sackEnabled || sock.assembler.isEmpty()) return sock.mss;
+  if (!sock.sackEnabled || (sock.assembler.isEmpty() && !sock.dsackPending)) return sock.mss;
   const max = sock.tsEnabled ? MAX_SACK_BLOCKS - 1 : MAX_SACK_BLOCKS;
-  return sock.mss - 4 - 8 * Math.min(sock.assembler.count, max);
+  return sock.mss - 4 - 8 * Math.min(sock.assembler.count + (sock.dsackPending ? 1 : 0), max);
 }
 
 /** RFC 6675 "pipe": bytes believed in the network. */
@@ -270,14 +270,21 @@ export function emit(
       t.tsVal = sock.tsNow(now);
       t.tsEcr = sock.tsRecent;
     }
-    if (sock.sackEnabled && flags & TcpFlag.ACK && !sock.assembler.isEmpty()) {
+    if (sock.sackEnabled && flags & TcpFlag.ACK && (sock.dsackPending || !sock.assembler.isEmpty())) {
       const max = sock.tsEnabled ? MAX_SACK_BLOCKS - 1 : MAX_SACK_BLOCKS;
+      // RFC 2883: a D-SACK block goes first, once.
+      const d = sock.dsackPending ? 1 : 0;
       const n = sock.assembler.sackBlocks(t.sackLeft, t.sackRight, max);
-      for (let i = 0; i < n; i++) {
-        t.sackLeft[i] = sock.streamToSeq(t.sackLeft[i]);
-        t.sackRight[i] = sock.streamToSeq(t.sackRight[i]);
+      for (let i = Math.min(n, max - d) - 1; i >= 0; i--) {
+        t.sackLeft[i + d] = sock.streamToSeq(t.sackLeft[i]);
+        t.sackRight[i + d] = sock.streamToSeq(t.sackRight[i]);
       }
-      t.sackCount = n;
+      if (d) {
+        t.sackLeft[0] = sock.dsackLeft;
+        t.sackRight[0] = sock.dsackRight;
+        sock.dsackPending = false;
+      }
+      t.sackCount = Math.min(n, max - d) + d;
     }
   }
   if (flags & TcpFlag.SYN) sock.rcvAdvRight = seqAdd(sock.rcvNxt, t.window);

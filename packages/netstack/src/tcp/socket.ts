@@ -174,6 +174,10 @@ export class TcpSocket {
   undoTsVal = 0;
   undoSeq = 0;
   undoDegree = 0;
+  /** RFC 2883 D-SACK: a duplicate range to report first in the next ACK. */
+  dsackPending = false;
+  dsackLeft = 0;
+  dsackRight = 0;
   /** RFC 3042 limited transmit: new segments sent on the first two duplicate ACKs. */
   limitedTransmits = 0;
   /**
@@ -585,6 +589,10 @@ export class TcpSocket {
         this.host.schedule(this, this.deadline());
         return undefined;
       }
+      // RFC 2883: a duplicate segment is reported as a D-SACK block so the sender can undo (Eifel-like).
+      if (seg.payloadLen > 0 && seqLe(seqAdd(seg.seq, seg.payloadLen), this.rcvNxt)) {
+        this.reportDsack(seg.seq, seqAdd(seg.seq, seg.payloadLen));
+      }
       // "special allowance should be made to accept valid ACKs" when our window is zero.
       if (!(wnd === 0 && seg.seq === this.rcvNxt && f & TcpFlag.ACK)) return undefined;
       ackOnly = true;
@@ -921,6 +929,14 @@ export class TcpSocket {
     this.cc.onEnterRecovery(seqDiff(this.sndMax, this.sndUna));
   }
 
+  /** Queues a D-SACK block [left, right) for the next ACK (only with SACK negotiated). */
+  private reportDsack(left: number, right: number): void {
+    if (!this.sackEnabled) return;
+    this.dsackPending = true;
+    this.dsackLeft = left;
+    this.dsackRight = right;
+  }
+
   /** See rxtRoundActive: restart the hole walk from SND.UNA when a retransmission was evidently lost. */
   private detectLostRetransmit(now: number): void {
     if (!this.inRecovery || !this.sackEnabled || !this.rxtRoundActive) return;
@@ -958,6 +974,7 @@ export class TcpSocket {
     let src = seg.payloadOffset;
     let n = seg.payloadLen;
     if (off < 0) {
+      this.reportDsack(seg.seq, this.rcvNxt); // RFC 2883 4.1.2: the duplicated part
       src -= off;
       n += off;
       off = 0;
