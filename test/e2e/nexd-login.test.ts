@@ -4,7 +4,7 @@
 // through the service's verification page as a person would, then polled). A restart without any
 // credentials reuses the stored tokens.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NexodusClient, OAuthClient } from '@nexodus/api';
@@ -113,6 +113,28 @@ describe('nexd login with a registration key and with device authorization', { s
     assert.ok(restarted.child.logs.some((l) => l.msg === 'logged in' && l.method === 'stored-tokens'));
     assert.equal(restarted.addresses.ipv4, n.addresses.ipv4);
     await restarted.stop();
+    // An expired access token with a valid refresh token: refreshed at start, no new device login.
+    const file = join(n.stateDir, 'state.json');
+    const saved = JSON.parse(await readFile(file, 'utf8')) as {
+      tokens: { accessToken: string; expiresAt?: string };
+    };
+    const oldAccess = saved.tokens.accessToken;
+    saved.tokens.expiresAt = new Date(Date.now() - 60_000).toISOString();
+    await writeFile(file, JSON.stringify(saved));
+    const refreshed = await NexdProcess.start({
+      tag: 'da',
+      stateDir: n.stateDir,
+      env: NO_PASSWORD,
+      args: ['proxy', server.url],
+    });
+    assert.ok(refreshed.child.logs.some((l) => l.msg === 'logged in' && l.method === 'stored-tokens'));
+    assert.ok(!/To log in/.test(refreshed.child.stderr), 'no device login prompt');
+    const after = JSON.parse(await readFile(file, 'utf8')) as {
+      tokens: { accessToken: string; expiresAt: string };
+    };
+    assert.notEqual(after.tokens.accessToken, oldAccess);
+    assert.ok(Date.parse(after.tokens.expiresAt) > Date.now());
+    await refreshed.stop();
   });
 
   test('--request-ip: the device gets that address; a second device asking for it is refused clearly', async () => {

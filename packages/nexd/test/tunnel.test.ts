@@ -40,6 +40,7 @@ describe('Tunnel: WireGuard + netstack pair on loopback', () => {
       addresses: ['100.100.0.1/16', '200::1/64'],
       logger,
       onHandshake: () => handshakes++,
+      simultaneousPeers: true,
     });
     b = await Tunnel.open({
       privateKey: encodeKey(generatePrivateKey()),
@@ -48,6 +49,7 @@ describe('Tunnel: WireGuard + netstack pair on loopback', () => {
         return ['100.100.0.2/16', '200::2/64'];
       },
       logger,
+      simultaneousPeers: true,
     });
     // Both learn of each other in the same turn, each with a persistent keepalive, as two nexd do from
     // one watch stream: the handshake must not stall on crossed initiations.

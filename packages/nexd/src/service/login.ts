@@ -104,6 +104,8 @@ export async function login(options: LoginOptions): Promise<Session> {
       method = 'password';
     } else if (await keeper.load()) {
       method = 'stored-tokens';
+    } else if (keeper.tokens?.refreshToken && (await refreshStored(oauth, keeper, logger))) {
+      method = 'stored-tokens';
     } else {
       await keeper.set(toStoredTokens(await deviceLogin(oauth, logger, options)));
       method = 'device-authorization';
@@ -135,6 +137,18 @@ export async function login(options: LoginOptions): Promise<Session> {
       await closeAll(client);
     },
   };
+}
+
+/** Stored tokens too close to expiry: refresh them now; false (and a device login) if that is refused. */
+async function refreshStored(oauth: OAuthClient, keeper: TokenKeeper, logger: Logger): Promise<boolean> {
+  try {
+    await keeper.set(toStoredTokens(await oauth.refresh(keeper.tokens!.refreshToken!)));
+    return true;
+  } catch (err) {
+    if (!(err instanceof OAuthClientError)) throw err;
+    logger.warn({ err: err.message }, 'stored refresh token refused; logging in again');
+    return false;
+  }
 }
 
 async function deviceLogin(

@@ -52,6 +52,7 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
         ...(config.listenPort !== undefined ? { listenPort: config.listenPort } : {}),
         logger,
         onHandshake: () => metrics.handshakes.inc(),
+        simultaneousPeers: true,
         addresses: async (port) => {
           const endpoints = endpointsFor(ctx, port);
           registration = await registerDevice(session.client, {

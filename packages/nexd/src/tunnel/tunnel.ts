@@ -41,6 +41,12 @@ export interface TunnelOptions {
   logger: Logger;
   /** Called once per completed handshake (metrics). */
   onHandshake?: () => void;
+  /**
+   * Peers learn of each other at the same instant (service mode: every device follows the same watch
+   * stream), so hold back one side's persistent keepalive until the first handshake (see setPeer).
+   * Standalone peers are static: their keepalives start at once, as wg-quick does.
+   */
+  simultaneousPeers?: boolean;
 }
 
 /** `host:port` / `[v6]:port` -> an endpoint for the engine; names are resolved once, here. */
@@ -61,6 +67,7 @@ export class Tunnel implements PeerSink {
   readonly stack: NetStack;
   readonly side: ProxySide;
   readonly #logger: Logger;
+  readonly #simultaneous: boolean;
   readonly #known = new Set<string>();
   readonly #onHandshake: (msg: unknown) => void;
   /** Persistent keepalives held back until the first handshake with the peer (see setPeer). */
@@ -76,6 +83,7 @@ export class Tunnel implements PeerSink {
     this.node = node;
     this.stack = stack;
     this.#logger = opts.logger;
+    this.#simultaneous = opts.simultaneousPeers === true;
     this.side = { stream: new NetStackStreamNetwork(stack), datagram: new NetStackDatagramNetwork(stack) };
     // Batch per event-loop turn: libuv reads many datagrams in one poll phase, one 'message' callback
     // each. NetStack.input() would flush (poll + socket events) after every one of them; feeding the
@@ -164,6 +172,7 @@ export class Tunnel implements PeerSink {
     let keepalive = peer.persistentKeepalive;
     const isNew = !this.#known.has(peer.publicKey);
     if (
+      this.#simultaneous &&
       keepalive &&
       (isNew || this.#deferredKeepalive.has(peer.publicKey)) &&
       this.node.publicKey < peer.publicKey
