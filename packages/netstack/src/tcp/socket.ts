@@ -820,11 +820,14 @@ export class TcpSocket {
   /** An ACK advancing SND.UNA: free send buffer, sample RTT, grow cwnd or leave recovery. */
   private onNewAck(seg: TcpSegment, now: number): void {
     const ack = seg.ack;
+    const highSackBefore = this.scoreboard.highSack;
     let acked = seqDiff(ack, this.sndUna);
     // Our FIN occupies one sequence number but no buffer byte.
     const dataAcked = Math.min(acked, this.sendBuf.length);
     this.sendBuf.discard(dataAcked);
     if (this.sendBuf.length === 0) this.sendBuf.release(IDLE_RELEASE_MAX);
+    // RFC 7661: grow cwnd only while it limits us (flight at least half of it), not while app/rwnd-limited.
+    const cwndLimited = 2 * seqDiff(this.sndMax, this.sndUna) >= this.cc.cwnd;
     this.sndUna = ack;
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     if (seqLt(this.highRxt, ack)) this.highRxt = ack;
@@ -852,7 +855,11 @@ export class TcpSocket {
         this.recoverSeq = ack;
         this.cc.cwnd = Math.max(this.cc.cwnd, this.undoCwnd);
         this.cc.ssthresh = Math.max(this.cc.ssthresh, this.undoSsthresh);
-        this.reorderThresh = Math.min(MAX_REORDER_THRESH, Math.max(this.reorderThresh, this.undoDegree + 1));
+        // How far the original was displaced: up to the highest SACKed byte when it finally arrived.
+        let degree = this.undoDegree;
+        if (highSackBefore !== undefined)
+          degree = Math.max(degree, Math.ceil(seqDiff(highSackBefore, this.undoSeq) / this.mss));
+        this.reorderThresh = Math.min(MAX_REORDER_THRESH, Math.max(this.reorderThresh, degree + 1));
       }
     }
     if (this.inRecovery) {
@@ -873,7 +880,7 @@ export class TcpSocket {
         this.fastRetransmitPending = true;
         acked = 0;
       }
-    } else {
+    } else if (cwndLimited) {
       this.cc.onAck(acked);
     }
     this.dupAcks = 0;
