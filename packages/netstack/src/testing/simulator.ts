@@ -149,8 +149,16 @@ export class Simulator {
       step?.();
       this.pollBoth();
       if (done()) return true;
-      const t = this.nextEventAt();
-      if (t === Number.POSITIVE_INFINITY) return done();
+      let t = this.nextEventAt();
+      // Nothing scheduled: the application (step) may still have work, i.e. a rate-limited reader draining
+      // its buffer. Give it turns until something happens or it is done.
+      for (let i = 0; t === Number.POSITIVE_INFINITY && step && i < 100_000 && !done(); i++) {
+        step();
+        this.pollBoth();
+        t = this.nextEventAt();
+      }
+      if (done()) return true;
+      if (t === Number.POSITIVE_INFINITY) return false;
       if (t > maxTime) return false;
       if (t > this.now) this.now = t;
       this.steps++;
