@@ -13,6 +13,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import type { TcpSocketStream } from '@nexodus/netstack';
 import { Iperf3Server, iperf3Client, type OurPeer, ourPeer, TraceRing } from '../../bench/netstack.bench.js';
@@ -24,6 +25,9 @@ import { BASE_TOOLS, rootSkipReason } from './lib/root.js';
 const skip = rootSkipReason([...BASE_TOOLS, 'socat', 'curl', 'nginx', 'iperf3', 'sha256sum']);
 const HTTP_PORT = 8080;
 const IPERF_PORT = 5201;
+/** Reads until the peer's FIN, then answers with the SHA-256 of what it read and closes (half-close test). */
+const DIGEST_PORT = 7000;
+const CLOSED_PORT = 9;
 const BODY_SIZE = 4 * 1024 * 1024;
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const url = (host: string, port: number, path: string) =>
@@ -98,6 +102,17 @@ describe('netstack interop: our NetStack + WireGuard <-> wireguard-go + Linux ke
       res.writeHead(404).end();
     });
     ours.stack.listen({ port: HTTP_PORT }, (s: TcpSocketStream) => server.emit('connection', s));
+    ours.stack.listen({ port: DIGEST_PORT }, (s: TcpSocketStream) => {
+      const h = createHash('sha256');
+      let n = 0;
+      s.on('data', (c: Buffer) => {
+        h.update(c);
+        n += c.length;
+      });
+      // Half-close: the kernel's FIN ends our readable side while our writable side stays open.
+      s.on('end', () => s.end(`${n} ${h.digest('hex')}\n`));
+      s.on('error', () => {});
+    });
     iperf = new Iperf3Server();
     ours.stack.listen({ port: IPERF_PORT }, iperf.onConnection);
   });
@@ -231,6 +246,46 @@ describe('netstack interop: our NetStack + WireGuard <-> wireguard-go + Linux ke
         console.log(
           `ours -> iperf3 -s ${host} -P ${parallel}${reverse ? ' -R' : ''}: ${(r.bitsPerSecond / 1e6).toFixed(0)} Mbit/s`,
         );
+      }
+    }),
+  );
+
+  test(
+    'half-close: the kernel sends a file and shuts its side; our answer still arrives after its FIN (IPv4, IPv6)',
+    traced(async () => {
+      for (const host of [ours.tunnel4, ours.tunnel6]) {
+        const r = await exec(
+          kp.ns,
+          'sh',
+          [
+            '-c',
+            `socat -t 20 - TCP:${host.includes(':') ? `[${host}]` : host}:${DIGEST_PORT} < ${kp.file.diskPath}`,
+          ],
+          { timeoutMs: 30_000 },
+        );
+        assert.equal(r.stdout, `${kp.file.size} ${kp.file.sha256}\n`, `digest of what reached ${host}`);
+      }
+    }),
+  );
+
+  test(
+    'refused: a connection to a port nobody listens on is reset, both ways',
+    traced(async () => {
+      for (const host of [kp.tunnel4, kp.tunnel6]) {
+        const s = ours.stack.connect({ host, port: CLOSED_PORT });
+        const err = await new Promise<NodeJS.ErrnoException>((resolve, reject) => {
+          s.on('error', resolve);
+          s.on('connect', () => reject(new Error(`connected to closed port ${CLOSED_PORT} on ${host}`)));
+        });
+        assert.equal(err.code, 'ECONNREFUSED', `our connect to ${host}`);
+      }
+      for (const host of [ours.tunnel4, ours.tunnel6]) {
+        const t0 = performance.now();
+        const r = await exec(kp.ns, 'curl', ['-sS', '-g', '--max-time', '10', url(host, CLOSED_PORT, '/')], {
+          check: false,
+        });
+        assert.equal(r.code, 7, `curl to ${host}: connection refused (${r.stderr.trim()})`);
+        assert.ok(performance.now() - t0 < 5000, 'refused at once by a RST, not after a timeout');
       }
     }),
   );
