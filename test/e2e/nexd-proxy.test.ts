@@ -38,6 +38,12 @@ describe('nexd proxy end to end (server + two proxies on loopback)', { skip }, (
   // B's local (egress) ports
   const port: Record<string, number> = {};
   let aArgs: string[];
+  let healthPort: number;
+  const metric = async (name: string) => {
+    const body = (await httpGet(`http://127.0.0.1:${healthPort}/metrics`)).body;
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(body);
+    return m ? Number(m[1]) : Number.NaN;
+  };
 
   before(async () => {
     server = await ServerProcess.start();
@@ -65,9 +71,10 @@ describe('nexd proxy end to end (server + two proxies on loopback)', { skip }, (
     const { ipv4, ipv6 } = a.addresses;
     for (const k of ['v4', 'v6', 'rr', 'echo', 'udp', 'runtime'])
       port[k] = await freePort(k === 'udp' ? 'udp' : 'tcp');
+    healthPort = await freePort();
     b = await NexdProcess.start({
       tag: 'b',
-      globals: ['--service-url', server.url],
+      globals: ['--service-url', server.url, '--health-addr', `127.0.0.1:${healthPort}`],
       args: [
         'proxy',
         '--egress',
@@ -133,6 +140,9 @@ describe('nexd proxy end to end (server + two proxies on loopback)', { skip }, (
     assert.ok(pa, 'A is a peer of B');
     assert.deepEqual([...pa.allowedIps].sort(), [`${a.addresses.ipv4}/32`, `${a.addresses.ipv6}/128`].sort());
     assert.ok(pa.latestHandshake, 'handshake completed');
+    assert.ok((await metric('nexd_wireguard_handshakes_total')) >= 1);
+    assert.equal(await metric('nexd_peers'), 1);
+    assert.equal(await metric('nexd_stream_reconnects_total'), 0);
   });
 
   test('runtime rules: nexctl adds an ingress on A and an egress on B; removing the ingress closes it', async () => {
@@ -237,6 +247,7 @@ describe('nexd proxy end to end (server + two proxies on loopback)', { skip }, (
     assert.equal((await httpGet(`http://127.0.0.1:${cPort}/`)).body, 'Hello from backend-1\n');
     const metrics = a.child.logs.filter((l) => String(l.msg).startsWith('VPC watch stream lost'));
     assert.ok(metrics.length >= 1, 'A noticed the outage and reconnected');
+    assert.ok((await metric('nexd_stream_reconnects_total')) >= 1, 'B counted its reconnects');
 
     // A device deleted through the API disappears from its peers.
     const oauth = new OAuthClient({ baseUrl: server.url });

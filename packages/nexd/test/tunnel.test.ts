@@ -3,13 +3,14 @@
 // with the proxy's tunnel side (NetStackStreamNetwork / NetStackDatagramNetwork) carrying TCP and UDP.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { encodeKey, generatePrivateKey } from '@nexodus/wireguard';
+import { decodeKey, encodeKey, generatePrivateKey, publicKeyFromPrivate } from '@nexodus/wireguard';
 import { createLogger } from '../src/log.js';
 import type { StreamConnection } from '../src/proxy/network.js';
 import { NetStackStreamNetwork } from '../src/tunnel/netstack-network.js';
 import { Tunnel } from '../src/tunnel/tunnel.js';
 
 const logger = createLogger('silent');
+const publicKeyOf = (priv: string) => encodeKey(publicKeyFromPrivate(decodeKey(priv)));
 
 function read(conn: StreamConnection, bytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -139,4 +140,76 @@ describe('Tunnel: WireGuard + netstack pair on loopback', () => {
     const stream = new NetStackStreamNetwork(b.stack, { connectTimeoutMs: 500 });
     await assert.rejects(stream.connect({ host: '100.100.0.1', port: 7000 }), { code: 'ETIMEDOUT' });
   });
+});
+
+describe('Tunnel: a peer restarts with the same key on a new port', () => {
+  /** Keys such that `first < second` as the tie-break compares them (base64 text). */
+  function orderedKeys(restartedIsLesser: boolean): { stays: string; restarts: string } {
+    for (;;) {
+      const x = encodeKey(generatePrivateKey());
+      const y = encodeKey(generatePrivateKey());
+      const px = publicKeyOf(x);
+      const py = publicKeyOf(y);
+      if (px === py) continue;
+      const [lesser, greater] = px < py ? [x, y] : [y, x];
+      return restartedIsLesser ? { stays: greater, restarts: lesser } : { stays: lesser, restarts: greater };
+    }
+  }
+
+  for (const restartedIsLesser of [true, false]) {
+    test(`a fresh handshake within 2.5 s, then the survivor reaches it (restarted side ${restartedIsLesser ? 'lesser' : 'greater'} key)`, async () => {
+      const keys = orderedKeys(restartedIsLesser);
+      const opts = { logger, simultaneousPeers: true };
+      let handshakes = 0;
+      const stays = await Tunnel.open({
+        ...opts,
+        privateKey: keys.stays,
+        addresses: ['100.100.0.1/16'],
+        onHandshake: () => handshakes++,
+      });
+      let gone = await Tunnel.open({ ...opts, privateKey: keys.restarts, addresses: ['100.100.0.2/16'] });
+      const cfg = (t: Tunnel, ip: string) => ({
+        publicKey: t.node.publicKey,
+        endpoint: `127.0.0.1:${t.port}`,
+        allowedIps: [`${ip}/32`],
+        persistentKeepalive: 20,
+      });
+      try {
+        stays.setPeer(cfg(gone, '100.100.0.2'));
+        gone.setPeer(cfg(stays, '100.100.0.1'));
+        const echo = async (t: Tunnel) =>
+          t.side.stream.listen(80, (c) => {
+            c.on('data', (d: Buffer) => c.write(d));
+            c.resume();
+          });
+        await echo(gone);
+        const c1 = await stays.side.stream.connect({ host: '100.100.0.2', port: 80 });
+        const r1 = read(c1, 5);
+        c1.write('first');
+        assert.equal((await r1).toString(), 'first');
+        c1.destroy();
+        // Restart: same key, new port. The survivor still holds a live session with the old instance and
+        // would only notice after KEEPALIVE_TIMEOUT + REKEY_TIMEOUT (15 s); the restarted side starts a
+        // handshake at once (greater key) or after the 1 s hold-back (lesser key).
+        await gone.close();
+        gone = await Tunnel.open({ ...opts, privateKey: keys.restarts, addresses: ['100.100.0.2/16'] });
+        await echo(gone);
+        const before = handshakes;
+        stays.setPeer(cfg(gone, '100.100.0.2'));
+        gone.setPeer(cfg(stays, '100.100.0.1'));
+        const t0 = Date.now();
+        while (handshakes === before && Date.now() - t0 < 2500) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(handshakes > before, `no handshake with the restarted peer after ${Date.now() - t0} ms`);
+        const stream = new NetStackStreamNetwork(stays.stack, { connectTimeoutMs: 3000 });
+        const c2 = await stream.connect({ host: '100.100.0.2', port: 80 });
+        const r2 = read(c2, 6);
+        c2.write('second');
+        assert.equal((await r2).toString(), 'second');
+        c2.destroy();
+      } finally {
+        await stays.close();
+        await gone.close();
+      }
+    });
+  }
 });

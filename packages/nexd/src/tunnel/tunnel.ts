@@ -24,6 +24,8 @@ export const TUNNEL_MTU = 1420;
  * RTT through two userspace hops on a busy host is a few ms, not the loopback's tens of µs.
  */
 export const TUNNEL_TCP_BUFFER_BYTES = Number(process.env.NEXD_TCP_BUFFER_BYTES ?? 1024 * 1024);
+/** How long the side that holds back its keepalive waits for the other side's handshake (see setPeer). */
+export const HANDSHAKE_HOLD_BACK_MS = 1000;
 /** SO_RCVBUF/SO_SNDBUF to ask for: the kernel default (208 KiB) drops bursts of bulk transfer. */
 export const TUNNEL_SOCKET_BUFFER_BYTES = 8 * 1024 * 1024;
 
@@ -72,6 +74,8 @@ export class Tunnel implements PeerSink {
   readonly #onHandshake: (msg: unknown) => void;
   /** Persistent keepalives held back until the first handshake with the peer (see setPeer). */
   readonly #deferredKeepalive = new Map<string, number>();
+  /** Per held-back peer, one timer that starts the handshake if the other side has not (see setPeer). */
+  readonly #holdBack = new Map<string, NodeJS.Timeout>();
   #closed = false;
   #flushQueued = false;
   readonly #flushInput = (): void => {
@@ -104,6 +108,7 @@ export class Tunnel implements PeerSink {
       const ev = msg as HandshakeEvent;
       if (ev.event !== 'complete' || !this.#known.has(ev.peer)) return;
       count?.();
+      this.#clearHoldBack(ev.peer);
       const keepalive = this.#deferredKeepalive.get(ev.peer);
       if (keepalive !== undefined) {
         // With a session in place the keepalive is a transport message, not another initiation.
@@ -168,7 +173,9 @@ export class Tunnel implements PeerSink {
     // simultaneously; each answers the other's initiation, which replaces its own handshake state, so
     // neither response is accepted and both wait REKEY_TIMEOUT (5 s) to retry. So only the side with
     // the greater public key keeps its keepalive from the start; the other side arms its keepalive
-    // after the first completed handshake.
+    // after the first completed handshake, and starts one itself after HANDSHAKE_HOLD_BACK_MS if none
+    // came (the other side may hold a stale session with us, i.e. after we restarted, and would only
+    // notice after KEEPALIVE_TIMEOUT + REKEY_TIMEOUT = 15 s).
     let keepalive = peer.persistentKeepalive;
     const isNew = !this.#known.has(peer.publicKey);
     if (
@@ -192,6 +199,7 @@ export class Tunnel implements PeerSink {
       else {
         this.node.addPeer(cfg);
         this.#known.add(peer.publicKey);
+        if (endpoint && this.#deferredKeepalive.has(peer.publicKey)) this.#armHoldBack(peer.publicKey);
       }
     } catch (err) {
       // A bad peer from the service must not take the daemon down; the rest of the set still applies.
@@ -203,11 +211,33 @@ export class Tunnel implements PeerSink {
     if (this.#closed || !this.#known.has(publicKey)) return;
     this.#known.delete(publicKey);
     this.#deferredKeepalive.delete(publicKey);
+    this.#clearHoldBack(publicKey);
     try {
       this.node.removePeer(publicKey);
     } catch (err) {
       this.#logger.warn({ publicKey, err: String(err) }, 'peer removal failed');
     }
+  }
+
+  #armHoldBack(publicKey: string): void {
+    const timer = setTimeout(() => {
+      this.#holdBack.delete(publicKey);
+      if (this.#closed || !this.#deferredKeepalive.has(publicKey)) return;
+      try {
+        this.node.connect(publicKey);
+      } catch {
+        // removed meanwhile
+      }
+    }, HANDSHAKE_HOLD_BACK_MS);
+    timer.unref();
+    this.#holdBack.set(publicKey, timer);
+  }
+
+  #clearHoldBack(publicKey: string): void {
+    const t = this.#holdBack.get(publicKey);
+    if (t === undefined) return;
+    clearTimeout(t);
+    this.#holdBack.delete(publicKey);
   }
 
   peers(): PeerStatus[] {
@@ -231,6 +261,8 @@ export class Tunnel implements PeerSink {
     if (this.#closed) return;
     this.#closed = true;
     diagnostics.unsubscribe('wireguard:handshake', this.#onHandshake);
+    for (const t of this.#holdBack.values()) clearTimeout(t);
+    this.#holdBack.clear();
     this.stack.close();
     await this.node.close();
   }
