@@ -859,7 +859,11 @@ export class TcpSocket {
         let degree = this.undoDegree;
         if (highSackBefore !== undefined)
           degree = Math.max(degree, Math.ceil(seqDiff(highSackBefore, this.undoSeq) / this.mss));
-        this.reorderThresh = Math.min(MAX_REORDER_THRESH, Math.max(this.reorderThresh, degree + 1));
+        // 1.5x headroom: one sample of the displacement underestimates the path's worst case.
+        this.reorderThresh = Math.min(
+          MAX_REORDER_THRESH,
+          Math.max(this.reorderThresh, Math.ceil(degree * 1.5) + 1),
+        );
       }
     }
     if (this.inRecovery) {
