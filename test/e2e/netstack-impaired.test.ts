@@ -74,6 +74,8 @@ describe('netstack interop under loss, delay and reordering: 100 MB each way wit
   let ours: OurPeer;
   let relay: RelayProcess;
   const drops: DropRule[] = [];
+  /** The connection kernel curl downloads from (our side sends): its loss-recovery counters get printed. */
+  let sending: TcpSocketStream | undefined;
 
   before(async () => {
     lab = await Lab.create('nsl');
@@ -96,7 +98,10 @@ describe('netstack interop under loss, delay and reordering: 100 MB each way wit
       res.writeHead(200, { 'content-length': kp.file.size });
       createReadStream(kp.file.diskPath).pipe(res);
     });
-    ours.stack.listen({ port: HTTP_PORT }, (s: TcpSocketStream) => server.emit('connection', s));
+    ours.stack.listen({ port: HTTP_PORT }, (s: TcpSocketStream) => {
+      sending = s;
+      server.emit('connection', s);
+    });
   });
 
   after(async () => {
@@ -143,6 +148,7 @@ describe('netstack interop under loss, delay and reordering: 100 MB each way wit
     const ms = performance.now() - t0;
     const size = Number(/size=(\d+)/.exec(up.stderr)?.[1] ?? 0);
     console.log(`ours -> kernel: ${size} bytes in ${(ms / 1000).toFixed(1)} s = ${mbit(size, ms)} Mbit/s`);
+    if (sending) console.log(`ours -> kernel, our sender: ${JSON.stringify(sending.core.counters)}`);
     assert.equal(size, kp.file.size, `every byte within ${UP_BUDGET_S} s (${up.stderr.trim()})`);
     assert.equal(up.stdout.split(' ')[0], kp.file.sha256, 'byte-identical');
   });
