@@ -62,3 +62,6 @@ export const DEFAULT_MSS_V6 = 1220;
 /** IPv4 (20) + TCP (20) and IPv6 (40) + TCP (20) header bytes subtracted from the MTU for our MSS. */
 export const MSS_OVERHEAD_V4 = 40;
 export const MSS_OVERHEAD_V6 = 60;
+
+/** Buffers up to this size are freed when they drain; bulk connections keep their larger storage. */
+export const IDLE_RELEASE_MAX = 16 * 1024;

@@ -11,12 +11,13 @@
 import type { IpAddress } from '../wire/ip-address.js';
 import { TcpFlag, type TcpSegment } from '../wire/tcp.js';
 import { Assembler } from './assembler.js';
-import { DEFAULT_MSS_V4, DEFAULT_MSS_V6, type TcpConfig } from './config.js';
+import { DEFAULT_MSS_V4, DEFAULT_MSS_V6, IDLE_RELEASE_MAX, type TcpConfig } from './config.js';
 import { NewReno } from './congestion.js';
+import { onDupAck, onNewAck, onRetransmitTimeout } from './recovery.js';
 import { RingBuffer } from './ring-buffer.js';
 import { RttEstimator } from './rtt.js';
 import { Scoreboard } from './scoreboard.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt } from './seq.js';
+import { seqAdd, seqDiff, seqGt, seqInRange, seqLe, seqLt } from './seq.js';
 import { armTimer, clearTimer, idleTimer, type TcpTimer } from './timers.js';
 
 export type TcpState =
@@ -72,15 +73,6 @@ export interface TcpEventSink {
 export interface TcpListenerRef {
   halfOpen: number;
 }
-
-/** Upper bound of the adaptive duplicate-ACK threshold (Linux caps tcp_max_reordering at 300). */
-const MAX_REORDER_THRESH = 127;
-
-/** Extra wait before a retransmission counts as lost by time (absorbs reordering and delayed ACKs). */
-const REORDER_ALLOWANCE_MS = 4;
-
-/** Buffers up to this size are freed when they drain; bulk connections keep their larger storage. */
-const IDLE_RELEASE_MAX = 16 * 1024;
 
 const ACK_NONE = 0;
 const ACK_DELAYED = 1;
@@ -485,8 +477,8 @@ export class TcpSocket {
     this.host.markDirty(this);
   }
 
-  /** Closes with an error code (RST received, timeout). */
-  private fail(code: TcpErrorCode): void {
+  /** Closes with an error code (RST received, timeout); also used by recovery.ts. */
+  fail(code: TcpErrorCode): void {
     this.error = code;
     this.recvBuf.discard(this.recvBuf.length);
     this.setState('closed');
@@ -747,12 +739,12 @@ export class TcpSocket {
     const flight = seqDiff(this.sndMax, this.sndUna);
     const ackAdvanced = seqGt(ack, this.sndUna);
     if (ackAdvanced) {
-      this.onNewAck(seg, now);
+      onNewAck(this, seg, now);
     } else if (ack === this.sndUna) {
       // RFC 5681 2 "duplicate acknowledgment" (window-unchanged check relaxed when SACK blocks came along).
       const wndField = seg.window << this.sndWndShift;
       if (flight > 0 && seg.payloadLen === 0 && !(seg.flags & TcpFlag.FIN)) {
-        if (wndField === this.sndWnd || seg.sackCount > 0) this.onDupAck(seg, now);
+        if (wndField === this.sndWnd || seg.sackCount > 0) onDupAck(this, seg, now);
       }
     }
     this.updateWindow(seg, ackAdvanced);
@@ -817,158 +809,12 @@ export class TcpSocket {
     }
   }
 
-  /** An ACK advancing SND.UNA: free send buffer, sample RTT, grow cwnd or leave recovery. */
-  private onNewAck(seg: TcpSegment, now: number): void {
-    const ack = seg.ack;
-    const highSackBefore = this.scoreboard.highSack;
-    let acked = seqDiff(ack, this.sndUna);
-    // Our FIN occupies one sequence number but no buffer byte.
-    const dataAcked = Math.min(acked, this.sendBuf.length);
-    this.sendBuf.discard(dataAcked);
-    if (this.sendBuf.length === 0) this.sendBuf.release(IDLE_RELEASE_MAX);
-    // RFC 7661: grow cwnd only while it limits us (flight at least half of it), not while app/rwnd-limited.
-    const cwndLimited = 2 * seqDiff(this.sndMax, this.sndUna) >= this.cc.cwnd;
-    this.sndUna = ack;
-    if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
-    if (seqLt(this.highRxt, ack)) this.highRxt = ack;
-    if (this.tsEnabled && seg.tsPresent && seg.tsEcr !== 0) {
-      // An echo older than our last RTO retransmission comes from a duplicate the peer answered with its
-      // old TS.Recent (RFC 7323 4.3): it would measure the RTO itself and pin the RTO at its maximum.
-      const sample = (this.tsNow(now) - seg.tsEcr) >>> 0;
-      if (sample < 0x7fffffff && !(this.counters.rtos > 0 && seqLt(seg.tsEcr, this.rtoTsVal)))
-        this.rtt.sample(sample);
-    } else if (this.rtt.timedSeq >= 0 && seqGt(ack, this.rtt.timedSeq)) {
-      this.rtt.sample(now - this.rtt.timedAt);
-      this.rtt.timedSeq = -1;
-    }
-    this.rtt.resetBackoff();
-    this.retransmits = 0;
-    this.scoreboard.advance(ack);
-    this.addSackBlocks(seg);
-    if (this.inRecovery && this.undoPossible && seqGt(ack, this.undoSeq)) {
-      this.undoPossible = false;
-      if (seg.tsPresent && seqLt(seg.tsEcr, this.undoTsVal)) {
-        // RFC 3522: the echo predates our retransmission, so the original arrived; RFC 4015: restore.
-        this.counters.spuriousRecoveries++;
-        this.inRecovery = false;
-        this.rxtRoundActive = false;
-        this.recoverSeq = ack;
-        this.cc.cwnd = Math.max(this.cc.cwnd, this.undoCwnd);
-        this.cc.ssthresh = Math.max(this.cc.ssthresh, this.undoSsthresh);
-        // How far the original was displaced: up to the highest SACKed byte when it finally arrived.
-        let degree = this.undoDegree;
-        if (highSackBefore !== undefined)
-          degree = Math.max(degree, Math.ceil(seqDiff(highSackBefore, this.undoSeq) / this.mss));
-        // 1.5x headroom: one sample of the displacement underestimates the path's worst case.
-        this.reorderThresh = Math.min(
-          MAX_REORDER_THRESH,
-          Math.max(this.reorderThresh, Math.ceil(degree * 1.5) + 1),
-        );
-      }
-    }
-    if (this.inRecovery) {
-      if (seqGe(ack, this.recoverSeq)) {
-        // RFC 6582 3.2 step 3: full acknowledgment ends recovery.
-        this.inRecovery = false;
-        this.cc.onExitRecovery(seqDiff(this.sndMax, this.sndUna));
-      } else if (this.sackEnabled) {
-        // Partial ACK: follow the retransmission now at SND.UNA (or end the round if all arrived).
-        if (this.rxtRoundActive && seqGt(ack, this.rxtRoundSeq)) {
-          if (seqLt(ack, this.highRxt)) this.rxtRoundSeq = ack;
-          else this.rxtRoundActive = false;
-        }
-      } else {
-        // RFC 6582 3.2 step 3 partial ACK: the next segment is lost too; retransmit it now.
-        this.rxtEnd = seqAdd(ack, this.mss);
-        this.highRxt = ack;
-        this.fastRetransmitPending = true;
-        acked = 0;
-      }
-    } else if (cwndLimited) {
-      this.cc.onAck(acked);
-    }
-    this.dupAcks = 0;
-    this.limitedTransmits = 0;
-    this.detectLostRetransmit(now);
-    // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, else restart it.
-    if (this.sndUna === this.sndMax) {
-      if (this.timer.kind === 'retransmit') clearTimer(this.timer);
-    } else {
-      armTimer(this.timer, 'retransmit', now + this.rtt.rto);
-    }
-    if (dataAcked > 0) this.emit(TcpEvent.Writable);
-    this.host.markDirty(this);
-  }
-
-  private onDupAck(seg: TcpSegment, now: number): void {
-    this.addSackBlocks(seg);
-    this.dupAcks++;
-    this.detectLostRetransmit(now);
-    if (!this.inRecovery) {
-      // RFC 5681 3.2 / RFC 6675 5: three duplicates, or enough SACKed above SND.UNA.
-      // RFC 5827 early retransmit: with fewer than four segments outstanding and nothing new to send, the
-      // threshold drops to outstanding - 1, so a small window's loss does not wait for the RTO.
-      // Both are off once the path showed reordering (reorderThresh raised by an Eifel undo).
-      let dupThresh = this.reorderThresh;
-      const flight = seqDiff(this.sndMax, this.sndUna);
-      const segs = Math.ceil(flight / this.mss);
-      if (dupThresh === 3 && segs < 4 && this.sendBuf.length <= flight) dupThresh = Math.max(1, segs - 1);
-      // RFC 6675 4 IsLost: more than (DupThresh - 1) * SMSS bytes SACKed above it.
-      const sackLoss = this.sackEnabled && this.scoreboard.sacked > (dupThresh - 1) * this.mss;
-      // RFC 6582 3.2 step 1: only for a new loss episode, i.e. once SND.UNA has passed "recover".
-      if ((this.dupAcks >= dupThresh || sackLoss) && seqGe(this.sndUna, this.recoverSeq))
-        this.enterRecovery(now);
-    }
-    this.host.markDirty(this);
-  }
-
-  private enterRecovery(now: number): void {
-    this.counters.recoveries++;
-    this.undoPossible = this.tsEnabled;
-    this.undoCwnd = this.cc.cwnd;
-    this.undoSsthresh = this.cc.ssthresh;
-    this.undoTsVal = this.tsNow(now);
-    this.undoSeq = this.sndUna;
-    // How far the reordering reached, in segments, if this turns out to be spurious.
-    this.undoDegree = Math.max(this.dupAcks, Math.ceil(this.scoreboard.sacked / this.mss));
-    this.inRecovery = true;
-    this.rxtRoundActive = false;
-    this.recoverSeq = this.sndMax;
-    this.highRxt = this.sndUna;
-    this.rxtEnd = seqAdd(this.sndUna, this.mss);
-    this.fastRetransmitPending = true;
-    this.cc.onEnterRecovery(seqDiff(this.sndMax, this.sndUna));
-  }
-
   /** Queues a D-SACK block [left, right) for the next ACK (only with SACK negotiated). */
   private reportDsack(left: number, right: number): void {
     if (!this.sackEnabled) return;
     this.dsackPending = true;
     this.dsackLeft = left;
     this.dsackRight = right;
-  }
-
-  /** See rxtRoundActive: restart the hole walk from SND.UNA when a retransmission was evidently lost. */
-  private detectLostRetransmit(now: number): void {
-    if (!this.inRecovery || !this.sackEnabled || !this.rxtRoundActive) return;
-    if (!seqLe(this.sndUna, this.rxtRoundSeq)) return;
-    const high = this.scoreboard.highSack;
-    const bySack = high !== undefined && seqGe(high, seqAdd(this.rxtRoundMark, 3 * this.mss));
-    const byTime = this.rtt.hasSample && now - this.rxtRoundAt > 2 * this.rtt.srtt + REORDER_ALLOWANCE_MS;
-    if (bySack || byTime) {
-      this.counters.lostRetransmits++;
-      this.rxtRoundActive = false;
-      this.highRxt = this.sndUna;
-      this.fastRetransmitPending = true;
-      this.host.markDirty(this);
-    }
-  }
-
-  private addSackBlocks(seg: TcpSegment): void {
-    if (!this.sackEnabled) return;
-    for (let i = 0; i < seg.sackCount; i++) {
-      this.scoreboard.add(seg.sackLeft[i], seg.sackRight[i], this.sndUna, this.sndMax);
-    }
   }
 
   /** RFC 9293 3.10.7.4 "seventh": place text in the receive buffer, in order or out of order. */
@@ -1094,7 +940,7 @@ export class TcpSocket {
         break;
       case 'retransmit':
       case 'syn-received':
-        this.onRetransmitTimeout(now);
+        onRetransmitTimeout(this, now);
         break;
       case 'zero-window-probe':
         // RFC 9293 3.8.6.1: probe; the peer's ACK carries its current window. Backoff like RTO, no give-up
@@ -1132,38 +978,6 @@ export class TcpSocket {
       }
     }
     this.host.markDirty(this);
-  }
-
-  /** RFC 6298 5.4-5.6 plus RFC 5681 3.1 eq. 4; gives up after the configured number of attempts. */
-  private onRetransmitTimeout(now: number): void {
-    this.retransmits++;
-    const limit =
-      this.state === 'syn-sent'
-        ? this.cfg.synRetries
-        : this.state === 'syn-received'
-          ? this.cfg.synAckRetries
-          : this.cfg.maxRetransmits;
-    if (this.retransmits > limit) {
-      if (this.state === 'syn-received' && this.listener) this.setState('closed');
-      else this.fail('ETIMEDOUT');
-      return;
-    }
-    this.rtt.backoff();
-    this.counters.rtos++;
-    this.rtoTsVal = this.tsNow(now);
-    const flight = seqDiff(this.sndMax, this.sndUna);
-    if (this.synchronized) this.cc.onRetransmitTimeout(flight);
-    this.inRecovery = false;
-    this.rxtRoundActive = false;
-    this.fastRetransmitPending = false;
-    this.recoverSeq = this.sndMax;
-    this.dupAcks = 0;
-    // The scoreboard is kept (RFC 6675 5.1): go-back-N skips what the receiver already holds. Our receiver
-    // never reneges; a peer that did would still be repaired by the next RTO, since SND.UNA cannot pass a hole.
-    // Go back N: resend from the oldest unacknowledged byte (or the SYN).
-    this.sndNxt = this.sndUna;
-    this.highRxt = this.sndUna;
-    armTimer(this.timer, this.state === 'syn-received' ? 'syn-received' : 'retransmit', now + this.rtt.rto);
   }
 
   /** Used by output.ts: the ack state constants. */
