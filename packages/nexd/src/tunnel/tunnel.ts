@@ -23,7 +23,7 @@ export const TUNNEL_MTU = 1420;
  * grow lazily, so an idle connection costs none of it; a bulk one needs window >= rate x RTT, and the
  * RTT through two userspace hops on a busy host is a few ms, not the loopback's tens of µs.
  */
-export const TUNNEL_TCP_BUFFER_BYTES = Number(process.env.NEXD_TCP_BUFFER_BYTES ?? 1024 * 1024);
+export const TUNNEL_TCP_BUFFER_BYTES = 1024 * 1024;
 /** How long the side that holds back its keepalive waits for the other side's handshake (see setPeer). */
 export const HANDSHAKE_HOLD_BACK_MS = 1000;
 /** SO_RCVBUF/SO_SNDBUF to ask for: the kernel default (208 KiB) drops bursts of bulk transfer. */
