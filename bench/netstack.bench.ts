@@ -20,6 +20,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
@@ -618,7 +619,11 @@ function topFunctions(
     total += t;
     const f = node.callFrame;
     const file = f.url.replace(/^.*\/(packages|node_modules)\//, '$1/');
-    const key = `${f.functionName || '(anonymous)'} ${file}:${f.lineNumber + 1}`;
+    // Frames without a script are native (C++ bindings such as dgram send or sodium-native, whose symbol
+    // names V8 may guess wrong) or V8 pseudo-frames ((idle), (garbage collector), (program)).
+    const key = f.url
+      ? `${f.functionName || '(anonymous)'} ${file}:${f.lineNumber + 1}`
+      : `[native] ${f.functionName}`;
     byName.set(key, (byName.get(key) ?? 0) + t);
   }
   return [...byName.entries()]
@@ -644,6 +649,11 @@ async function main(): Promise<void> {
   const profile = process.env.BENCH_PROFILE !== '0';
   const gc = exposeGc();
   const lab = await Lab.create('nsb');
+  console.log(
+    `load average before the run: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')} (${cpus().length} cores)`,
+  );
   let ours: OurPeer | undefined;
   try {
     // Reference: wireguard-go <-> wireguard-go, kernel TCP both ends.
@@ -665,10 +675,24 @@ async function main(): Promise<void> {
       session = new Session();
       session.connect();
       await session.post('Profiler.enable');
-      server.onRunning = () => void session?.post('Profiler.start');
     }
+    // CPU time of this process (our WireGuard + NetStack + iperf3 logic) while the single stream runs: near
+    // 100 % of one core means our side limits the figure; well below means the kernel side does.
+    let cpu0 = process.cpuUsage();
+    let wall0 = performance.now();
+    let cpuShare = Number.NaN;
+    server.onRunning = () => {
+      cpu0 = process.cpuUsage();
+      wall0 = performance.now();
+      if (session) void session.post('Profiler.start');
+    };
+    server.onEnded = () => {
+      const d = process.cpuUsage(cpu0);
+      cpuShare = (d.user + d.system) / 1000 / (performance.now() - wall0);
+    };
     const our1 = await kernelIperf(kp.ns, ours.tunnel4, seconds, 1);
     server.onRunning = undefined;
+    server.onEnded = undefined;
     let top: string[] = [];
     if (session) {
       const { profile: prof } = await session.post('Profiler.stop');
@@ -682,6 +706,7 @@ async function main(): Promise<void> {
     console.log(`ours (kernel -> wireguard-go -> our WireGuard + NetStack) 1 stream:  ${gbit(our1)}`);
     console.log(`ours (kernel -> wireguard-go -> our WireGuard + NetStack) 4 streams: ${gbit(our4)}`);
     if (server.errors.length) console.log(`iperf3 server errors: ${server.errors.map(String).join('; ')}`);
+    console.log(`our process CPU during the single stream: ${(cpuShare * 100).toFixed(0)} % of one core`);
     for (const line of top) console.log(`  top self time: ${line}`);
 
     // Accepted + closed connections/s: the server ends every connection at once; a kernel client churns.
