@@ -28,6 +28,7 @@ import { emitIpv4Header, IPV4_DEFAULT_TTL, IPV4_HEADER_LEN, Ipv4Packet } from '.
 import { emitIpv6Header, IPV6_DEFAULT_HOP_LIMIT, IPV6_HEADER_LEN, Ipv6Packet } from '../wire/ipv6.js';
 import { fillTcpChecksum, TcpFlag, TcpSegment, verifyTcpChecksum } from '../wire/tcp.js';
 import { emitUdp, UDP_HEADER_LEN, UdpPacket } from '../wire/udp.js';
+import { ConnectionTable } from './conn-table.js';
 import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './fragment.js';
 import { emitFragments, fragmentCount } from './fragmenter.js';
 import { DeadlineHeap } from './scheduler.js';
@@ -112,12 +113,6 @@ const MAX_UDP_LENGTH = 65535;
 const EPHEMERAL_FIRST = 49152; // RFC 6335 6: dynamic ports 49152-65535
 const EPHEMERAL_COUNT = 65536 - EPHEMERAL_FIRST;
 
-function tupleHash(local: IpAddress, lport: number, remote: IpAddress, rport: number): number {
-  let h = Math.imul(remote.hash() ^ rport, 0x9e3779b1);
-  h = Math.imul(h ^ local.hash() ^ (lport << 7), 0x85ebca6b);
-  return (h ^ (h >>> 15)) >>> 0;
-}
-
 export class Interface implements TcpHost, TcpEmitter {
   readonly addresses: Cidr[];
   readonly mtu: number;
@@ -142,8 +137,7 @@ export class Interface implements TcpHost, TcpEmitter {
   private readonly random: (b: Uint8Array) => void;
   private readonly isn: IsnGenerator;
   private readonly rnd4 = new Uint8Array(4);
-  private readonly conns = new Map<number, TcpSocket>();
-  private connCount = 0;
+  private readonly conns = new ConnectionTable();
   private timeWaitCount = 0;
   private readonly listeners = new Map<number, TcpListener[]>();
   private readonly udpSockets = new Map<number, UdpSocket[]>();
@@ -440,7 +434,7 @@ export class Interface implements TcpHost, TcpEmitter {
       this.drops.malformed++;
       return;
     }
-    const sock = this.findConnection(dst, seg.dstPort, src, seg.srcPort);
+    const sock = this.conns.find(dst, seg.dstPort, src, seg.srcPort);
     if (sock) {
       if (sock.process(seg, now) !== 'reopen') return;
     }
@@ -466,7 +460,7 @@ export class Interface implements TcpHost, TcpEmitter {
       this.rstReply(src, dst, seg);
       return;
     }
-    if (this.connCount - this.timeWaitCount >= this.limits.maxConnections) {
+    if (this.conns.size - this.timeWaitCount >= this.limits.maxConnections) {
       this.drops.connectionLimit++;
       this.rstReply(src, dst, seg);
       return;
@@ -482,7 +476,7 @@ export class Interface implements TcpHost, TcpEmitter {
     );
     sock.listener = l;
     l.halfOpen++;
-    this.insert(sock);
+    this.conns.insert(sock);
     const iss = this.isn.generate(dst, seg.dstPort, src, seg.srcPort, now);
     sock.acceptSyn(seg, iss, this.random32(), now);
     this.schedule(sock, sock.deadline());
@@ -491,47 +485,6 @@ export class Interface implements TcpHost, TcpEmitter {
   // ------------------------------------------------------------------------------------------------
   // Tables
   // ------------------------------------------------------------------------------------------------
-
-  private findConnection(
-    local: IpAddress,
-    lport: number,
-    remote: IpAddress,
-    rport: number,
-  ): TcpSocket | undefined {
-    let s = this.conns.get(tupleHash(local, lport, remote, rport));
-    while (s) {
-      if (s.localPort === lport && s.remotePort === rport && s.local.equals(local) && s.remote.equals(remote))
-        return s;
-      s = s.nextInBucket;
-    }
-    return undefined;
-  }
-
-  private insert(sock: TcpSocket): void {
-    const key = tupleHash(sock.local, sock.localPort, sock.remote, sock.remotePort);
-    sock.tableKey = key;
-    sock.nextInBucket = this.conns.get(key);
-    this.conns.set(key, sock);
-    sock.inTable = true;
-    this.connCount++;
-  }
-
-  private remove(sock: TcpSocket): void {
-    if (!sock.inTable) return;
-    sock.inTable = false;
-    this.connCount--;
-    let s = this.conns.get(sock.tableKey);
-    let prev: TcpSocket | undefined;
-    while (s && s !== sock) {
-      prev = s;
-      s = s.nextInBucket;
-    }
-    if (!s) return;
-    if (prev) prev.nextInBucket = sock.nextInBucket;
-    else if (sock.nextInBucket) this.conns.set(sock.tableKey, sock.nextInBucket);
-    else this.conns.delete(sock.tableKey);
-    sock.nextInBucket = undefined;
-  }
 
   private findListener(dst: IpAddress, port: number): TcpListener | undefined {
     const list = this.listeners.get(port);
@@ -568,10 +521,9 @@ export class Interface implements TcpHost, TcpEmitter {
     for (const s of [...this.allConnections()]) if (s.listener === l && s.state === 'syn-received') s.abort();
   }
 
-  *allConnections(): IterableIterator<TcpSocket> {
-    for (const head of this.conns.values()) {
-      for (let s: TcpSocket | undefined = head; s; s = s.nextInBucket) yield s;
-    }
+  /** Every connection in the table (TIME-WAIT included). */
+  allConnections(): IterableIterator<TcpSocket> {
+    return this.conns.values();
   }
 
   /** Active OPEN toward remote:port from an address of ours (or `local`). */
@@ -587,23 +539,23 @@ export class Interface implements TcpHost, TcpEmitter {
       return 'unaddressable';
     }
     if (remote.isUnspecified() || remote.isMulticastOrBroadcast()) return 'unaddressable';
-    if (this.connCount - this.timeWaitCount >= this.limits.maxConnections) return 'connection-limit';
+    if (this.conns.size - this.timeWaitCount >= this.limits.maxConnections) return 'connection-limit';
     let lport = localPort ?? 0;
     if (!lport) {
       for (let i = 0; i < EPHEMERAL_COUNT; i++) {
         const p = EPHEMERAL_FIRST + ((this.nextEphemeral - EPHEMERAL_FIRST + i) % EPHEMERAL_COUNT);
-        if (!this.findConnection(src, p, remote, port) && !this.listeners.has(p)) {
+        if (!this.conns.find(src, p, remote, port) && !this.listeners.has(p)) {
           lport = p;
           this.nextEphemeral = p + 1;
           break;
         }
       }
       if (!lport) return 'no-ports';
-    } else if (this.findConnection(src, lport, remote, port)) {
+    } else if (this.conns.find(src, lport, remote, port)) {
       return 'no-ports';
     }
     const sock = new TcpSocket(this, this.tcpConfig, src, lport, remote, port, this.mssFor(src.family));
-    this.insert(sock);
+    this.conns.insert(sock);
     sock.connect(this.isn.generate(src, lport, remote, port, now), this.random32(), now);
     return sock;
   }
@@ -872,7 +824,7 @@ export class Interface implements TcpHost, TcpEmitter {
     }
     if (from === 'time-wait' && to !== 'time-wait') this.timeWaitCount--;
     if (from === 'syn-received' && to === 'closed' && sock.listener) sock.listener.halfOpen--;
-    if (to === 'closed') this.remove(sock);
+    if (to === 'closed') this.conns.remove(sock);
   }
 
   sendRst(sock: TcpSocket): void {
@@ -909,7 +861,7 @@ export class Interface implements TcpHost, TcpEmitter {
       packetsOut: this.packetsOut,
       drops: { ...this.drops },
       tcp: {
-        connections: this.connCount - this.timeWaitCount,
+        connections: this.conns.size - this.timeWaitCount,
         timeWait: this.timeWaitCount,
         listeners,
         halfOpen,
