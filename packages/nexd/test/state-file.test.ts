@@ -4,6 +4,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FileStateStore } from '../src/state/file-store.js';
+import { updateState } from '../src/state/store.js';
 import { tempDir } from './helpers.js';
 import { stateStoreConformance } from './state-conformance.js';
 
@@ -58,4 +59,38 @@ test('FileStateStore: an unreadable location gives NEX_ERR_STATE_IO naming the p
   // The state "file" is a directory: reading fails with EISDIR.
   const store = new FileStateStore(dir.path, '.');
   await assert.rejects(store.load(), { code: 'NEX_ERR_STATE_IO', message: /cannot read .*EISDIR/ });
+});
+
+test('updateState: concurrent updates of one store (tokens, device id, rules) are all kept', async (t) => {
+  const dir = await tempDir();
+  t.after(() => dir.remove());
+  const store = new FileStateStore(join(dir.path, 'state'));
+  await Promise.all([
+    updateState(store, (s) => {
+      s.tokens = { accessToken: 'a1' };
+    }),
+    updateState(store, (s) => {
+      s.deviceId = 'dev-1';
+    }),
+    ...Array.from({ length: 10 }, (_, i) =>
+      updateState(store, (s) => {
+        s.proxyRules.push({ type: 'ingress', rule: `tcp:${8000 + i}:127.0.0.1:80` });
+      }),
+    ),
+  ]);
+  const s = await store.load();
+  assert.equal(s.tokens?.accessToken, 'a1');
+  assert.equal(s.deviceId, 'dev-1');
+  assert.equal(s.proxyRules.length, 10);
+  // A failing update does not block the ones after it.
+  await assert.rejects(
+    updateState(store, () => {
+      throw new Error('boom');
+    }),
+    /boom/,
+  );
+  await updateState(store, (x) => {
+    x.deviceId = 'dev-2';
+  });
+  assert.equal((await store.load()).deviceId, 'dev-2');
 });

@@ -15,10 +15,25 @@ export interface StateStore {
   readonly location: string;
 }
 
-/** Loads the current state, lets `update` change it in place, saves it; returns what was saved. */
-export async function updateState(store: StateStore, update: (s: State) => void): Promise<State> {
-  const current = await store.load();
-  update(current);
-  await store.save(current);
-  return current;
+/** The tail of each store's chain of updates (see updateState). */
+const updates = new WeakMap<StateStore, Promise<unknown>>();
+
+/**
+ * Loads the current state, lets `update` change it in place, saves it; returns what was saved. Updates of
+ * one store run one at a time: the token keeper, registration and the control socket all update the
+ * same state, and two interleaved load-modify-save cycles would lose one of the changes.
+ */
+export function updateState(store: StateStore, update: (s: State) => void): Promise<State> {
+  const previous = updates.get(store) ?? Promise.resolve();
+  const run = previous.then(async () => {
+    const current = await store.load();
+    update(current);
+    await store.save(current);
+    return current;
+  });
+  updates.set(
+    store,
+    run.catch(() => {}),
+  );
+  return run;
 }
