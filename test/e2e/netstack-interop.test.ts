@@ -189,36 +189,57 @@ describe('netstack interop: our NetStack + WireGuard <-> wireguard-go + Linux ke
   );
 
   test(
-    'our stack as server: kernel iperf3 -c (1 and 4 streams, IPv4 and IPv6) completes against our iperf3 server',
+    'our stack as server: kernel iperf3 -c (1 and 4 streams, IPv4 and IPv6, and -R) completes against our iperf3 server',
     traced(async () => {
-      for (const [host, parallel] of [
-        [ours.tunnel4, 1],
-        [ours.tunnel4, 4],
-        [ours.tunnel6, 1],
+      for (const [host, parallel, reverse] of [
+        [ours.tunnel4, 1, false],
+        [ours.tunnel4, 4, false],
+        [ours.tunnel6, 1, false],
+        [ours.tunnel4, 2, true],
       ] as const) {
+        const how = `iperf3 -c ${host} -P ${parallel}${reverse ? ' -R' : ''}`;
         const n = iperf.tests.length;
         const r = await exec(
           kp.ns,
           'iperf3',
-          ['-c', host, '-p', String(IPERF_PORT), '-t', '2', '-P', String(parallel), '-J'],
+          [
+            '-c',
+            host,
+            '-p',
+            String(IPERF_PORT),
+            '-t',
+            '2',
+            '-P',
+            String(parallel),
+            '-J',
+            ...(reverse ? ['-R'] : []),
+          ],
           { timeoutMs: 40_000, check: false },
         );
         const j = JSON.parse(r.stdout) as {
           error?: string;
           end?: { sum_sent?: { bytes: number }; sum_received?: { bytes: number; bits_per_second: number } };
         };
-        assert.equal(j.error, undefined, `iperf3 -c ${host} -P ${parallel}: ${j.error}`);
+        assert.equal(j.error, undefined, `${how}: ${j.error}`);
         assert.deepEqual(iperf.errors, []);
         assert.equal(iperf.tests.length, n + 1, 'our server recorded the test');
         const rec = iperf.tests[n];
         assert.equal(rec.parallel, parallel);
-        const sent = j.end?.sum_sent?.bytes ?? 0;
-        // What we counted by TEST_END is at most what the kernel sent, and most of it (the rest was in flight).
-        assert.ok(rec.bytes > 1_000_000, `we received ${rec.bytes} bytes`);
-        assert.ok(rec.bytes <= sent, `received ${rec.bytes} <= sent ${sent}`);
-        assert.equal(j.end?.sum_received?.bytes, rec.bytes, 'iperf3 reports the bytes our server counted');
+        assert.equal(rec.reverse, reverse);
+        const received = j.end?.sum_received?.bytes ?? 0;
+        if (reverse) {
+          // We sent: the kernel received at most what our streams accepted, and a fair share of it.
+          assert.ok(received > 1_000_000, `the kernel received ${received} bytes`);
+          assert.ok(received <= rec.bytes, `received ${received} <= sent ${rec.bytes}`);
+        } else {
+          // What we counted by TEST_END is at most what the kernel sent (the rest was in flight).
+          const sent = j.end?.sum_sent?.bytes ?? 0;
+          assert.ok(rec.bytes > 1_000_000, `we received ${rec.bytes} bytes`);
+          assert.ok(rec.bytes <= sent, `received ${rec.bytes} <= sent ${sent}`);
+          assert.equal(received, rec.bytes, 'iperf3 reports the bytes our server counted');
+        }
         console.log(
-          `iperf3 -c ${host} -P ${parallel} -> ours: ${((j.end?.sum_received?.bits_per_second ?? 0) / 1e6).toFixed(0)} Mbit/s`,
+          `${how} (ours is the server): ${((j.end?.sum_received?.bits_per_second ?? 0) / 1e6).toFixed(0)} Mbit/s`,
         );
       }
     }),
