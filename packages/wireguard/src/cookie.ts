@@ -50,6 +50,15 @@ export class CookieChecker {
   /** R_m: the secret the cookies are derived from; random, replaced every cookieRefreshTime. */
   private readonly secret = new Uint8Array(KEY_SIZE);
   private secretSetAt = Number.NEGATIVE_INFINITY;
+  /** A_m scratch: source IP (4 or 16 bytes) then port; preallocated for the largest (IPv6) source. */
+  private readonly source = new Uint8Array(16 + 2);
+  /**
+   * The last cookie computed, with its source and secret generation. Under load every refused
+   * handshake needs the cookie twice (checkMac2, then createReply for the same source); this makes
+   * the second one two comparisons instead of an address parse and a MAC.
+   */
+  private last: { address: string; port: number; secretSetAt: number; cookie: Uint8Array } | undefined =
+    undefined;
 
   constructor(
     localPublic: Uint8Array,
@@ -108,13 +117,25 @@ export class CookieChecker {
       this.random(this.secret);
       this.secretSetAt = now;
     }
+    const last = this.last;
+    if (
+      last !== undefined &&
+      last.secretSetAt === this.secretSetAt &&
+      last.port === from.port &&
+      last.address === from.address
+    ) {
+      return last.cookie;
+    }
     const ip = parseIp(from.address);
     if (!ip) return undefined;
-    const source = new Uint8Array(ip.length + 2);
+    const n = ip.length;
+    const source = this.source;
     source.set(ip);
-    source[ip.length] = from.port >> 8;
-    source[ip.length + 1] = from.port & 0xff;
-    return mac(this.secret, source);
+    source[n] = from.port >> 8;
+    source[n + 1] = from.port & 0xff;
+    const cookie = mac(this.secret, source.subarray(0, n + 2));
+    this.last = { address: from.address, port: from.port, secretSetAt: this.secretSetAt, cookie };
+    return cookie;
   }
 }
 
