@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Starts a throw-away PostgreSQL (Debian's postgresql-15 binaries) for tests: initdb in a temp dir,
 // a free 127.0.0.1 port, the unix socket inside the temp dir, stopped and removed by stop().
+//
+// A test process can die without calling stop(): the runner's timeout sends SIGTERM, a developer presses
+// Ctrl-C, the OOM killer sends SIGKILL. None of these run JS exit handlers, and postgres does not notice its
+// parent going away, so earlier versions left orphaned postmasters (and ~40 MB data dirs) behind. The server
+// therefore runs under a small `sh` guard started through `setpriv --pdeathsig TERM` (util-linux): the kernel
+// sends the guard SIGTERM when the test process dies however it dies (prctl PR_SET_PDEATHSIG), and the guard
+// asks postgres for a fast shutdown, waits for it, and removes the temp dir. stop() takes the same path.
 import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -10,10 +17,29 @@ import pg from 'pg';
 
 const PG_BIN = process.env.NEXODUS_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const START_TIMEOUT_MS = 20_000;
+/** How long stop() waits for the fast shutdown before it SIGKILLs the guard's whole process group. */
+const STOP_GRACE_MS = 5_000;
+const SETPRIV = '/usr/bin/setpriv';
+
+/**
+ * The guard: runs postgres ("$0" "$@") in the background; on SIGTERM/SIGINT (the parent-death signal or
+ * stop()) it sends postgres SIGINT, i.e. "fast shutdown": disconnect clients, exit. `wait` returns early
+ * when a trapped signal arrives, hence the loop; the temp dir goes once postgres is gone.
+ */
+const GUARD_SCRIPT = [
+  '"$0" "$@" & pg=$!',
+  'trap \'kill -INT "$pg" 2>/dev/null\' TERM INT',
+  's=0',
+  'while kill -0 "$pg" 2>/dev/null; do wait "$pg"; s=$?; done',
+  'rm -rf "$NEXSRV_PG_DIR"',
+  'exit "$s"',
+].join('\n');
 
 export interface TestPostgres {
   /** `postgres://postgres@127.0.0.1:PORT/postgres` */
   url: string;
+  /** The temp dir holding data dir and unix socket; gone after stop() or after the test process dies. */
+  dir: string;
   /** Creates a fresh database on this server and returns its URL (isolates test files from each other). */
   createDatabase(name?: string): Promise<string>;
   stop(): Promise<void>;
@@ -21,7 +47,7 @@ export interface TestPostgres {
 
 /** True when the Debian PostgreSQL binaries are present (tests skip with a reason otherwise). */
 export function postgresAvailable(): boolean {
-  return existsSync(join(PG_BIN, 'initdb'));
+  return existsSync(join(PG_BIN, 'initdb')) && existsSync(SETPRIV);
 }
 
 async function freePort(): Promise<number> {
@@ -56,8 +82,15 @@ export async function startPostgres(): Promise<TestPostgres> {
   );
   const port = await freePort();
   const proc = spawn(
-    join(PG_BIN, 'postgres'),
+    SETPRIV,
     [
+      '--pdeathsig',
+      'TERM',
+      '--',
+      '/bin/sh',
+      '-c',
+      GUARD_SCRIPT,
+      join(PG_BIN, 'postgres'),
       '-D',
       data,
       '-p',
@@ -77,8 +110,22 @@ export async function startPostgres(): Promise<TestPostgres> {
       '-c',
       'shared_buffers=32MB',
     ],
-    { uid, gid, stdio: ['ignore', 'ignore', 'pipe'] },
+    {
+      uid,
+      gid,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NEXSRV_PG_DIR: dir },
+      // Its own process group, so stop() can SIGKILL guard, postmaster and backends together.
+      detached: true,
+    },
   );
+  const killGroup = (): void => {
+    try {
+      if (proc.pid !== undefined) process.kill(-proc.pid, 'SIGKILL');
+    } catch {
+      // ESRCH: the group is already gone.
+    }
+  };
   let stderr = '';
   proc.stderr.on('data', (b: Buffer) => {
     if (stderr.length < 8192) stderr += b.toString();
@@ -98,7 +145,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     } catch {
       await c.end().catch(() => {});
       if (Date.now() > deadline) {
-        proc.kill('SIGKILL');
+        killGroup();
         rmSync(dir, { recursive: true, force: true });
         throw new Error(`postgres did not accept connections within ${START_TIMEOUT_MS} ms: ${stderr}`);
       }
@@ -108,6 +155,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   let counter = 0;
   return {
     url,
+    dir,
     async createDatabase(name?: string) {
       const db = name ?? `t${process.pid}_${++counter}`;
       if (!/^[a-z_][a-z0-9_]*$/.test(db)) throw new Error(`bad database name ${db}`);
@@ -121,11 +169,11 @@ export async function startPostgres(): Promise<TestPostgres> {
       return `postgres://postgres@127.0.0.1:${port}/${db}`;
     },
     async stop() {
-      if (proc.exitCode === null) {
+      if (proc.exitCode === null && proc.signalCode === null) {
         const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-        // SIGINT = "fast shutdown": disconnects clients and exits; SIGKILL after a grace period.
-        proc.kill('SIGINT');
-        const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+        // The guard turns SIGTERM into a postgres fast shutdown; the whole group is killed after a grace period.
+        proc.kill('SIGTERM');
+        const t = setTimeout(killGroup, STOP_GRACE_MS);
         await exited;
         clearTimeout(t);
       }

@@ -10,9 +10,24 @@ export function spawnServer(
   args: string[],
   adminPassword: string,
 ): Promise<{ proc: ChildProcess; url: string }> {
+  // setpriv --pdeathsig: the kernel SIGTERMs the server when this test process dies without stopServer()
+  // (runner timeout, Ctrl-C, kill -9), so no server is left holding a port and a database connection.
   const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', CLI, '--log-level', 'warn', '--http-listen', '127.0.0.1:0', ...args],
+    '/usr/bin/setpriv',
+    [
+      '--pdeathsig',
+      'TERM',
+      '--',
+      process.execPath,
+      '--import',
+      'tsx',
+      CLI,
+      '--log-level',
+      'warn',
+      '--http-listen',
+      '127.0.0.1:0',
+      ...args,
+    ],
     {
       env: { ...process.env, NEXODUS_ADMIN_PASSWORD: adminPassword },
       stdio: ['ignore', 'pipe', 'pipe'],
