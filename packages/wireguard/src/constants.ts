@@ -56,6 +56,21 @@ export const COOKIE_REPLY_OFFSET_COOKIE = 32; // 16 bytes encrypted + 16 tag
 export const TRANSPORT_OFFSET_RECEIVER = 4;
 export const TRANSPORT_OFFSET_COUNTER = 8;
 export const TRANSPORT_OFFSET_CONTENT = 16;
+/** The 64-bit little-endian counter of a transport message. */
+export const TRANSPORT_COUNTER_SIZE = 8;
+/** The transport nonce is 4 zero bytes then the counter, as it appears on the wire (section 5.4.6). */
+export const NONCE_OFFSET_COUNTER = 4;
+
+// ---- specification: inner IP header fields read by cryptokey routing (RFC 791, RFC 8200) ----
+
+export const IPV4_HEADER_MIN_SIZE = 20; // no options
+export const IPV4_OFFSET_TOTAL_LENGTH = 2;
+export const IPV4_OFFSET_SRC = 12;
+export const IPV4_OFFSET_DST = 16;
+export const IPV6_HEADER_SIZE = 40;
+export const IPV6_OFFSET_PAYLOAD_LENGTH = 4;
+export const IPV6_OFFSET_SRC = 8;
+export const IPV6_OFFSET_DST = 24;
 
 // ---- specification: Noise names (section 5.4) ----
 
@@ -119,8 +134,6 @@ export const UNDER_LOAD_WINDOW = 1_000;
 /** Replay window: a ring of 32-bit words (RFC 6479); one word is kept spare so the window slides cheaply. */
 export const REPLAY_RING_WORDS = 256;
 export const REPLAY_WINDOW_SIZE = (REPLAY_RING_WORDS - 1) * 32; // 8160 counters
-/** Counters above 2^53 are not representable exactly; treat them as beyond REJECT_AFTER_MESSAGES. */
-export const MAX_SAFE_COUNTER = Number.MAX_SAFE_INTEGER;
 /** Random bytes fetched at a time for timer jitter (3 per jitter value). */
 export const JITTER_POOL_SIZE = 3 * 128;
 /** Bound on the index table so garbage cannot grow it; a peer holds at most 4 indices (3 key pairs + handshake). */

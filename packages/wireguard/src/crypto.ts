@@ -195,9 +195,3 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
   return d === 0;
 }
-
-export function isZero(a: Uint8Array): boolean {
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i];
-  return d === 0;
-}

@@ -4,6 +4,7 @@
 // and everything it emits goes to the `output` callbacks. pollAt() says when poll() is next needed.
 import { AllowedIps } from './allowed-ips.js';
 import {
+  AEAD_NONCE_SIZE,
   DEFAULT_COOKIE_LOAD_THRESHOLD,
   DEFAULT_MTU,
   DEFAULT_TIMERS,
@@ -134,8 +135,8 @@ export class WireGuardDevice {
       drops: newDropCounters(),
       peersByKey: new Map(),
       sendBuffer,
-      sendNonce: new Uint8Array(12),
-      recvNonce: new Uint8Array(12),
+      sendNonce: new Uint8Array(AEAD_NONCE_SIZE),
+      recvNonce: new Uint8Array(AEAD_NONCE_SIZE),
       jitterPool: { bytes: new Uint8Array(JITTER_POOL_SIZE), used: JITTER_POOL_SIZE },
       sendViews: { padded: -1, content: sendBuffer, tag: sendBuffer, datagram: sendBuffer },
       load: {

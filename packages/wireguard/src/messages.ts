@@ -52,7 +52,7 @@ export function writeU32(b: Uint8Array, off: number, v: number): void {
 export function readCounter(b: Uint8Array, off: number): number {
   const lo = readU32(b, off);
   const hi = readU32(b, off + 4);
-  if (hi >= 0x200000) return Number.POSITIVE_INFINITY;
+  if (hi >= 0x200000) return Number.POSITIVE_INFINITY; // hi >= 2^21: the value is at least 2^53
   return hi * 0x100000000 + lo;
 }
 

@@ -21,7 +21,7 @@ import {
   RESPONSE_OFFSET_SENDER,
   TAI64N_SIZE,
 } from './constants.js';
-import { aeadOpen, aeadSeal, dh, equalBytes, hash, kdf, scalarBase } from './crypto.js';
+import { aeadOpen, aeadSeal, dh, hash, kdf, scalarBase } from './crypto.js';
 import { readU32, writeU32 } from './messages.js';
 import { tai64n, tai64nAfter } from './tai64n.js';
 
@@ -308,9 +308,4 @@ export function beginSymmetricSession(hs: Handshake): SessionKeys | undefined {
   };
   hs.clear();
   return keys;
-}
-
-/** True when `a` is the public key `b` (constant time). */
-export function samePublicKey(a: Uint8Array, b: Uint8Array): boolean {
-  return equalBytes(a, b);
 }

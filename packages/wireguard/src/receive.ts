@@ -12,8 +12,16 @@ import {
   COOKIE_REPLY_OFFSET_RECEIVER,
   HANDSHAKE_INITIATION_RATE,
   INITIATION_OFFSET_SENDER,
+  IPV4_HEADER_MIN_SIZE,
+  IPV4_OFFSET_SRC,
+  IPV4_OFFSET_TOTAL_LENGTH,
+  IPV6_HEADER_SIZE,
+  IPV6_OFFSET_PAYLOAD_LENGTH,
+  IPV6_OFFSET_SRC,
+  NONCE_OFFSET_COUNTER,
   RESPONSE_OFFSET_RECEIVER,
   RESPONSE_OFFSET_SENDER,
+  TRANSPORT_COUNTER_SIZE,
   TRANSPORT_OFFSET_CONTENT,
   TRANSPORT_OFFSET_COUNTER,
   TRANSPORT_OFFSET_RECEIVER,
@@ -34,14 +42,6 @@ import {
   timersHandshakeComplete,
   timersSessionDerived,
 } from './timers.js';
-
-const IPV4_HEADER_MIN = 20;
-const IPV4_OFFSET_TOTAL_LENGTH = 2;
-const IPV4_OFFSET_SRC = 12;
-const IPV6_HEADER_SIZE = 40;
-const IPV6_OFFSET_PAYLOAD_LENGTH = 4;
-const IPV6_OFFSET_SRC = 8;
-const NONCE_OFFSET_COUNTER = 4;
 
 /** Entry point for one datagram. `data` may be overwritten (decrypted in place); it is not kept. */
 export function receiveDatagram(ctx: DeviceContext, data: Uint8Array, from: Endpoint, now: number): void {
@@ -203,7 +203,8 @@ function receiveTransport(ctx: DeviceContext, data: Uint8Array, from: Endpoint, 
   // 2. authenticate + decrypt in place, then replay window
   const tagStart = data.length - AEAD_TAG_SIZE;
   const nonce = ctx.recvNonce;
-  for (let i = 0; i < 8; i++) nonce[NONCE_OFFSET_COUNTER + i] = data[TRANSPORT_OFFSET_COUNTER + i];
+  for (let i = 0; i < TRANSPORT_COUNTER_SIZE; i++)
+    nonce[NONCE_OFFSET_COUNTER + i] = data[TRANSPORT_OFFSET_COUNTER + i];
   const plaintext = data.subarray(TRANSPORT_OFFSET_CONTENT, tagStart);
   if (!openInPlace(kp.recvKey, nonce, plaintext, data.subarray(tagStart))) {
     ctx.drops.decrypt++;
@@ -231,9 +232,9 @@ function receiveTransport(ctx: DeviceContext, data: Uint8Array, from: Endpoint, 
   const version = plaintext[0] >> 4;
   let length: number;
   let owner: Peer | undefined;
-  if (version === 4 && n >= IPV4_HEADER_MIN) {
+  if (version === 4 && n >= IPV4_HEADER_MIN_SIZE) {
     length = readU16BE(plaintext, IPV4_OFFSET_TOTAL_LENGTH);
-    if (length < IPV4_HEADER_MIN || length > n) {
+    if (length < IPV4_HEADER_MIN_SIZE || length > n) {
       ctx.drops.malformed++;
       return;
     }

@@ -9,10 +9,15 @@
 //  5. Timer hooks, then keepKeyFreshSending may start a rekey (REKEY_AFTER_MESSAGES/REKEY_AFTER_TIME).
 import {
   AEAD_TAG_SIZE,
+  IPV4_HEADER_MIN_SIZE,
+  IPV4_OFFSET_DST,
+  IPV6_HEADER_SIZE,
+  IPV6_OFFSET_DST,
   KEY_SIZE,
   MAX_CONTENT_SIZE,
   MAX_STAGED_PACKETS,
   MESSAGE_TRANSPORT_TYPE,
+  NONCE_OFFSET_COUNTER,
   PADDING_MULTIPLE,
   TRANSPORT_OFFSET_CONTENT,
   TRANSPORT_OFFSET_COUNTER,
@@ -36,13 +41,7 @@ import {
 /** Outcome of WireGuardDevice.sendPacket. */
 export type SendResult = 'sent' | 'queued' | 'no-route' | 'malformed';
 
-const IPV4_HEADER_MIN = 20;
-const IPV6_HEADER_SIZE = 40;
-const IPV4_OFFSET_DST = 16;
-const IPV6_OFFSET_DST = 24;
 const EMPTY = new Uint8Array(0);
-/** The transport nonce is 4 zero bytes then the counter (section 5.4.6). */
-const NONCE_OFFSET_COUNTER = 4;
 
 /** Steps 1-3. The caller keeps `ip`; it is copied only when it has to be staged. */
 export function sendPacket(ctx: DeviceContext, ip: Uint8Array, now: number): SendResult {
@@ -50,7 +49,7 @@ export function sendPacket(ctx: DeviceContext, ip: Uint8Array, now: number): Sen
   if (n === 0 || n > MAX_CONTENT_SIZE) return 'malformed';
   const version = ip[0] >> 4;
   let peer: Peer | undefined;
-  if (version === 4 && n >= IPV4_HEADER_MIN) peer = ctx.routes.lookup(ip, IPV4_OFFSET_DST, 4);
+  if (version === 4 && n >= IPV4_HEADER_MIN_SIZE) peer = ctx.routes.lookup(ip, IPV4_OFFSET_DST, 4);
   else if (version === 6 && n >= IPV6_HEADER_SIZE) peer = ctx.routes.lookup(ip, IPV6_OFFSET_DST, 6);
   else return 'malformed';
   if (peer === undefined) return 'no-route';
