@@ -18,7 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import type { TcpSocketStream } from '@nexodus/netstack';
 import { Iperf3Server, iperf3Client, type OurPeer, ourPeer, TraceRing } from '../../bench/netstack.bench.js';
 import { type KernelPeer, kernelPeer } from './lib/kernel-peer.js';
-import { exec, Lab } from './lib/netns.js';
+import { exec, Lab, waitFor } from './lib/netns.js';
 import { kernelPing } from './lib/probes.js';
 import { BASE_TOOLS, rootSkipReason } from './lib/root.js';
 
@@ -92,6 +92,12 @@ describe('netstack interop: our NetStack + WireGuard <-> wireguard-go + Linux ke
           uploads.push({ sha: h.digest('hex'), size });
           res.end('ok');
         });
+        return;
+      }
+      if (req.url === '/abort') {
+        // Promise the whole body, send 1 MiB, then abort: destroy() must reach the kernel as a RST.
+        res.writeHead(200, { 'content-length': body.length });
+        res.write(body.subarray(0, 1024 * 1024), () => setTimeout(() => req.socket.destroy(), 50));
         return;
       }
       if (req.url === '/blob') {
@@ -308,6 +314,50 @@ describe('netstack interop: our NetStack + WireGuard <-> wireguard-go + Linux ke
         assert.equal(r.code, 7, `curl to ${host}: connection refused (${r.stderr.trim()})`);
         assert.ok(performance.now() - t0 < 5000, 'refused at once by a RST, not after a timeout');
       }
+    }),
+  );
+
+  test(
+    'abort: our destroy() resets the kernel connection, and a kernel reset fails our stream with ECONNRESET',
+    traced(async () => {
+      const r = await exec(
+        kp.ns,
+        'curl',
+        ['-sS', '-o', '/dev/null', '--max-time', '20', url(ours.tunnel4, HTTP_PORT, '/abort')],
+        {
+          check: false,
+          timeoutMs: 30_000,
+        },
+      );
+      assert.equal(r.code, 56, `curl: receive failure (${r.stderr.trim()})`);
+      assert.match(r.stderr, /reset by peer/i);
+
+      // The kernel side: socat stops reading (its output, `sleep`, never reads) and exits after 1 s with unread
+      // data queued, so the kernel answers our next segment with a RST.
+      const port = 7001;
+      lab.spawn(kp.ns, 'socat', ['-u', `TCP-LISTEN:${port},reuseaddr`, 'SYSTEM:sleep 1']);
+      await waitFor('socat listening', async () =>
+        (await exec(kp.ns, 'ss', ['-Htln', `sport = :${port}`])).stdout.trim() ? true : undefined,
+      );
+      const s = ours.stack.connect({ host: kp.tunnel4, port });
+      const chunk = Buffer.alloc(64 * 1024, 0x78);
+      const err = await new Promise<NodeJS.ErrnoException>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error('no error from a reset connection within 15 s')),
+          15_000,
+        );
+        s.on('error', (e: NodeJS.ErrnoException) => {
+          clearTimeout(timer);
+          resolve(e);
+        });
+        const pump = () => {
+          while (!s.destroyed && s.write(chunk));
+        };
+        s.on('drain', pump);
+        s.on('connect', pump);
+      });
+      assert.ok(err.code === 'ECONNRESET' || err.code === 'EPIPE', `error code ${err.code}: ${err.message}`);
+      assert.equal(s.tcpState, 'closed');
     }),
   );
 
