@@ -279,9 +279,10 @@ export class NexodusClient {
       yield* parseWatchStream(res.body);
     } catch (err) {
       if (opts.signal?.aborted) return;
-      throw new ApiError(200, 'NEX_CLIENT_ERR_NETWORK', `watch stream ended: ${(err as Error).message}`, {
-        cause: err,
-      });
+      // A malformed stream is the server's fault, not the network's: keep parseWatchStream's code.
+      if (err instanceof ApiError) throw err;
+      const code = err instanceof SyntaxError ? 'NEX_CLIENT_ERR_BAD_RESPONSE' : 'NEX_CLIENT_ERR_NETWORK';
+      throw new ApiError(200, code, `watch stream ended: ${(err as Error).message}`, { cause: err });
     } finally {
       if (!res.body.destroyed) res.body.destroy();
     }

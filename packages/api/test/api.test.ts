@@ -60,6 +60,15 @@ describe('parseWatchStream', () => {
     await assert.rejects(collect(['not json\n']), SyntaxError);
     await assert.rejects(collect(['x'.repeat(MAX_WATCH_LINE + 1)]), /exceeds/);
   });
+
+  it('a malformed event or an endless line is a bad response (the server is at fault), not a network error', async () => {
+    const badResponse = (e: unknown) => e instanceof ApiError && e.code === 'NEX_CLIENT_ERR_BAD_RESPONSE';
+    await assert.rejects(collect(['{"type":"change"}\n']), badResponse);
+    await assert.rejects(
+      collect(['{"type":"tail","kind":"device"}\n', 'x'.repeat(MAX_WATCH_LINE + 1)]),
+      badResponse,
+    );
+  });
 });
 
 describe('ApiError.fromResponse', () => {
