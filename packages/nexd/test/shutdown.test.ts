@@ -99,7 +99,7 @@ describe('graceful shutdown (child process)', () => {
     await eventually(() => c.stdout.includes('shutting down'), 5000, 'shutdown log');
     await assert.rejects(tcpRoundTrip(port, 'new', LOCAL_HOST), { code: 'ECONNREFUSED' });
     conn.s.write('b');
-    await eventually(() => conn.text() === 'E:ab', 2000, 'open connection still served');
+    await eventually(() => conn.text() === 'E:ab', 5000, 'open connection still served');
     conn.s.end();
     const { code } = await c.exit;
     assert.equal(code, 0);
