@@ -174,6 +174,22 @@ describe('WireGuardNode over loopback', () => {
     await assert.rejects(WireGuardNode.open({ privateKey: 'short' }), { code: 'WG_ERR_BAD_KEY' });
   });
 
+  test('datagrams the kernel refuses to send are counted in sendErrors, not lost silently', async () => {
+    const a = await WireGuardNode.open({ privateKey: keypair().priv, bindAddress6: false });
+    open.push(a);
+    assert.equal(a.sendErrors, 0);
+    // Sending to the broadcast address without SO_BROADCAST fails with EACCES in dgram's callback.
+    a.addPeer({
+      publicKey: keypair().pub,
+      endpoint: { address: '255.255.255.255', port: 9 },
+      allowedIps: ['10.7.0.9/32'],
+    });
+    assert.equal(a.send(ipv4Packet('10.7.0.1', '10.7.0.9')), 'queued'); // sends an initiation
+    const started = Date.now();
+    while (a.sendErrors === 0 && Date.now() - started < 5000) await new Promise((r) => setImmediate(r));
+    assert.equal(a.sendErrors, 1);
+  });
+
   test('the handshake is observable on the wireguard:handshake channel', async () => {
     const events: { event: string }[] = [];
     const on = (m: unknown) => events.push(m as { event: string });

@@ -48,9 +48,12 @@ class SendRing {
   private next = 0;
   /** Sends handed to dgram whose callback has not run yet. */
   inflight = 0;
+  /** Sends the kernel refused (EACCES, EMSGSIZE, ENETUNREACH, ...): the datagram never left. */
+  errors = 0;
   /** Shared completion callback (one closure per socket, not per packet). */
-  readonly done = (): void => {
+  readonly done = (err: Error | null): void => {
     this.inflight--;
+    if (err) this.errors++;
   };
 
   constructor(private readonly sock: dgram.Socket) {}
@@ -261,6 +264,15 @@ export class WireGuardNode {
 
   get drops(): Readonly<DropCounters> {
     return this.device.drops;
+  }
+
+  /**
+   * Datagrams the kernel refused to send (i.e. EACCES for a broadcast endpoint, EMSGSIZE, ENETUNREACH),
+   * both families. They are lost like datagrams on the wire, and WireGuard's timers recover, but a
+   * count that keeps growing means an endpoint or route is wrong; it is 0 on a healthy path.
+   */
+  get sendErrors(): number {
+    return this.ring4.errors + (this.ring6?.errors ?? 0);
   }
 
   async close(): Promise<void> {
