@@ -121,8 +121,17 @@ export async function eventRoutes(
         return;
       }
       online.delete(onlineDevice);
-      // The device may have been deleted meanwhile; then there is nothing to mark.
-      await setOnline(ctx, vpc.id, onlineDevice, false).catch(() => {});
+      // A deleted device is simply not updated; a deleted VPC has no revision counter left, so the write
+      // fails and there is nothing to mark. Any other failure leaves the device shown online: log it.
+      await setOnline(ctx, vpc.id, onlineDevice, false).catch(async (err) => {
+        const vpcLeft = await ctx.db
+          .selectFrom('vpcs')
+          .select('id')
+          .where('id', '=', vpc.id)
+          .executeTakeFirst()
+          .catch(() => vpc);
+        if (vpcLeft) req.log.warn({ err, deviceId: onlineDevice }, 'marking device offline failed');
+      });
     });
     finishing.add(finished);
     void finished.finally(() => finishing.delete(finished));
