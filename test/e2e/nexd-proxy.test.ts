@@ -4,6 +4,7 @@
 // ingress rules, B reaches them through egress rules at A's VPC addresses (the scenario's demo 3).
 // The steps share one VPC and run in order; each asserts what it changed.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { NexodusClient, OAuthClient } from '@nexodus/api';
@@ -190,6 +191,58 @@ describe('nexd proxy end to end (server + two proxies on loopback)', { skip }, (
     ]);
     assert.equal(back.code, 0, back.stderr);
     assert.equal((await httpGet(`http://127.0.0.1:${port.runtime}/`)).body, 'Hello from backend-2\n');
+  });
+
+  test("an ingress destination given as a DNS name (like the scenario's Service names) is resolved and reached", async () => {
+    // Listen on every address so whichever of 127.0.0.1 / ::1 "localhost" resolves to is served.
+    const dual = http.createServer((_q, r) => r.end('Hello from a named backend\n'));
+    await new Promise<void>((r) => dual.listen(0, '::', () => r()));
+    const dualPort = (dual.address() as net.AddressInfo).port;
+    try {
+      const add = await nexctl([
+        '--state-dir',
+        a.stateDir,
+        'nexd',
+        'proxy',
+        'add',
+        '--ingress',
+        `tcp:8085:localhost:${dualPort}`,
+      ]);
+      assert.equal(add.code, 0, add.stderr);
+      const local = await freePort();
+      const addB = await nexctl([
+        '--state-dir',
+        b.stateDir,
+        'nexd',
+        'proxy',
+        'add',
+        '--egress',
+        `tcp:${local}:${a.addresses.ipv4}:8085`,
+      ]);
+      assert.equal(addB.code, 0, addB.stderr);
+      assert.equal((await httpGet(`http://127.0.0.1:${local}/`)).body, 'Hello from a named backend\n');
+      await nexctl([
+        '--state-dir',
+        a.stateDir,
+        'nexd',
+        'proxy',
+        'remove',
+        '--ingress',
+        `tcp:8085:localhost:${dualPort}`,
+      ]);
+      await nexctl([
+        '--state-dir',
+        b.stateDir,
+        'nexd',
+        'proxy',
+        'remove',
+        '--egress',
+        `tcp:${local}:${a.addresses.ipv4}:8085`,
+      ]);
+    } finally {
+      dual.closeAllConnections();
+      await new Promise<void>((r) => dual.close(() => r()));
+    }
   });
 
   test('restart A: same VPC address, same device, runtime rule restored, B follows its new endpoint', async () => {
