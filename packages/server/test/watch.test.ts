@@ -183,8 +183,9 @@ for (const engine of ENGINES) {
         { kind: 'device', gt_revision: existing.revision, at_tail: true },
       ]);
       try {
-        // Give the stream time to have sent an initial list if it (wrongly) did.
-        await new Promise((r) => setTimeout(r, 200));
+        // No wait for the stream to start: a stream sends in revision order, so a (wrong) initial list or
+        // tail would arrive before the change of `fresh`, whether `fresh` is created before or after the
+        // stream's first read.
         const fresh = await client.createDevice({ public_key: wgKey(), hostname: 'new' });
         await s.waitFor(
           (e) => e.some((x) => x.type === 'change' && x.kind === 'device' && x.value.id === fresh.id),
