@@ -107,16 +107,23 @@ export function checkRequested(pool: Pool, address: string, field: string): stri
   return fromBigInt(n, pool.family);
 }
 
-/** Lowest assignable address of `pool` not in `taken` (canonical texts), or undefined when full. */
-export function pickFree(pool: Pool, taken: Iterable<string>): string | undefined {
+/** The addresses of `taken` (ip_allocations texts) as integers. */
+function usedAddresses(taken: Iterable<string>): Set<bigint> {
   const used = new Set<bigint>();
   for (const t of taken) {
     try {
       used.add(toBigInt(ipaddr.parse(t)));
     } catch {
-      // a row we cannot parse cannot collide with a canonical candidate either
+      // A row we cannot parse cannot collide with a canonical candidate either; the UNIQUE constraint on
+      // (vpc_id, address) still guards the insert.
     }
   }
+  return used;
+}
+
+/** Lowest assignable address of `pool` not in `taken` (canonical texts), or undefined when full. */
+export function pickFree(pool: Pool, taken: Iterable<string>): string | undefined {
+  const used = usedAddresses(taken);
   for (let n = pool.first; n <= pool.last; n++) {
     if (!used.has(n)) return fromBigInt(n, pool.family);
     // `used` holds at most as many entries as the VPC has devices, so this loop is bounded by that.
@@ -169,15 +176,7 @@ export class PoolCache {
     if (entry && entry.revision === revision - 1 && this.firstFree(entry, pool) === undefined)
       entry = undefined;
     if (!entry || entry.revision !== revision - 1) {
-      const used = new Set<bigint>();
-      for (const t of await loadTaken()) {
-        try {
-          used.add(toBigInt(ipaddr.parse(t)));
-        } catch {
-          // an unparsable row cannot collide with a canonical candidate
-        }
-      }
-      entry = { revision: revision - 1, used, hint: pool.first };
+      entry = { revision: revision - 1, used: usedAddresses(await loadTaken()), hint: pool.first };
       this.pools.set(key, entry);
     }
     const n = this.firstFree(entry, pool);
