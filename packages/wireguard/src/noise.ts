@@ -59,19 +59,19 @@ export type HandshakeState =
 
 /** Per-peer handshake state (wireguard-go noise-protocol.go `Handshake`). */
 export class Handshake {
-  state: HandshakeState = 'zeroed';
+  private current: HandshakeState = 'zeroed';
   /** Running hash h of the transcript, i.e. HASH(h || ephemeral) after the ephemeral. */
-  hash: Uint8Array = new Uint8Array(KEY_SIZE);
+  readonly hash: Uint8Array = new Uint8Array(KEY_SIZE);
   /** Running chaining key c. */
-  chainKey: Uint8Array = new Uint8Array(KEY_SIZE);
-  localEphemeralPrivate: Uint8Array = new Uint8Array(KEY_SIZE);
-  remoteEphemeral: Uint8Array = new Uint8Array(KEY_SIZE);
+  readonly chainKey: Uint8Array = new Uint8Array(KEY_SIZE);
+  readonly localEphemeralPrivate: Uint8Array = new Uint8Array(KEY_SIZE);
+  readonly remoteEphemeral: Uint8Array = new Uint8Array(KEY_SIZE);
   /** Our sender index for the handshake in flight. */
   localIndex = 0;
   /** The peer's sender index, i.e. the receiver field of what we send them. */
   remoteIndex = 0;
   /** Greatest TAI64N timestamp accepted from this peer (section 5.1, replay of initiations). */
-  latestTimestamp: Uint8Array = new Uint8Array(TAI64N_SIZE);
+  readonly latestTimestamp: Uint8Array = new Uint8Array(TAI64N_SIZE);
   /** When we last accepted an initiation from this peer (ms), for the flood guard. */
   lastInitiationConsumption = Number.NEGATIVE_INFINITY;
   /** DH(Spriv_local, Spub_remote), fixed per peer; undefined for a low-order peer key. */
@@ -86,9 +86,46 @@ export class Handshake {
     this.staticStatic = dh(local.privateKey, remoteStatic);
   }
 
+  get state(): HandshakeState {
+    return this.current;
+  }
+
+  /**
+   * The one transition of a message step that succeeded: keeps the transcript (c, h) and our
+   * ephemeral and index (a message we created) or the peer's (one we consumed). Values are copied
+   * into this handshake's own buffers, so clear() wipes every secret it ever held.
+   */
+  advance(
+    to: Exclude<HandshakeState, 'zeroed'>,
+    chainKey: Uint8Array,
+    hash: Uint8Array,
+    ephemeral: Uint8Array,
+    index: number,
+  ): void {
+    this.chainKey.set(chainKey);
+    this.hash.set(hash);
+    switch (to) {
+      case 'initiation-created':
+      case 'response-created':
+        this.localEphemeralPrivate.set(ephemeral);
+        this.localIndex = index;
+        break;
+      case 'initiation-consumed':
+      case 'response-consumed':
+        this.remoteEphemeral.set(ephemeral);
+        this.remoteIndex = index;
+        break;
+      default: {
+        const exhaustive: never = to;
+        throw new Error(`unknown handshake state ${exhaustive}`);
+      }
+    }
+    this.current = to;
+  }
+
   /** Forgets everything of the handshake in flight (not the timestamp: that must survive). */
   clear(): void {
-    this.state = 'zeroed';
+    this.current = 'zeroed';
     this.hash.fill(0);
     this.chainKey.fill(0);
     this.localEphemeralPrivate.fill(0);
@@ -141,11 +178,7 @@ export function createInitiation(
   aeadSeal(encTimestamp, k, tai64n(unixMs), h);
   h = hash(h, encTimestamp);
 
-  hs.chainKey = c;
-  hs.hash = h;
-  hs.localEphemeralPrivate = new Uint8Array(ephemeralPrivate);
-  hs.localIndex = localIndex;
-  hs.state = 'initiation-created';
+  hs.advance('initiation-created', c, h, ephemeralPrivate, localIndex);
   return msg;
 }
 
@@ -198,13 +231,9 @@ export function consumeInitiation<P extends { handshake: Handshake }>(
   // Flood guard: initiations from one peer closer together than the rate are ignored (wireguard-go).
   if (now - hs.lastInitiationConsumption < initiationRate) return { ok: false, reason: 'flood' };
 
-  hs.latestTimestamp = timestamp;
+  hs.latestTimestamp.set(timestamp);
   hs.lastInitiationConsumption = now;
-  hs.chainKey = c;
-  hs.hash = h;
-  hs.remoteEphemeral = new Uint8Array(ephemeral);
-  hs.remoteIndex = readU32(msg, INITIATION_OFFSET_SENDER);
-  hs.state = 'initiation-consumed';
+  hs.advance('initiation-consumed', c, h, ephemeral, readU32(msg, INITIATION_OFFSET_SENDER));
   return { ok: true, peer };
 }
 
@@ -240,11 +269,7 @@ export function createResponse(
   aeadSeal(encEmpty, k, EMPTY, h);
   h = hash(h, encEmpty);
 
-  hs.chainKey = c;
-  hs.hash = h;
-  hs.localEphemeralPrivate = new Uint8Array(ephemeralPrivate);
-  hs.localIndex = localIndex;
-  hs.state = 'response-created';
+  hs.advance('response-created', c, h, ephemeralPrivate, localIndex);
   return msg;
 }
 
@@ -273,11 +298,7 @@ export function consumeResponse(local: LocalStatic, hs: Handshake, msg: Uint8Arr
   if (empty?.length !== 0) return false;
   h = hash(h, encEmpty);
 
-  hs.chainKey = c;
-  hs.hash = h;
-  hs.remoteEphemeral = new Uint8Array(ephemeral);
-  hs.remoteIndex = readU32(msg, RESPONSE_OFFSET_SENDER);
-  hs.state = 'response-consumed';
+  hs.advance('response-consumed', c, h, ephemeral, readU32(msg, RESPONSE_OFFSET_SENDER));
   return true;
 }
 
