@@ -21,21 +21,25 @@ import { DEFAULT_IPV4_CIDR, DEFAULT_IPV6_CIDR, parsePool } from '../ipam.js';
 import { byText } from '../order.js';
 import { metadataView, securityGroupView, vpcView } from '../views.js';
 import { loadDevices } from './devices.js';
+import { METADATA_KEY_MAX } from './metadata.js';
 import { arrayOf, idParams, responses } from './route-schemas.js';
+
+/** Most `key`/`prefix` query parameters one metadata list request may repeat. */
+const MAX_KEY_FILTERS = 64;
 
 const metadataQuery = {
   type: 'object',
   properties: {
     key: {
       anyOf: [
-        { type: 'string', maxLength: 256 },
-        { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 256 } },
+        { type: 'string', maxLength: METADATA_KEY_MAX },
+        { type: 'array', maxItems: MAX_KEY_FILTERS, items: { type: 'string', maxLength: METADATA_KEY_MAX } },
       ],
     },
     prefix: {
       anyOf: [
-        { type: 'string', maxLength: 256 },
-        { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 256 } },
+        { type: 'string', maxLength: METADATA_KEY_MAX },
+        { type: 'array', maxItems: MAX_KEY_FILTERS, items: { type: 'string', maxLength: METADATA_KEY_MAX } },
       ],
     },
   },
@@ -158,15 +162,18 @@ export async function vpcRoutes(app: FastifyInstance, opts: { ctx: ServerContext
       let q = ctx.db.selectFrom('device_metadata').selectAll().where('vpc_id', '=', vpc.id);
       // Exact keys filter in SQL; prefixes in code, because LIKE escaping and collation differ between engines.
       if (keys.length > 0 && prefixes.length === 0) q = q.where('key', 'in', keys);
-      const rows = (await q.execute()).sort(
-        byText(
-          (r) => r.key,
-          (r) => r.device_id,
-        ),
-      );
       const all = keys.length === 0 && prefixes.length === 0;
+      const rows = (await q.execute()).filter(
+        (r) => all || keys.includes(r.key) || prefixes.some((pre) => r.key.startsWith(pre)),
+      );
+      // Filter first: only the rows returned are sorted.
       return rows
-        .filter((r) => all || keys.includes(r.key) || prefixes.some((pre) => r.key.startsWith(pre)))
+        .sort(
+          byText(
+            (r) => r.key,
+            (r) => r.device_id,
+          ),
+        )
         .map(metadataView);
     },
   );
