@@ -18,7 +18,10 @@ export interface TokenKeeperOptions {
   store: StateStore;
   refresh: RefreshTokens;
   logger: Logger;
-  /** Refresh this long before expiry (default 60 s); never later than 80 % into the token's life. */
+  /**
+   * Refresh this long before expiry (default 60 s); never later than 80 % and never earlier than 25 %
+   * into the token's life.
+   */
   skewMs?: number;
   retryInitialMs?: number;
   retryMaxMs?: number;
@@ -29,6 +32,7 @@ export interface TokenKeeperOptions {
 
 export const TOKEN_REFRESH_SKEW_MS = 60_000;
 const LIFETIME_FRACTION = 0.8;
+const MIN_LIFETIME_FRACTION = 0.25;
 
 export class TokenKeeper {
   readonly #opts: TokenKeeperOptions;
@@ -94,8 +98,12 @@ export class TokenKeeper {
     const now = this.#now;
     const expires = Date.parse(tokens.expiresAt);
     const skew = this.#opts.skewMs ?? TOKEN_REFRESH_SKEW_MS;
-    const byFraction = now + (expires - now) * LIFETIME_FRACTION;
-    this.#schedule(Math.max(0, Math.min(expires - skew, byFraction) - now));
+    const life = expires - now;
+    const byFraction = now + life * LIFETIME_FRACTION;
+    // A token shorter-lived than the skew would otherwise be refreshed at once, and its successor too:
+    // a refresh loop. Never refresh before a quarter of the token's life has passed.
+    const earliest = now + life * MIN_LIFETIME_FRACTION;
+    this.#schedule(Math.max(0, Math.max(earliest, Math.min(expires - skew, byFraction)) - now));
   }
 
   #schedule(delayMs: number): void {

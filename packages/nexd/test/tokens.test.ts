@@ -146,3 +146,10 @@ test('after stop nothing is refreshed', async () => {
   await flush();
   assert.equal(called, false);
 });
+
+test('a token living shorter than the skew is refreshed after a quarter of its life, not at once (no refresh loop)', async () => {
+  const { k } = keeper(async () => ({ accessToken: 'd2', refreshToken: 'r', expiresAt: iso(clock + 4_000) }));
+  await k.set({ accessToken: 'd1', refreshToken: 'r', expiresAt: iso(T0 + 4_000) });
+  assert.equal(live()[0].ms, 1_000);
+  k.stop();
+});
