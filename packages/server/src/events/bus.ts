@@ -61,7 +61,12 @@ export class ChangeBus {
       if (sp < 0 || msg.payload.slice(0, sp) === this.instanceId) return;
       this.publishLocal(msg.payload.slice(sp + 1));
     });
-    client.on('error', () => this.relisten(url));
+    // An 'error' need not close the connection: end it, or a replaced client would stay connected and
+    // LISTENing next to its successor (a leaked backend per hiccup).
+    client.on('error', () => {
+      client.end().catch(() => {});
+      this.relisten(url);
+    });
     client.on('end', () => this.relisten(url));
     await client.connect();
     await client.query(`LISTEN ${PG_CHANNEL}`);
