@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import type { DropCounters } from '../src/index.js';
 import { ipv4Packet, type MemoryPair, memoryPair } from '../src/testing/memory-bind.js';
-import { send, T0 } from './helpers.js';
+import { send, T0, xorshift32 } from './helpers.js';
 
 const SEED = 20261124;
 const totalDrops = (d: Readonly<DropCounters>) => Object.values(d).reduce((a, b) => a + b, 0);
@@ -127,15 +127,7 @@ describe('memory stays bounded', () => {
     send(p, 'a', ipv4Packet('10.0.0.1', '10.0.0.2'), T0);
     const init = new Uint8Array(p.net.queue[0].data);
     p.net.deliver(T0);
-    let seed = 1;
-    const rnd = () => {
-      // xorshift32
-      seed ^= seed << 13;
-      seed >>>= 0;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>>= 0);
-    };
+    const rnd = xorshift32(1);
     const junk = new Uint8Array(1500);
     for (let i = 0; i < 20_000; i++) {
       const now = T0 + i;

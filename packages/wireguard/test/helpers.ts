@@ -49,3 +49,16 @@ export function send(p: MemoryPair, side: 'a' | 'b', packet: Uint8Array, now: nu
   p.net.now = now;
   return p[side].sendPacket(packet, now);
 }
+
+/** A seeded xorshift32 generator of u32 values, for reproducible garbage in the bad-input tests. */
+export function xorshift32(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s;
+  };
+}
