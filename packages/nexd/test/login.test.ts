@@ -7,7 +7,14 @@ import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { buildApp, IdentityService, identityView, migrateToLatest, openDatabase } from '@nexodus/server';
+import {
+  buildApp,
+  type Database,
+  IdentityService,
+  identityView,
+  migrateToLatest,
+  openDatabase,
+} from '@nexodus/server';
 import type { FastifyInstance } from 'fastify';
 import type { GlobalConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
@@ -28,7 +35,7 @@ async function freePort(): Promise<number> {
 
 describe('login against the identity service', () => {
   let app: FastifyInstance;
-  let db: Awaited<ReturnType<typeof openDatabase>>;
+  let db: Awaited<ReturnType<typeof openDatabase<Database>>>;
   let url: string;
   let dir: Awaited<ReturnType<typeof tempDir>>;
 
@@ -36,7 +43,7 @@ describe('login against the identity service', () => {
     dir = await tempDir();
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    db = await openDatabase({ sqlitePath: ':memory:' });
+    db = await openDatabase<Database>({ sqlitePath: ':memory:' });
     await migrateToLatest(db);
     const identity = await IdentityService.create({
       db: identityView(db),
