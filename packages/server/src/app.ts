@@ -53,11 +53,6 @@ export interface BuildAppOptions {
   https?: { key: Buffer | string; cert: Buffer | string };
 }
 
-export interface NexodusApp {
-  app: FastifyInstance;
-  ctx: ServerContext;
-}
-
 function validationField(err: FastifyError): string {
   const v = err.validation?.[0];
   if (!v) return 'body';
