@@ -70,8 +70,8 @@ describe('nexd proxy end to end (server + two proxies on loopback)', { skip }, (
     // The scenario's first form: --service-url before the subcommand ... here the positional form.
     a = await NexdProcess.start({ tag: 'a', args: aArgs });
     const { ipv4, ipv6 } = a.addresses;
-    for (const k of ['v4', 'v6', 'rr', 'echo', 'udp', 'runtime'])
-      port[k] = await freePort(k === 'udp' ? 'udp' : 'tcp');
+    for (const k of ['v4', 'v6', 'rr', 'echo', 'udp', 'udp6', 'runtime'])
+      port[k] = await freePort(k.startsWith('udp') ? 'udp' : 'tcp');
     healthPort = await freePort();
     b = await NexdProcess.start({
       tag: 'b',
@@ -88,6 +88,8 @@ describe('nexd proxy end to end (server + two proxies on loopback)', { skip }, (
         `tcp:${port.echo}:${ipv4}:7000`,
         '--egress',
         `udp:${port.udp}:${ipv4}:7007`,
+        '--egress',
+        `udp:${port.udp6}:[${ipv6}]:7007`,
       ],
     });
     await b.waitPeer(a.publicKey);
@@ -118,6 +120,7 @@ describe('nexd proxy end to end (server + two proxies on loopback)', { skip }, (
   test("UDP: a datagram to B's egress port is echoed by A's backend", async () => {
     assert.equal(await udpRequest(port.udp, 'ping-1'), 'echo:ping-1');
     assert.equal(await udpRequest(port.udp, 'ping-2'), 'echo:ping-2');
+    assert.equal(await udpRequest(port.udp6, 'ping-v6'), 'echo:ping-v6', "and through A's IPv6 address");
   });
 
   test('two ingress rules on one port alternate between the two backends', async () => {
