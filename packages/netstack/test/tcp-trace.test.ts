@@ -301,6 +301,23 @@ describe('established', () => {
     assert.equal(sock.counters.rtos, 2);
   });
 
+  it('established: a lost tail is probed after PTO = 2*SRTT (+ ACK delay for one segment), before the RTO (RFC 8985 7)', () => {
+    const { h, l, p, sock } = established();
+    const enc = (t: string) => new TextEncoder().encode(t);
+    sock.send(enc('abc'));
+    h.expectSent([{ seq: l, data: 'abc' }], 0);
+    h.send({ flags: 'ACK', seq: p, ack: l + 3 }, 10); // RTT sample: 10 ms
+    sock.send(enc('def'));
+    h.expectSent([{ seq: l + 3, data: 'def' }], 10);
+    assert.equal(sock.timer.kind, 'tail-loss-probe');
+    h.expectNothing(69);
+    h.expectSent([{ seq: l + 3, data: 'def' }], 70); // 10 + max(2*10, 10) + 40
+    assert.equal(sock.timer.kind, 'retransmit', 'the RTO stands behind the probe');
+    h.expectNothing(269);
+    h.expectSent([{ seq: l + 3, data: 'def' }], 270);
+    assert.equal(sock.counters.rtos, 1);
+  });
+
   it('established: three duplicate ACKs trigger fast retransmit of the first unacknowledged segment', () => {
     const { h, l, p, sock } = established();
     sock.send(new Uint8Array(5 * MSS));
@@ -341,6 +358,24 @@ describe('established', () => {
     h.expectNothing(1001);
     h.send({ flags: 'ACK', seq: p, ack: l, win: 100 }, 1500);
     h.expectSent([{ seq: l, data: 'queued' }]);
+  });
+
+  it('established: a zero-window probe does not stand in for an ACK we owe (both go out)', () => {
+    const { h, l, p, sock } = established();
+    h.send({ flags: 'ACK', seq: p, ack: l, win: 0 });
+    sock.send(new TextEncoder().encode('queued'));
+    h.expectNothing();
+    // The peer's data arrives in the same instant the probe timer fires.
+    h.send({ flags: 'ACK', seq: p, ack: l, win: 0, data: 'x'.repeat(MSS) }, 1000);
+    h.send({ flags: 'PSH|ACK', seq: p + MSS, ack: l, win: 0, data: 'x'.repeat(MSS) }, 1000);
+    h.expectSent(
+      [
+        { flags: 'ACK', seq: l - 1, ack: p + 2 * MSS },
+        { flags: 'ACK', seq: l, ack: p + 2 * MSS },
+      ],
+      1000,
+    );
+    assert.equal(sock.recvAvailable, 2 * MSS);
   });
 
   it('established: our window shrinks while the application does not read, and a read announces it', () => {

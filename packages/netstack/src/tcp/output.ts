@@ -10,6 +10,7 @@
 //   5. A pure ACK if one is owed and nothing above carried it.
 //   6. Arm the retransmit / zero-window-probe / keepalive timer and report the deadline.
 import { MAX_SACK_BLOCKS, TcpFlag, type TcpSegment } from '../wire/tcp.js';
+import { armLossTimer } from './recovery.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLt, seqMax } from './seq.js';
 import { TcpSocket } from './socket.js';
 import { armTimer, clearTimer } from './timers.js';
@@ -57,10 +58,16 @@ export function dispatch(sock: TcpSocket, now: number, em: TcpEmitter): void {
   // 2. Probe.
   if (sock.probePending) {
     sock.probePending = false;
-    emit(sock, em, TcpFlag.ACK, seqAdd(sock.sndUna, -1), 0, 0, now);
+    // The probe is unacceptable on purpose (it must elicit an ACK), so it cannot stand in for an ACK we owe:
+    // keep that one pending for step 5 (else a peer with a zero window never learns what we received).
+    emit(sock, em, TcpFlag.ACK, seqAdd(sock.sndUna, -1), 0, 0, now, true);
   }
 
   let sent = 0;
+  if (sock.tlpPending) {
+    sock.tlpPending = false;
+    if (sendNew(sock, em, now, true) || probeLastSegment(sock, em, now)) sent++;
+  }
   while (sent < MAX_SEGMENTS_PER_DISPATCH) {
     if (sock.inRecovery && retransmitHole(sock, em, now)) {
       sent++;
@@ -156,8 +163,23 @@ function retransmitHole(sock: TcpSocket, em: TcpEmitter, now: number): boolean {
   return true;
 }
 
-/** 4. One segment from SND.NXT; false when nothing may be sent now. */
-function sendNew(sock: TcpSocket, em: TcpEmitter, now: number): boolean {
+/** RFC 8985 7.3: with no new data to probe with, resend the last segment (and the FIN if it was sent). */
+function probeLastSegment(sock: TcpSocket, em: TcpEmitter, now: number): boolean {
+  const finSent = sock.finQueued && seqGt(sock.sndMax, sock.finSeq);
+  const dataEnd = finSent ? sock.finSeq : sock.sndMax;
+  const len = Math.max(0, Math.min(segmentSize(sock), seqDiff(dataEnd, sock.sndUna)));
+  if (len === 0 && !finSent) return false;
+  const s = seqAdd(dataEnd, -len);
+  let flags = TcpFlag.ACK;
+  if (len > 0) flags |= TcpFlag.PSH;
+  if (finSent) flags |= TcpFlag.FIN;
+  emit(sock, em, flags, s, seqDiff(s, sock.sndUna), len, now);
+  sock.counters.retransmitted++;
+  return true;
+}
+
+/** 4. One segment from SND.NXT (`probe`: past cwnd, as a TLP); false when nothing may be sent now. */
+function sendNew(sock: TcpSocket, em: TcpEmitter, now: number, probe = false): boolean {
   // Resending after an RTO: skip ranges the receiver SACKed.
   if (sock.scoreboard.sacked > 0 && seqLt(sock.sndNxt, sock.sndMax)) {
     sock.sndNxt = sock.scoreboard.skipSacked(sock.sndNxt);
@@ -178,7 +200,7 @@ function sendNew(sock: TcpSocket, em: TcpEmitter, now: number): boolean {
   const inFlight = seqDiff(sock.sndMax, sock.sndUna);
   const wndRemain = seqDiff(seqAdd(sock.sndUna, sock.sndWnd), s);
   if (wndRemain <= 0) return false;
-  if (pipe(sock) >= sock.cc.cwnd) {
+  if (pipe(sock) >= sock.cc.cwnd && !probe) {
     // RFC 3042 limited transmit: one new segment for each of the first two duplicate ACKs.
     if (sock.inRecovery || sock.dupAcks === 0 || sock.limitedTransmits >= Math.min(sock.dupAcks, 2))
       return false;
@@ -220,7 +242,7 @@ function advance(sock: TcpSocket, s: number, n: number, now: number): void {
   }
   sock.sndNxt = next;
   sock.lastSendAt = now;
-  if (sock.timer.kind !== 'retransmit') armTimer(sock.timer, 'retransmit', now + sock.rtt.rto);
+  if (sock.timer.kind !== 'retransmit' && sock.timer.kind !== 'tail-loss-probe') armLossTimer(sock, now);
 }
 
 /** Writes one segment into em.tx and emits it; every segment after the SYN carries an ACK. */
@@ -232,6 +254,7 @@ export function emit(
   payloadOff: number,
   payloadLen: number,
   now: number,
+  probe = false,
 ): void {
   const t = em.tx.reset();
   t.srcPort = sock.localPort;
@@ -288,7 +311,7 @@ export function emit(
     }
   }
   if (flags & TcpFlag.SYN) sock.rcvAdvRight = seqAdd(sock.rcvNxt, t.window);
-  if (flags & TcpFlag.ACK) {
+  if (flags & TcpFlag.ACK && !probe) {
     sock.lastAckSent = sock.rcvNxt;
     sock.ackState = TcpSocket.ACK_NONE;
     sock.segsUnacked = 0;
@@ -302,10 +325,10 @@ function armTimers(sock: TcpSocket, now: number): void {
   const outstanding = sock.sndMax !== sock.sndUna;
   const k = sock.timer.kind;
   if (outstanding) {
-    if (k !== 'retransmit') armTimer(sock.timer, 'retransmit', now + sock.rtt.rto);
+    if (k !== 'retransmit' && k !== 'tail-loss-probe') armLossTimer(sock, now);
     return;
   }
-  if (k === 'retransmit') clearTimer(sock.timer);
+  if (k === 'retransmit' || k === 'tail-loss-probe') clearTimer(sock.timer);
   const hasData = sock.sendBuf.length > 0;
   if (sock.sndWnd === 0 && hasData) {
     if (sock.timer.kind !== 'zero-window-probe')

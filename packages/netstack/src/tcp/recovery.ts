@@ -10,6 +10,26 @@ import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
 import { TcpEvent, type TcpSocket } from './socket.js';
 import { armTimer, clearTimer } from './timers.js';
 
+/** RFC 8985 7.2 floor of the probe timeout, and the ACK delay assumed when only one segment is out. */
+const PTO_MIN_MS = 10;
+
+/**
+ * Arms the timer for outstanding data: a tail loss probe at PTO = max(2*SRTT, 10 ms) (+ the peer's ACK
+ * delay for a single segment) when that comes before the RTO and we are not recovering, else the RTO.
+ */
+export function armLossTimer(sock: TcpSocket, now: number): void {
+  const rto = sock.rtt.rto;
+  if (!sock.inRecovery && !sock.tlpDone && sock.rtt.hasSample && sock.synchronized) {
+    let pto = Math.max(2 * sock.rtt.srtt, PTO_MIN_MS);
+    if (seqDiff(sock.sndMax, sock.sndUna) <= sock.mss) pto += sock.cfg.delayedAckMs;
+    if (pto < rto) {
+      armTimer(sock.timer, 'tail-loss-probe', now + pto);
+      return;
+    }
+  }
+  armTimer(sock.timer, 'retransmit', now + rto);
+}
+
 /** Upper bound of the adaptive duplicate-ACK threshold (Linux caps tcp_max_reordering at 300). */
 const MAX_REORDER_THRESH = 127;
 
@@ -89,11 +109,12 @@ export function onNewAck(sock: TcpSocket, seg: TcpSegment, now: number): void {
   sock.dupAcks = 0;
   sock.limitedTransmits = 0;
   detectLostRetransmit(sock, now);
-  // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, else restart it.
+  // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, else restart it (as a TLP when eligible).
+  sock.tlpDone = false;
   if (sock.sndUna === sock.sndMax) {
-    if (sock.timer.kind === 'retransmit') clearTimer(sock.timer);
+    if (sock.timer.kind === 'retransmit' || sock.timer.kind === 'tail-loss-probe') clearTimer(sock.timer);
   } else {
-    armTimer(sock.timer, 'retransmit', now + sock.rtt.rto);
+    armLossTimer(sock, now);
   }
   if (dataAcked > 0) sock.emit(TcpEvent.Writable);
   sock.host.markDirty(sock);

@@ -187,6 +187,9 @@ export class TcpSocket {
   retransmits = 0;
   /** Our timestamp clock at the last RTO (samples echoing older timestamps are discarded). */
   rtoTsVal = 0;
+  /** RFC 8985 TLP: send a probe in the next dispatch; one probe per tail (reset by an ACK of new data). */
+  tlpPending = false;
+  tlpDone = false;
   /** Unanswered keepalive or zero-window probes. */
   probes = 0;
   /** Send a probe segment (seq SND.NXT-1, no data) in the next dispatch. */
@@ -941,6 +944,12 @@ export class TcpSocket {
       case 'retransmit':
       case 'syn-received':
         onRetransmitTimeout(this, now);
+        break;
+      case 'tail-loss-probe':
+        // RFC 8985 7.3: one probe (new data, else the last segment); the RTO still stands behind it.
+        this.tlpPending = true;
+        this.tlpDone = true;
+        armTimer(this.timer, 'retransmit', now + this.rtt.rto);
         break;
       case 'zero-window-probe':
         // RFC 9293 3.8.6.1: probe; the peer's ACK carries its current window. Backoff like RTO, no give-up

@@ -6,6 +6,7 @@
 export type TcpTimerKind =
   | 'idle' // nothing armed
   | 'retransmit' // RFC 6298: oldest unacknowledged segment (or SYN/FIN) times out
+  | 'tail-loss-probe' // RFC 8985 7: probe the tail after ~2*SRTT instead of waiting for the RTO
   | 'zero-window-probe' // RFC 9293 3.8.6.1: peer advertised 0 and we have data
   | 'keepalive' // RFC 9293 3.8.4 / RFC 1122 4.2.3.6: idle connection probing
   | 'time-wait' // RFC 9293 3.10.7.4: 2*MSL before the 4-tuple may be reused
