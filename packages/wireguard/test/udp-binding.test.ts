@@ -186,6 +186,18 @@ describe('WireGuardNode over loopback', () => {
     await assert.rejects(WireGuardNode.open({ privateKey: 'short' }), { code: 'WG_ERR_BAD_KEY' });
   });
 
+  test('an invalid socketBufferBytes is a WG_ERR_BAD_CONFIG error, not silently the kernel default', async () => {
+    for (const socketBufferBytes of [0, -1, 1.5, 2 ** 31]) {
+      await assert.rejects(
+        WireGuardNode.open({ privateKey: keypair().priv, socketBufferBytes }),
+        (e: unknown) =>
+          e instanceof WireGuardError &&
+          e.code === 'WG_ERR_BAD_CONFIG' &&
+          /socketBufferBytes/.test(e.message),
+      );
+    }
+  });
+
   test('datagrams the kernel refuses to send are counted in sendErrors, not lost silently', async () => {
     const a = await WireGuardNode.open({ privateKey: keypair().priv, bindAddress6: false });
     open.push(a);

@@ -34,6 +34,8 @@ export interface NodeOptions {
 }
 
 const DEFAULT_SOCKET_BUFFER = 8 * 1024 * 1024;
+/** setsockopt takes an int; Node rejects sizes above it. */
+const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
 /**
  * Outgoing datagrams are copied into a ring of slots per socket, because the core reuses its send
  * buffer at once while dgram may still hold a datagram (libuv queues it when the kernel says EAGAIN).
@@ -151,6 +153,12 @@ export class WireGuardNode {
       throw new WireGuardError('WG_ERR_BAD_CONFIG', `listenPort must be 0..65535, got ${opts.listenPort}`);
     }
     const want = opts.socketBufferBytes ?? DEFAULT_SOCKET_BUFFER;
+    if (!Number.isInteger(want) || want < 1 || want > MAX_SOCKET_BUFFER) {
+      throw new WireGuardError(
+        'WG_ERR_BAD_CONFIG',
+        `socketBufferBytes must be an integer 1..${MAX_SOCKET_BUFFER}, got ${opts.socketBufferBytes}; omit it for ${DEFAULT_SOCKET_BUFFER}`,
+      );
+    }
     let lastError: unknown;
     for (let attempt = 0; attempt < (port === 0 ? BIND_RETRIES : 1); attempt++) {
       const sock4 = dgram.createSocket({ type: 'udp4', lookup: literalLookup as never });
@@ -196,11 +204,13 @@ export class WireGuardNode {
         [6, sock6],
       ] as const) {
         if (!s) continue;
-        try {
-          s.setRecvBufferSize(want);
-          s.setSendBufferSize(want);
-        } catch {
-          // Not fatal: the kernel keeps its default; the granted size is reported below.
+        // Not fatal: a refused size leaves the kernel's default, which is reported (and logged) below.
+        for (const set of ['setRecvBufferSize', 'setSendBufferSize'] as const) {
+          try {
+            s[set](want);
+          } catch (err) {
+            opts.logger?.warn({ family, err: (err as Error).message }, `UDP ${set}(${want}) refused`);
+          }
         }
         const ev: BindEvent = {
           family,
