@@ -5,6 +5,7 @@
 // verification page) -> consumed (the device fetched its tokens once).
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { isUniqueViolation } from './constraint-errors.js';
 import { OAuthError } from './errors.js';
 import type { DeviceGrantStatus, IdentityTables } from './schema.js';
 import { sha256Hex } from './tokens.js';
@@ -59,11 +60,6 @@ export function normalizeUserCode(typed: string): string | undefined {
   if (code.length !== USER_CODE_LENGTH) return undefined;
   for (const ch of code) if (!USER_CODE_ALPHABET.includes(ch)) return undefined;
   return code;
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: unknown };
-  return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === '23505';
 }
 
 export class DeviceGrants {

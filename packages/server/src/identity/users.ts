@@ -3,6 +3,7 @@
 // check used by every login path (which costs the same whether or not the user exists).
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { isForeignKeyViolation, isUniqueViolation } from './constraint-errors.js';
 import { IdentityError } from './errors.js';
 import { HashGate } from './hash-gate.js';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, type ScryptParams, verifyPassword } from './passwords.js';
@@ -53,22 +54,6 @@ export function checkPassword(password: string, username: string): void {
       `${problem}: expected ${MIN_PASSWORD_LENGTH}-${MAX_PASSWORD_LENGTH} characters, not the username, not one repeated character`,
     );
   }
-}
-
-/** SQLite and PostgreSQL report a unique violation differently; both mean "the username is taken". */
-function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: unknown };
-  return (
-    e?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
-    e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
-    e?.code === '23505'
-  );
-}
-
-/** A row in another table still references the user (SQLite / PostgreSQL foreign-key violation). */
-function isForeignKeyViolation(err: unknown): boolean {
-  const e = err as { code?: unknown };
-  return e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || e?.code === '23503';
 }
 
 export class UserStore {
