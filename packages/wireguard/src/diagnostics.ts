@@ -55,3 +55,13 @@ export function publishHandshake(
   if (handshakeChannel.hasSubscribers)
     handshakeChannel.publish({ peer, event, now, attempt } satisfies HandshakeEvent);
 }
+
+export function publishKeypair(
+  peer: string,
+  event: KeypairEvent['event'],
+  now: number,
+  isInitiator?: boolean,
+): void {
+  if (keypairChannel.hasSubscribers)
+    keypairChannel.publish({ peer, event, isInitiator, now } satisfies KeypairEvent);
+}

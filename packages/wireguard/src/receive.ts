@@ -29,7 +29,7 @@ import {
 } from './constants.js';
 import type { DeviceContext } from './context.js';
 import { openInPlace } from './crypto.js';
-import { endpointChannel, keypairChannel, publishHandshake } from './diagnostics.js';
+import { endpointChannel, publishHandshake, publishKeypair } from './diagnostics.js';
 import { encodeKey } from './keys.js';
 import { classify, readCounter, readU16BE, readU32 } from './messages.js';
 import { beginSymmetricSession, consumeInitiation, consumeResponse } from './noise.js';
@@ -157,8 +157,7 @@ function receiveResponse(ctx: DeviceContext, msg: Uint8Array, from: Endpoint, no
     return;
   }
   const kp = peer.installKeypair(keys, now, ctx.index);
-  if (keypairChannel.hasSubscribers)
-    keypairChannel.publish({ peer: peer.key, event: 'installed', isInitiator: true, now });
+  publishKeypair(peer.key, 'installed', now, true);
   roam(peer, from, now);
   peer.rxBytes += msg.length;
   timersAnyAuthenticatedPacketTraversal(peer, now);
@@ -217,7 +216,7 @@ function receiveTransport(ctx: DeviceContext, data: Uint8Array, from: Endpoint, 
   // 3. roaming, rotation, timers
   roam(peer, from, now);
   if (peer.receivedWithKeypair(kp, ctx.index)) {
-    if (keypairChannel.hasSubscribers) keypairChannel.publish({ peer: peer.key, event: 'confirmed', now });
+    publishKeypair(peer.key, 'confirmed', now);
     timersHandshakeComplete(peer, now);
     sendStaged(ctx, peer, now);
   }

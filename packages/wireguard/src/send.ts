@@ -25,7 +25,7 @@ import {
 } from './constants.js';
 import type { DeviceContext } from './context.js';
 import { sealInPlace } from './crypto.js';
-import { publishHandshake } from './diagnostics.js';
+import { publishHandshake, publishKeypair } from './diagnostics.js';
 import type { Keypair } from './keypair.js';
 import { writeCounter, writeU32 } from './messages.js';
 import { beginSymmetricSession, createInitiation, createResponse } from './noise.js';
@@ -210,6 +210,7 @@ export function sendResponse(ctx: DeviceContext, peer: Peer, now: number): void 
     return;
   }
   peer.installKeypair(keys, now, ctx.index);
+  publishKeypair(peer.key, 'installed', now, false); // parked in `next` until the initiator's first message
   timersSessionDerived(ctx, peer, now);
   peer.cookies.addMacs(msg, now);
   timersAnyAuthenticatedPacketTraversal(peer, now);

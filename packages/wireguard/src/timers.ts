@@ -3,7 +3,7 @@
 // them, but with absolute deadlines that the device reports through pollAt() instead of OS timers.
 // Each `timers*` hook says when to call it; expireTimers() runs what is due.
 import type { DeviceContext } from './context.js';
-import { keypairChannel, publishHandshake } from './diagnostics.js';
+import { publishHandshake, publishKeypair } from './diagnostics.js';
 import type { Peer } from './peer.js';
 import { sendInitiation, sendKeepalive } from './send.js';
 
@@ -155,7 +155,7 @@ export function expireTimers(ctx: DeviceContext, peer: Peer, now: number): void 
   if (t.at.zeroKeyMaterial <= now) {
     t.disarm('zeroKeyMaterial');
     peer.zeroKeyMaterial(ctx.index);
-    if (keypairChannel.hasSubscribers) keypairChannel.publish({ peer: peer.key, event: 'zeroed', now });
+    publishKeypair(peer.key, 'zeroed', now);
   }
   if (t.at.persistentKeepalive <= now) {
     t.disarm('persistentKeepalive');

@@ -2,8 +2,16 @@
 // Two WireGuardDevices over a MemoryNetwork with a simulated clock: handshakes, data, rejection paths,
 // roaming, status and configuration errors. Timers are in timers.test.ts.
 import assert from 'node:assert/strict';
+import diagnostics from 'node:diagnostics_channel';
 import { describe, test } from 'node:test';
-import { decodeKey, encodeKey, generatePrivateKey, WireGuardDevice, WireGuardError } from '../src/index.js';
+import {
+  decodeKey,
+  encodeKey,
+  generatePrivateKey,
+  type KeypairEvent,
+  WireGuardDevice,
+  WireGuardError,
+} from '../src/index.js';
 import { parseIp } from '../src/ip.js';
 import { paddingSize } from '../src/send.js';
 import { ipv4Packet, ipv6Packet, memoryPair, seededRandom } from '../src/testing/memory-bind.js';
@@ -21,6 +29,25 @@ describe('handshake', () => {
     assert.equal(p.deliveredB[0].packet[50], 0xab);
     assert.equal(p.a.status()[0].latestHandshake, T0);
     assert.equal(p.b.status()[0].latestHandshake, T0, 'responder completes when the first data arrives');
+  });
+
+  test('key pairs are observable on wireguard:keypair: installed on both sides, then confirmed', () => {
+    const events: string[] = [];
+    const on = (m: unknown) => {
+      const e = m as KeypairEvent;
+      events.push(
+        `${e.peer === p.keyB ? 'A' : 'B'} ${e.event}${e.isInitiator === undefined ? '' : ` ${e.isInitiator}`}`,
+      );
+    };
+    const p = memoryPair();
+    diagnostics.subscribe('wireguard:keypair', on);
+    try {
+      send(p, 'a', ipv4Packet('10.0.0.1', '10.0.0.2'), T0);
+      p.net.deliver(T0);
+    } finally {
+      diagnostics.unsubscribe('wireguard:keypair', on);
+    }
+    assert.deepEqual(events, ['B installed false', 'A installed true', 'B confirmed']);
   });
 
   test('B initiates towards A; then both directions flow on one key pair', () => {
