@@ -19,7 +19,7 @@ import type { TcpSocketStream } from '@nexodus/netstack';
 import { Iperf3Server, iperf3Client, type OurPeer, ourPeer, TraceRing } from '../../bench/netstack.bench.js';
 import { type KernelPeer, kernelPeer } from './lib/kernel-peer.js';
 import { exec, Lab, waitFor } from './lib/netns.js';
-import { kernelPing } from './lib/probes.js';
+import { kernelPing, udpRequest } from './lib/probes.js';
 import { BASE_TOOLS, rootSkipReason } from './lib/root.js';
 
 const skip = rootSkipReason([...BASE_TOOLS, 'socat', 'curl', 'nginx', 'iperf3', 'sha256sum']);
@@ -29,6 +29,10 @@ const IPERF_PORT = 5201;
 const DIGEST_PORT = 7000;
 const CLOSED_PORT = 9;
 const BODY_SIZE = 4 * 1024 * 1024;
+/** kernelPing's echo data beyond its 16-byte marker that makes the IP packet exactly MTU_BYTES long. */
+const MTU_BYTES = 1420;
+const PING_OVERHEAD = { v4: 20 + 8 + 16, v6: 40 + 8 + 16 }; // IP header + ICMP header + marker
+const mtuPingExtra = (dst: string) => MTU_BYTES - (dst.includes(':') ? PING_OVERHEAD.v6 : PING_OVERHEAD.v4);
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const url = (host: string, port: number, path: string) =>
   `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
@@ -150,6 +154,32 @@ describe('netstack interop: our NetStack + WireGuard <-> wireguard-go + Linux ke
       }
     }),
   );
+
+  test(
+    'ping: echo requests of exactly the tunnel MTU (1420-byte packets) are answered, IPv4 and IPv6',
+    traced(async () => {
+      for (const dst of [ours.tunnel4, ours.tunnel6]) {
+        const r = await kernelPing(lab, kp.ns, dst, {
+          count: 3,
+          extraBytes: mtuPingExtra(dst),
+          timeoutMs: 3000,
+        });
+        assert.equal(r.received, 3, `full-size echo replies from ${dst}`);
+      }
+    }),
+  );
+
+  test('ping: a 3000-byte echo (fragmented by the kernel) is answered, as Linux answers it (fragmented reply)', {
+    todo: 'the stack reassembles the request but does not fragment replies over the MTU (drops.unsupported)',
+  }, // Not traced(): an expected todo failure should not dump the packet trace.
+  async () => {
+    const before = ours.stack.stats();
+    for (const dst of [ours.tunnel4, ours.tunnel6]) {
+      const r = await kernelPing(lab, kp.ns, dst, { count: 2, extraBytes: 3000, timeoutMs: 2000 });
+      assert.equal(r.received, 2, `oversized echo replies from ${dst}`);
+    }
+    assert.equal(ours.stack.stats().drops.fragment, before.drops.fragment, 'every fragment was reassembled');
+  });
 
   test(
     'our stack as client: GET of nginx over IPv4 and IPv6 returns the served file byte-identical',
@@ -383,6 +413,28 @@ describe('netstack interop: our NetStack + WireGuard <-> wireguard-go + Linux ke
         }
       } finally {
         sock.close();
+      }
+    }),
+  );
+
+  test(
+    'UDP: the kernel gets answers from a UDP echo socket bound on all our addresses, IPv4 and IPv6',
+    traced(async () => {
+      const echo = ours.stack.createUdpSocket({ port: 7 });
+      echo.on('message', (msg: Buffer, rinfo: { address: string; port: number }) =>
+        echo.send(msg, rinfo.port, rinfo.address),
+      );
+      try {
+        for (const host of [ours.tunnel4, ours.tunnel6]) {
+          // 1200 bytes: more than one small datagram, still within the 1420-byte tunnel MTU.
+          const data = randomBytes(1200);
+          const r = await udpRequest(kp.ns, host, 7, data);
+          assert.equal(r.from, host, 'the answer comes from the address the kernel asked');
+          assert.equal(r.port, 7);
+          assert.deepEqual(r.data, data);
+        }
+      } finally {
+        echo.close();
       }
     }),
   );
