@@ -220,6 +220,43 @@ describe('drops and UDP demultiplexing', () => {
     assert.equal(any.recv()?.port, 999);
   });
 
+  it('UDP to a closed port gets ICMP port unreachable quoting the datagram (v4 and v6), rate-limited', () => {
+    const i = iface({ limits: { icmpErrorsPerSecond: 2 } });
+    const dgram = (src: IpAddress, dst: IpAddress) => {
+      const hl = src.family === 4 ? 20 : 40;
+      const p = new Uint8Array(hl + 8 + 4);
+      p.set([9, 9, 9, 9], hl + 8);
+      emitUdp(p, hl, 5000, 9999, 4, src, dst);
+      if (src.family === 4) emitIpv4Header(p, 0, src, dst, IpProtocol.Udp, 12, 64, 7);
+      else emitIpv6Header(p, 0, src, dst, IpProtocol.Udp, 12, 64);
+      return p;
+    };
+    const d4 = dgram(PEER4, ME4);
+    i.input(d4, 0);
+    const [r4] = collect(i);
+    assert.deepEqual(
+      [r4[9], r4[20], r4[21]],
+      [IpProtocol.Icmp, 3, 3],
+      'ICMPv4 destination unreachable, port',
+    );
+    assert.deepEqual(r4.subarray(28), d4, 'quotes the whole offending datagram');
+    assert.equal(checksum(r4, 20, r4.length), 0);
+    const d6 = dgram(PEER6, ME6);
+    i.input(d6, 0);
+    const [r6] = collect(i);
+    assert.deepEqual(
+      [r6[6], r6[40], r6[41]],
+      [IpProtocol.Icmpv6, 1, 4],
+      'ICMPv6 destination unreachable, port',
+    );
+    assert.deepEqual(r6.subarray(48), d6);
+    i.input(d4, 1);
+    assert.deepEqual(collect(i, 1), [], 'third error within a second is suppressed');
+    i.input(d4, 1001);
+    assert.equal(collect(i, 1001).length, 1, 'the budget refills after a second');
+    assert.equal(i.stats().drops.noSocket, 4);
+  });
+
   it('UDP receive queues are bounded: excess datagrams are dropped and counted', () => {
     const i = iface({ limits: { udpQueueDatagrams: 3 } });
     const u = i.udpBind(53) as import('../src/index.js').UdpSocket;

@@ -19,6 +19,7 @@ import {
   fillIcmpv4Checksum,
   fillIcmpv6Checksum,
   FIELD as ICMP_FIELD,
+  ICMP_HEADER_LEN,
   IcmpPacket,
   Icmpv4Type,
   Icmpv6Type,
@@ -48,6 +49,8 @@ export interface InterfaceLimits {
   txQueue: number;
   /** RFC 5961 7: challenge ACKs per second, all connections together. */
   challengeAcksPerSecond: number;
+  /** ICMP errors (port unreachable) per second (RFC 1812 4.3.2.8 / RFC 4443 2.4(f) rate limiting). */
+  icmpErrorsPerSecond: number;
 }
 
 export const DEFAULT_LIMITS: InterfaceLimits = {
@@ -58,6 +61,7 @@ export const DEFAULT_LIMITS: InterfaceLimits = {
   udpQueueBytes: 1 << 20,
   txQueue: 512,
   challengeAcksPerSecond: 1000,
+  icmpErrorsPerSecond: 100,
 };
 
 export interface InterfaceConfig {
@@ -110,6 +114,11 @@ export const tcpStateChannel = diagnosticsChannel.channel('netstack:tcp:state');
 
 /** The UDP length field is 16 bits. */
 const MAX_UDP_LENGTH = 65535;
+/** Largest ICMP error datagram: 576 bytes for IPv4 (RFC 1812 4.3.2.3), the IPv6 minimum MTU (RFC 4443 2.4(c)). */
+const ICMPV4_ERROR_MAX = 576;
+const ICMPV6_ERROR_MAX = 1280;
+const ICMPV4_PORT_UNREACHABLE = 3; // RFC 792 destination unreachable code 3
+const ICMPV6_PORT_UNREACHABLE = 4; // RFC 4443 3.1 code 4
 const EPHEMERAL_FIRST = 49152; // RFC 6335 6: dynamic ports 49152-65535
 const EPHEMERAL_COUNT = 65536 - EPHEMERAL_FIRST;
 
@@ -150,6 +159,10 @@ export class Interface implements TcpHost, TcpEmitter {
   private readonly txq: TxQueue;
   private readonly reasm: Reassembler;
   private challengeWindowStart = Number.NEGATIVE_INFINITY;
+  private icmpWindowStart = Number.NEGATIVE_INFINITY;
+  private icmpCount = 0;
+  /** The IP packet being processed (undefined for a reassembled one): quoted by ICMP errors. */
+  private curPacket: Uint8Array | undefined = undefined;
   private challengeCount = 0;
   private nextEphemeral: number;
   private ipIdent = 0;
@@ -272,9 +285,11 @@ export class Interface implements TcpHost, TcpEmitter {
         this.drops.fragment++;
         return;
       }
+      this.curPacket = undefined;
       this.dispatchTransport(ip.protocol, src, dst, r, now);
       return;
     }
+    this.curPacket = packet.subarray(0, ip.totalLen);
     this.dispatchTransport(ip.protocol, src, dst, packet.subarray(ip.headerLen, ip.totalLen), now);
   }
 
@@ -313,9 +328,11 @@ export class Interface implements TcpHost, TcpEmitter {
         return;
       }
       // The reassembled payload may itself start with extension headers; we only accept direct transport.
+      this.curPacket = undefined;
       this.dispatchTransport(ip.upperProtocol, src, dst, r, now);
       return;
     }
+    this.curPacket = packet.subarray(0, ip.totalLen);
     this.dispatchTransport(ip.upperProtocol, src, dst, ip.payload(), now);
   }
 
@@ -331,7 +348,7 @@ export class Interface implements TcpHost, TcpEmitter {
         this.inputTcp(src, dst, payload, now);
         return;
       case IpProtocol.Udp:
-        this.inputUdp(src, dst, payload);
+        this.inputUdp(src, dst, payload, now);
         return;
       case IpProtocol.Icmp:
         if (src.family === 4) this.inputIcmp(src, dst, payload);
@@ -384,7 +401,7 @@ export class Interface implements TcpHost, TcpEmitter {
     this.transmit(total);
   }
 
-  private inputUdp(src: IpAddress, dst: IpAddress, payload: Uint8Array): void {
+  private inputUdp(src: IpAddress, dst: IpAddress, payload: Uint8Array, now: number): void {
     const u = this.udpView;
     if (u.attach(payload) !== undefined) {
       this.drops.malformed++;
@@ -408,6 +425,7 @@ export class Interface implements TcpHost, TcpEmitter {
     }
     if (!sock) {
       this.drops.noSocket++;
+      this.portUnreachable(src, dst, now);
       return;
     }
     if (!sock.deliver(u.payload(), src, u.srcPort, dst)) {
@@ -418,6 +436,41 @@ export class Interface implements TcpHost, TcpEmitter {
       sock.eventQueued = true;
       this.eventUdp.push(sock);
     }
+  }
+
+  /**
+   * RFC 1122 3.2.2.1 / RFC 4443 3.1: tell the sender of a UDP datagram that nobody listens, quoting the
+   * offending packet (up to 576 bytes in all for IPv4, 1280 for IPv6). Rate-limited; never for a fragment.
+   */
+  private portUnreachable(src: IpAddress, dst: IpAddress, now: number): void {
+    const orig = this.curPacket;
+    if (!orig) return;
+    if (now - this.icmpWindowStart >= 1000) {
+      this.icmpWindowStart = now;
+      this.icmpCount = 0;
+    }
+    if (++this.icmpCount > this.limits.icmpErrorsPerSecond) return;
+    const v4 = src.family === 4;
+    const hl = v4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
+    const quote = Math.min(
+      orig.length,
+      (v4 ? ICMPV4_ERROR_MAX : ICMPV6_ERROR_MAX) - hl - ICMP_HEADER_LEN,
+      this.mtu - hl - ICMP_HEADER_LEN,
+    );
+    const b = this.scratch;
+    const icmpLen = ICMP_HEADER_LEN + quote;
+    b.fill(0, hl, hl + ICMP_HEADER_LEN);
+    b[hl + ICMP_FIELD.TYPE] = v4 ? Icmpv4Type.DestUnreachable : Icmpv6Type.DestUnreachable;
+    b[hl + ICMP_FIELD.CODE] = v4 ? ICMPV4_PORT_UNREACHABLE : ICMPV6_PORT_UNREACHABLE;
+    b.set(orig.subarray(0, quote), hl + ICMP_HEADER_LEN);
+    if (v4) {
+      emitIpv4Header(b, 0, dst, src, IpProtocol.Icmp, icmpLen, IPV4_DEFAULT_TTL, this.ipIdent++);
+      fillIcmpv4Checksum(b, hl, hl + icmpLen);
+    } else {
+      emitIpv6Header(b, 0, dst, src, IpProtocol.Icmpv6, icmpLen, IPV6_DEFAULT_HOP_LIMIT);
+      fillIcmpv6Checksum(b, hl, hl + icmpLen, dst, src);
+    }
+    this.transmit(hl + icmpLen);
   }
 
   private inputTcp(src: IpAddress, dst: IpAddress, payload: Uint8Array, now: number): void {
