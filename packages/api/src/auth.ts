@@ -71,14 +71,25 @@ export class OAuthClient {
       });
     }
     const text = await res.body.text();
-    let body: Record<string, unknown> = {};
+    let body: Record<string, unknown> | undefined;
     try {
-      body = JSON.parse(text) as Record<string, unknown>;
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed === 'object' && parsed !== null) body = parsed as Record<string, unknown>;
     } catch {
-      // handled below
+      // not JSON: a success needs one (below); an error falls back to ApiError.fromResponse
     }
-    if (res.statusCode >= 200 && res.statusCode < 300) return body as T;
-    if (typeof body.error === 'string') {
+    if (res.statusCode >= 200 && res.statusCode < 300) {
+      // Returning {} here would hand the caller a token response without a token.
+      if (body === undefined) {
+        throw new ApiError(
+          res.statusCode,
+          'NEX_CLIENT_ERR_BAD_RESPONSE',
+          `POST ${path}: expected a JSON object, got ${JSON.stringify(text.slice(0, 200))}; is the service URL right?`,
+        );
+      }
+      return body as T;
+    }
+    if (typeof body?.error === 'string') {
       throw new OAuthClientError(
         res.statusCode,
         body.error,

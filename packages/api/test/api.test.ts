@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // The api package on its own: watch-stream parsing (any chunking), error parsing, the OpenAPI document.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
   ApiError,
   MAX_WATCH_LINE,
+  OAuthClient,
   openApiDocument,
   parseWatchStream,
   type WatchEvent,
@@ -89,6 +92,32 @@ describe('ApiError.fromResponse', () => {
     assert.deepEqual([o.code, o.message], ['invalid_grant', 'bad password']);
     const h = ApiError.fromResponse(502, '<html>bad gateway</html>');
     assert.deepEqual([h.status, h.code], [502, 'HTTP_502']);
+  });
+});
+
+describe('OAuthClient', () => {
+  it('a 200 that is not a JSON object is a bad response, not an empty token response', async () => {
+    // Something other than the service answers (a captive portal, a wrong URL): sockets are the subject here.
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<html>sign in to the wifi</html>');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const client = new OAuthClient({ baseUrl: `http://127.0.0.1:${port}` });
+    try {
+      await assert.rejects(
+        client.passwordGrant('alice', 'pw'),
+        (e: unknown) =>
+          e instanceof ApiError &&
+          e.code === 'NEX_CLIENT_ERR_BAD_RESPONSE' &&
+          e.status === 200 &&
+          /expected a JSON object/.test(e.message),
+      );
+    } finally {
+      await client.close();
+      await new Promise((r) => server.close(r));
+    }
   });
 });
 
