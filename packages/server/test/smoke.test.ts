@@ -1,12 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { call, createTestApp, newUser, stopSharedPostgres, wgKey } from './helpers/app.js';
+import {
+  call,
+  createTestApp,
+  ENGINES,
+  engineSkip,
+  newUser,
+  stopSharedPostgres,
+  wgKey,
+} from './helpers/app.js';
 
 describe('smoke', { timeout: 60_000 }, () => {
   after(stopSharedPostgres);
-  for (const engine of ['sqlite', 'postgres'] as const) {
-    it(`${engine}: register a device`, async () => {
+  for (const engine of ENGINES) {
+    // Skips (with the reason) where PostgreSQL is not installed, like every other engine loop.
+    it(`${engine}: register a device`, { skip: engineSkip(engine) }, async () => {
       const t = await createTestApp(engine);
       try {
         const u = await newUser(t);
