@@ -16,7 +16,11 @@ class TrieNode<T> {
  * walk costs ~100 ns (IPv4) to ~400 ns (IPv6) and every packet needs one (destination on send, source
  * on receive), usually for the same few addresses. Any insert/remove clears the cache.
  */
-const CACHE_SLOTS = 256;
+const CACHE_BITS = 8;
+const CACHE_SLOTS = 1 << CACHE_BITS;
+/** Fibonacci hashing (Knuth, TAOCP 6.4): multiply by 2^32/phi and keep the top CACHE_BITS bits. */
+const FIBONACCI_HASH = 0x9e3779b1;
+const SLOT_SHIFT = 32 - CACHE_BITS;
 const EMPTY_V4 = -1; // not a u32, so never equal to an address
 
 export class AllowedIps<T> {
@@ -53,7 +57,7 @@ export class AllowedIps<T> {
     if (family === 4) {
       const key =
         ((buf[offset] << 24) | (buf[offset + 1] << 16) | (buf[offset + 2] << 8) | buf[offset + 3]) >>> 0;
-      const slot = Math.imul(key, 0x9e3779b1) >>> 24;
+      const slot = Math.imul(key, FIBONACCI_HASH) >>> SLOT_SHIFT;
       if (this.v4Keys[slot] === key) return this.v4Values[slot];
       const v = walk(this.v4, buf, offset, 32);
       this.v4Keys[slot] = key;
@@ -64,8 +68,10 @@ export class AllowedIps<T> {
     const w1 = word(buf, offset + 4);
     const w2 = word(buf, offset + 8);
     const w3 = word(buf, offset + 12);
+    // Fold the four words (weights 31^0..31^3, so equal words in different places do not cancel).
     const slot =
-      Math.imul(w0 ^ Math.imul(w1, 31) ^ Math.imul(w2, 961) ^ Math.imul(w3, 29791), 0x9e3779b1) >>> 24;
+      Math.imul(w0 ^ Math.imul(w1, 31) ^ Math.imul(w2, 961) ^ Math.imul(w3, 29791), FIBONACCI_HASH) >>>
+      SLOT_SHIFT;
     const k = this.v6Keys;
     const b = slot * 4;
     if (this.v6Valid[slot] === 1 && k[b] === w0 && k[b + 1] === w1 && k[b + 2] === w2 && k[b + 3] === w3) {
