@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { databaseKind, openDatabase } from '../src/db/open.js';
-import { postgresAvailable, startPostgres, type TestPostgres } from './helpers/postgres.js';
+import {
+  POSTGRES_SKIP_REASON,
+  postgresAvailable,
+  startPostgres,
+  type TestPostgres,
+} from './helpers/postgres.js';
 
 describe('openDatabase', () => {
   it('sqlite: foreign keys on, kind sqlite', async () => {
@@ -21,7 +26,7 @@ describe('openDatabase', () => {
     await assert.rejects(openDatabase({ url: 'mysql://x' }), /expected postgres:\/\//);
   });
 
-  describe('postgres', { skip: postgresAvailable() ? false : 'needs /usr/lib/postgresql/15/bin' }, () => {
+  describe('postgres', { skip: postgresAvailable() ? false : POSTGRES_SKIP_REASON }, () => {
     let pgs: TestPostgres;
     before(async () => {
       pgs = await startPostgres();

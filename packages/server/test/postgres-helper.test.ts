@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pg from 'pg';
-import { postgresAvailable } from './helpers/postgres.js';
+import { POSTGRES_SKIP_REASON, postgresAvailable } from './helpers/postgres.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures/hold-postgres.ts');
 /** A fast shutdown takes well under a second; generous for a loaded 2-core machine. */
@@ -26,7 +26,7 @@ async function accepts(url: string): Promise<boolean> {
 }
 
 describe('postgres test helper', {
-  skip: postgresAvailable() ? false : 'needs postgresql-15 and setpriv',
+  skip: postgresAvailable() ? false : POSTGRES_SKIP_REASON,
 }, () => {
   it('kill -9 of the test process stops its postgres and removes the temp dir', {
     timeout: 60_000,

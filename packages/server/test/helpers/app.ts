@@ -8,7 +8,7 @@ import { migrateToLatest } from '../../src/db/migrate.js';
 import { identityView, openDatabase } from '../../src/db/open.js';
 import type { Database } from '../../src/db/schema.js';
 import { IdentityService } from '../../src/identity/index.js';
-import { postgresAvailable, startPostgres, type TestPostgres } from './postgres.js';
+import { POSTGRES_SKIP_REASON, postgresAvailable, startPostgres, type TestPostgres } from './postgres.js';
 
 export type Engine = 'sqlite' | 'postgres';
 export const ENGINES: Engine[] = ['sqlite', 'postgres'];
@@ -38,7 +38,7 @@ export async function stopSharedPostgres(): Promise<void> {
 }
 
 export function engineSkip(engine: Engine): string | false {
-  return engine === 'postgres' && !postgresAvailable() ? 'needs /usr/lib/postgresql/15/bin' : false;
+  return engine === 'postgres' && !postgresAvailable() ? POSTGRES_SKIP_REASON : false;
 }
 
 export async function openTestDb(

@@ -45,7 +45,10 @@ export interface TestPostgres {
   stop(): Promise<void>;
 }
 
-/** True when the Debian PostgreSQL binaries are present (tests skip with a reason otherwise). */
+/** Why PostgreSQL tests skip on this machine (the `skip` reason of node:test). */
+export const POSTGRES_SKIP_REASON = `needs ${PG_BIN} (postgresql-15) and ${SETPRIV} (util-linux)`;
+
+/** True when the Debian PostgreSQL binaries and setpriv are present (tests skip with a reason otherwise). */
 export function postgresAvailable(): boolean {
   return existsSync(join(PG_BIN, 'initdb')) && existsSync(SETPRIV);
 }
