@@ -600,31 +600,45 @@ function exposeGc(): () => void {
   return runInNewContext('gc') as () => void;
 }
 
-/** Top self-time functions of a V8 CPU profile. */
+interface CpuProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+/**
+ * Top self-time functions of a V8 CPU profile. Native frames (C++ bindings: dgram's send, sodium-native's
+ * AEAD, whose symbol V8 may guess wrong, i.e. `extension_pbkdf2_sha512_async`) are named after their
+ * JavaScript caller, so `[native send] < doSend` reads as the sendmsg() under dgram.
+ */
 function topFunctions(
-  profile: {
-    nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
-    samples: number[];
-    timeDeltas: number[];
-  },
+  profile: { nodes: CpuProfileNode[]; samples: number[]; timeDeltas: number[] },
   n: number,
 ): string[] {
   const self = new Map<number, number>();
   for (let i = 0; i < profile.samples.length; i++) {
     self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
   }
+  const parentOf = new Map<number, CpuProfileNode>();
+  for (const node of profile.nodes) for (const c of node.children ?? []) parentOf.set(c, node);
+  const where = (node: CpuProfileNode) => {
+    const f = node.callFrame;
+    return `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(packages|node_modules|node:)/, '$1')}:${f.lineNumber + 1}`;
+  };
   const byName = new Map<string, number>();
   let total = 0;
   for (const node of profile.nodes) {
     const t = self.get(node.id) ?? 0;
     total += t;
     const f = node.callFrame;
-    const file = f.url.replace(/^.*\/(packages|node_modules)\//, '$1/');
-    // Frames without a script are native (C++ bindings such as dgram send or sodium-native, whose symbol
-    // names V8 may guess wrong) or V8 pseudo-frames ((idle), (garbage collector), (program)).
-    const key = f.url
-      ? `${f.functionName || '(anonymous)'} ${file}:${f.lineNumber + 1}`
-      : `[native] ${f.functionName}`;
+    let key: string;
+    if (f.url) key = where(node);
+    else if (f.functionName.startsWith('('))
+      key = f.functionName; // (idle), (program), (garbage collector)
+    else {
+      const caller = parentOf.get(node.id);
+      key = `[native ${f.functionName}] < ${caller ? where(caller) : '?'}`;
+    }
     byName.set(key, (byName.get(key) ?? 0) + t);
   }
   return [...byName.entries()]
