@@ -3,7 +3,8 @@
 // counters and the deadline bookkeeping (pollAt).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Cidr, Interface, IpAddress, Reassembler } from '../src/index.js';
+import { emitFragments } from '../src/iface/fragmenter.js';
+import { Cidr, Interface, IpAddress, Ipv4Packet, Ipv6Packet, Reassembler } from '../src/index.js';
 import { Prng } from '../src/testing/prng.js';
 import { checksum } from '../src/wire/checksum.js';
 import { IpProtocol, writeU16 } from '../src/wire/error.js';
@@ -163,6 +164,68 @@ describe('ICMP echo', () => {
     fillIcmpv6Checksum(check, 40, check.length, ME6, PEER6);
     assert.deepEqual([check[42], check[43]], [rep[42], rep[43]]);
     assert.equal(i.stats().icmpEchoReplies, 1);
+  });
+
+  it('a fragmented 3000-byte echo request gets a fragmented reply that reassembles to the echo (v4 and v6)', () => {
+    const i = iface();
+    const data = Uint8Array.from({ length: 3000 }, (_, k) => (k * 13) & 0xff);
+    for (const [peer, me, type, family] of [
+      [PEER4, ME4, 8, 4],
+      [PEER6, ME6, 128, 6],
+    ] as const) {
+      const icmp = new Uint8Array(8 + data.length);
+      icmp.set([type, 0, 0, 0, 0, 42, 0, 1], 0);
+      icmp.set(data, 8);
+      if (family === 4) writeU16(icmp, 2, checksum(icmp, 0, icmp.length));
+      else fillIcmpv6Checksum(icmp, 0, icmp.length, peer, me);
+      // The request arrives as IP fragments (what the kernel does for a 3000-byte ping over MTU 1420).
+      const proto = family === 4 ? IpProtocol.Icmp : IpProtocol.Icmpv6;
+      const frags: Uint8Array[] = [];
+      const scratch = new Uint8Array(1420);
+      emitFragments(scratch, 1420, peer, me, proto, icmp, icmp.length, 99, (len) =>
+        frags.push(scratch.slice(0, len)),
+      );
+      assert.ok(frags.length >= 3);
+      for (const f of frags) i.input(f, 0);
+      const replies = collect(i);
+      assert.ok(replies.length >= 3, `IPv${family}: reply in ${replies.length} fragments`);
+      const r = new Reassembler({ maxDatagrams: 4, maxBytes: 1 << 20, timeoutMs: 1000 });
+      let whole: Uint8Array | undefined;
+      for (const f of replies) {
+        assert.ok(f.length <= 1420);
+        if (family === 4) {
+          const ip = Ipv4Packet.check(f) as Ipv4Packet;
+          const res = r.add(
+            ME4,
+            PEER4,
+            ip.ident,
+            ip.protocol,
+            ip.fragmentOffset,
+            ip.moreFragments,
+            ip.payload(),
+            0,
+          );
+          if (res instanceof Uint8Array) whole = res.slice();
+        } else {
+          const ip = Ipv6Packet.check(f) as Ipv6Packet;
+          const res = r.add(
+            ME6,
+            PEER6,
+            ip.fragmentIdent,
+            ip.upperProtocol,
+            ip.fragmentOffset,
+            ip.moreFragments,
+            ip.payload(),
+            0,
+          );
+          if (res instanceof Uint8Array) whole = res.slice();
+        }
+      }
+      assert.ok(whole, 'reply reassembles');
+      assert.equal(whole[0], family === 4 ? 0 : 129, 'echo reply type');
+      assert.deepEqual(whole.subarray(4), icmp.subarray(4), 'identifier, sequence and data echoed');
+      if (family === 4) assert.equal(checksum(whole, 0, whole.length), 0);
+    }
   });
 
   it('a bad ICMP checksum is counted, not answered', () => {

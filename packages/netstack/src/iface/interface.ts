@@ -384,7 +384,7 @@ export class Interface implements TcpHost, TcpEmitter {
     const hl = v4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
     const total = hl + payload.length;
     if (total > this.mtu) {
-      this.drops.unsupported++; // we do not fragment replies
+      this.echoReplyFragmented(src, dst, payload);
       return;
     }
     const b = this.scratch;
@@ -399,6 +399,35 @@ export class Interface implements TcpHost, TcpEmitter {
     }
     this.icmpEchoReplies++;
     this.transmit(total);
+  }
+
+  /** A reply larger than the MTU (to a request that arrived fragmented) leaves fragmented, as Linux does. */
+  private echoReplyFragmented(src: IpAddress, dst: IpAddress, payload: Uint8Array): void {
+    const v4 = src.family === 4;
+    const len = payload.length;
+    if (!this.outLink && this.txq.capacity - this.txq.length < fragmentCount(len, this.mtu, src.family)) {
+      this.drops.txQueueFull++;
+      return;
+    }
+    this.fragBuf ??= new Uint8Array(MAX_UDP_LENGTH);
+    const d = this.fragBuf;
+    d.set(payload, 0);
+    d[ICMP_FIELD.TYPE] = v4 ? Icmpv4Type.EchoReply : Icmpv6Type.EchoReply;
+    if (v4) fillIcmpv4Checksum(d, 0, len);
+    else fillIcmpv6Checksum(d, 0, len, dst, src);
+    const ident = v4 ? this.ipIdent++ & 0xffff : this.random32();
+    emitFragments(
+      this.scratch,
+      this.mtu,
+      dst,
+      src,
+      v4 ? IpProtocol.Icmp : IpProtocol.Icmpv6,
+      d,
+      len,
+      ident,
+      this.transmitBound,
+    );
+    this.icmpEchoReplies++;
   }
 
   private inputUdp(src: IpAddress, dst: IpAddress, payload: Uint8Array, now: number): void {
