@@ -50,6 +50,8 @@ export class CookieChecker {
   /** R_m: the secret the cookies are derived from; random, replaced every cookieRefreshTime. */
   private readonly secret = new Uint8Array(KEY_SIZE);
   private secretSetAt = Number.NEGATIVE_INFINITY;
+  /** Incremented whenever R_m changes, so a remembered cookie is never one of an older secret. */
+  private generation = 0;
   /** A_m scratch: source IP (4 or 16 bytes) then port; preallocated for the largest (IPv6) source. */
   private readonly source = new Uint8Array(16 + 2);
   /**
@@ -57,7 +59,7 @@ export class CookieChecker {
    * handshake needs the cookie twice (checkMac2, then createReply for the same source); this makes
    * the second one two comparisons instead of an address parse and a MAC.
    */
-  private last: { address: string; port: number; secretSetAt: number; cookie: Uint8Array } | undefined =
+  private last: { address: string; port: number; generation: number; cookie: Uint8Array } | undefined =
     undefined;
 
   constructor(
@@ -116,11 +118,12 @@ export class CookieChecker {
     if (now - this.secretSetAt >= this.refreshTime) {
       this.random(this.secret);
       this.secretSetAt = now;
+      this.generation++;
     }
     const last = this.last;
     if (
       last !== undefined &&
-      last.secretSetAt === this.secretSetAt &&
+      last.generation === this.generation &&
       last.port === from.port &&
       last.address === from.address
     ) {
@@ -134,7 +137,7 @@ export class CookieChecker {
     source[n] = from.port >> 8;
     source[n + 1] = from.port & 0xff;
     const cookie = mac(this.secret, source.subarray(0, n + 2));
-    this.last = { address: from.address, port: from.port, secretSetAt: this.secretSetAt, cookie };
+    this.last = { address: from.address, port: from.port, generation: this.generation, cookie };
     return cookie;
   }
 }
