@@ -2,7 +2,9 @@
 // Two pure cores on a virtual clock joined by a seeded faulty wire (smoltcp tests/netsim.rs). Everything
 // here is deterministic: the same seeds give the same packets, the same times and the same table.
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { IpAddress, type TcpSocket } from '../src/index.js';
 import { Prng } from '../src/testing/prng.js';
 import { Simulator, type WireOptions } from '../src/testing/simulator.js';
@@ -56,9 +58,11 @@ function bulk(
 describe('simulated link: bulk transfers', () => {
   it('loss grid 0/1/5/10 % at 1 Gbit/s, 1 ms RTT: byte-identical, no stall; prints the goodput table', () => {
     const rows: string[] = [];
+    const measured: Record<string, number> = {};
     for (const loss of [0, 0.01, 0.05, 0.1]) {
       const bytes = loss === 0 ? 8 << 20 : 2 << 20;
       const r = bulk({ delay: 0.5, loss, bandwidth: GBIT, queueLimit: 1000 }, bytes, 100 + loss * 1000);
+      measured[`loss ${loss * 100} %`] = Math.round(r.goodputMbit * 10) / 10;
       rows.push(
         `| ${(loss * 100).toFixed(0).padStart(4)} % | ${(bytes >> 20).toString().padStart(3)} MiB | ${r.ms.toFixed(1).padStart(9)} | ${r.goodputMbit.toFixed(1).padStart(8)} | ${String(r.rtos).padStart(4)} | ${String(r.recoveries).padStart(5)} |`,
       );
@@ -74,6 +78,18 @@ describe('simulated link: bulk transfers', () => {
         ...rows,
       ].join('\n'),
     );
+    // The simulator is deterministic, so a drop against the checked-in snapshot is a real regression in loss
+    // recovery (smoltcp compares its netsim table the same way). NETSTACK_UPDATE_SNAPSHOT=1 rewrites it.
+    const file = fileURLToPath(new URL('./netsim-goodput.snapshot.json', import.meta.url));
+    if (process.env.NETSTACK_UPDATE_SNAPSHOT === '1')
+      writeFileSync(file, `${JSON.stringify(measured, null, 2)}\n`);
+    const snapshot = JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>;
+    for (const [row, mbit] of Object.entries(snapshot)) {
+      assert.ok(
+        measured[row] >= mbit * 0.8,
+        `${row}: ${measured[row]} Mbit/s, snapshot ${mbit} (more than 20 % worse)`,
+      );
+    }
   });
 
   it('40 ms RTT with 5 % of packets 0-10 ms late: Eifel undoes the spurious recoveries, reordering threshold adapts', () => {
