@@ -169,10 +169,7 @@ describe('netstack interop: our NetStack + WireGuard <-> wireguard-go + Linux ke
     }),
   );
 
-  test('ping: a 3000-byte echo (fragmented by the kernel) is answered, as Linux answers it (fragmented reply)', {
-    todo: 'the stack reassembles the request but does not fragment replies over the MTU (drops.unsupported)',
-  }, // Not traced(): an expected todo failure should not dump the packet trace.
-  async () => {
+  test('ping: a 3000-byte echo (fragmented by the kernel) is answered, as Linux answers it (fragmented reply)', async () => {
     const before = ours.stack.stats();
     for (const dst of [ours.tunnel4, ours.tunnel6]) {
       const r = await kernelPing(lab, kp.ns, dst, { count: 2, extraBytes: 3000, timeoutMs: 2000 });
