@@ -142,6 +142,9 @@ describe('Tunnel: WireGuard + netstack pair on loopback', () => {
   });
 });
 
+/** packages/wireguard HANDSHAKE_INITIATION_RATE (not exported): initiations closer than this are dropped. */
+const WG_INITIATION_FLOOD_GUARD_MS = 20;
+
 describe('Tunnel: a peer restarts with the same key on a new port', () => {
   /** Keys such that `first < second` as the tie-break compares them (base64 text). */
   function orderedKeys(restartedIsLesser: boolean): { stays: string; restarts: string } {
@@ -188,6 +191,11 @@ describe('Tunnel: a peer restarts with the same key on a new port', () => {
         c1.write('first');
         assert.equal((await r1).toString(), 'first');
         c1.destroy();
+        // A real restart takes far longer than the responder's initiation flood guard (an initiation from a
+        // peer within HANDSHAKE_INITIATION_RATE = 20 ms of the last one it accepted is dropped, as in
+        // wireguard-go). Restarting at once here could land the new instance's first initiation inside that
+        // window, and its retry only comes after REKEY_TIMEOUT (5 s): let the window pass first.
+        await new Promise((r) => setTimeout(r, 3 * WG_INITIATION_FLOOD_GUARD_MS));
         // Restart: same key, new port. The survivor still holds a live session with the old instance and
         // would only notice after KEEPALIVE_TIMEOUT + REKEY_TIMEOUT (15 s); the restarted side starts a
         // handshake at once (greater key) or after the 1 s hold-back (lesser key).
