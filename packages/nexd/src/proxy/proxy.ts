@@ -4,9 +4,10 @@
 import type { Logger } from 'pino';
 import { NexdError } from '../errors.js';
 import { type Clock, type ProxySide, systemClock } from './network.js';
+import type { RuleEntry } from './rule-ring.js';
 import { formatRule, listenerKey, type ProxyRule, ruleKey } from './rules.js';
 import { RuleStats, type RuleStatsSnapshot } from './stats.js';
-import { type RuleEntry, TcpListener, type TrackedConnection } from './tcp.js';
+import { TcpListener, type TrackedConnection } from './tcp.js';
 import { UDP_FLOW_IDLE_MS, UDP_MAX_FLOWS, UdpListener } from './udp.js';
 
 export interface ProxyOptions {
@@ -86,7 +87,7 @@ export class ProxyEngine {
           await l.open();
           this.#tcp.set(lk, l);
         }
-        l.entries.push(entry);
+        l.ring.entries.push(entry);
       } else {
         let l = this.#udp.get(lk);
         if (!l) {
@@ -98,7 +99,7 @@ export class ProxyEngine {
           await l.open();
           this.#udp.set(lk, l);
         }
-        l.entries.push(entry);
+        l.ring.entries.push(entry);
       }
       this.#rules.set(key, entry);
       logger.info({ rule: key }, 'proxy rule added');
@@ -121,8 +122,9 @@ export class ProxyEngine {
       const listeners: Map<string, TcpListener | UdpListener> =
         rule.protocol === 'tcp' ? this.#tcp : this.#udp;
       const l = listeners.get(lk)!;
-      l.entries.splice(l.entries.indexOf(entry), 1);
-      if (l.entries.length === 0) {
+      const { entries } = l.ring;
+      entries.splice(entries.indexOf(entry), 1);
+      if (entries.length === 0) {
         listeners.delete(lk);
         await l.close();
       }

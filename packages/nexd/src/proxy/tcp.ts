@@ -4,14 +4,9 @@
 // Flow per connection: 1. accept (paused)  2. dial  3a. failed: RST the client, log once  3b. splice.
 import type { Logger } from 'pino';
 import type { Closable, Endpoint, StreamConnection, StreamNetwork } from './network.js';
-import { formatRule, type ProxyRule } from './rules.js';
+import { RuleRing } from './rule-ring.js';
+import { formatRule } from './rules.js';
 import type { RuleStats } from './stats.js';
-
-export interface RuleEntry {
-  rule: ProxyRule;
-  text: string;
-  stats: RuleStats;
-}
 
 /** Closes `conn` abortively: an RST where the transport can send one, otherwise a plain destroy. */
 export function abort(conn: StreamConnection): void {
@@ -41,8 +36,8 @@ export interface ConnectionTracker {
 }
 
 export class TcpListener {
-  readonly entries: RuleEntry[] = [];
-  #next = 0;
+  /** The rules on this port, picked round-robin per accepted connection. */
+  readonly ring = new RuleRing();
   #closable: Closable | undefined;
 
   constructor(
@@ -63,16 +58,8 @@ export class TcpListener {
     await c?.close();
   }
 
-  /** Round-robin across the rules sharing this listener. */
-  #pick(): RuleEntry | undefined {
-    if (this.entries.length === 0) return undefined;
-    const entry = this.entries[this.#next % this.entries.length];
-    this.#next = (this.#next + 1) % this.entries.length;
-    return entry;
-  }
-
   #accept(client: StreamConnection, remote: Endpoint): void {
-    const entry = this.#pick();
+    const entry = this.ring.pick();
     if (!entry) {
       abort(client);
       return;

@@ -5,8 +5,8 @@
 // in either direction (60 s by default, as in the original nexd); the caller drives expiry with `sweep(now)`.
 import type { Logger } from 'pino';
 import type { Clock, DatagramFlow, DatagramListener, DatagramNetwork, Endpoint } from './network.js';
+import { type RuleEntry, RuleRing } from './rule-ring.js';
 import { formatRule } from './rules.js';
-import type { RuleEntry } from './tcp.js';
 
 /** How long a flow may stay idle before it is closed, in ms. */
 export const UDP_FLOW_IDLE_MS = 60_000;
@@ -34,9 +34,9 @@ export interface UdpListenerOptions {
 }
 
 export class UdpListener {
-  readonly entries: RuleEntry[] = [];
+  /** The rules on this port, picked round-robin per new flow. */
+  readonly ring = new RuleRing();
   readonly #flows = new Map<string, Flow>();
-  #next = 0;
   #listener: DatagramListener | undefined;
   #tableFullLogged = false;
 
@@ -87,19 +87,12 @@ export class UdpListener {
     return flow.socket ? flow.socket.close() : Promise.resolve();
   }
 
-  #pick(): RuleEntry | undefined {
-    if (this.entries.length === 0) return undefined;
-    const entry = this.entries[this.#next % this.entries.length];
-    this.#next = (this.#next + 1) % this.entries.length;
-    return entry;
-  }
-
   #onDatagram(data: Buffer, from: Endpoint): void {
     const key = `${from.host}|${from.port}`;
     const now = this.options.clock.now();
     let flow = this.#flows.get(key);
     if (!flow) {
-      const entry = this.#pick();
+      const entry = this.ring.pick();
       if (!entry) return;
       if (this.#flows.size >= this.options.maxFlows) {
         entry.stats.datagramsDropped++;
