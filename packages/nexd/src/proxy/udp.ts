@@ -27,6 +27,50 @@ interface Flow {
   pending: Buffer[];
 }
 
+/**
+ * The flows of one listener, keyed by client address and then port, so that finding a datagram's flow
+ * builds no key string (`${host}|${port}`) per datagram.
+ */
+class FlowTable {
+  readonly #byHost = new Map<string, Map<number, Flow>>();
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get(host: string, port: number): Flow | undefined {
+    return this.#byHost.get(host)?.get(port);
+  }
+
+  /** Adds `flow` under its client endpoint; the caller has checked that the endpoint has none yet. */
+  add(flow: Flow): void {
+    const { host, port } = flow.client;
+    let ports = this.#byHost.get(host);
+    if (!ports) {
+      ports = new Map();
+      this.#byHost.set(host, ports);
+    }
+    ports.set(port, flow);
+    this.#size++;
+  }
+
+  /** Removes `flow` if it is still the one held for its client endpoint. */
+  delete(flow: Flow): void {
+    const { host, port } = flow.client;
+    const ports = this.#byHost.get(host);
+    if (ports?.get(port) !== flow) return;
+    ports.delete(port);
+    this.#size--;
+    if (ports.size === 0) this.#byHost.delete(host);
+  }
+
+  /** Every flow; deleting while iterating is allowed (Map iteration semantics). */
+  *values(): IterableIterator<Flow> {
+    for (const ports of this.#byHost.values()) yield* ports.values();
+  }
+}
+
 export interface UdpListenerOptions {
   clock: Clock;
   idleMs: number;
@@ -36,7 +80,7 @@ export interface UdpListenerOptions {
 export class UdpListener {
   /** The rules on this port, picked round-robin per new flow. */
   readonly ring = new RuleRing();
-  readonly #flows = new Map<string, Flow>();
+  readonly #flows = new FlowTable();
   #listener: DatagramListener | undefined;
   #tableFullLogged = false;
 
@@ -61,7 +105,7 @@ export class UdpListener {
     const l = this.#listener;
     this.#listener = undefined;
     const closing: Promise<void>[] = [];
-    for (const [key, flow] of this.#flows) closing.push(this.#closeFlow(key, flow));
+    for (const flow of this.#flows.values()) closing.push(this.#closeFlow(flow));
     if (l) closing.push(l.close());
     await Promise.all(closing);
   }
@@ -69,17 +113,17 @@ export class UdpListener {
   /** Closes flows idle for at least `idleMs` at time `now`; returns how many it closed. */
   sweep(now: number): number {
     let n = 0;
-    for (const [key, flow] of this.#flows) {
+    for (const flow of this.#flows.values()) {
       if (now - flow.lastSeen >= this.options.idleMs) {
-        void this.#closeFlow(key, flow);
+        void this.#closeFlow(flow);
         n++;
       }
     }
     return n;
   }
 
-  #closeFlow(key: string, flow: Flow): Promise<void> {
-    this.#flows.delete(key);
+  #closeFlow(flow: Flow): Promise<void> {
+    this.#flows.delete(flow);
     if (flow.state === 'closed') return Promise.resolve();
     if (flow.state !== 'failed') flow.entry.stats.active--;
     flow.state = 'closed';
@@ -88,9 +132,8 @@ export class UdpListener {
   }
 
   #onDatagram(data: Buffer, from: Endpoint): void {
-    const key = `${from.host}|${from.port}`;
     const now = this.options.clock.now();
-    let flow = this.#flows.get(key);
+    let flow = this.#flows.get(from.host, from.port);
     if (!flow) {
       const entry = this.ring.pick();
       if (!entry) return;
@@ -107,10 +150,10 @@ export class UdpListener {
       }
       this.#tableFullLogged = false;
       flow = { state: 'opening', entry, client: from, lastSeen: now, socket: undefined, pending: [] };
-      this.#flows.set(key, flow);
+      this.#flows.add(flow);
       entry.stats.connections++;
       entry.stats.active++;
-      this.#openFlow(key, flow);
+      this.#openFlow(flow);
     }
     flow.lastSeen = now;
     const stats = flow.entry.stats;
@@ -136,7 +179,7 @@ export class UdpListener {
     }
   }
 
-  #openFlow(key: string, flow: Flow): void {
+  #openFlow(flow: Flow): void {
     const { entry } = flow;
     const rule = entry.rule;
     const logFailure = (err: unknown, phase: string): void => {
@@ -168,7 +211,7 @@ export class UdpListener {
       )
       .then(
         (socket) => {
-          if (flow.state !== 'opening' || this.#flows.get(key) !== flow) {
+          if (flow.state !== 'opening' || this.#flows.get(flow.client.host, flow.client.port) !== flow) {
             void socket.close();
             return;
           }
