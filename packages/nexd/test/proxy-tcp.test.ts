@@ -349,4 +349,28 @@ describe('tcp proxy', () => {
     assert.equal(result.aborted, 1);
     await closed;
   });
+
+  test('close returns as soon as the last open connection ends, long before a generous drain deadline', async () => {
+    const backend = await echo('A');
+    const port = await freePort();
+    const { proxy } = makeProxy();
+    await proxy.addRule(parseRule('ingress', `tcp:${port}:127.0.0.1:${backend.port}`));
+    const c = net.connect(port, '127.0.0.1');
+    const got: Buffer[] = [];
+    c.on('data', (d) => got.push(d));
+    c.on('error', () => {});
+    c.write('one');
+    await eventually(() => Buffer.concat(got).toString() === 'A:one');
+    const closing = proxy.close({ drainMs: 60_000 });
+    c.end();
+    let guard: NodeJS.Timeout | undefined;
+    const result = await Promise.race([
+      closing,
+      new Promise<'stuck'>((r) => {
+        guard = setTimeout(() => r('stuck'), 5_000);
+      }),
+    ]);
+    clearTimeout(guard);
+    assert.deepEqual(result, { aborted: 0 });
+  });
 });

@@ -7,7 +7,7 @@ import { type Clock, type ProxySide, systemClock } from './network.js';
 import type { RuleEntry } from './rule-ring.js';
 import { formatRule, listenerKey, type ProxyRule, ruleKey } from './rules.js';
 import { RuleStats, type RuleStatsSnapshot } from './stats.js';
-import { TcpListener, type TrackedConnection } from './tcp.js';
+import { ConnectionSet, TcpListener } from './tcp.js';
 import { UDP_FLOW_IDLE_MS, UDP_MAX_FLOWS, UdpListener } from './udp.js';
 
 export interface ProxyOptions {
@@ -43,7 +43,7 @@ export class ProxyEngine {
   readonly #rules = new Map<string, RuleEntry>();
   readonly #tcp = new Map<string, TcpListener>();
   readonly #udp = new Map<string, UdpListener>();
-  readonly #connections = new Set<TrackedConnection>();
+  readonly #connections = new ConnectionSet();
   #sweepTimer: NodeJS.Timeout | undefined;
   #closed = false;
   /** Serialises add/remove so that two calls for one port cannot both open (or both close) its listener. */
@@ -175,13 +175,16 @@ export class ProxyEngine {
       await Promise.all([...this.#tcp.values(), ...this.#udp.values()].map((l) => l.close()));
       this.#tcp.clear();
       this.#udp.clear();
-      const deadline = Date.now() + (options.drainMs ?? 0);
-      while (this.#connections.size > 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
-      }
-      const aborted = this.#connections.size;
-      for (const c of [...this.#connections]) c.abort();
-      return { aborted };
+      // One timer for the whole drain, cleared as soon as the last connection closes (no polling).
+      let deadline: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.#connections.drained(),
+        new Promise<void>((r) => {
+          deadline = setTimeout(r, options.drainMs ?? 0);
+        }),
+      ]);
+      clearTimeout(deadline);
+      return { aborted: this.#connections.abortAll() };
     });
   }
 }

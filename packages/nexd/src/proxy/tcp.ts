@@ -35,6 +35,42 @@ export interface ConnectionTracker {
   delete(c: TrackedConnection): void;
 }
 
+/** The open proxied connections, with a promise for the moment the last one is gone (drain on shutdown). */
+export class ConnectionSet implements ConnectionTracker {
+  readonly #open = new Set<TrackedConnection>();
+  #onEmpty: (() => void) | undefined;
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  add(c: TrackedConnection): void {
+    this.#open.add(c);
+  }
+
+  delete(c: TrackedConnection): void {
+    if (this.#open.delete(c) && this.#open.size === 0) this.#onEmpty?.();
+  }
+
+  /** Resolves once no connection is open (at once if none is). One waiter at a time: the engine's close. */
+  drained(): Promise<void> {
+    if (this.#open.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#onEmpty = () => {
+        this.#onEmpty = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** Aborts every open connection; returns how many there were. */
+  abortAll(): number {
+    const open = [...this.#open];
+    for (const c of open) c.abort();
+    return open.length;
+  }
+}
+
 export class TcpListener {
   /** The rules on this port, picked round-robin per accepted connection. */
   readonly ring = new RuleRing();
