@@ -23,7 +23,9 @@ export interface TokenKeeperOptions {
    * into the token's life.
    */
   skewMs?: number;
+  /** First retry delay after a failed refresh (default TOKEN_RETRY_INITIAL_MS); doubles per failure. */
   retryInitialMs?: number;
+  /** Cap of the retry delay (default TOKEN_RETRY_MAX_MS). */
   retryMaxMs?: number;
   /** Wall-clock ms (tokens carry absolute expiry times). */
   now?: () => number;
@@ -31,6 +33,19 @@ export interface TokenKeeperOptions {
 }
 
 export const TOKEN_REFRESH_SKEW_MS = 60_000;
+export const TOKEN_RETRY_INITIAL_MS = 1_000;
+export const TOKEN_RETRY_MAX_MS = 60_000;
+/**
+ * The longest delay setTimeout honours (2^31 - 1 ms, about 24.8 days). Node fires a longer one after 1 ms
+ * (TimeoutOverflowWarning), which for a long-lived token would refresh at once, then again, in a loop;
+ * a refresh due later than this is armed at this delay instead (an early refresh is harmless).
+ */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+const systemTimers: TokenTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 const LIFETIME_FRACTION = 0.8;
 const MIN_LIFETIME_FRACTION = 0.25;
 
@@ -43,7 +58,7 @@ export class TokenKeeper {
 
   constructor(options: TokenKeeperOptions) {
     this.#opts = options;
-    this.#retryMs = options.retryInitialMs ?? 1000;
+    this.#retryMs = options.retryInitialMs ?? TOKEN_RETRY_INITIAL_MS;
   }
 
   get #now(): number {
@@ -51,7 +66,7 @@ export class TokenKeeper {
   }
 
   get #timers(): TokenTimers {
-    return this.#opts.timers ?? (globalThis as unknown as TokenTimers);
+    return this.#opts.timers ?? systemTimers;
   }
 
   /** The current access token, if any. */
@@ -109,10 +124,13 @@ export class TokenKeeper {
   #schedule(delayMs: number): void {
     if (this.#stopped) return;
     if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
-    this.#timer = this.#timers.setTimeout(() => {
-      this.#timer = undefined;
-      void this.#refreshNow();
-    }, delayMs);
+    this.#timer = this.#timers.setTimeout(
+      () => {
+        this.#timer = undefined;
+        void this.#refreshNow();
+      },
+      Math.min(delayMs, MAX_TIMER_DELAY_MS),
+    );
   }
 
   async #refreshNow(): Promise<void> {
@@ -123,12 +141,12 @@ export class TokenKeeper {
       if (this.#stopped) return;
       // Some servers rotate refresh tokens, some do not: keep the old one if none came back.
       const merged: StoredTokens = { ...next, ...(next.refreshToken ? {} : { refreshToken }) };
-      this.#retryMs = this.#opts.retryInitialMs ?? 1000;
+      this.#retryMs = this.#opts.retryInitialMs ?? TOKEN_RETRY_INITIAL_MS;
       await this.set(merged);
       this.#opts.logger.debug({ expiresAt: merged.expiresAt }, 'access token refreshed');
     } catch (err) {
       const delay = this.#retryMs;
-      this.#retryMs = Math.min(this.#retryMs * 2, this.#opts.retryMaxMs ?? 60_000);
+      this.#retryMs = Math.min(this.#retryMs * 2, this.#opts.retryMaxMs ?? TOKEN_RETRY_MAX_MS);
       this.#opts.logger.warn(
         { err: String(err), retryInMs: delay },
         'access token refresh failed; will retry',

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
 import { MemorySecretApi, SecretStateStore } from '../src/state/secret-store.js';
 import type { StoredTokens } from '../src/state/state.js';
-import { TokenKeeper } from '../src/tokens.js';
+import { MAX_TIMER_DELAY_MS, TokenKeeper } from '../src/tokens.js';
 import { captureLogs } from './helpers.js';
 
 const T0 = Date.parse('2026-11-24T01:00:00.000Z');
@@ -151,5 +151,17 @@ test('a token living shorter than the skew is refreshed after a quarter of its l
   const { k } = keeper(async () => ({ accessToken: 'd2', refreshToken: 'r', expiresAt: iso(clock + 4_000) }));
   await k.set({ accessToken: 'd1', refreshToken: 'r', expiresAt: iso(T0 + 4_000) });
   assert.equal(live()[0].ms, 1_000);
+  k.stop();
+});
+
+test('a token that lives a year is refreshed after at most 2^31 - 1 ms, not after the 1 ms Node gives an overflowing delay', async () => {
+  const { k } = keeper(async () => ({
+    accessToken: 'a2',
+    refreshToken: 'r2',
+    expiresAt: iso(clock + 3_600_000),
+  }));
+  await k.set({ accessToken: 'a1', refreshToken: 'r1', expiresAt: iso(T0 + 365 * 86_400_000) });
+  assert.equal(live().length, 1);
+  assert.equal(live()[0].ms, MAX_TIMER_DELAY_MS);
   k.stop();
 });
