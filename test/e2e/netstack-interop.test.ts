@@ -16,9 +16,10 @@ import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import type { TcpSocketStream } from '@nexodus/netstack';
-import { Iperf3Server, iperf3Client, type OurPeer, ourPeer, TraceRing } from '../../bench/netstack.bench.js';
+import { Iperf3Server, iperf3Client } from './lib/iperf3.js';
 import { type KernelPeer, kernelPeer } from './lib/kernel-peer.js';
 import { exec, Lab, waitFor } from './lib/netns.js';
+import { type OurPeer, ourPeer, TraceRing } from './lib/our-peer.js';
 import { kernelPing, udpRequest } from './lib/probes.js';
 import { BASE_TOOLS, rootSkipReason } from './lib/root.js';
 
