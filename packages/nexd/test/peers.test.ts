@@ -204,6 +204,21 @@ describe('PeerStreamFollower', () => {
     assert.equal(h.opened[0].stream.aborted, true);
   });
 
+  test('a listing that fails before its tail is redone from nothing: a device deleted meanwhile is not handed out', async () => {
+    const h = harness();
+    h.follower.start();
+    h.opened[0].stream.push(change(device(1, 3)), change(device(2, 4)));
+    await tick();
+    h.opened[0].stream.fail(new Error('ECONNRESET'));
+    await tick();
+    h.timers[0].fn();
+    assert.equal(h.opened[1].gtRevision, undefined, 'no tail yet, so list again');
+    h.opened[1].stream.push(change(device(2, 4)), TAIL);
+    await tick();
+    assert.deepEqual(h.snapshots, [['dev-2']]);
+    await h.follower.stop();
+  });
+
   test('a failed stream keeps the devices, backs off, and resumes after the last revision', async () => {
     const h = harness(0.5);
     h.follower.start();

@@ -102,6 +102,9 @@ export class PeerStreamFollower {
 
   async #consume(signal: AbortSignal): Promise<void> {
     const resume = this.#haveListed ? this.#revision : undefined;
+    // A full listing starts from nothing: devices from an earlier listing that failed before its tail
+    // may have been deleted since, and a fresh listing carries no delete events for them.
+    if (resume === undefined) this.#devices.clear();
     for await (const ev of this.#opts.open(resume, signal)) {
       if (this.#state === 'stopped') return;
       this.#onEvent(ev);
