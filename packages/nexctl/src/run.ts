@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The body of `nexctl`, separate from the bin shim so tests can run it in-process.
 // Exit codes: 0 ok, 1 the operation failed (nexd said no, or is not reachable), 2 bad command line.
+import { DEFAULT_STATE_DIR } from '@nexodus/nexd/control';
 import { Command, CommanderError, Option } from 'commander';
 import { registerApiCommands } from './commands/api.js';
 import type { GlobalOptions } from './commands/context.js';
@@ -10,7 +11,6 @@ import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
 export const NEXCTL_EXIT_OK = 0;
 export const NEXCTL_EXIT_FAILURE = 1;
 export const NEXCTL_EXIT_USAGE = 2;
-const DEFAULT_STATE_DIR = '/var/lib/nexd';
 
 export interface NexctlIo {
   stdout(text: string): void;

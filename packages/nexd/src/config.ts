@@ -5,6 +5,7 @@
 // `nexd version`. Globals may also come from NEXD_* variables; a flag beats its variable.
 import { isIPv4, isIPv6 } from 'node:net';
 import { Command, CommanderError, Option } from 'commander';
+import { DEFAULT_STATE_DIR } from './control/protocol.js';
 import { BadFlagError, type NexdError } from './errors.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import {
@@ -17,7 +18,8 @@ import {
 } from './proxy/rules.js';
 import { NEXD_VERSION } from './version.js';
 
-export const DEFAULT_STATE_DIR = '/var/lib/nexd';
+// Defined beside the control socket so that nexctl finds the same default without loading the daemon.
+export { DEFAULT_STATE_DIR };
 export const DEFAULT_DRAIN_SECONDS = 10;
 
 export interface HostPort {

@@ -5,6 +5,8 @@
 // Requests on one connection may be pipelined; answers may come out of order (match them by id).
 import { join } from 'node:path';
 
+/** Where nexd keeps keys, tokens, runtime rules and the control socket unless --state-dir says otherwise. */
+export const DEFAULT_STATE_DIR = '/var/lib/nexd';
 /** The socket's file name inside the state dir. */
 export const CONTROL_SOCKET_NAME = 'nexd.sock';
 /** Longest request or response line, in bytes; longer input closes the connection with an error. */
