@@ -284,9 +284,11 @@ describe('nexd proxy end to end (server + two proxies on loopback)', { skip }, (
     await server.stop();
     const downSince = Date.now();
     let i = 0;
+    // One round trip per second on a fixed grid (not round trip + 1 s): on a loaded machine slow round
+    // trips would otherwise stretch the period and leave fewer than 8 inside the 10 s outage.
     while (Date.now() - downSince < 10_000) {
       await roundTrip(`down-${i++};`);
-      await sleep(1000);
+      await sleep(Math.max(0, downSince + i * 1000 - Date.now()));
     }
     assert.ok(i >= 8);
     await server.start();
