@@ -5,6 +5,7 @@ import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { NexdError } from '../errors.js';
+import { dialStream } from './dial.js';
 import type {
   Closable,
   DatagramFlow,
@@ -131,37 +132,10 @@ export class NodeStreamNetwork implements StreamNetwork {
 
   /** Resolves and connects; both together must finish within connectTimeoutMs. */
   connect(target: Endpoint): Promise<StreamConnection> {
-    return new Promise((resolve, reject) => {
-      let socket: net.Socket | undefined;
-      let settled = false;
-      const settle = (err: Error | undefined) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (err) {
-          socket?.destroy();
-          reject(err);
-        } else {
-          socket!.removeAllListeners('error');
-          resolve(socket!);
-        }
-      };
-      const timer = setTimeout(() => {
-        const err = new Error(
-          `connect to ${target.host} port ${target.port} timed out after ${this.#connectTimeoutMs} ms`,
-        ) as NodeJS.ErrnoException;
-        err.code = 'ETIMEDOUT';
-        settle(err);
-      }, this.#connectTimeoutMs);
-      this.#resolve(target.host).then(
-        ({ address }) => {
-          if (settled) return;
-          socket = net.connect({ host: address, port: target.port, allowHalfOpen: true });
-          socket.once('connect', () => settle(undefined));
-          socket.once('error', (err) => settle(err));
-        },
-        (err: Error) => settle(err),
-      );
+    return dialStream(target, {
+      resolve: this.#resolve,
+      timeoutMs: this.#connectTimeoutMs,
+      open: (host, port) => net.connect({ host, port, allowHalfOpen: true }),
     });
   }
 }

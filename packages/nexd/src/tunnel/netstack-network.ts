@@ -11,6 +11,7 @@ import {
   type UdpSocketHandle,
 } from '@nexodus/netstack';
 import { NexdError } from '../errors.js';
+import { dialStream } from '../proxy/dial.js';
 import type {
   Closable,
   DatagramFlow,
@@ -74,45 +75,16 @@ export class NetStackStreamNetwork implements StreamNetwork {
     };
   }
 
-  connect(target: Endpoint): Promise<StreamConnection> {
-    return new Promise((resolve, reject) => {
-      let sock: TcpSocketStream | undefined;
-      let settled = false;
-      const settle = (err: Error | undefined) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (err) {
-          sock?.destroy();
-          reject(err);
-          return;
-        }
-        sock!.removeAllListeners('error');
-        sock!.on('error', () => {});
-        resolve(sock!);
-      };
-      const timer = setTimeout(() => {
-        const err = new Error(
-          `connect to ${target.host} port ${target.port} through the tunnel timed out after ${this.#timeoutMs} ms`,
-        ) as NodeJS.ErrnoException;
-        err.code = 'ETIMEDOUT';
-        settle(err);
-      }, this.#timeoutMs);
-      this.#resolve(target.host).then(
-        ({ address }) => {
-          if (settled) return;
-          try {
-            sock = this.#stack.connect({ host: address, port: target.port, noDelay: true });
-          } catch (err) {
-            settle(err as Error);
-            return;
-          }
-          sock.once('connect', () => settle(undefined));
-          sock.once('error', (err) => settle(err));
-        },
-        (err: Error) => settle(err),
-      );
+  async connect(target: Endpoint): Promise<StreamConnection> {
+    const sock = await dialStream(target, {
+      resolve: this.#resolve,
+      timeoutMs: this.#timeoutMs,
+      open: (host, port) => this.#stack.connect({ host, port, noDelay: true }),
+      via: ' through the tunnel',
     });
+    // A reset from the peer after the proxy let go must not become an uncaught 'error'.
+    sock.on('error', () => {});
+    return sock;
   }
 }
 
