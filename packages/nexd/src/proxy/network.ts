@@ -42,6 +42,28 @@ export interface DatagramFlow extends Closable {
   send(data: Uint8Array): void;
 }
 
+/**
+ * A DatagramFlow over a socket's `send` and `close(callback)`: sends after close are dropped (a reply
+ * racing the idle sweep), and a second close resolves at once instead of closing the socket twice.
+ */
+export function datagramFlow(
+  send: (data: Uint8Array) => void,
+  close: (done: () => void) => void,
+): DatagramFlow {
+  let closed = false;
+  return {
+    send: (data) => {
+      if (!closed) send(data);
+    },
+    close: () =>
+      new Promise<void>((done) => {
+        if (closed) return done();
+        closed = true;
+        close(done);
+      }),
+  };
+}
+
 export interface DatagramNetwork {
   /** Binds `port`; `onMessage` gets every datagram with its sender. Rejects with NEX_ERR_PROXY_LISTEN. */
   bind(port: number, onMessage: (data: Buffer, from: Endpoint) => void): Promise<DatagramListener>;

@@ -6,14 +6,15 @@ import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { NexdError } from '../errors.js';
 import { dialStream } from './dial.js';
-import type {
-  Closable,
-  DatagramFlow,
-  DatagramListener,
-  DatagramNetwork,
-  Endpoint,
-  StreamConnection,
-  StreamNetwork,
+import {
+  type Closable,
+  type DatagramFlow,
+  type DatagramListener,
+  type DatagramNetwork,
+  datagramFlow,
+  type Endpoint,
+  type StreamConnection,
+  type StreamNetwork,
 } from './network.js';
 
 export interface ResolvedAddress {
@@ -204,17 +205,9 @@ export class NodeDatagramNetwork implements DatagramNetwork {
     this.#applyBuffers(socket);
     socket.on('message', (msg) => onMessage(msg));
     socket.on('error', onError);
-    let closed = false;
-    return {
-      send: (data) => {
-        if (!closed) socket.send(data);
-      },
-      close: () =>
-        new Promise<void>((done) => {
-          if (closed) return done();
-          closed = true;
-          socket.close(() => done());
-        }),
-    };
+    return datagramFlow(
+      (data) => socket.send(data),
+      (done) => socket.close(() => done()),
+    );
   }
 }

@@ -12,14 +12,15 @@ import {
 } from '@nexodus/netstack';
 import { NexdError } from '../errors.js';
 import { dialStream } from '../proxy/dial.js';
-import type {
-  Closable,
-  DatagramFlow,
-  DatagramListener,
-  DatagramNetwork,
-  Endpoint,
-  StreamConnection,
-  StreamNetwork,
+import {
+  type Closable,
+  type DatagramFlow,
+  type DatagramListener,
+  type DatagramNetwork,
+  datagramFlow,
+  type Endpoint,
+  type StreamConnection,
+  type StreamNetwork,
 } from '../proxy/network.js';
 import { type Resolver, systemResolver } from '../proxy/node-network.js';
 
@@ -130,17 +131,9 @@ export class NetStackDatagramNetwork implements DatagramNetwork {
       if (rinfo.port === port && rinfo.address === address) onMessage(msg);
     });
     sock.on('error', onError);
-    let closed = false;
-    return {
-      send: (data) => {
-        if (!closed) sock.send(data, port, address);
-      },
-      close: () =>
-        new Promise<void>((done) => {
-          if (closed) return done();
-          closed = true;
-          sock.close(() => done());
-        }),
-    };
+    return datagramFlow(
+      (data) => sock.send(data, port, address),
+      (done) => sock.close(() => done()),
+    );
   }
 }
