@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { GlobalConfig } from '../src/config.js';
 import { ControlCallError, ControlClient } from '../src/control/client.js';
-import { controlSocketPath } from '../src/control/protocol.js';
+import { CONTROL_MAX_LINE, controlSocketPath } from '../src/control/protocol.js';
 import { type Daemon, startDaemon } from '../src/daemon.js';
 import { parseRule } from '../src/proxy/rules.js';
 import { FileStateStore } from '../src/state/file-store.js';
@@ -199,6 +199,30 @@ describe('daemon', () => {
     assert.match(JSON.stringify(lines[1]), /request must be/);
     assert.match(JSON.stringify(byId.get(3)), /unknown method nope; known: version, status, peers/);
     assert.ok((byId.get(4) as { result: { version: string } }).result.version);
+  });
+
+  test('control socket: a request over CONTROL_MAX_LINE bytes is refused even when it has fewer characters', async () => {
+    await start();
+    const s = net.connect(controlSocketPath(join(dir.path, 'state')));
+    s.setEncoding('utf8');
+    let got = '';
+    s.on('data', (d: string) => {
+      got += d;
+    });
+    s.on('error', () => {});
+    // 'é' is two bytes in UTF-8: 0.6 x CONTROL_MAX_LINE characters are 1.2 x as many bytes, and no newline.
+    s.write('é'.repeat(Math.ceil(CONTROL_MAX_LINE * 0.6)));
+    let guard: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      new Promise<'closed'>((r) => s.on('close', () => r('closed'))),
+      new Promise<'still open'>((r) => {
+        guard = setTimeout(() => r('still open'), 10_000);
+      }),
+    ]);
+    clearTimeout(guard);
+    s.destroy();
+    assert.equal(outcome, 'closed');
+    assert.match(got, new RegExp(`request longer than ${CONTROL_MAX_LINE} bytes`));
   });
 
   test('a second daemon on the same state dir is refused; a stale socket file is replaced', async () => {

@@ -86,7 +86,8 @@ export class ControlClient {
       }
       nl = this.#buffered.indexOf('\n');
     }
-    if (this.#buffered.length > CONTROL_MAX_LINE)
+    // In bytes, as protocol.ts defines it (a string's length counts UTF-16 units).
+    if (Buffer.byteLength(this.#buffered) > CONTROL_MAX_LINE)
       this.#socket.destroy(new Error('nexd sent an over-long line'));
   }
 

@@ -117,7 +117,8 @@ export async function serveControl(
         if (line !== '') void handleLine(line);
         nl = buffered.indexOf('\n');
       }
-      if (buffered.length > CONTROL_MAX_LINE) {
+      // The limit is in bytes (protocol.ts); a string's length counts UTF-16 units, up to 3x fewer.
+      if (Buffer.byteLength(buffered) > CONTROL_MAX_LINE) {
         send({
           id: null,
           error: { code: 'NEX_ERR_CONTROL', message: `request longer than ${CONTROL_MAX_LINE} bytes` },
