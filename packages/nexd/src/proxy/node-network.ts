@@ -110,7 +110,7 @@ export class NodeStreamNetwork implements StreamNetwork {
   ): Promise<Closable> {
     return new Promise((resolve, reject) => {
       // allowHalfOpen: a client's FIN must only half-close the proxied connection, as in the original nexd.
-      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => {
         onConnection(socket, { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 });
       });
       server.once('error', (err) => reject(listenError('tcp', port, host, err)));
@@ -136,7 +136,7 @@ export class NodeStreamNetwork implements StreamNetwork {
     return dialStream(target, {
       resolve: this.#resolve,
       timeoutMs: this.#connectTimeoutMs,
-      open: (host, port) => net.connect({ host, port, allowHalfOpen: true }),
+      open: (host, port) => net.connect({ host, port, allowHalfOpen: true, noDelay: true }),
     });
   }
 }

@@ -61,6 +61,8 @@ export class NetStackStreamNetwork implements StreamNetwork {
       server = this.#stack.listen({ port }, (sock: TcpSocketStream) => {
         // Handed over paused, as node:net's pauseOnConnect: the proxy resumes once the far side is dialled.
         sock.pause();
+        // A relay adds no Nagle delay of its own: the original sender already chose how to coalesce.
+        sock.setNoDelay(true);
         // A reset from the peer after the proxy let go must not become an uncaught 'error'.
         sock.on('error', () => {});
         onConnection(sock, { host: sock.remoteAddress, port: sock.remotePort });
