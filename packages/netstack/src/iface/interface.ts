@@ -259,38 +259,18 @@ export class Interface implements TcpHost, TcpEmitter {
       this.drops.checksum++;
       return;
     }
-    const src = ip.readSrc(this.src);
-    const dst = ip.readDst(this.dst);
-    if (!this.isOwnAddress(dst)) {
-      this.drops.notForUs++;
-      return;
-    }
-    if (src.isMulticastOrBroadcast() || src.isUnspecified()) {
-      this.drops.malformed++;
-      return;
-    }
-    if (ip.isFragment) {
-      const r = this.reasm.add(
-        src,
-        dst,
-        ip.ident,
-        ip.protocol,
-        ip.fragmentOffset,
-        ip.moreFragments,
-        ip.payload(),
-        now,
-      );
-      if (r === 'pending') return;
-      if (typeof r === 'string') {
-        this.drops.fragment++;
-        return;
-      }
-      this.curPacket = undefined;
-      this.dispatchTransport(ip.protocol, src, dst, r, now);
-      return;
-    }
-    this.curPacket = packet.subarray(0, ip.totalLen);
-    this.dispatchTransport(ip.protocol, src, dst, packet.subarray(ip.headerLen, ip.totalLen), now);
+    this.acceptDatagram(
+      packet.subarray(0, ip.totalLen),
+      ip.readSrc(this.src),
+      ip.readDst(this.dst),
+      ip.protocol,
+      ip.isFragment,
+      ip.ident,
+      ip.fragmentOffset,
+      ip.moreFragments,
+      packet.subarray(ip.headerLen, ip.totalLen),
+      now,
+    );
   }
 
   private inputV6(packet: Uint8Array, now: number): void {
@@ -301,8 +281,37 @@ export class Interface implements TcpHost, TcpEmitter {
       else this.drops.malformed++;
       return;
     }
-    const src = ip.readSrc(this.src);
-    const dst = ip.readDst(this.dst);
+    // A reassembled payload may itself start with extension headers; we only accept direct transport.
+    this.acceptDatagram(
+      packet.subarray(0, ip.totalLen),
+      ip.readSrc(this.src),
+      ip.readDst(this.dst),
+      ip.upperProtocol,
+      ip.isFragment,
+      ip.fragmentIdent,
+      ip.fragmentOffset,
+      ip.moreFragments,
+      ip.payload(),
+      now,
+    );
+  }
+
+  /**
+   * What both families do once the header is parsed: our address only, a sane source, reassembly of
+   * fragments, then dispatch. Plain arguments rather than an object: this runs for every packet.
+   */
+  private acceptDatagram(
+    whole: Uint8Array,
+    src: IpAddress,
+    dst: IpAddress,
+    protocol: number,
+    isFragment: boolean,
+    ident: number,
+    fragmentOffset: number,
+    moreFragments: boolean,
+    payload: Uint8Array,
+    now: number,
+  ): void {
     if (!this.isOwnAddress(dst)) {
       this.drops.notForUs++;
       return;
@@ -311,29 +320,19 @@ export class Interface implements TcpHost, TcpEmitter {
       this.drops.malformed++;
       return;
     }
-    if (ip.isFragment) {
-      const r = this.reasm.add(
-        src,
-        dst,
-        ip.fragmentIdent,
-        ip.upperProtocol,
-        ip.fragmentOffset,
-        ip.moreFragments,
-        ip.payload(),
-        now,
-      );
+    if (isFragment) {
+      const r = this.reasm.add(src, dst, ident, protocol, fragmentOffset, moreFragments, payload, now);
       if (r === 'pending') return;
       if (typeof r === 'string') {
         this.drops.fragment++;
         return;
       }
-      // The reassembled payload may itself start with extension headers; we only accept direct transport.
       this.curPacket = undefined;
-      this.dispatchTransport(ip.upperProtocol, src, dst, r, now);
+      this.dispatchTransport(protocol, src, dst, r, now);
       return;
     }
-    this.curPacket = packet.subarray(0, ip.totalLen);
-    this.dispatchTransport(ip.upperProtocol, src, dst, ip.payload(), now);
+    this.curPacket = whole;
+    this.dispatchTransport(protocol, src, dst, payload, now);
   }
 
   private dispatchTransport(
