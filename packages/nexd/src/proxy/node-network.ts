@@ -110,9 +110,12 @@ export class NodeStreamNetwork implements StreamNetwork {
   ): Promise<Closable> {
     return new Promise((resolve, reject) => {
       // allowHalfOpen: a client's FIN must only half-close the proxied connection, as in the original nexd.
-      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => {
-        onConnection(socket, { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 });
-      });
+      const server = net.createServer(
+        { allowHalfOpen: true, pauseOnConnect: true, noDelay: true },
+        (socket) => {
+          onConnection(socket, { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 });
+        },
+      );
       server.once('error', (err) => reject(listenError('tcp', port, host, err)));
       server.listen({ port, host, ipv6Only: false }, () => {
         server.removeAllListeners('error');
