@@ -3,6 +3,9 @@
 // headers, ICMP echo (RFC 792) and ICMPv6 echo (RFC 4443), UDP (RFC 768), all with checksums (RFC 1071), and
 // strict parsers that verify the checksums of what the Linux kernel sends back, so a test fails when a byte
 // was mangled in the tunnel. Test-only code: it allocates freely and throws `PacketError` on bad input.
+// Deliberately independent of packages/netstack/src/wire (address formatting, RFC 1071 checksums): this is
+// the oracle the interop tests judge our stack by, so it must not reuse the stack's own code; a bug shared by
+// both sides would pass unseen. Do not replace these with imports from @nexodus/netstack.
 
 import { isIPv4, isIPv6 } from 'node:net';
 
