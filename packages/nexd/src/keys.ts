@@ -1,21 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // WireGuard keys: Curve25519, base64 exactly like `wg genkey` / `wg pubkey`. Where they come from, in order:
 // `--private-key-file`, the files the scenario mounts from its Secret (`/private.key` + `/public.key`),
-// the state store, or freshly generated (and then saved in the state store).
-import { randomBytes } from 'node:crypto';
+// the state store, or freshly generated (and then saved in the state store). The key arithmetic itself is
+// @nexodus/wireguard's (decodeKey, encodeKey, generatePrivateKey, publicKeyFromPrivate).
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import * as wg from '@nexodus/wireguard';
 import { KeyError } from './errors.js';
 import type { StateStore } from './state/store.js';
 
 /** Curve25519 key length in bytes (RFC 7748). */
 export const KEY_BYTES = 32;
-
-interface SodiumX25519 {
-  crypto_scalarmult_base(q: Buffer, n: Buffer): void;
-}
-// sodium-native ships no type declarations; this is the one function used here.
-const sodium = createRequire(import.meta.url)('sodium-native') as SodiumX25519;
 
 export interface WireGuardKeyPair {
   /** base64 of 32 bytes, i.e. `yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=`. */
@@ -25,40 +19,40 @@ export interface WireGuardKeyPair {
 
 export type KeySource = 'wg-config' | 'private-key-file' | 'mounted-files' | 'state' | 'generated';
 
-/** Decodes a base64 key and checks its length; `what` names it in the error. */
+/**
+ * Decodes a base64 key with @nexodus/wireguard's `decodeKey`; a bad key becomes a KeyError naming `what`
+ * (the file or field it came from).
+ */
 export function decodeKey(text: string, what: string): Buffer {
-  const trimmed = text.trim();
-  const buf = Buffer.from(trimmed, 'base64');
-  // Buffer.from ignores junk characters; re-encoding catches them.
-  if (buf.length !== KEY_BYTES || buf.toString('base64') !== trimmed) {
+  try {
+    const key = wg.decodeKey(text);
+    return Buffer.from(key.buffer, key.byteOffset, key.length);
+  } catch (err) {
+    if (!(err instanceof wg.WireGuardError)) throw err;
     throw new KeyError(
       `${what} is not a WireGuard key: expected 44 characters of base64 (32 bytes), as from wg genkey`,
+      { cause: err },
     );
   }
-  return buf;
 }
 
-/**
- * X25519 public key for a private key (RFC 7748 section 6.1). The one place key derivation happens, so
- * that it can be swapped for the wireguard package's implementation.
- */
+/** X25519 public key for a private key (RFC 7748 section 6.1), by @nexodus/wireguard. */
 export function derivePublicKey(privateKey: Buffer): Buffer {
-  const pub = Buffer.alloc(KEY_BYTES);
-  sodium.crypto_scalarmult_base(pub, privateKey);
-  return pub;
+  const pub = wg.publicKeyFromPrivate(privateKey);
+  return Buffer.from(pub.buffer, pub.byteOffset, pub.length);
+}
+
+function keyPairOf(priv: Uint8Array): WireGuardKeyPair {
+  return { privateKey: wg.encodeKey(priv), publicKey: wg.encodeKey(wg.publicKeyFromPrivate(priv)) };
 }
 
 /** A new key pair; the private key is clamped (RFC 7748 section 5) the way `wg genkey` does it. */
 export function generateKeyPair(): WireGuardKeyPair {
-  const priv = randomBytes(KEY_BYTES);
-  priv[0] &= 248;
-  priv[31] = (priv[31] & 127) | 64;
-  return { privateKey: priv.toString('base64'), publicKey: derivePublicKey(priv).toString('base64') };
+  return keyPairOf(wg.generatePrivateKey());
 }
 
 export function keyPairFromPrivate(privateKeyText: string, what: string): WireGuardKeyPair {
-  const priv = decodeKey(privateKeyText, what);
-  return { privateKey: priv.toString('base64'), publicKey: derivePublicKey(priv).toString('base64') };
+  return keyPairOf(decodeKey(privateKeyText, what));
 }
 
 export interface KeyLocations {
