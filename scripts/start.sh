@@ -5,8 +5,6 @@
 # Extra arguments go to `nexodus-server`, e.g. `npm start -- --http-listen 127.0.0.1:8080`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
-fi
+bash scripts/install-deps.sh --npm-only
 npx tsc -b
 exec node packages/server/dist/cli.js --state-dir "${NEXODUS_STATE_DIR:-.state/server}" "$@"
