@@ -4,9 +4,11 @@
 // application hands data in or takes it out (and once into the outgoing packet).
 
 const MIN_STORAGE = 4096;
+/** The storage of every empty ring: release() must not allocate (it runs on ACK and read paths). */
+const NO_STORAGE = new Uint8Array(0);
 
 export class RingBuffer {
-  private storage: Uint8Array = new Uint8Array(0);
+  private storage: Uint8Array = NO_STORAGE;
   /** Index in storage of the first byte. */
   private head = 0;
   /** Bytes held (readable from head). */
@@ -95,7 +97,7 @@ export class RingBuffer {
    */
   release(maxStorage = Number.POSITIVE_INFINITY): void {
     if (this.length === 0 && this.storage.length <= maxStorage) {
-      this.storage = new Uint8Array(0);
+      this.storage = NO_STORAGE;
       this.head = 0;
     }
   }
