@@ -349,12 +349,7 @@ export class TcpSocket {
 
   /** Active OPEN: call once on a fresh socket. iss comes from the ISN generator. */
   connect(iss: number, tsOffset: number, now: number): void {
-    this.iss = iss;
-    this.sndUna = iss;
-    this.sndNxt = iss;
-    this.sndMax = iss;
-    this.recoverSeq = iss;
-    this.tsOffset = tsOffset;
+    this.initSendSpace(iss, tsOffset);
     this.lastRecvAt = now;
     this.setState('syn-sent');
     this.host.markDirty(this);
@@ -362,20 +357,8 @@ export class TcpSocket {
 
   /** Passive OPEN: a listener accepted this SYN (seg) for the new socket. */
   acceptSyn(seg: TcpSegment, iss: number, tsOffset: number, now: number): void {
-    this.iss = iss;
-    this.sndUna = iss;
-    this.sndNxt = iss;
-    this.sndMax = iss;
-    this.recoverSeq = iss;
-    this.tsOffset = tsOffset;
-    this.irs = seg.seq;
-    this.rcvNxt = seqAdd(seg.seq, 1);
-    this.lastRecvAt = now;
-    this.negotiate(seg);
-    this.sndWnd = seg.window; // RFC 7323 2.2: the window in a SYN is never scaled
-    this.maxSndWnd = this.sndWnd;
-    this.sndWl1 = seg.seq;
-    this.sndWl2 = seg.ack;
+    this.initSendSpace(iss, tsOffset);
+    this.synReceived(seg, now);
     this.setState('syn-received');
     armTimer(this.timer, 'syn-received', now + this.rtt.rto);
     this.host.markDirty(this);
@@ -494,6 +477,28 @@ export class TcpSocket {
 
   private challengeAck(now: number): void {
     if (this.host.allowChallengeAck(now)) this.ackNow();
+  }
+
+  /** Both opens: the send sequence space starts at our ISS (RFC 9293 3.4.1). */
+  private initSendSpace(iss: number, tsOffset: number): void {
+    this.iss = iss;
+    this.sndUna = iss;
+    this.sndNxt = iss;
+    this.sndMax = iss;
+    this.recoverSeq = iss;
+    this.tsOffset = tsOffset;
+  }
+
+  /** The peer's SYN (passive open, or SYN-SENT): receive space, options and the initial send window. */
+  private synReceived(seg: TcpSegment, now: number): void {
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.lastRecvAt = now;
+    this.negotiate(seg);
+    this.sndWnd = seg.window; // RFC 7323 2.2: the window in a SYN is never scaled
+    this.maxSndWnd = this.sndWnd;
+    this.sndWl1 = seg.seq;
+    this.sndWl2 = seg.ack;
   }
 
   /** RFC 7323 / RFC 2018 / RFC 9293 3.7.1: options from the peer's SYN. */
@@ -642,14 +647,7 @@ export class TcpSocket {
       return;
     }
     if (!(f & TcpFlag.SYN)) return;
-    this.irs = seg.seq;
-    this.rcvNxt = seqAdd(seg.seq, 1);
-    this.lastRecvAt = now;
-    this.negotiate(seg);
-    this.sndWnd = seg.window;
-    this.maxSndWnd = this.sndWnd;
-    this.sndWl1 = seg.seq;
-    this.sndWl2 = seg.ack;
+    this.synReceived(seg, now);
     if (f & TcpFlag.ACK) {
       // Our SYN is acknowledged: ESTABLISHED, and ACK their SYN.
       this.sndUna = seg.ack;
