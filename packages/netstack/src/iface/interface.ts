@@ -32,6 +32,7 @@ import { emitUdp, UDP_HEADER_LEN, UdpPacket } from '../wire/udp.js';
 import { ConnectionTable } from './conn-table.js';
 import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './fragment.js';
 import { emitFragments, fragmentCount } from './fragmenter.js';
+import { RateLimiter } from './rate-limit.js';
 import { DeadlineHeap } from './scheduler.js';
 import { TxQueue } from './tx-queue.js';
 
@@ -158,12 +159,10 @@ export class Interface implements TcpHost, TcpEmitter {
   private readonly eventUdp: UdpSocket[] = [];
   private readonly txq: TxQueue;
   private readonly reasm: Reassembler;
-  private challengeWindowStart = Number.NEGATIVE_INFINITY;
-  private icmpWindowStart = Number.NEGATIVE_INFINITY;
-  private icmpCount = 0;
+  private readonly challengeAcks: RateLimiter;
+  private readonly icmpErrors: RateLimiter;
   /** The IP packet being processed (undefined for a reassembled one): quoted by ICMP errors. */
   private curPacket: Uint8Array | undefined = undefined;
-  private challengeCount = 0;
   private nextEphemeral: number;
   private ipIdent = 0;
 
@@ -203,6 +202,8 @@ export class Interface implements TcpHost, TcpEmitter {
     this.nextEphemeral = EPHEMERAL_FIRST + (this.random32() % EPHEMERAL_COUNT);
     this.txq = new TxQueue(this.limits.txQueue, this.mtu);
     this.reasm = new Reassembler({ ...DEFAULT_REASSEMBLY_LIMITS, ...cfg.reassembly });
+    this.challengeAcks = new RateLimiter(this.limits.challengeAcksPerSecond);
+    this.icmpErrors = new RateLimiter(this.limits.icmpErrorsPerSecond);
     this.scratch = new Uint8Array(this.mtu);
   }
 
@@ -472,12 +473,7 @@ export class Interface implements TcpHost, TcpEmitter {
    */
   private portUnreachable(src: IpAddress, dst: IpAddress, now: number): void {
     const orig = this.curPacket;
-    if (!orig) return;
-    if (now - this.icmpWindowStart >= 1000) {
-      this.icmpWindowStart = now;
-      this.icmpCount = 0;
-    }
-    if (++this.icmpCount > this.limits.icmpErrorsPerSecond) return;
+    if (!orig || !this.icmpErrors.allow(now)) return;
     const v4 = src.family === 4;
     const hl = v4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
     const quote = Math.min(
@@ -923,11 +919,7 @@ export class Interface implements TcpHost, TcpEmitter {
   }
 
   allowChallengeAck(now: number): boolean {
-    if (now - this.challengeWindowStart >= 1000) {
-      this.challengeWindowStart = now;
-      this.challengeCount = 0;
-    }
-    return ++this.challengeCount <= this.limits.challengeAcksPerSecond;
+    return this.challengeAcks.allow(now);
   }
 
   stats(): InterfaceStats {
