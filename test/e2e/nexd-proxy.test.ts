@@ -27,15 +27,27 @@ import {
 
 const skip = buildSkipReason();
 
+/** `nexctl nexd proxy add|remove --ingress|--egress <rule>` against the nexd at `stateDir`; asserts it succeeded. */
+async function nexctlProxy(
+  stateDir: string,
+  verb: 'add' | 'remove',
+  flag: '--ingress' | '--egress',
+  rule: string,
+): Promise<void> {
+  const r = await nexctl(['--state-dir', stateDir, 'nexd', 'proxy', verb, flag, rule]);
+  assert.equal(r.code, 0, `nexctl nexd proxy ${verb} ${flag} ${rule}: ${r.stderr}`);
+}
+
 describe('nexd proxy end to end (server + two proxies on loopback)', { skip }, () => {
   let server: ServerProcess;
   let a: NexdProcess;
   let b: NexdProcess;
-  const backends: { port: number; close(): Promise<void> }[] = [];
-  let web1: { port: number };
-  let web2: { port: number };
-  let echo: { port: number };
-  let udp: { port: number };
+  type Backend = { port: number; close(): Promise<void> };
+  const backends: Backend[] = [];
+  let web1: Backend;
+  let web2: Backend;
+  let echo: Backend;
+  let udp: Backend;
   // B's local (egress) ports
   const port: Record<string, number> = {};
   let aArgs: string[];
@@ -52,7 +64,7 @@ describe('nexd proxy end to end (server + two proxies on loopback)', { skip }, (
     web2 = await httpBackend('Hello from backend-2\n');
     echo = await tcpEcho();
     udp = await udpEcho('echo:');
-    backends.push(web1 as never, web2 as never, echo as never, udp as never);
+    backends.push(web1, web2, echo, udp);
     aArgs = [
       'proxy',
       '--ingress',
@@ -150,49 +162,13 @@ describe('nexd proxy end to end (server + two proxies on loopback)', { skip }, (
   });
 
   test('runtime rules: nexctl adds an ingress on A and an egress on B; removing the ingress closes it', async () => {
-    const add = await nexctl([
-      '--state-dir',
-      a.stateDir,
-      'nexd',
-      'proxy',
-      'add',
-      '--ingress',
-      `tcp:8082:127.0.0.1:${web2.port}`,
-    ]);
-    assert.equal(add.code, 0, add.stderr);
-    const addB = await nexctl([
-      '--state-dir',
-      b.stateDir,
-      'nexd',
-      'proxy',
-      'add',
-      '--egress',
-      `tcp:${port.runtime}:${a.addresses.ipv4}:8082`,
-    ]);
-    assert.equal(addB.code, 0, addB.stderr);
+    await nexctlProxy(a.stateDir, 'add', '--ingress', `tcp:8082:127.0.0.1:${web2.port}`);
+    await nexctlProxy(b.stateDir, 'add', '--egress', `tcp:${port.runtime}:${a.addresses.ipv4}:8082`);
     assert.equal((await httpGet(`http://127.0.0.1:${port.runtime}/`)).body, 'Hello from backend-2\n');
-    const rm = await nexctl([
-      '--state-dir',
-      a.stateDir,
-      'nexd',
-      'proxy',
-      'remove',
-      '--ingress',
-      `tcp:8082:127.0.0.1:${web2.port}`,
-    ]);
-    assert.equal(rm.code, 0, rm.stderr);
+    await nexctlProxy(a.stateDir, 'remove', '--ingress', `tcp:8082:127.0.0.1:${web2.port}`);
     // The tunnel listener on 8082 is gone: A's netstack resets the SYN, B resets its client.
     await assert.rejects(httpGet(`http://127.0.0.1:${port.runtime}/`, 5000));
-    const back = await nexctl([
-      '--state-dir',
-      a.stateDir,
-      'nexd',
-      'proxy',
-      'add',
-      '--ingress',
-      `tcp:8082:127.0.0.1:${web2.port}`,
-    ]);
-    assert.equal(back.code, 0, back.stderr);
+    await nexctlProxy(a.stateDir, 'add', '--ingress', `tcp:8082:127.0.0.1:${web2.port}`);
     assert.equal((await httpGet(`http://127.0.0.1:${port.runtime}/`)).body, 'Hello from backend-2\n');
   });
 
@@ -202,46 +178,12 @@ describe('nexd proxy end to end (server + two proxies on loopback)', { skip }, (
     await new Promise<void>((r) => dual.listen(0, '::', () => r()));
     const dualPort = (dual.address() as net.AddressInfo).port;
     try {
-      const add = await nexctl([
-        '--state-dir',
-        a.stateDir,
-        'nexd',
-        'proxy',
-        'add',
-        '--ingress',
-        `tcp:8085:localhost:${dualPort}`,
-      ]);
-      assert.equal(add.code, 0, add.stderr);
+      await nexctlProxy(a.stateDir, 'add', '--ingress', `tcp:8085:localhost:${dualPort}`);
       const local = await freePort();
-      const addB = await nexctl([
-        '--state-dir',
-        b.stateDir,
-        'nexd',
-        'proxy',
-        'add',
-        '--egress',
-        `tcp:${local}:${a.addresses.ipv4}:8085`,
-      ]);
-      assert.equal(addB.code, 0, addB.stderr);
+      await nexctlProxy(b.stateDir, 'add', '--egress', `tcp:${local}:${a.addresses.ipv4}:8085`);
       assert.equal((await httpGet(`http://127.0.0.1:${local}/`)).body, 'Hello from a named backend\n');
-      await nexctl([
-        '--state-dir',
-        a.stateDir,
-        'nexd',
-        'proxy',
-        'remove',
-        '--ingress',
-        `tcp:8085:localhost:${dualPort}`,
-      ]);
-      await nexctl([
-        '--state-dir',
-        b.stateDir,
-        'nexd',
-        'proxy',
-        'remove',
-        '--egress',
-        `tcp:${local}:${a.addresses.ipv4}:8085`,
-      ]);
+      await nexctlProxy(a.stateDir, 'remove', '--ingress', `tcp:8085:localhost:${dualPort}`);
+      await nexctlProxy(b.stateDir, 'remove', '--egress', `tcp:${local}:${a.addresses.ipv4}:8085`);
     } finally {
       dual.closeAllConnections();
       await new Promise<void>((r) => dual.close(() => r()));
