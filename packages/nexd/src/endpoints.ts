@@ -11,6 +11,21 @@ export interface RegisteredEndpoint {
   address: string;
 }
 
+/** `address:port`, an IPv6 address in brackets: `198.18.0.2:51820`, `[fd00::2]:51820`. */
+export function formatEndpoint(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/**
+ * Splits `host:port` / `[v6]:port` (the form formatEndpoint writes) into host and port; undefined when
+ * the text has neither form. Neither the host nor the port's range (up to 99999) is checked.
+ */
+export function splitEndpoint(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(text);
+  if (!m) return undefined;
+  return { host: (m[1] ?? m[2])!, port: Number(m[3]) };
+}
+
 /** IPv6 link-local unicast, fe80::/10 (RFC 4291 section 2.5.6). */
 function isLinkLocalV6(address: string): boolean {
   return /^fe[89ab][0-9a-f]:/i.test(address);
@@ -26,7 +41,7 @@ export function localEndpoints(
     for (const info of infos ?? []) {
       if (info.internal) continue;
       if (info.family === 'IPv6' && isLinkLocalV6(info.address)) continue;
-      const address = info.family === 'IPv6' ? `[${info.address}]:${port}` : `${info.address}:${port}`;
+      const address = formatEndpoint(info.address, port);
       if (seen.has(address)) continue;
       seen.add(address);
       out.push({ source: 'local', address });

@@ -5,6 +5,7 @@
 // ignored, anything else unknown is an error with its line number.
 import { readFile } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
+import { formatEndpoint } from './endpoints.js';
 import { WgConfigError } from './errors.js';
 import { decodeKey } from './keys.js';
 
@@ -259,13 +260,7 @@ export function wgPeers(cfg: WgConfig): {
   return cfg.peers.map((p) => ({
     publicKey: p.publicKey,
     ...(p.presharedKey ? { presharedKey: p.presharedKey } : {}),
-    ...(p.endpoint
-      ? {
-          endpoint: p.endpoint.host.includes(':')
-            ? `[${p.endpoint.host}]:${p.endpoint.port}`
-            : `${p.endpoint.host}:${p.endpoint.port}`,
-        }
-      : {}),
+    ...(p.endpoint ? { endpoint: formatEndpoint(p.endpoint.host, p.endpoint.port) } : {}),
     allowedIps: p.allowedIps.map((c) => `${c.address}/${c.prefix}`),
     ...(p.persistentKeepalive ? { persistentKeepalive: p.persistentKeepalive } : {}),
   }));

@@ -9,7 +9,7 @@
 // the follower reconnects with backoff from the last revision.
 import { type WatchEvent as ApiWatchEvent, NexodusClient } from '@nexodus/api';
 import type { DataPlane, DataPlaneContext, DataPlaneFactory } from '../data-plane.js';
-import { localEndpoints, type RegisteredEndpoint } from '../endpoints.js';
+import { formatEndpoint, localEndpoints, type RegisteredEndpoint } from '../endpoints.js';
 import type { OpenWatch, WatchEvent } from '../peers/follower.js';
 import { type PeerSync, startPeerSync } from '../peers/sync.js';
 import { updateState } from '../state/store.js';
@@ -29,7 +29,7 @@ export interface ServicePlaneOptions {
 
 function endpointsFor(ctx: DataPlaneContext, port: number): RegisteredEndpoint[] {
   const ip = ctx.config.localEndpointIp;
-  if (ip) return [{ source: 'local', address: ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}` }];
+  if (ip) return [{ source: 'local', address: formatEndpoint(ip, port) }];
   return localEndpoints(port);
 }
 

@@ -2,6 +2,7 @@
 // Standalone mode (`--wg-config FILE`): addresses, listen port, MTU and peers come from a wg-quick style
 // file; no service, so the device counts as registered and its (static) peer list as complete at once.
 import type { DataPlaneFactory } from '../data-plane.js';
+import { formatEndpoint } from '../endpoints.js';
 import { NexdError } from '../errors.js';
 import { wgAddresses, wgPeers } from '../wg-config.js';
 import { resolveEndpoint, Tunnel } from './tunnel.js';
@@ -20,8 +21,7 @@ export const standaloneDataPlane: DataPlaneFactory = async (ctx) => {
           `${ctx.config.wgConfig}: peer ${p.publicKey} endpoint ${p.endpoint} cannot be resolved: ${String(err)}`,
         );
       });
-      const endpoint = e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
-      return { ...p, endpoint };
+      return { ...p, endpoint: formatEndpoint(e.address, e.port) };
     }),
   );
   const listenPort = ctx.config.listenPort ?? cfg.interface.listenPort;

@@ -11,6 +11,7 @@ import { NetStack } from '@nexodus/netstack';
 import { type HandshakeEvent, WireGuardNode } from '@nexodus/wireguard';
 import type { Logger } from 'pino';
 import type { PeerStatus } from '../control/protocol.js';
+import { formatEndpoint, splitEndpoint } from '../endpoints.js';
 import { NexdError } from '../errors.js';
 import type { PeerConfig, PeerSink } from '../peers/reconcile.js';
 import type { ProxySide } from '../proxy/network.js';
@@ -53,12 +54,11 @@ export interface TunnelOptions {
 
 /** `host:port` / `[v6]:port` -> an endpoint for the engine; names are resolved once, here. */
 export async function resolveEndpoint(text: string): Promise<{ address: string; port: number }> {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(text);
-  if (!m || Number(m[3]) > 65535) {
+  const split = splitEndpoint(text);
+  if (!split || split.port > 65535) {
     throw new NexdError('NEX_ERR_BAD_FLAG', `peer endpoint ${JSON.stringify(text)} is not host:port`);
   }
-  const host = (m[1] ?? m[2])!;
-  const port = Number(m[3]);
+  const { host, port } = split;
   if (isIP(host) !== 0) return { address: host, port };
   const r = await lookup(host);
   return { address: r.address, port };
@@ -243,13 +243,7 @@ export class Tunnel implements PeerSink {
   peers(): PeerStatus[] {
     return this.node.status().map((p) => ({
       publicKey: p.publicKey,
-      ...(p.endpoint
-        ? {
-            endpoint: p.endpoint.address.includes(':')
-              ? `[${p.endpoint.address}]:${p.endpoint.port}`
-              : `${p.endpoint.address}:${p.endpoint.port}`,
-          }
-        : {}),
+      ...(p.endpoint ? { endpoint: formatEndpoint(p.endpoint.address, p.endpoint.port) } : {}),
       allowedIps: p.allowedIps,
       ...(p.latestHandshake ? { latestHandshake: new Date(p.latestHandshake).toISOString() } : {}),
       rxBytes: p.rxBytes,
@@ -269,8 +263,6 @@ export class Tunnel implements PeerSink {
 }
 
 function splitLiteral(text: string): { address: string; port: number } | undefined {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(text);
-  if (!m) return undefined;
-  const address = (m[1] ?? m[2])!;
-  return isIP(address) === 0 ? undefined : { address, port: Number(m[3]) };
+  const split = splitEndpoint(text);
+  return split && isIP(split.host) !== 0 ? { address: split.host, port: split.port } : undefined;
 }
