@@ -390,13 +390,9 @@ export class Interface implements TcpHost, TcpEmitter {
     const b = this.scratch;
     b.set(payload, hl);
     b[hl + ICMP_FIELD.TYPE] = v4 ? Icmpv4Type.EchoReply : Icmpv6Type.EchoReply;
-    if (v4) {
-      emitIpv4Header(b, 0, dst, src, IpProtocol.Icmp, payload.length, IPV4_DEFAULT_TTL, this.ipIdent++);
-      fillIcmpv4Checksum(b, hl, total);
-    } else {
-      emitIpv6Header(b, 0, dst, src, IpProtocol.Icmpv6, payload.length, IPV6_DEFAULT_HOP_LIMIT);
-      fillIcmpv6Checksum(b, hl, total, dst, src);
-    }
+    if (v4) fillIcmpv4Checksum(b, hl, total);
+    else fillIcmpv6Checksum(b, hl, total, dst, src);
+    this.emitIpHeader(dst, src, v4 ? IpProtocol.Icmp : IpProtocol.Icmpv6, payload.length);
     this.icmpEchoReplies++;
     this.transmit(total);
   }
@@ -405,28 +401,15 @@ export class Interface implements TcpHost, TcpEmitter {
   private echoReplyFragmented(src: IpAddress, dst: IpAddress, payload: Uint8Array): void {
     const v4 = src.family === 4;
     const len = payload.length;
-    if (!this.outLink && this.txq.capacity - this.txq.length < fragmentCount(len, this.mtu, src.family)) {
-      this.drops.txQueueFull++;
-      return;
-    }
-    this.fragBuf ??= new Uint8Array(MAX_UDP_LENGTH);
-    const d = this.fragBuf;
+    const d = this.fragmentBuffer();
     d.set(payload, 0);
     d[ICMP_FIELD.TYPE] = v4 ? Icmpv4Type.EchoReply : Icmpv6Type.EchoReply;
     if (v4) fillIcmpv4Checksum(d, 0, len);
     else fillIcmpv6Checksum(d, 0, len, dst, src);
-    const ident = v4 ? this.ipIdent++ & 0xffff : this.random32();
-    emitFragments(
-      this.scratch,
-      this.mtu,
-      dst,
-      src,
-      v4 ? IpProtocol.Icmp : IpProtocol.Icmpv6,
-      d,
-      len,
-      ident,
-      this.transmitBound,
-    );
+    if (!this.sendFragmented(dst, src, v4 ? IpProtocol.Icmp : IpProtocol.Icmpv6, len)) {
+      this.drops.txQueueFull++;
+      return;
+    }
     this.icmpEchoReplies++;
   }
 
@@ -487,13 +470,9 @@ export class Interface implements TcpHost, TcpEmitter {
     b[hl + ICMP_FIELD.TYPE] = v4 ? Icmpv4Type.DestUnreachable : Icmpv6Type.DestUnreachable;
     b[hl + ICMP_FIELD.CODE] = v4 ? ICMPV4_PORT_UNREACHABLE : ICMPV6_PORT_UNREACHABLE;
     b.set(orig.subarray(0, quote), hl + ICMP_HEADER_LEN);
-    if (v4) {
-      emitIpv4Header(b, 0, dst, src, IpProtocol.Icmp, icmpLen, IPV4_DEFAULT_TTL, this.ipIdent++);
-      fillIcmpv4Checksum(b, hl, hl + icmpLen);
-    } else {
-      emitIpv6Header(b, 0, dst, src, IpProtocol.Icmpv6, icmpLen, IPV6_DEFAULT_HOP_LIMIT);
-      fillIcmpv6Checksum(b, hl, hl + icmpLen, dst, src);
-    }
+    if (v4) fillIcmpv4Checksum(b, hl, hl + icmpLen);
+    else fillIcmpv6Checksum(b, hl, hl + icmpLen, dst, src);
+    this.emitIpHeader(dst, src, v4 ? IpProtocol.Icmp : IpProtocol.Icmpv6, icmpLen);
     this.transmit(hl + icmpLen);
   }
 
@@ -686,18 +665,7 @@ export class Interface implements TcpHost, TcpEmitter {
     const b = this.scratch;
     b.set(data, hl + UDP_HEADER_LEN);
     emitUdp(b, hl, s.port, dstPort, data.length, src, dst);
-    if (src.family === 4)
-      emitIpv4Header(
-        b,
-        0,
-        src,
-        dst,
-        IpProtocol.Udp,
-        UDP_HEADER_LEN + data.length,
-        IPV4_DEFAULT_TTL,
-        this.ipIdent++,
-      );
-    else emitIpv6Header(b, 0, src, dst, IpProtocol.Udp, UDP_HEADER_LEN + data.length, IPV6_DEFAULT_HOP_LIMIT);
+    this.emitIpHeader(src, dst, IpProtocol.Udp, UDP_HEADER_LEN + data.length);
     this.transmit(total);
     return undefined;
   }
@@ -712,15 +680,40 @@ export class Interface implements TcpHost, TcpEmitter {
   ): UdpSendError | undefined {
     const len = UDP_HEADER_LEN + data.length;
     if (len > MAX_UDP_LENGTH - (src.family === 4 ? IPV4_HEADER_LEN : 0)) return 'too-big';
-    const count = fragmentCount(len, this.mtu, src.family);
-    if (!this.outLink && this.txq.capacity - this.txq.length < count) return 'queue-full';
-    this.fragBuf ??= new Uint8Array(MAX_UDP_LENGTH);
-    const d = this.fragBuf;
+    const d = this.fragmentBuffer();
     d.set(data, UDP_HEADER_LEN);
     emitUdp(d, 0, s.port, dstPort, data.length, src, dst);
+    return this.sendFragmented(src, dst, IpProtocol.Udp, len) ? undefined : 'queue-full';
+  }
+
+  /** Staging for a datagram about to be fragmented (allocated on first use, then reused). */
+  private fragmentBuffer(): Uint8Array {
+    this.fragBuf ??= new Uint8Array(MAX_UDP_LENGTH);
+    return this.fragBuf;
+  }
+
+  /**
+   * Sends fragmentBuffer()[0, len), a whole upper-layer datagram with its checksum, from src to dst as IP
+   * fragments. All or nothing: false when the queue has no room for every fragment (outside poll()).
+   * The identification is 16 bits counting for IPv4, 32 random bits for IPv6 (RFC 7739).
+   */
+  private sendFragmented(src: IpAddress, dst: IpAddress, protocol: number, len: number): boolean {
+    if (!this.outLink && this.txq.capacity - this.txq.length < fragmentCount(len, this.mtu, src.family)) {
+      return false;
+    }
     const ident = src.family === 4 ? this.ipIdent++ & 0xffff : this.random32();
-    emitFragments(this.scratch, this.mtu, src, dst, IpProtocol.Udp, d, len, ident, this.transmitBound);
-    return undefined;
+    emitFragments(
+      this.scratch,
+      this.mtu,
+      src,
+      dst,
+      protocol,
+      this.fragmentBuffer(),
+      len,
+      ident,
+      this.transmitBound,
+    );
+    return true;
   }
 
   // ------------------------------------------------------------------------------------------------
@@ -749,19 +742,17 @@ export class Interface implements TcpHost, TcpEmitter {
     if (payloadLen > 0) sock.sendBuf.copyOut(payloadOff, b, hl + thl, payloadLen);
     const end = hl + thl + payloadLen;
     fillTcpChecksum(b, hl, end, sock.local, sock.remote);
-    if (sock.family === 4)
-      emitIpv4Header(
-        b,
-        0,
-        sock.local,
-        sock.remote,
-        IpProtocol.Tcp,
-        end - hl,
-        IPV4_DEFAULT_TTL,
-        this.ipIdent++,
-      );
-    else emitIpv6Header(b, 0, sock.local, sock.remote, IpProtocol.Tcp, end - hl, IPV6_DEFAULT_HOP_LIMIT);
+    this.emitIpHeader(sock.local, sock.remote, IpProtocol.Tcp, end - hl);
     this.transmit(end);
+  }
+
+  /** Writes the IP header from src to dst into scratch[0, hl), hl being 20 (IPv4) or 40 (IPv6). */
+  private emitIpHeader(src: IpAddress, dst: IpAddress, protocol: number, payloadLen: number): void {
+    if (src.family === 4) {
+      emitIpv4Header(this.scratch, 0, src, dst, protocol, payloadLen, IPV4_DEFAULT_TTL, this.ipIdent++);
+    } else {
+      emitIpv6Header(this.scratch, 0, src, dst, protocol, payloadLen, IPV6_DEFAULT_HOP_LIMIT);
+    }
   }
 
   /** RFC 9293 3.10.7.1: reset answering a segment for which no connection exists. */
@@ -785,9 +776,7 @@ export class Interface implements TcpHost, TcpEmitter {
     const hl = local.family === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
     const end = hl + this.tx.emitHeader(b, hl);
     fillTcpChecksum(b, hl, end, local, remote);
-    if (local.family === 4)
-      emitIpv4Header(b, 0, local, remote, IpProtocol.Tcp, end - hl, IPV4_DEFAULT_TTL, this.ipIdent++);
-    else emitIpv6Header(b, 0, local, remote, IpProtocol.Tcp, end - hl, IPV6_DEFAULT_HOP_LIMIT);
+    this.emitIpHeader(local, remote, IpProtocol.Tcp, end - hl);
     this.transmit(end);
   }
 
