@@ -64,6 +64,30 @@ export function datagramFlow(
   };
 }
 
+/** What a listener needs of a bound datagram socket: node:dgram's Socket and netstack's UdpSocketHandle. */
+export interface BoundDatagramSocket {
+  on(event: 'message', listener: (msg: Buffer, rinfo: { address: string; port: number }) => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  send(data: Uint8Array, port: number, address: string): void;
+  close(callback: () => void): unknown;
+}
+
+/**
+ * A DatagramListener over a bound socket: every datagram goes to `onMessage` with its sender. Send errors
+ * (queue full, ICMP unreachable for a departed client) are per datagram: dropped, never a crash.
+ */
+export function datagramListener(
+  socket: BoundDatagramSocket,
+  onMessage: (data: Buffer, from: Endpoint) => void,
+): DatagramListener {
+  socket.on('message', (msg, rinfo) => onMessage(msg, { host: rinfo.address, port: rinfo.port }));
+  socket.on('error', () => {});
+  return {
+    send: (data, to) => socket.send(data, to.port, to.host),
+    close: () => new Promise<void>((done) => socket.close(() => done())),
+  };
+}
+
 export interface DatagramNetwork {
   /** Binds `port`; `onMessage` gets every datagram with its sender. Rejects with NEX_ERR_PROXY_LISTEN. */
   bind(port: number, onMessage: (data: Buffer, from: Endpoint) => void): Promise<DatagramListener>;

@@ -12,6 +12,7 @@ import {
   type DatagramListener,
   type DatagramNetwork,
   datagramFlow,
+  datagramListener,
   type Endpoint,
   type StreamConnection,
   type StreamNetwork,
@@ -174,16 +175,10 @@ export class NodeDatagramNetwork implements DatagramNetwork {
     return new Promise((resolve, reject) => {
       const socket = dgram.createSocket({ type, ipv6Only: false });
       socket.once('error', (err) => reject(listenError('udp', port, host, err)));
-      socket.on('message', (msg, rinfo) => onMessage(msg, { host: rinfo.address, port: rinfo.port }));
       socket.bind({ port, address: host }, () => {
         socket.removeAllListeners('error');
-        // Send errors (i.e. ICMP unreachable for a departed client) are per datagram: drop, never crash.
-        socket.on('error', () => {});
         this.#applyBuffers(socket);
-        resolve({
-          send: (data, to) => socket.send(data, to.port, to.host),
-          close: () => new Promise<void>((done) => socket.close(() => done())),
-        });
+        resolve(datagramListener(socket, onMessage));
       });
     });
   }

@@ -18,6 +18,7 @@ import {
   type DatagramListener,
   type DatagramNetwork,
   datagramFlow,
+  datagramListener,
   type Endpoint,
   type StreamConnection,
   type StreamNetwork,
@@ -107,15 +108,7 @@ export class NetStackDatagramNetwork implements DatagramNetwork {
     } catch (err) {
       throw listenError('udp', port, err);
     }
-    sock.on('message', (msg: Buffer, rinfo: RemoteInfo) =>
-      onMessage(msg, { host: rinfo.address, port: rinfo.port }),
-    );
-    // Send errors (queue full, a departed client) are per datagram: drop, never crash.
-    sock.on('error', () => {});
-    return {
-      send: (data, to) => sock.send(data, to.port, to.host),
-      close: () => new Promise<void>((done) => sock.close(() => done())),
-    };
+    return datagramListener(sock, onMessage);
   }
 
   async connect(
