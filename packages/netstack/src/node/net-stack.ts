@@ -7,9 +7,9 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { Interface, type InterfaceLimits, type InterfaceStats } from '../iface/interface.js';
 import type { PacketLink } from '../link.js';
-import type { TcpConfig } from '../tcp/config.js';
+import { DEFAULT_MSS_V4, type TcpConfig } from '../tcp/config.js';
 import type { TcpListener } from '../tcp/listener.js';
-import { TcpSocket } from '../tcp/socket.js';
+import { TcpEvent, TcpSocket } from '../tcp/socket.js';
 import type { UdpSocket } from '../udp/socket.js';
 import { Cidr, IpAddress } from '../wire/ip-address.js';
 import { NetStackError, socketError } from './errors.js';
@@ -234,7 +234,7 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
     const s = new TcpSocketStream(this, core, false);
     this.track(s);
     // Data may have arrived with or right after the handshake.
-    if (core.recvAvailable > 0 || core.rxEnded) queueMicrotask(() => s.tcpEvent(2));
+    if (core.recvAvailable > 0 || core.rxEnded) queueMicrotask(() => s.tcpEvent(TcpEvent.Readable));
     return s;
   }
 
@@ -263,7 +263,8 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
         core === 'no-ports' ? 'EADDRINUSE' : core === 'connection-limit' ? 'EMFILE' : 'EADDRNOTAVAIL';
       // Mirror net.connect: return a socket that errors asynchronously. Its core is detached and CLOSED.
       const src = local ?? this.iface.sourceFor(remote) ?? this.iface.addresses[0].address;
-      const detached = new TcpSocket(this.iface, this.iface.tcpConfig, src, 0, remote, opts.port, 536);
+      const mss = DEFAULT_MSS_V4; // never used: the detached core sends nothing
+      const detached = new TcpSocket(this.iface, this.iface.tcpConfig, src, 0, remote, opts.port, mss);
       const d = new TcpSocketStream(this, detached, true);
       const err = socketError(code, 'connect', opts.host, opts.port);
       queueMicrotask(() => d.destroy(err));
