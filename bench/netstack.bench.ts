@@ -24,6 +24,7 @@ import { exec, Lab, type Ns } from '../test/e2e/lib/netns.js';
 import { KERNEL_CLIENT_SCRIPT, type OurPeer, ourPeer } from '../test/e2e/lib/our-peer.js';
 import { referencePair, runIperfClient } from '../test/e2e/lib/reference-pair.js';
 import { rootSkipReason } from '../test/e2e/lib/root.js';
+import { type CpuProfile, topFunctions } from './cpu-profile.js';
 
 // --- the benchmark ---
 
@@ -34,53 +35,6 @@ function gbit(bps: number): string {
 function exposeGc(): () => void {
   setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
-}
-
-interface CpuProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-
-/**
- * Top self-time functions of a V8 CPU profile. Native frames (C++ bindings: dgram's send, sodium-native's
- * AEAD, whose symbol V8 may guess wrong, i.e. `extension_pbkdf2_sha512_async`) are named after their
- * JavaScript caller, so `[native send] < doSend` reads as the sendmsg() under dgram.
- */
-function topFunctions(
-  profile: { nodes: CpuProfileNode[]; samples: number[]; timeDeltas: number[] },
-  n: number,
-): string[] {
-  const self = new Map<number, number>();
-  for (let i = 0; i < profile.samples.length; i++) {
-    self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
-  }
-  const parentOf = new Map<number, CpuProfileNode>();
-  for (const node of profile.nodes) for (const c of node.children ?? []) parentOf.set(c, node);
-  const where = (node: CpuProfileNode) => {
-    const f = node.callFrame;
-    return `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(packages|node_modules|node:)/, '$1')}:${f.lineNumber + 1}`;
-  };
-  const byName = new Map<string, number>();
-  let total = 0;
-  for (const node of profile.nodes) {
-    const t = self.get(node.id) ?? 0;
-    total += t;
-    const f = node.callFrame;
-    let key: string;
-    if (f.url) key = where(node);
-    else if (f.functionName.startsWith('('))
-      key = f.functionName; // (idle), (program), (garbage collector)
-    else {
-      const caller = parentOf.get(node.id);
-      key = `[native ${f.functionName}] < ${caller ? where(caller) : '?'}`;
-    }
-    byName.set(key, (byName.get(key) ?? 0) + t);
-  }
-  return [...byName.entries()]
-    .sort((x, y) => y[1] - x[1])
-    .slice(0, n)
-    .map(([k, t]) => `${((100 * t) / total).toFixed(1).padStart(5)}%  ${k}`);
 }
 
 async function kernelIperf(ns: Ns, dst: string, seconds: number, parallel: number): Promise<number> {
@@ -159,7 +113,7 @@ async function main(): Promise<void> {
           const { profile: prof } = await session.post('Profiler.stop');
           const file = resolve(lab.dir, '..', `netstack-bench-${process.pid}.cpuprofile`);
           writeFileSync(file, JSON.stringify(prof));
-          top = topFunctions(prof as never, 15);
+          top = topFunctions(prof as CpuProfile, 15);
           session.disconnect();
           console.log(`cpu profile of our side (single stream, round 1): ${file}`);
         }

@@ -8,7 +8,7 @@
 // and the RSS of A and B with 1,000 concurrent idle connections. Last line: ratio=<nexd/socat throughput>.
 // BENCH_BYTES (default 200 MB), BENCH_CONNECTIONS (1000), BENCH_PROFILE=1 writes --cpu-prof profiles of A
 // and B and prints where their time goes.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -22,6 +22,8 @@ import {
   tempDir,
   waitFor,
 } from '../packages/nexd/test/harness/processes.js';
+import { topFunctionsOfFile } from './cpu-profile.js';
+import { cpuSeconds, rssMiB } from './proc-status.js';
 
 const BYTES = Number(process.env.BENCH_BYTES ?? 200_000_000);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 1000);
@@ -102,18 +104,6 @@ async function latency(port: number, n: number): Promise<{ p50: number; p99: num
   return { p50: ms[Math.floor(n * 0.5)]!, p99: ms[Math.min(n - 1, Math.floor(n * 0.99))]! };
 }
 
-/** User + system CPU seconds a process has used so far (/proc/PID/stat fields 14 and 15, in clock ticks). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const CLOCK_TICKS = 100; // sysconf(_SC_CLK_TCK) on Linux
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
-
 async function socatRelay(listen: number, to: number): Promise<Child> {
   const c = new Child(
     'socat',
@@ -136,29 +126,6 @@ async function socatRelay(listen: number, to: number): Promise<Child> {
 }
 
 const gbit = (bps: number) => `${(bps / 1e9).toFixed(3)} Gbit/s`;
-
-/** Self time per function from a V8 .cpuprofile: the top `n`, as percentages of all samples. */
-function topFunctions(file: string, n: number): string[] {
-  const prof = JSON.parse(readFileSync(file, 'utf8')) as {
-    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
-    samples: number[];
-  };
-  const byId = new Map(prof.nodes.map((x) => [x.id, x]));
-  const self = new Map<string, number>();
-  for (const id of prof.samples) {
-    const f = byId.get(id)!.callFrame;
-    const where = f.url
-      ? `${f.url.replace(/^.*\/(packages|node_modules)\//, '$1/')}:${f.lineNumber + 1}`
-      : '';
-    const key = `${f.functionName || '(anonymous)'} ${where}`.trim();
-    self.set(key, (self.get(key) ?? 0) + 1);
-  }
-  const total = prof.samples.length;
-  return [...self.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, n)
-    .map(([k, v]) => `${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
-}
 
 async function main(): Promise<void> {
   const skip = buildSkipReason();
@@ -245,7 +212,7 @@ async function main(): Promise<void> {
       const dir = join(profDir, name);
       for (const f of readdirSync(dir).filter((x) => x.endsWith('.cpuprofile'))) {
         console.log(`CPU profile of ${name === 'a' ? 'A (ingress)' : 'B (egress)'}, self time, top 15:`);
-        for (const line of topFunctions(join(dir, f), 15)) console.log(`  ${line}`);
+        for (const line of topFunctionsOfFile(join(dir, f), 15)) console.log(`  ${line}`);
       }
     }
   }
