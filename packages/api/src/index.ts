@@ -14,5 +14,5 @@ export { NexodusClient, type NexodusClientOptions } from './client.js';
 export { ApiError, type ClientErrorCode } from './errors.js';
 export { openApiDocument } from './openapi.js';
 export * from './schemas.js';
-export type { TlsOptions } from './transport.js';
+export { type TlsOptions, untrustedCertificateCode } from './transport.js';
 export { MAX_WATCH_LINE, parseWatchStream } from './watch.js';

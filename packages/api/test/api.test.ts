@@ -11,6 +11,7 @@ import {
   OAuthClient,
   openApiDocument,
   parseWatchStream,
+  untrustedCertificateCode,
   type WatchEvent,
 } from '../src/index.js';
 
@@ -118,6 +119,28 @@ describe('OAuthClient', () => {
       await client.close();
       await new Promise((r) => server.close(r));
     }
+  });
+});
+
+describe('untrustedCertificateCode', () => {
+  const coded = (message: string, code: string, cause?: unknown) =>
+    Object.assign(new Error(message, { cause }), { code });
+
+  it('finds the TLS verification code along the cause chain (ApiError -> fetch failed -> socket)', () => {
+    const socketErr = coded('self-signed certificate', 'DEPTH_ZERO_SELF_SIGNED_CERT');
+    const err = new ApiError(0, 'NEX_CLIENT_ERR_NETWORK', 'request failed', {
+      cause: new Error('fetch failed', { cause: socketErr }),
+    });
+    assert.equal(untrustedCertificateCode(err), 'DEPTH_ZERO_SELF_SIGNED_CERT');
+  });
+
+  it('is undefined for failures that are not about the certificate', () => {
+    assert.equal(
+      untrustedCertificateCode(coded('fetch failed', 'UND_ERR', coded('refused', 'ECONNREFUSED'))),
+      undefined,
+    );
+    assert.equal(untrustedCertificateCode(new Error('certificate mentioned, no code')), undefined);
+    assert.equal(untrustedCertificateCode(undefined), undefined);
   });
 });
 

@@ -2,7 +2,15 @@
 // `nexctl device list|delete`, `nexctl vpc list`: the API basics. Logs in like nexd: --service-url,
 // --username/--password (OAuth2 password grant), --ca-file, --insecure-skip-tls-verify, each also from
 // the NEXD_* variable nexd reads, so one environment serves both tools.
-import { ApiError, type Device, NexodusClient, OAuthClient, OAuthClientError, type Vpc } from '@nexodus/api';
+import {
+  ApiError,
+  type Device,
+  NexodusClient,
+  OAuthClient,
+  OAuthClientError,
+  untrustedCertificateCode,
+  type Vpc,
+} from '@nexodus/api';
 import type { Command } from 'commander';
 import { formatJson, formatTable } from '../output.js';
 import type { CommandContext } from './context.js';
@@ -27,19 +35,14 @@ export class ApiCommandError extends Error {
   }
 }
 
-const TLS_HINT = /certificate|self[- ]signed|UNABLE_TO_VERIFY|CERT_/i;
-
 function explain(url: string, err: unknown): ApiCommandError {
   if (err instanceof ApiCommandError) return err;
-  let e: unknown = err;
-  for (let i = 0; e && i < 6; i++) {
-    if (TLS_HINT.test(String((e as Error).message)) || TLS_HINT.test(String((e as { code?: string }).code))) {
-      return new ApiCommandError(
-        `the certificate of ${url} is not trusted (${(e as Error).message}); pass its CA with --ca-file FILE, or --insecure-skip-tls-verify for a test service`,
-        { cause: err },
-      );
-    }
-    e = (e as { cause?: unknown }).cause;
+  const tls = untrustedCertificateCode(err);
+  if (tls) {
+    return new ApiCommandError(
+      `the certificate of ${url} is not trusted (${tls}); pass its CA with --ca-file FILE, or --insecure-skip-tls-verify for a test service`,
+      { cause: err },
+    );
   }
   if (err instanceof OAuthClientError) {
     return new ApiCommandError(`login to ${url} refused: ${err.message}; check --username/--password`, {

@@ -1,20 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Turns API client failures into nexd's typed errors with a message that says what to do: an untrusted
 // certificate names --ca-file, a refused connection names the URL, a wrong password says so.
-import { ApiError } from '@nexodus/api';
+import { ApiError, untrustedCertificateCode } from '@nexodus/api';
 import { NexdError } from '../errors.js';
-
-/** OpenSSL verification failures that mean "the CA is not known" (or the name does not match). */
-const TLS_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_UNTRUSTED',
-  'CERT_HAS_EXPIRED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
 
 /** The innermost `code` found along an error's cause chain, i.e. `ECONNREFUSED`. */
 function causeCodes(err: unknown): string[] {
@@ -31,8 +19,7 @@ function causeCodes(err: unknown): string[] {
 /** Maps a failure of `what` (i.e. `login`) against `url` to a NexdError. */
 export function serviceError(what: string, url: string, err: unknown): NexdError {
   if (err instanceof NexdError) return err;
-  const codes = causeCodes(err);
-  const tls = codes.find((c) => TLS_CODES.has(c));
+  const tls = untrustedCertificateCode(err);
   if (tls) {
     return new NexdError(
       'NEX_ERR_TLS',
@@ -42,6 +29,7 @@ export function serviceError(what: string, url: string, err: unknown): NexdError
     );
   }
   if (err instanceof ApiError && err.status === 0) {
+    const codes = causeCodes(err);
     const code = codes.find((c) => c.startsWith('E') && c !== 'ERR_') ?? codes[codes.length - 1] ?? 'error';
     return new NexdError(
       'NEX_ERR_SERVICE_UNREACHABLE',
