@@ -4,11 +4,13 @@
 // The server runs as a child process (the built CLI), so its RSS is its own. Last line: fanout_p99_ms (SQLite).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NexodusClient, OAuthClient, type WatchEvent } from '@nexodus/api';
 import { startPostgres } from '../packages/server/test/helpers/postgres.js';
+import { stopServer } from '../packages/server/test/helpers/spawn.js';
+import { rssMiB } from './proc-status.js';
 
 const DEVICES = 1000;
 const STREAMS = 200;
@@ -33,11 +35,9 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? Number.NaN;
 }
 
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
-
+// Not packages/server/test/helpers/spawn.ts's spawnServer(): that one runs src/cli.ts through tsx, whose
+// loader and transpile cache would count in the server RSS and startup this bench reports; here it is the
+// built dist/cli.js alone. Stopping is the same, so stopServer() is shared.
 function spawnServer(stateDir: string, databaseUrl?: string): Promise<{ proc: ChildProcess; url: string }> {
   const args = [CLI, '--state-dir', stateDir, '--http-listen', '127.0.0.1:0', '--log-level', 'warn'];
   if (databaseUrl) args.push('--database-url', databaseUrl);
@@ -172,12 +172,8 @@ async function run(engine: string, databaseUrl?: string): Promise<Result> {
     );
     return r;
   } finally {
-    // A server that died mid-run has already exited: waiting for 'exit' again would hang the bench.
-    if (proc.exitCode === null && proc.signalCode === null) {
-      const exited = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      await exited;
-    }
+    // Returns at once for a server that died mid-run; SIGKILLs one that ignores SIGTERM.
+    await stopServer(proc);
     rmSync(dir, { recursive: true, force: true });
   }
 }
