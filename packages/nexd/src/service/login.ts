@@ -36,7 +36,8 @@ export interface Session {
   close(): Promise<void>;
 }
 
-function tlsOptions(config: GlobalConfig): { caFile?: string; insecureSkipTlsVerify?: boolean } {
+/** The client TLS options from --ca-file / --insecure-skip-tls-verify; an unreadable CA file is a bad flag. */
+export function tlsOptions(config: GlobalConfig): { caFile?: string; insecureSkipTlsVerify?: boolean } {
   if (config.caFile) {
     try {
       readFileSync(config.caFile);

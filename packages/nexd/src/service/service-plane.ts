@@ -15,7 +15,7 @@ import { type PeerSync, startPeerSync } from '../peers/sync.js';
 import { updateState } from '../state/store.js';
 import { Tunnel } from '../tunnel/tunnel.js';
 import { serviceError } from './failures.js';
-import { login, type Session } from './login.js';
+import { login, type Session, tlsOptions } from './login.js';
 import { type Registration, registerDevice } from './registration.js';
 
 /** Keepalives keep NAT mappings (and a proxy pod's conntrack entry) alive between idle peers. */
@@ -85,8 +85,7 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
         ? new NexodusClient({
             baseUrl: url,
             token: reg.device.bearer_token,
-            ...(config.caFile ? { caFile: config.caFile } : {}),
-            ...(config.insecureSkipTlsVerify ? { insecureSkipTlsVerify: true } : {}),
+            ...tlsOptions(config),
           })
         : session.client;
     const vpcId = reg.device.vpc_id;
