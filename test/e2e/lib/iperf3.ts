@@ -186,6 +186,20 @@ interface StreamResult {
   end_time: number;
 }
 
+/** Our side's per-stream results (stream i moved `bytes[i]` in `elapsed` s), as both server and client report them. */
+function streamResults(bytes: number[], elapsed: number): StreamResult[] {
+  return bytes.map((b, i) => ({
+    id: iperf3StreamId(i),
+    bytes: b,
+    retransmits: -1,
+    jitter: 0,
+    errors: 0,
+    packets: 0,
+    start_time: 0,
+    end_time: elapsed,
+  }));
+}
+
 function resultsJson(streams: StreamResult[], sender: boolean): Record<string, unknown> {
   return {
     cpu_util_total: 0,
@@ -287,16 +301,10 @@ export class Iperf3Server {
       const elapsed = (performance.now() - t0) / 1000;
       this.onEnded?.();
       for (const s of senders) s.stop();
-      const streams = active.streams.map((s, i) => ({
-        id: iperf3StreamId(i),
-        bytes: reverse ? senders[i].sent : s.counted,
-        retransmits: -1,
-        jitter: 0,
-        errors: 0,
-        packets: 0,
-        start_time: 0,
-        end_time: elapsed,
-      }));
+      const streams = streamResults(
+        active.streams.map((s, i) => (reverse ? senders[i].sent : s.counted)),
+        elapsed,
+      );
       writeState(sock, IPERF3_STATE.EXCHANGE_RESULTS);
       const peerResults = await r.readJson('client results');
       writeJson(sock, resultsJson(streams, reverse));
@@ -401,16 +409,10 @@ export async function iperf3Client(opts: Iperf3ClientOptions): Promise<Iperf3Cli
     writeState(ctrl, IPERF3_STATE.TEST_END);
     const s5 = await r.readState('EXCHANGE_RESULTS');
     if (s5 !== IPERF3_STATE.EXCHANGE_RESULTS) throw new Iperf3Error(`expected EXCHANGE_RESULTS, got ${s5}`);
-    const ours = data.map((d, i) => ({
-      id: iperf3StreamId(i),
-      bytes: opts.reverse ? d.counted : senders[i].sent,
-      retransmits: -1,
-      jitter: 0,
-      errors: 0,
-      packets: 0,
-      start_time: 0,
-      end_time: elapsed,
-    }));
+    const ours = streamResults(
+      data.map((d, i) => (opts.reverse ? d.counted : senders[i].sent)),
+      elapsed,
+    );
     writeJson(ctrl, resultsJson(ours, !opts.reverse));
     const theirs = await r.readJson('server results');
     const s6 = await r.readState('DISPLAY_RESULTS');
