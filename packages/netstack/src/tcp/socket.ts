@@ -2,22 +2,24 @@
 // The TCP connection state machine.
 //
 // Read first: RFC 9293 (TCP, especially 3.3.2 the state diagram and 3.10.7 "SEGMENT ARRIVES", which the
-// order of checks in process() follows), RFC 5961 (challenge ACKs for RST/SYN/ACK), RFC 7323 (window scale,
+// order of checks in input.ts follows), RFC 5961 (challenge ACKs for RST/SYN/ACK), RFC 7323 (window scale,
 // timestamps, PAWS), RFC 2018 (SACK), RFC 6298 (RTO), RFC 5681 + RFC 6582 (congestion control, NewReno).
 //
-// Shape (after smoltcp's tcp.rs): one `state` field changed only by setState(); input in process(); output in
-// output.ts (dispatch), driven by the interface's poll; timers are two tagged values (timers.ts). The core is
-// told the time (`now`, in ms) and never reads a clock. Nothing here allocates per segment.
+// Shape (after smoltcp's tcp.rs): one `state` field changed only by setState(); input in input.ts
+// (segmentArrives, reached through process()); output in output.ts (dispatch), driven by the interface's
+// poll; timers are two tagged values (timers.ts). The core is told the time (`now`, in ms) and never reads a
+// clock. Nothing here allocates per segment.
 import type { IpAddress } from '../wire/ip-address.js';
-import { TcpFlag, type TcpSegment } from '../wire/tcp.js';
+import type { TcpSegment } from '../wire/tcp.js';
 import { Assembler } from './assembler.js';
 import { DEFAULT_MSS_V4, DEFAULT_MSS_V6, IDLE_RELEASE_MAX, type TcpConfig } from './config.js';
 import { NewReno } from './congestion.js';
-import { onDupAck, onNewAck, onRetransmitTimeout } from './recovery.js';
+import { segmentArrives } from './input.js';
+import { onRetransmitTimeout } from './recovery.js';
 import { RingBuffer } from './ring-buffer.js';
 import { RttEstimator } from './rtt.js';
 import { Scoreboard } from './scoreboard.js';
-import { seqAdd, seqDiff, seqGt, seqInRange, seqLe, seqLt } from './seq.js';
+import { seqAdd, seqDiff } from './seq.js';
 import { armTimer, clearTimer, idleTimer, type TcpTimer } from './timers.js';
 
 export type TcpState =
@@ -117,7 +119,7 @@ export class TcpSocket {
   /** RCV.NXT we last acknowledged (RFC 7323 Last.ACK.sent). */
   lastAckSent = 0;
   /** Stream offset (bytes since SYN) of rcvNxt; the assembler works in these units. */
-  private rcvStream = 0;
+  rcvStream = 0;
 
   // --- negotiated options ---
   /** Send MSS: min(ours, peer's), i.e. 1380 for MTU 1420 over IPv4. */
@@ -470,12 +472,14 @@ export class TcpSocket {
     this.setState('closed');
   }
 
-  private ackNow(): void {
+  /** Owe the peer an ACK now (sent by the next dispatch). */
+  ackNow(): void {
     this.ackState = ACK_NOW;
     this.host.markDirty(this);
   }
 
-  private challengeAck(now: number): void {
+  /** RFC 5961 7: an ACK in answer to a suspicious segment, within the interface's global rate limit. */
+  challengeAck(now: number): void {
     if (this.host.allowChallengeAck(now)) this.ackNow();
   }
 
@@ -490,7 +494,7 @@ export class TcpSocket {
   }
 
   /** The peer's SYN (passive open, or SYN-SENT): receive space, options and the initial send window. */
-  private synReceived(seg: TcpSegment, now: number): void {
+  synReceived(seg: TcpSegment, now: number): void {
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
     this.lastRecvAt = now;
@@ -519,402 +523,12 @@ export class TcpSocket {
     this.cc.cwnd = this.cfg.initialWindowSegments * this.mss;
   }
 
-  // ------------------------------------------------------------------------------------------------
-  // SEGMENT ARRIVES (RFC 9293 3.10.7)
-  // ------------------------------------------------------------------------------------------------
-
   /**
-   * Processes one segment addressed to this connection. Returns 'reopen' when a SYN may start a new
-   * connection on this 4-tuple (TIME-WAIT assassination avoided per RFC 6191), otherwise undefined.
+   * SEGMENT ARRIVES (RFC 9293 3.10.7, in input.ts): one segment addressed to this connection. Returns
+   * 'reopen' when a SYN may start a new connection on this 4-tuple (RFC 6191), otherwise undefined.
    */
   process(seg: TcpSegment, now: number): 'reopen' | undefined {
-    const f = seg.flags;
-    switch (this.state) {
-      case 'closed':
-      case 'listen':
-        return undefined; // not in the connection table; the interface answers with RST
-      case 'syn-sent':
-        this.processSynSent(seg, now);
-        return undefined;
-      case 'time-wait':
-        // RFC 6191: a new SYN with a higher timestamp (or sequence number) may reuse the 4-tuple.
-        if (f & TcpFlag.SYN && !(f & TcpFlag.ACK) && !(f & TcpFlag.RST)) {
-          const newer =
-            this.tsEnabled && seg.tsPresent ? seqGt(seg.tsVal, this.tsRecent) : seqGt(seg.seq, this.rcvNxt);
-          if (newer) {
-            this.setState('closed');
-            return 'reopen';
-          }
-        }
-        break;
-      default:
-        break;
-    }
-    this.lastRecvAt = now;
-    this.probes = 0;
-
-    // SYN-RECEIVED: a retransmitted SYN means our SYN-ACK was lost; send it again.
-    if (this.state === 'syn-received' && f & TcpFlag.SYN && !(f & TcpFlag.ACK) && seg.seq === this.irs) {
-      this.sndNxt = this.iss;
-      this.host.markDirty(this);
-      return undefined;
-    }
-
-    // RFC 7323 5.3 PAWS: an old timestamp marks an old duplicate.
-    if (this.tsEnabled && seg.tsPresent && !(f & TcpFlag.RST) && seqLt(seg.tsVal, this.tsRecent)) {
-      this.ackNow();
-      return undefined;
-    }
-
-    // first: sequence number acceptability (RFC 9293 3.10.7.4 table).
-    const segLen = seg.segLen;
-    const wnd = this.rcvWnd;
-    let acceptable: boolean;
-    if (segLen === 0) {
-      acceptable =
-        wnd === 0 ? seg.seq === this.rcvNxt : seqInRange(seg.seq, this.rcvNxt, seqAdd(this.rcvNxt, wnd));
-    } else {
-      acceptable =
-        wnd > 0 &&
-        (seqInRange(seg.seq, this.rcvNxt, seqAdd(this.rcvNxt, wnd)) ||
-          seqInRange(seqAdd(seg.seq, segLen - 1), this.rcvNxt, seqAdd(this.rcvNxt, wnd)));
-    }
-    let ackOnly = false;
-    if (!acceptable) {
-      if (f & TcpFlag.RST) return undefined;
-      this.ackNow();
-      // TIME-WAIT: a retransmitted FIN (necessarily below RCV.NXT) is ACKed and restarts the 2*MSL timeout.
-      if (this.state === 'time-wait' && f & TcpFlag.FIN) {
-        this.enterTimeWait(now);
-        this.host.schedule(this, this.deadline());
-        return undefined;
-      }
-      // RFC 2883: a duplicate segment is reported as a D-SACK block so the sender can undo (Eifel-like).
-      if (seg.payloadLen > 0 && seqLe(seqAdd(seg.seq, seg.payloadLen), this.rcvNxt)) {
-        this.reportDsack(seg.seq, seqAdd(seg.seq, seg.payloadLen));
-      }
-      // "special allowance should be made to accept valid ACKs" when our window is zero.
-      if (!(wnd === 0 && seg.seq === this.rcvNxt && f & TcpFlag.ACK)) return undefined;
-      ackOnly = true;
-    }
-
-    // second: RST (RFC 5961 3.2: only an exact RCV.NXT match resets, others get a challenge ACK).
-    if (f & TcpFlag.RST) {
-      if (seg.seq !== this.rcvNxt) {
-        this.challengeAck(now);
-        return undefined;
-      }
-      this.onReset();
-      return undefined;
-    }
-
-    // RFC 9293 3.10.7.4 "timestamps": update TS.Recent for segments at or before the last ACK we sent.
-    if (this.tsEnabled && seg.tsPresent && seqLe(seg.seq, this.lastAckSent)) this.tsRecent = seg.tsVal;
-
-    // fourth: SYN in a synchronized state (RFC 5961 4.2): challenge ACK, drop.
-    if (f & TcpFlag.SYN) {
-      this.challengeAck(now);
-      return undefined;
-    }
-
-    // fifth: the ACK field.
-    if (!(f & TcpFlag.ACK)) return undefined;
-    if (!this.processAck(seg, now)) return undefined;
-    if (ackOnly || this.isClosed()) return undefined;
-
-    // seventh: segment text.
-    if (seg.payloadLen > 0) this.processData(seg);
-
-    // eighth: FIN, only once everything before it has arrived.
-    if (f & TcpFlag.FIN && seqAdd(seg.seq, seg.payloadLen) === this.rcvNxt) this.processFin(now);
-    this.afterInput(now);
-    return undefined;
-  }
-
-  /** RFC 9293 3.10.7.3: SYN-SENT. */
-  private processSynSent(seg: TcpSegment, now: number): void {
-    const f = seg.flags;
-    if (f & TcpFlag.ACK) {
-      // "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless RST) and discard."
-      if (seqLe(seg.ack, this.iss) || seqGt(seg.ack, this.sndMax)) {
-        if (!(f & TcpFlag.RST)) this.host.sendRstFor(this, seg);
-        return;
-      }
-    }
-    if (f & TcpFlag.RST) {
-      // Only a RST acknowledging our SYN is believed (RFC 5961 3.2 for SYN-SENT).
-      if (f & TcpFlag.ACK) this.fail('ECONNREFUSED');
-      return;
-    }
-    if (!(f & TcpFlag.SYN)) return;
-    this.synReceived(seg, now);
-    if (f & TcpFlag.ACK) {
-      // Our SYN is acknowledged: ESTABLISHED, and ACK their SYN.
-      this.sndUna = seg.ack;
-      if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
-      if (this.tsEnabled && seg.tsEcr !== 0) this.rtt.sample((this.tsNow(now) - seg.tsEcr) >>> 0);
-      else if (this.retransmits === 0) this.rtt.sample(now - this.lastSendAt);
-      this.rtt.resetBackoff();
-      this.retransmits = 0;
-      clearTimer(this.timer);
-      this.setState('established');
-      this.emit(TcpEvent.Connected | TcpEvent.Writable);
-      this.ackNow();
-      if (this.closePending) {
-        this.closePending = false;
-        this.close();
-      }
-      this.afterInput(now);
-    } else {
-      // Simultaneous open: SYN-RECEIVED, resend our SYN as a SYN-ACK.
-      this.sndNxt = this.iss;
-      this.setState('syn-received');
-      this.host.markDirty(this);
-    }
-  }
-
-  /** RST with an exact sequence match (RFC 9293 3.10.7.4 "second", RFC 5961 3.2). */
-  private onReset(): void {
-    switch (this.state) {
-      case 'syn-received':
-        // Passive open: "return to LISTEN" means the half-open connection disappears silently.
-        if (this.listener) this.setState('closed');
-        else this.fail('ECONNREFUSED');
-        return;
-      case 'established':
-      case 'fin-wait-1':
-      case 'fin-wait-2':
-      case 'close-wait':
-        this.fail('ECONNRESET');
-        return;
-      case 'closing':
-      case 'last-ack':
-      case 'time-wait':
-        this.setState('closed');
-        return;
-      case 'closed':
-      case 'listen':
-      case 'syn-sent':
-        return;
-      default: {
-        const never: never = this.state;
-        throw new Error(`unhandled state ${never}`);
-      }
-    }
-  }
-
-  /** RFC 9293 3.10.7.4 "fifth". Returns false when the segment must be dropped. */
-  private processAck(seg: TcpSegment, now: number): boolean {
-    const ack = seg.ack;
-    if (this.state === 'syn-received') {
-      // "If SND.UNA < SEG.ACK =< SND.NXT, enter ESTABLISHED", else reset.
-      if (!(seqGt(ack, this.sndUna) && seqLe(ack, this.sndMax))) {
-        this.host.sendRstFor(this, seg);
-        return false;
-      }
-      this.sndUna = ack;
-      if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
-      this.updateWindow(seg, true);
-      if (this.tsEnabled && seg.tsEcr !== 0) this.rtt.sample((this.tsNow(now) - seg.tsEcr) >>> 0);
-      this.rtt.resetBackoff();
-      this.retransmits = 0;
-      clearTimer(this.timer);
-      this.setState('established');
-      this.host.established(this);
-      this.emit(TcpEvent.Connected | TcpEvent.Writable);
-      if (this.closePending) {
-        this.closePending = false;
-        this.close();
-      }
-      return true;
-    }
-    // RFC 5961 5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT].
-    if (seqGt(ack, this.sndMax)) {
-      this.ackNow(); // acknowledges something not yet sent
-      return false;
-    }
-    if (seqLt(ack, seqAdd(this.sndUna, -this.maxSndWnd))) {
-      this.challengeAck(now);
-      return false;
-    }
-    const flight = seqDiff(this.sndMax, this.sndUna);
-    const ackAdvanced = seqGt(ack, this.sndUna);
-    if (ackAdvanced) {
-      onNewAck(this, seg, now);
-    } else if (ack === this.sndUna) {
-      // RFC 5681 2 "duplicate acknowledgment" (window-unchanged check relaxed when SACK blocks came along).
-      const wndField = seg.window << this.sndWndShift;
-      if (flight > 0 && seg.payloadLen === 0 && !(seg.flags & TcpFlag.FIN)) {
-        if (wndField === this.sndWnd || seg.sackCount > 0) onDupAck(this, seg, now);
-      }
-    }
-    this.updateWindow(seg, ackAdvanced);
-
-    switch (this.state) {
-      case 'fin-wait-1':
-        if (this.finAcked()) {
-          this.setState('fin-wait-2');
-          // Only an orphaned socket gives up on FIN-WAIT-2 (as Linux): a half-closed one may still be reading.
-          if (this.orphaned) armTimer(this.timer, 'fin-wait-2', now + this.cfg.finWait2TimeoutMs);
-        }
-        break;
-      case 'closing':
-        if (this.finAcked()) this.enterTimeWait(now);
-        break;
-      case 'last-ack':
-        if (this.finAcked()) {
-          this.setState('closed');
-          return false;
-        }
-        break;
-      case 'time-wait':
-        // Only a retransmitted FIN arrives here: ACK it and restart the 2*MSL timeout.
-        if (seg.flags & TcpFlag.FIN) {
-          this.ackNow();
-          this.enterTimeWait(now);
-        }
-        return false;
-      default:
-        break;
-    }
-    return true;
-  }
-
-  private finAcked(): boolean {
-    return seqGt(this.sndUna, this.finSeq);
-  }
-
-  /**
-   * RFC 9293 3.10.7.4 SND.WND update, with Linux's tcp_may_update_window() rule: also take the window from
-   * any segment whose ACK advanced SND.UNA. The RFC test (SND.WL1 < SEG.SEQ ...) ignores a retransmitted
-   * segment (older SEQ) carrying a newer ACK; keeping the older, larger window then puts our right edge
-   * SND.UNA + SND.WND beyond the receiver's, and once its window is zero neither side's segments are
-   * acceptable to the other (found by the simulator stress run).
-   */
-  private updateWindow(seg: TcpSegment, ackAdvanced: boolean): void {
-    if (seqLt(seg.ack, this.sndUna)) return;
-    if (
-      ackAdvanced ||
-      seqLt(this.sndWl1, seg.seq) ||
-      (this.sndWl1 === seg.seq && seqLe(this.sndWl2, seg.ack))
-    ) {
-      const wasZero = this.sndWnd === 0;
-      this.sndWnd = seg.window << this.sndWndShift;
-      if (this.sndWnd > this.maxSndWnd) this.maxSndWnd = this.sndWnd;
-      this.sndWl1 = seg.seq;
-      this.sndWl2 = seg.ack;
-      if (wasZero && this.sndWnd > 0) {
-        if (this.timer.kind === 'zero-window-probe') clearTimer(this.timer);
-        this.host.markDirty(this);
-      }
-    }
-  }
-
-  /** Queues a D-SACK block [left, right) for the next ACK (only with SACK negotiated). */
-  private reportDsack(left: number, right: number): void {
-    if (!this.sackEnabled) return;
-    this.dsackPending = true;
-    this.dsackLeft = left;
-    this.dsackRight = right;
-  }
-
-  /** RFC 9293 3.10.7.4 "seventh": place text in the receive buffer, in order or out of order. */
-  private processData(seg: TcpSegment): void {
-    switch (this.state) {
-      case 'established':
-      case 'fin-wait-1':
-      case 'fin-wait-2':
-        break;
-      default:
-        return; // after the peer's FIN no text is accepted
-    }
-    let off = seqDiff(seg.seq, this.rcvNxt);
-    let src = seg.payloadOffset;
-    let n = seg.payloadLen;
-    if (off < 0) {
-      this.reportDsack(seg.seq, this.rcvNxt); // RFC 2883 4.1.2: the duplicated part
-      src -= off;
-      n += off;
-      off = 0;
-    }
-    const free = this.recvBuf.free;
-    if (off + n > free) n = free - off; // trim to the window
-    if (n <= 0) {
-      this.ackNow();
-      return;
-    }
-    this.recvBuf.writeAt(off, seg.buf, src, n);
-    if (off === 0) {
-      const end = this.assembler.advance(this.rcvStream + n);
-      const k = end - this.rcvStream;
-      this.recvBuf.commit(k);
-      this.rcvStream = end;
-      this.rcvNxt = seqAdd(this.rcvNxt, k);
-      this.emit(TcpEvent.Readable);
-      if (k > n) {
-        this.ackNow(); // RFC 5681 4.2: a segment filling a gap is acknowledged immediately
-      } else {
-        // RFC 5681 4.2: ACK at least every second full-sized segment, otherwise within delayedAckMs.
-        if (n >= this.mss) this.segsUnacked++;
-        if (this.segsUnacked >= 2) this.ackNow();
-        else if (this.ackState === ACK_NONE) this.ackState = ACK_DELAYED;
-      }
-    } else {
-      // Out of order: keep it if the assembler has room, and send a duplicate ACK with SACK now.
-      this.assembler.add(this.rcvStream + off, this.rcvStream + off + n);
-      this.ackNow();
-    }
-  }
-
-  /** RFC 9293 3.10.7.4 "eighth": the peer's FIN. */
-  private processFin(now: number): void {
-    this.rcvNxt = seqAdd(this.rcvNxt, 1);
-    this.rxEnded = true;
-    this.emit(TcpEvent.Readable);
-    this.ackNow();
-    switch (this.state) {
-      case 'syn-received':
-      case 'established':
-        this.setState('close-wait');
-        break;
-      case 'fin-wait-1':
-        if (this.finAcked()) this.enterTimeWait(now);
-        else this.setState('closing');
-        break;
-      case 'fin-wait-2':
-        this.enterTimeWait(now);
-        break;
-      case 'close-wait':
-      case 'closing':
-      case 'last-ack':
-        break; // a retransmitted FIN: the ACK is enough
-      case 'time-wait':
-        this.enterTimeWait(now);
-        break;
-      case 'closed':
-      case 'listen':
-      case 'syn-sent':
-        break;
-      default: {
-        const never: never = this.state;
-        throw new Error(`unhandled state ${never}`);
-      }
-    }
-  }
-
-  private enterTimeWait(now: number): void {
-    this.setState('time-wait');
-    armTimer(this.timer, 'time-wait', now + this.cfg.timeWaitMs);
-    this.sendBuf.release();
-  }
-
-  /** Schedules output and deadlines after an input or a user call. */
-  private afterInput(now: number): void {
-    if (this.ackState === ACK_DELAYED && this.ackTimer.kind === 'idle') {
-      armTimer(this.ackTimer, 'delayed-ack', now + this.cfg.delayedAckMs);
-    }
-    if (this.ackState !== ACK_NONE) this.host.markDirty(this);
-    this.host.schedule(this, this.deadline());
+    return segmentArrives(this, seg, now);
   }
 
   /** Earliest time this socket needs attention. */
