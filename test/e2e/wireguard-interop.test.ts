@@ -594,8 +594,11 @@ describe('kernelPeer() with our engine (the topology of the netstack interop tes
     lab = await Lab.create('wgk');
   });
   after(async () => {
-    for (const n of nodes) await n.close();
-    await lab?.cleanup();
+    try {
+      for (const n of nodes) await n.close();
+    } finally {
+      await lab?.cleanup(); // namespaces and wireguard-go go even when a close fails
+    }
   });
 
   /** Our engine peered with kernel peer `k`, directly or through `via` (ours = where we send, theirs = where k sends). */
