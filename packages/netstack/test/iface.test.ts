@@ -366,4 +366,16 @@ describe('drops and UDP demultiplexing', () => {
       assert.equal(d.port, sender.port);
     }
   });
+
+  it('a fragmented UDP send is all or nothing: without queue room for every fragment nothing is queued', () => {
+    const i = iface({ limits: { txQueue: 3 } });
+    const u = i.udpBind(0) as import('../src/index.js').UdpSocket;
+    const data = new Uint8Array(5000); // 4 fragments at MTU 1420
+    for (const dst of [PEER4, PEER6]) {
+      assert.equal(i.udpSend(u, data, dst, 9), 'queue-full');
+      assert.equal(i.pollAt(), undefined, 'no partial datagram was queued');
+    }
+    assert.equal(i.udpSend(u, data.subarray(0, 2000), PEER4, 9), undefined); // 2 fragments fit
+    assert.equal(collect(i).length, 2);
+  });
 });
