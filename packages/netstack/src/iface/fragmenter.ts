@@ -3,14 +3,12 @@
 // IPv4 per RFC 791 2.3 (DF clear, MF on all but the last, offsets in 8-byte units); IPv6 per RFC 8200 4.5
 // (a fragment header after the fixed header, 32-bit identification). Each fragment is written into
 // `scratch` and handed to `transmit(len)` before the next is built.
-import { checksum } from '../wire/checksum.js';
 import { IpProtocol, writeU16, writeU32 } from '../wire/error.js';
 import type { IpAddress } from '../wire/ip-address.js';
-import { emitIpv4Header, IPV4_DEFAULT_TTL, FIELD as IPV4_FIELD, IPV4_HEADER_LEN } from '../wire/ipv4.js';
+import { emitIpv4Header, IPV4_DEFAULT_TTL, IPV4_FLAG_MF, IPV4_HEADER_LEN } from '../wire/ipv4.js';
 import { emitIpv6Header, FRAG_FIELD, IPV6_DEFAULT_HOP_LIMIT, IPV6_HEADER_LEN } from '../wire/ipv6.js';
 
 const FRAG_HEADER_LEN = 8;
-const FLAG_MF = 0x2000;
 
 /** Payload bytes per fragment (a multiple of 8) for this MTU and family. */
 export function fragmentPayloadSize(mtu: number, family: 4 | 6): number {
@@ -44,10 +42,8 @@ export function emitFragments(
     const n = Math.min(size, len - off);
     const more = off + n < len;
     if (v4) {
-      emitIpv4Header(scratch, 0, src, dst, protocol, n, IPV4_DEFAULT_TTL, ident);
-      writeU16(scratch, IPV4_FIELD.FLG_OFF, (more ? FLAG_MF : 0) | (off >> 3));
-      writeU16(scratch, IPV4_FIELD.CHECKSUM, 0);
-      writeU16(scratch, IPV4_FIELD.CHECKSUM, checksum(scratch, 0, IPV4_HEADER_LEN));
+      const flagsOffset = (more ? IPV4_FLAG_MF : 0) | (off >> 3);
+      emitIpv4Header(scratch, 0, src, dst, protocol, n, IPV4_DEFAULT_TTL, ident, flagsOffset);
       scratch.set(datagram.subarray(off, off + n), IPV4_HEADER_LEN);
       transmit(IPV4_HEADER_LEN + n);
     } else {

@@ -18,7 +18,9 @@ export const FIELD = {
   SRC_ADDR: 12, // 4 bytes
   DST_ADDR: 16, // 4 bytes
 } as const;
-const FLAG_MF = 0x2000;
+/** Flags and fragment offset (RFC 791 3.1): don't fragment, more fragments, offset in 8-byte units. */
+export const IPV4_FLAG_DF = 0x4000;
+export const IPV4_FLAG_MF = 0x2000;
 const OFFSET_MASK = 0x1fff;
 
 /** A checked view: after attach() succeeded, every getter stays inside the buffer. */
@@ -57,14 +59,14 @@ export class Ipv4Packet {
     return readU16(this.buf, FIELD.IDENT);
   }
   get moreFragments(): boolean {
-    return (readU16(this.buf, FIELD.FLG_OFF) & FLAG_MF) !== 0;
+    return (readU16(this.buf, FIELD.FLG_OFF) & IPV4_FLAG_MF) !== 0;
   }
   /** Fragment offset in bytes. */
   get fragmentOffset(): number {
     return (readU16(this.buf, FIELD.FLG_OFF) & OFFSET_MASK) * 8;
   }
   get isFragment(): boolean {
-    return (readU16(this.buf, FIELD.FLG_OFF) & (FLAG_MF | OFFSET_MASK)) !== 0;
+    return (readU16(this.buf, FIELD.FLG_OFF) & (IPV4_FLAG_MF | OFFSET_MASK)) !== 0;
   }
   get ttl(): number {
     return this.buf[FIELD.TTL];
@@ -116,7 +118,10 @@ export class Ipv4Repr {
   }
 }
 
-/** Writes a 20-byte header with DF set (we never fragment what we send) and its checksum. */
+/**
+ * Writes a 20-byte header and its checksum. flagsOffset is the flags + fragment offset field: DF by default
+ * (what fits the MTU is sent whole); the fragmenter passes MF and the offset of each fragment.
+ */
 export function emitIpv4Header(
   buf: Uint8Array,
   off: number,
@@ -126,12 +131,13 @@ export function emitIpv4Header(
   payloadLen: number,
   ttl: number,
   ident: number,
+  flagsOffset = IPV4_FLAG_DF,
 ): void {
   buf[off + FIELD.VER_IHL] = 0x45;
   buf[off + FIELD.DSCP_ECN] = 0;
   writeU16(buf, off + FIELD.LENGTH, IPV4_HEADER_LEN + payloadLen);
   writeU16(buf, off + FIELD.IDENT, ident & 0xffff);
-  writeU16(buf, off + FIELD.FLG_OFF, 0x4000);
+  writeU16(buf, off + FIELD.FLG_OFF, flagsOffset);
   buf[off + FIELD.TTL] = ttl;
   buf[off + FIELD.PROTOCOL] = protocol;
   writeU16(buf, off + FIELD.CHECKSUM, 0);
