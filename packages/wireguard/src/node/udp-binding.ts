@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// The Node adapter: the only file that touches dgram, the clock and node:crypto randomness. It binds
-// one IPv4 and one IPv6 UDP socket on the same port, feeds datagrams to the pure WireGuardDevice,
-// and arms ONE setTimeout at the device's pollAt() (never a timer per peer or per packet).
+// The Node adapter: with udp-sender.ts and batched-socket.ts, the only code that touches dgram, the
+// clock and node:crypto randomness. It binds one IPv4 and one IPv6 UDP socket on the same port, feeds datagrams to the pure
+// WireGuardDevice, and arms ONE setTimeout at the device's pollAt() (never a timer per peer or packet).
 import { randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
+import { loadBinding, socketFd } from '@nexodus/native';
 import type { TimerConstants } from '../constants.js';
 import type { DropCounters } from '../context.js';
 import { type PeerConfig, type PeerStatus, type PeerUpdate, WireGuardDevice } from '../device.js';
@@ -13,6 +14,8 @@ import { WireGuardError } from '../errors.js';
 import { encodeKey, toKey } from '../keys.js';
 import type { Endpoint } from '../peer.js';
 import type { SendResult } from '../send.js';
+import { BatchedSocket, type BatchedSocketHooks } from './batched-socket.js';
+import { type DatagramSender, DgramSender } from './udp-sender.js';
 
 export interface NodeOptions {
   privateKey: Uint8Array | string;
@@ -29,6 +32,11 @@ export interface NodeOptions {
   bindAddress4?: string;
   /** IPv6 bind address (default ::); false = no IPv6 socket. */
   bindAddress6?: string | false;
+  /**
+   * Move datagrams in batches (sendmmsg with UDP GSO, recvmmsg with UDP GRO) when the @nexodus/native
+   * addon is built (Linux); default true. false = one dgram call per datagram.
+   */
+  batchedIo?: boolean;
   /** Optional pino-style logger for bind-time facts (granted buffer sizes); never called per packet. */
   logger?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
@@ -36,45 +44,6 @@ export interface NodeOptions {
 const DEFAULT_SOCKET_BUFFER = 8 * 1024 * 1024;
 /** setsockopt takes an int; Node rejects sizes above it. */
 const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
-/**
- * Outgoing datagrams are copied into a ring of slots per socket, because the core reuses its send
- * buffer at once while dgram may still hold a datagram (libuv queues it when the kernel says EAGAIN).
- * Completions come back in order per socket, so counting them tells which slots are free; when all
- * are in flight, or a datagram is larger than a slot, it is copied into a fresh Buffer instead.
- */
-const SEND_RING_SLOTS = 512;
-const SEND_SLOT_SIZE = 2048;
-
-class SendRing {
-  private readonly buf = new Uint8Array(SEND_RING_SLOTS * SEND_SLOT_SIZE);
-  private next = 0;
-  /** Sends handed to dgram whose callback has not run yet. */
-  inflight = 0;
-  /** Sends the kernel refused (EACCES, EMSGSIZE, ENETUNREACH, ...): the datagram never left. */
-  errors = 0;
-  /** Shared completion callback (one closure per socket, not per packet). */
-  readonly done = (err: Error | null): void => {
-    this.inflight--;
-    if (err) this.errors++;
-  };
-
-  constructor(private readonly sock: dgram.Socket) {}
-
-  send(data: Uint8Array, to: Endpoint): void {
-    let copy: Uint8Array;
-    if (data.length <= SEND_SLOT_SIZE && this.inflight < SEND_RING_SLOTS) {
-      const off = this.next * SEND_SLOT_SIZE;
-      this.next = (this.next + 1) % SEND_RING_SLOTS;
-      copy = this.buf.subarray(off, off + data.length);
-      copy.set(data);
-    } else {
-      copy = Buffer.from(data);
-    }
-    this.inflight++;
-    this.sock.send(copy, to.port, to.address, this.done);
-  }
-}
-
 const BIND_RETRIES = 8;
 
 /** Milliseconds since the Unix epoch from the monotonic clock (wall time is needed for TAI64N). */
@@ -102,8 +71,8 @@ export class WireGuardNode {
   readonly socketBuffers: BindEvent[];
 
   private readonly device: WireGuardDevice;
-  private readonly ring4: SendRing;
-  private readonly ring6: SendRing | undefined;
+  private readonly sender4: DatagramSender;
+  private readonly sender6: DatagramSender | undefined;
   private timer: NodeJS.Timeout | undefined = undefined;
   private armedAt = Infinity;
   private schedulePending = false;
@@ -120,8 +89,14 @@ export class WireGuardNode {
     socketBuffers: BindEvent[],
   ) {
     this.port = sock4.address().port;
-    this.ring4 = new SendRing(sock4);
-    this.ring6 = sock6 ? new SendRing(sock6) : undefined;
+    const batched = opts.batchedIo !== false;
+    const hooks = {
+      onDatagram: (data: Buffer, from: Endpoint, t: number) => this.device.receiveDatagram(data, from, t),
+      onBurstEnd: () => this.requestSchedule(),
+      now,
+    };
+    this.sender4 = this.createIo(sock4, batched, hooks);
+    this.sender6 = sock6 ? this.createIo(sock6, batched, hooks) : undefined;
     this.socketBuffers = socketBuffers;
     this.device = new WireGuardDevice({
       privateKey: opts.privateKey,
@@ -137,12 +112,24 @@ export class WireGuardNode {
     this.publicKey = encodeKey(this.device.publicKey);
     const t = now();
     for (const p of opts.peers ?? []) this.device.addPeer(p, t);
-    const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+  }
+
+  /** The batched socket where the addon is there and takes the socket, else dgram as it is. */
+  private createIo(sock: dgram.Socket, batched: boolean, hooks: BatchedSocketHooks): DatagramSender {
+    const { binding } = loadBinding();
+    const fd = socketFd(sock);
+    if (batched && binding && fd !== undefined) {
+      try {
+        return new BatchedSocket(binding, sock, fd, hooks);
+      } catch {
+        // dgram kept its reading (the take-over failed before or at stopping it): go on with dgram.
+      }
+    }
+    sock.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
       this.device.receiveDatagram(msg, rinfo, now());
       this.requestSchedule();
-    };
-    sock4.on('message', onMessage);
-    sock6?.on('message', onMessage);
+    });
+    return new DgramSender(sock);
   }
 
   /** Binds the sockets and starts the device. Rejects with WireGuardError('WG_ERR_BIND') when the port is taken. */
@@ -225,6 +212,11 @@ export class WireGuardNode {
       }
       try {
         const node = new WireGuardNode(sock4, sock6, opts, granted);
+        const load = loadBinding();
+        opts.logger?.info(
+          { sendPath: node.sendPath, ...(load.binding ? {} : { reason: load.reason }) },
+          'WireGuard UDP send path',
+        );
         node.schedule();
         return node;
       } catch (err) {
@@ -282,7 +274,12 @@ export class WireGuardNode {
    * count that keeps growing means an endpoint or route is wrong; it is 0 on a healthy path.
    */
   get sendErrors(): number {
-    return this.ring4.errors + (this.ring6?.errors ?? 0);
+    return this.sender4.errors + (this.sender6?.errors ?? 0);
+  }
+
+  /** How datagrams move: 'dgram', 'mmsg' or 'mmsg+gso' (the IPv4 socket's; IPv6 is the same). */
+  get sendPath(): string {
+    return this.sender4.path;
   }
 
   async close(): Promise<void> {
@@ -290,13 +287,15 @@ export class WireGuardNode {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.sender4.close();
+    this.sender6?.close();
     await Promise.all([closeSocket(this.sock4), this.sock6 ? closeSocket(this.sock6) : undefined]);
   }
 
   private sendDatagram(data: Uint8Array, to: Endpoint): void {
     if (this.closed) return;
-    const ring = to.address.includes(':') ? this.ring6 : this.ring4;
-    ring?.send(data, to);
+    const sender = to.address.includes(':') ? this.sender6 : this.sender4;
+    sender?.send(data, to);
   }
 
   /**

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "nexodus_native",
+      "sources": ["native/addon.c", "native/udp_batch.c", "native/aead.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+// What the files of the addon share: argument errors and the functions addon.c registers.
+#ifndef NEXODUS_NATIVE_ADDON_H
+#define NEXODUS_NATIVE_ADDON_H
+
+#include <node_api.h>
+#include <stdint.h>
+
+// Throws TypeError(code NATIVE_ERR_ARGS): the JavaScript side passed something of the wrong kind.
+napi_value throw_args(napi_env env, const char* msg);
+napi_value make_int(napi_env env, int64_t v);
+
+#define CHECK(call)                                                        \
+  do {                                                                     \
+    if ((call) != napi_ok) return throw_args(env, "bad argument types"); \
+  } while (0)
+
+// udp_batch.c
+napi_value send_batch(napi_env env, napi_callback_info info);
+napi_value recv_batch(napi_env env, napi_callback_info info);
+napi_value enable_gro(napi_env env, napi_callback_info info);
+napi_value watch_fd(napi_env env, napi_callback_info info);
+napi_value set_events(napi_env env, napi_callback_info info);
+napi_value unwatch_fd(napi_env env, napi_callback_info info);
+uint32_t udp_max_datagrams(void);
+
+// aead.c
+napi_value aead_seal(napi_env env, napi_callback_info info);
+napi_value aead_open(napi_env env, napi_callback_info info);
+
+#endif

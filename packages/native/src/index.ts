@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// Loads the native addon (native/*.c) if it was built: batched UDP I/O (sendmmsg + GSO, recvmmsg +
+// GRO, a uv_poll watcher) and the transport AEAD through Node's OpenSSL; and finds the fd of a bound
+// node:dgram socket. Nothing here throws: `binding` is undefined with a reason, and callers fall back.
+import type dgram from 'node:dgram';
+import { createRequire } from 'node:module';
+
+export interface NativeBinding {
+  /**
+   * Sends `count` datagrams laid end to end in `data` (sizes in `lengths`) to `ip`:`port` through the
+   * socket `fd`, equal-size runs as GSO super-packets when `gso`. Returns how many the kernel took, or
+   * -errno when it took none (i.e. -EAGAIN: socket buffer full; -EIO/-EINVAL: the kernel refused GSO).
+   * Throws a TypeError (code NATIVE_ERR_ARGS) only for arguments of the wrong kind.
+   */
+  sendBatch(
+    fd: number,
+    data: Uint8Array,
+    lengths: Uint32Array,
+    count: number,
+    ip: string,
+    port: number,
+    gso: boolean,
+  ): number;
+  /**
+   * Receives up to `maxMessages` messages into `data`, packed from offset 0; `meta` gets 9 words per
+   * message: offset, length, GRO segment size (0 = one datagram), source port, family (4 or 6), then the
+   * source address bytes (4 or 16) in network order. `data` must have 64 KiB of room per message.
+   * Returns the count or -errno (-EAGAIN: nothing queued).
+   */
+  recvBatch(fd: number, data: Uint8Array, meta: Uint32Array, maxMessages: number): number;
+  /** Asks the kernel to coalesce a peer's GSO bursts (UDP_GRO); false if it will not. */
+  enableGro(fd: number): boolean;
+  /** Watches `fd` on Node's event loop; `callback(events)`: 1 readable, 2 writable, 4 poll error. */
+  watch(fd: number, callback: (events: number) => void): unknown;
+  /** What to watch for: 1 readable, 2 writable, 3 both, 0 nothing. */
+  setEvents(watcher: unknown, events: number): void;
+  /** Stops and frees the watcher; call before the socket closes. Idempotent. */
+  unwatch(watcher: unknown): void;
+  /** The most datagrams one sendBatch call takes. */
+  readonly maxDatagrams: number;
+  /**
+   * ChaCha20-Poly1305 (RFC 8439) with empty associated data, in place: encrypts `buf` and writes the
+   * 16-byte tag. key: 32 bytes, nonce: 12. Throws a TypeError for other sizes.
+   */
+  sealInPlace(key: Uint8Array, nonce: Uint8Array, buf: Uint8Array, tag: Uint8Array): void;
+  /** Decrypts `buf` in place; false when `tag` does not authenticate it (then `buf` is garbage). */
+  openInPlace(key: Uint8Array, nonce: Uint8Array, buf: Uint8Array, tag: Uint8Array): boolean;
+}
+
+export type BindingLoad = { binding: NativeBinding } | { binding: undefined; reason: string };
+
+let loaded: BindingLoad | undefined;
+
+/** The addon, loaded once; `reason` says why not (not Linux, not built). */
+export function loadBinding(): BindingLoad {
+  if (loaded) return loaded;
+  if (process.platform !== 'linux') {
+    loaded = { binding: undefined, reason: `the native addon is Linux-only (this is ${process.platform})` };
+    return loaded;
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    loaded = { binding: require('../build/Release/nexodus_native.node') as NativeBinding };
+  } catch (err) {
+    loaded = {
+      binding: undefined,
+      reason: `native addon not built: ${(err as Error).message.split('\n')[0]}`,
+    };
+  }
+  return loaded;
+}
+
+/**
+ * The file descriptor of a bound dgram socket. Node keeps the handle behind a symbol-keyed state object
+ * (the `_handle` accessor is deprecated and warns), so look for the state object that holds it.
+ */
+export function socketFd(sock: dgram.Socket): number | undefined {
+  for (const sym of Object.getOwnPropertySymbols(sock)) {
+    const state = (sock as unknown as Record<symbol, unknown>)[sym] as { handle?: { fd?: unknown } } | null;
+    const fd = state && typeof state === 'object' ? state.handle?.fd : undefined;
+    if (typeof fd === 'number' && fd >= 0) return fd;
+  }
+  return undefined;
+}

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: Apache-2.0
+// A bound dgram socket driven in batches through @nexodus/native (Linux), as wireguard-go drives its
+// sockets: dgram binds it and closes it, everything in between is here.
+// - Send: the datagrams of one burst (everything the core emits before control returns to the event
+//   loop) are copied end to end and flushed from a microtask in one sendmmsg, equal-size runs to one
+//   endpoint as UDP GSO super-packets. When the socket buffer is full the rest waits in a bounded queue
+//   until the socket is writable, in order.
+// - Receive: dgram's reading is stopped; when the socket is readable, recvmmsg takes up to 16 messages
+//   per call, with UDP_GRO so a peer's super-packet arrives as one message. Datagrams are handed over
+//   as views into a large chunk that is never reused (the receiver may keep them), then the burst ends.
+// Node's dgram costs one sendmsg or one JavaScript callback per datagram, about 4 µs of CPU each, which
+// was most of both proxies' time in bench/proxy.
+import type dgram from 'node:dgram';
+import { constants } from 'node:os';
+import type { NativeBinding } from '@nexodus/native';
+import { formatIp } from '../ip.js';
+import type { Endpoint } from '../peer.js';
+import type { DatagramSender } from './udp-sender.js';
+
+/** A burst larger than this goes out in several calls (about 180 full-size WireGuard datagrams). */
+const BATCH_BYTES = 256 * 1024;
+const BATCH_DATAGRAMS = 256;
+/** Datagrams waiting for a full socket to drain; beyond this they are dropped, as by a full NIC queue. */
+const QUEUE_LIMIT = 4096;
+/** Receive chunk: datagrams are views into it; a new one is taken when less than RECV_ROOM is left. */
+const RECV_CHUNK = 4 * 1024 * 1024;
+const RECV_SLOT = 64 * 1024;
+const RECV_MESSAGES = 16;
+const RECV_ROOM = RECV_SLOT * RECV_MESSAGES;
+/** recvmmsg calls per readable event before yielding to the rest of the loop (it comes back, level-triggered). */
+const RECV_ROUNDS = 8;
+const META_STRIDE = 9;
+const READABLE = 1;
+const WRITABLE = 2;
+const { EAGAIN, ENOBUFS, EIO, EINVAL } = constants.errno;
+
+/** The part of the addon this file uses (tests script it). */
+export type BatchedUdpApi = Pick<
+  NativeBinding,
+  'sendBatch' | 'recvBatch' | 'enableGro' | 'watch' | 'setEvents' | 'unwatch'
+>;
+
+export interface BatchedSocketHooks {
+  /** One datagram; `data` is a view that stays valid. `now` is read once per burst. */
+  onDatagram(data: Buffer, from: Endpoint, now: number): void;
+  /** After each received burst (i.e. re-arm timers once, not per datagram). */
+  onBurstEnd(): void;
+  now(): number;
+}
+
+export class BatchedSocket implements DatagramSender {
+  private readonly fd: number;
+  private readonly watcher: unknown;
+  // send
+  private readonly out = new Uint8Array(BATCH_BYTES);
+  private readonly lengths = new Uint32Array(BATCH_DATAGRAMS);
+  private count = 0;
+  private used = 0;
+  private to: Endpoint | undefined = undefined;
+  private gso = true;
+  private flushQueued = false;
+  private readonly queue: { data: Uint8Array; to: Endpoint }[] = [];
+  private readonly one = new Uint32Array(1);
+  private refused = 0;
+  // receive
+  private chunk = Buffer.allocUnsafeSlow(RECV_CHUNK);
+  private cursor = 0;
+  private readonly meta = new Uint32Array(META_STRIDE * RECV_MESSAGES);
+  private readonly metaBytes = new Uint8Array(this.meta.buffer);
+  private lastFrom: Endpoint = { address: '', port: 0 };
+  private readonly lastKey = new Uint32Array(6);
+  /** Receive errors other than "nothing queued" (ICMP errors reported on the socket, ...). */
+  recvErrors = 0;
+  private closed = false;
+  /** A microtask: runs once the synchronous burst that queued the first datagram has returned. */
+  private readonly flushTask = (): void => {
+    this.flushQueued = false;
+    this.flush();
+  };
+
+  /**
+   * Takes over `sock` (bound): stops dgram's reading and watches the fd. Throws if the socket has no
+   * fd or libuv refuses the watch; the caller then keeps using dgram.
+   */
+  constructor(
+    private readonly binding: BatchedUdpApi,
+    sock: dgram.Socket,
+    fd: number,
+    private readonly hooks: BatchedSocketHooks,
+  ) {
+    this.fd = fd;
+    // libuv allows one watcher per fd: dgram's must let go before ours can start.
+    const state = dgramState(sock);
+    if (state.handle.recvStop() !== 0) throw new Error('dgram would not stop reading');
+    state.receiving = false;
+    try {
+      this.watcher = binding.watch(fd, (events) => this.onEvents(events));
+      binding.setEvents(this.watcher, READABLE);
+    } catch (err) {
+      state.handle.recvStart();
+      state.receiving = true;
+      throw err;
+    }
+    binding.enableGro(fd);
+  }
+
+  get path(): string {
+    return this.gso ? 'mmsg+gso' : 'mmsg';
+  }
+
+  get errors(): number {
+    return this.refused;
+  }
+
+  send(data: Uint8Array, to: Endpoint): void {
+    if (this.closed) return;
+    const len = data.length;
+    if (this.queue.length > 0 || len > BATCH_BYTES) {
+      // The socket is full: behind what waits already, in order (a reorder costs the receiver a SACK).
+      this.flush();
+      this.enqueue(data, to);
+      return;
+    }
+    const last = this.to;
+    if (
+      this.count > 0 &&
+      (this.count === BATCH_DATAGRAMS ||
+        this.used + len > BATCH_BYTES ||
+        last === undefined ||
+        last.port !== to.port ||
+        last.address !== to.address)
+    ) {
+      this.flush();
+    }
+    this.out.set(data, this.used);
+    this.lengths[this.count++] = len;
+    this.used += len;
+    this.to = to;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushTask);
+    }
+  }
+
+  /** Sends what is queued and stops: the fd is about to close, and a later number could be another socket's. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.binding.unwatch(this.watcher);
+  }
+
+  private flush(): void {
+    const n = this.count;
+    const to = this.to;
+    if (n === 0 || to === undefined || this.closed) return;
+    this.count = 0;
+    this.used = 0;
+    const { fd, out, lengths } = this;
+    let sent = this.binding.sendBatch(fd, out, lengths, n, to.address, to.port, this.gso);
+    if (sent < 0 && this.gso && n > 1 && sent !== -EAGAIN && sent !== -ENOBUFS) {
+      // The kernel or the route refused a super-packet: retry as plain datagrams, and stop asking for
+      // GSO if that is what it refused (EIO: no checksum offload on the device; EINVAL: no UDP_SEGMENT).
+      const plain = this.binding.sendBatch(fd, out, lengths, n, to.address, to.port, false);
+      if (plain >= 0 && (sent === -EIO || sent === -EINVAL)) this.gso = false;
+      sent = plain;
+    }
+    if (sent >= n) return;
+    if (sent >= 0 || sent === -EAGAIN || sent === -ENOBUFS) {
+      let off = 0;
+      const from = Math.max(0, sent);
+      for (let i = 0; i < from; i++) off += lengths[i];
+      for (let i = from; i < n; i++) {
+        this.enqueue(out.subarray(off, off + lengths[i]), to);
+        off += lengths[i];
+      }
+      return;
+    }
+    // Refused outright (EACCES, EMSGSIZE, ENETUNREACH, ...): lost as on the wire, and counted.
+    this.refused += n;
+  }
+
+  private enqueue(data: Uint8Array, to: Endpoint): void {
+    if (this.queue.length >= QUEUE_LIMIT) {
+      this.refused++;
+      return;
+    }
+    if (this.queue.length === 0) this.binding.setEvents(this.watcher, READABLE | WRITABLE);
+    this.queue.push({ data: Uint8Array.from(data), to });
+  }
+
+  private drainQueue(): void {
+    const q = this.queue;
+    let i = 0;
+    for (; i < q.length; i++) {
+      const { data, to } = q[i];
+      this.one[0] = data.length;
+      const r = this.binding.sendBatch(this.fd, data, this.one, 1, to.address, to.port, false);
+      if (r === -EAGAIN || r === -ENOBUFS) break;
+      if (r < 0) this.refused++;
+    }
+    q.splice(0, i);
+    if (q.length === 0) this.binding.setEvents(this.watcher, READABLE);
+  }
+
+  private onEvents(events: number): void {
+    if (this.closed) return;
+    if (events & WRITABLE) this.drainQueue();
+    // A poll error (4) is followed by a read that reports it; reading is also how readiness is cleared.
+    if (events & ~WRITABLE) this.receive();
+  }
+
+  private receive(): void {
+    const { binding, fd, meta, hooks } = this;
+    const now = hooks.now();
+    for (let round = 0; round < RECV_ROUNDS && !this.closed; round++) {
+      if (RECV_CHUNK - this.cursor < RECV_ROOM) {
+        this.chunk = Buffer.allocUnsafeSlow(RECV_CHUNK);
+        this.cursor = 0;
+      }
+      const chunk = this.chunk;
+      const base = this.cursor;
+      const n = binding.recvBatch(fd, chunk.subarray(base), meta, RECV_MESSAGES);
+      if (n <= 0) {
+        if (n < 0 && n !== -EAGAIN) this.recvErrors++;
+        break;
+      }
+      let end = 0;
+      for (let i = 0; i < n; i++) {
+        const m = i * META_STRIDE;
+        const off = base + meta[m];
+        const len = meta[m + 1];
+        const seg = meta[m + 2];
+        const from = this.source(i);
+        end = meta[m] + len;
+        if (seg === 0 || len <= seg) {
+          hooks.onDatagram(chunk.subarray(off, off + len), from, now);
+          continue;
+        }
+        // A GRO message: datagrams of `seg` bytes, the last one maybe shorter.
+        for (let o = 0; o < len; o += seg) {
+          hooks.onDatagram(chunk.subarray(off + o, off + Math.min(o + seg, len)), from, now);
+        }
+      }
+      // Keep the next views 8-byte aligned (typed-array views of a packet stay possible).
+      this.cursor = base + ((end + 7) & ~7);
+      if (n < RECV_MESSAGES) break;
+    }
+    hooks.onBurstEnd();
+  }
+
+  /** The sender of message i: the same Endpoint object as the last message's while it does not change. */
+  private source(i: number): Endpoint {
+    const m = i * META_STRIDE;
+    const k = this.lastKey;
+    const meta = this.meta;
+    if (
+      k[0] === meta[m + 3] &&
+      k[1] === meta[m + 4] &&
+      k[2] === meta[m + 5] &&
+      k[3] === meta[m + 6] &&
+      k[4] === meta[m + 7] &&
+      k[5] === meta[m + 8]
+    ) {
+      return this.lastFrom;
+    }
+    for (let j = 0; j < 6; j++) k[j] = meta[m + 3 + j];
+    const at = (m + 5) * 4;
+    const bytes = this.metaBytes.subarray(at, at + (meta[m + 4] === 6 ? 16 : 4));
+    this.lastFrom = { address: formatIp(bytes), port: meta[m + 3] };
+    return this.lastFrom;
+  }
+}
+
+interface DgramState {
+  handle: { recvStop(): number; recvStart(): number };
+  receiving: boolean;
+}
+
+/**
+ * Node's dgram keeps its libuv handle in a symbol-keyed state object and reads the socket from the
+ * moment it is bound; this finds that state (the `_handle` accessor is deprecated and warns).
+ */
+function dgramState(sock: dgram.Socket): DgramState {
+  for (const sym of Object.getOwnPropertySymbols(sock)) {
+    const state = (sock as unknown as Record<symbol, unknown>)[sym] as Partial<DgramState> | null;
+    if (state && typeof state === 'object' && typeof state.handle?.recvStop === 'function') {
+      return state as DgramState;
+    }
+  }
+  throw new Error('no dgram handle found');
+}

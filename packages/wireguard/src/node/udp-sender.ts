@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: Apache-2.0
+// How datagrams leave a WireGuardNode socket: the DatagramSender shape, and DgramSender, one dgram.send
+// per datagram, for when the batched socket (batched-socket.ts) is not available.
+import type dgram from 'node:dgram';
+import type { Endpoint } from '../peer.js';
+
+export interface DatagramSender {
+  /** Queues or sends one datagram; `data` may be reused by the caller as soon as this returns. */
+  send(data: Uint8Array, to: Endpoint): void;
+  /** Sends what is queued, then drops whatever comes later: the socket is about to close. */
+  close(): void;
+  /**
+   * Datagrams that never left: the kernel refused them (EACCES, EMSGSIZE, ENETUNREACH, ...), or the
+   * socket stayed full for longer than its queue lasts.
+   */
+  readonly errors: number;
+  /** How datagrams move: 'dgram', or 'mmsg' / 'mmsg+gso' (GSO is dropped if the kernel refuses it). */
+  readonly path: string;
+}
+
+/**
+ * Outgoing datagrams are copied into a ring of slots, because the core reuses its send buffer at once
+ * while dgram may still hold a datagram (libuv queues it when the kernel says EAGAIN). Completions come
+ * back in order per socket, so counting them tells which slots are free; when all are in flight, or a
+ * datagram is larger than a slot, it is copied into a fresh Buffer instead.
+ */
+const RING_SLOTS = 512;
+const RING_SLOT_SIZE = 2048;
+
+export class DgramSender implements DatagramSender {
+  readonly path = 'dgram';
+  private readonly buf = new Uint8Array(RING_SLOTS * RING_SLOT_SIZE);
+  private next = 0;
+  /** Sends handed to dgram whose callback has not run yet. */
+  inflight = 0;
+  errors = 0;
+  /** Shared completion callback (one closure per socket, not per packet). */
+  private readonly done = (err: Error | null): void => {
+    this.inflight--;
+    if (err) this.errors++;
+  };
+
+  constructor(private readonly sock: dgram.Socket) {}
+
+  send(data: Uint8Array, to: Endpoint): void {
+    let copy: Uint8Array;
+    if (data.length <= RING_SLOT_SIZE && this.inflight < RING_SLOTS) {
+      const off = this.next * RING_SLOT_SIZE;
+      this.next = (this.next + 1) % RING_SLOTS;
+      copy = this.buf.subarray(off, off + data.length);
+      copy.set(data);
+    } else {
+      copy = Buffer.from(data);
+    }
+    this.inflight++;
+    this.sock.send(copy, to.port, to.address, this.done);
+  }
+
+  close(): void {}
+}
