@@ -7,10 +7,11 @@ import { emitFragments } from '../src/iface/fragmenter.js';
 import { Cidr, Interface, IpAddress, Ipv4Packet, Ipv6Packet, Reassembler } from '../src/index.js';
 import { Prng } from '../src/testing/prng.js';
 import { checksum } from '../src/wire/checksum.js';
-import { IpProtocol, writeU16 } from '../src/wire/error.js';
+import { IpProtocol, readU16, writeU16 } from '../src/wire/error.js';
 import { fillIcmpv6Checksum } from '../src/wire/icmp.js';
 import { emitIpv4Header, FIELD as IP4 } from '../src/wire/ipv4.js';
 import { emitIpv6Header } from '../src/wire/ipv6.js';
+import { fillTcpChecksum } from '../src/wire/tcp.js';
 import { emitUdp } from '../src/wire/udp.js';
 
 const ME4 = IpAddress.from('100.100.0.1');
@@ -254,6 +255,49 @@ describe('drops and UDP demultiplexing', () => {
     i.input(p, 0);
     const d = i.stats().drops;
     assert.deepEqual([d.notForUs, d.checksum, d.malformed, d.unsupported], [1, 1, 2, 1]);
+  });
+
+  it('verifyChecksums: false (an authenticated link) takes TCP/UDP with a wrong checksum, but not IPv6 UDP with none', () => {
+    const build = (i: Interface, zeroSum: boolean, family: 4 | 6) => {
+      const [src, dst] = family === 4 ? [PEER4, ME4] : [PEER6, ME6];
+      const hl = family === 4 ? 20 : 40;
+      const p = new Uint8Array(hl + 8 + 3);
+      p.set([1, 2, 3], hl + 8);
+      emitUdp(p, hl, 999, 53, 3, src, dst);
+      writeU16(p, hl + 6, zeroSum ? 0 : readU16(p, hl + 6) ^ 0x0101);
+      if (family === 4) emitIpv4Header(p, 0, src, dst, IpProtocol.Udp, 11, 64, 1);
+      else emitIpv6Header(p, 0, src, dst, IpProtocol.Udp, 11, 64);
+      i.input(p, 0);
+    };
+    const strict = iface();
+    const trusting = iface({ verifyChecksums: false });
+    const s1 = strict.udpBind(53) as import('../src/index.js').UdpSocket;
+    const s2 = trusting.udpBind(53) as import('../src/index.js').UdpSocket;
+    for (const i of [strict, trusting]) {
+      build(i, false, 4);
+      build(i, false, 6);
+      build(i, true, 6);
+    }
+    assert.deepEqual([s1.pending, strict.stats().drops.checksum], [0, 3]);
+    assert.deepEqual([s2.pending, trusting.stats().drops.checksum], [2, 1]);
+    // TCP: a SYN with a flipped checksum bit is answered (here RST: no listener) only by the trusting one.
+    for (const [i, answers] of [
+      [strict, 0],
+      [trusting, 1],
+    ] as const) {
+      const syn = new Uint8Array(40);
+      writeU16(syn, 20, 1234); // source port
+      writeU16(syn, 22, 81); // destination port
+      syn[27] = 1; // sequence number
+      syn[32] = 5 << 4; // data offset: 5 words
+      syn[33] = 0x02; // SYN
+      writeU16(syn, 34, 1000); // window
+      fillTcpChecksum(syn, 20, 40, PEER4, ME4);
+      syn[20 + 16] ^= 0x01;
+      emitIpv4Header(syn, 0, PEER4, ME4, IpProtocol.Tcp, 20, 64, 2);
+      i.input(syn, 0);
+      assert.equal(collect(i).length, answers);
+    }
   });
 
   it('UDP: a socket bound to one address wins over the wildcard; a zero checksum over IPv6 is dropped', () => {

@@ -75,6 +75,12 @@ export interface InterfaceConfig {
   limits?: Partial<InterfaceLimits>;
   tcp?: Partial<TcpConfig>;
   reassembly?: Partial<ReassemblyLimits>;
+  /**
+   * Verify TCP and UDP checksums of incoming packets (default true). false for a link that authenticates
+   * every packet already, as WireGuard's AEAD does: Linux's wireguard marks decrypted packets
+   * CHECKSUM_UNNECESSARY for the same reason. Outgoing checksums are always filled in.
+   */
+  verifyChecksums?: boolean;
 }
 
 /** Why a packet was dropped; every drop increments exactly one counter. */
@@ -128,6 +134,7 @@ export class Interface implements TcpHost, TcpEmitter {
   readonly mtu: number;
   readonly limits: InterfaceLimits;
   readonly tcpConfig: TcpConfig;
+  readonly verifyChecksums: boolean;
   readonly drops: DropCounters = {
     malformed: 0,
     checksum: 0,
@@ -195,6 +202,7 @@ export class Interface implements TcpHost, TcpEmitter {
     }
     this.limits = { ...DEFAULT_LIMITS, ...cfg.limits };
     this.tcpConfig = { ...DEFAULT_TCP_CONFIG, ...cfg.tcp };
+    this.verifyChecksums = cfg.verifyChecksums !== false;
     this.random = cfg.random;
     const secret = new Uint8Array(8);
     cfg.random(secret);
@@ -420,7 +428,10 @@ export class Interface implements TcpHost, TcpEmitter {
       return;
     }
     // RFC 8200 8.1: a zero UDP checksum over IPv6 is invalid.
-    if ((src.family === 6 && u.checksumField === 0) || !u.verifyChecksum(src, dst)) {
+    if (
+      (src.family === 6 && u.checksumField === 0) ||
+      (this.verifyChecksums && !u.verifyChecksum(src, dst))
+    ) {
       this.drops.checksum++;
       return;
     }
@@ -482,7 +493,7 @@ export class Interface implements TcpHost, TcpEmitter {
       this.drops.malformed++;
       return;
     }
-    if (!verifyTcpChecksum(payload, src, dst)) {
+    if (this.verifyChecksums && !verifyTcpChecksum(payload, src, dst)) {
       this.drops.checksum++;
       return;
     }

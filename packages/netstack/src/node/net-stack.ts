@@ -28,6 +28,8 @@ export interface NetStackOptions {
   random?: (b: Uint8Array) => void;
   limits?: Partial<InterfaceLimits>;
   tcp?: Partial<TcpConfig>;
+  /** Verify incoming TCP/UDP checksums (default true); see InterfaceConfig.verifyChecksums. */
+  verifyChecksums?: boolean;
 }
 
 export interface ListenOptions {
@@ -93,6 +95,7 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
       random: opts.random ?? ((b) => randomFillSync(b)),
       limits: opts.limits,
       tcp: opts.tcp,
+      verifyChecksums: opts.verifyChecksums,
     });
   }
 

@@ -3,8 +3,36 @@
 // Sums are kept unfolded in a JS number (max 64 KiB of 16-bit words stays far below 2^53) and folded once.
 import type { IpAddress } from './ip-address.js';
 
+/** Whether this machine stores numbers little-endian (x86, arm64): then sumBytes reads 32-bit words. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Below this many bytes a Uint32Array view costs more than it saves. */
+const WORDS_FROM = 64;
+
 /** Adds the big-endian 16-bit words of buf[start, end) to acc. An odd trailing byte is padded with zero. */
 export function sumBytes(buf: Uint8Array, start: number, end: number, acc: number): number {
+  const at = buf.byteOffset + start;
+  if (LITTLE_ENDIAN && end - start >= WORDS_FROM && end <= buf.length && (at & 3) === 0) {
+    // RFC 1071 2(B): the one's-complement sum does not depend on byte order, so sum native 32-bit words
+    // (twice as fast as pairs of bytes) and swap the folded 16-bit result into network order. A JS
+    // number holds the sum of up to 2^21 words exactly.
+    const n = (end - start) >>> 2;
+    const w = new Uint32Array(buf.buffer, at, n);
+    let s0 = 0;
+    let s1 = 0;
+    let k = 0;
+    for (; k + 3 < n; k += 4) {
+      s0 += w[k] + w[k + 1];
+      s1 += w[k + 2] + w[k + 3];
+    }
+    for (; k < n; k++) s0 += w[k];
+    const s = fold(s0 + s1);
+    acc += ((s & 0xff) << 8) | (s >>> 8);
+    start += n << 2;
+  }
+  return sumBytePairs(buf, start, end, acc);
+}
+
+function sumBytePairs(buf: Uint8Array, start: number, end: number, acc: number): number {
   let i = start;
   // Unrolled by 16 bytes: the checksum is the hottest loop of the data path. Partial sums stay < 2^31.
   const last16 = end - 15;
