@@ -8,9 +8,9 @@ export function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-/** User + system CPU seconds a process has used so far (/proc/PID/stat fields 14 and 15, in clock ticks). */
-export function cpuSeconds(pid: number): number {
+/** User and system CPU seconds a process has used so far (/proc/PID/stat fields 14 and 15, in clock ticks). */
+export function cpuSeconds(pid: number): { user: number; sys: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   const CLOCK_TICKS = 100; // sysconf(_SC_CLK_TCK) on Linux
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  return { user: Number(fields[11]) / CLOCK_TICKS, sys: Number(fields[12]) / CLOCK_TICKS };
 }

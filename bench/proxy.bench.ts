@@ -168,16 +168,19 @@ async function main(): Promise<void> {
   const cpu0 = { a: cpuSeconds(a.child.proc.pid!), b: cpuSeconds(b.child.proc.pid!), t: performance.now() };
   const nexdBps2 = await bulk(bPort);
   const wall = (performance.now() - cpu0.t) / 1000;
-  const cpuA = (cpuSeconds(a.child.proc.pid!) - cpu0.a) / wall;
-  const cpuB = (cpuSeconds(b.child.proc.pid!) - cpu0.b) / wall;
+  const share = (pid: number, before: { user: number; sys: number }): string => {
+    const now = cpuSeconds(pid);
+    const [user, sys] = [(now.user - before.user) / wall, (now.sys - before.sys) / wall];
+    return `${((user + sys) * 100).toFixed(0)}% (user ${(user * 100).toFixed(0)}, sys ${(sys * 100).toFixed(0)})`;
+  };
+  const cpuA = share(a.child.proc.pid!, cpu0.a);
+  const cpuB = share(b.child.proc.pid!, cpu0.b);
   const socatBps2 = await bulk(s1);
   const nexdBest = Math.max(nexdBps, nexdBps2);
   const socatBest = Math.max(socatBps, socatBps2);
   console.log(`  nexd chain  (B egress -> WireGuard -> A ingress): ${gbit(nexdBps)}, ${gbit(nexdBps2)}`);
   console.log(`  socat chain (two relays):                         ${gbit(socatBps)}, ${gbit(socatBps2)}`);
-  console.log(
-    `  CPU during the second nexd run: A ${(cpuA * 100).toFixed(0)}%, B ${(cpuB * 100).toFixed(0)}% of one core`,
-  );
+  console.log(`  CPU during the second nexd run, of one core: A ${cpuA}, B ${cpuB}`);
 
   const ln = await latency(bPort, CONNECTIONS);
   const ls = await latency(s1, CONNECTIONS);
@@ -212,7 +215,8 @@ async function main(): Promise<void> {
       const dir = join(profDir, name);
       for (const f of readdirSync(dir).filter((x) => x.endsWith('.cpuprofile'))) {
         console.log(`CPU profile of ${name === 'a' ? 'A (ingress)' : 'B (egress)'}, self time, top 15:`);
-        for (const line of topFunctionsOfFile(join(dir, f), 15)) console.log(`  ${line}`);
+        for (const line of topFunctionsOfFile(join(dir, f), Number(process.env.BENCH_PROFILE_TOP ?? 15)))
+          console.log(`  ${line}`);
       }
     }
   }
