@@ -7,8 +7,9 @@
 // over 1,000 sequential connections (connect -> first byte from the server, i.e. the whole dial chain),
 // and the RSS of A and B with 1,000 concurrent idle connections. Last line: ratio=<nexd/socat throughput>.
 // BENCH_BYTES (default 200 MB), BENCH_CONNECTIONS (1000), BENCH_PROFILE=1 writes --cpu-prof profiles of A
-// and B and prints where their time goes.
-import { readdirSync } from 'node:fs';
+// and B and prints where their time goes (BENCH_PROFILE_TOP lines each); BENCH_NODE_ARGS adds node flags
+// to both proxies (i.e. --trace-gc; their stdout goes to BENCH_PROXY_STDOUT=dir if set).
+import { readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -132,7 +133,11 @@ async function main(): Promise<void> {
   if (skip) throw new Error(skip);
   const sink = await sinkServer();
   const profDir = tempDir('prof');
-  const profArgs = (name: string) => (PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : []);
+  const extraArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const profArgs = (name: string) => [
+    ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : []),
+    ...extraArgs,
+  ];
   const server = await ServerProcess.start();
   const a = await NexdProcess.start({
     tag: 'ba',
@@ -219,6 +224,11 @@ async function main(): Promise<void> {
           console.log(`  ${line}`);
       }
     }
+  }
+  const keep = process.env.BENCH_PROXY_STDOUT;
+  if (keep) {
+    writeFileSync(join(keep, 'a.stdout'), a.child.stdout);
+    writeFileSync(join(keep, 'b.stdout'), b.child.stdout);
   }
   await stopAll();
   await sink.close();

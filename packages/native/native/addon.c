@@ -26,6 +26,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"unwatch", NULL, unwatch_fd, NULL, NULL, NULL, napi_default, NULL},
       {"sealInPlace", NULL, aead_seal, NULL, NULL, NULL, napi_default, NULL},
       {"openInPlace", NULL, aead_open, NULL, NULL, NULL, napi_default, NULL},
+      {"aeadPath", NULL, aead_path, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   napi_value max;

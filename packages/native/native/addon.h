@@ -27,5 +27,6 @@ uint32_t udp_max_datagrams(void);
 // aead.c
 napi_value aead_seal(napi_env env, napi_callback_info info);
 napi_value aead_open(napi_env env, napi_callback_info info);
+napi_value aead_path(napi_env env, napi_callback_info info);
 
 #endif

@@ -45,6 +45,11 @@ export interface NativeBinding {
   sealInPlace(key: Uint8Array, nonce: Uint8Array, buf: Uint8Array, tag: Uint8Array): void;
   /** Decrypts `buf` in place; false when `tag` does not authenticate it (then `buf` is garbage). */
   openInPlace(key: Uint8Array, nonce: Uint8Array, buf: Uint8Array, tag: Uint8Array): boolean;
+  /**
+   * 'primitives': OpenSSL's ChaCha20/Poly1305 functions that Node exports, composed here (checked against
+   * EVP once at load); 'evp': OpenSSL's public EVP interface (slower per call).
+   */
+  aeadPath(): 'primitives' | 'evp';
 }
 
 export type BindingLoad = { binding: NativeBinding } | { binding: undefined; reason: string };

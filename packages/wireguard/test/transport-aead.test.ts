@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { loadBinding } from '@nexodus/native';
 import { openInPlace, sealInPlace, transportAead, transportAeads } from '../src/crypto.js';
 
 describe('transport AEAD', () => {
@@ -11,6 +12,12 @@ describe('transport AEAD', () => {
     assert.equal(transportAead, process.platform === 'linux' ? 'openssl' : 'sodium');
     assert.equal(sealInPlace === transportAeads.sodium.seal, transportAead === 'sodium');
     assert.equal(openInPlace === transportAeads.sodium.open, transportAead === 'sodium');
+  });
+
+  test("on Node 20's OpenSSL the addon composes the AEAD from the exported primitives (checked against EVP)", () => {
+    const native = loadBinding().binding;
+    assert.ok(native);
+    assert.equal(native.aeadPath(), 'primitives');
   });
 
   test('OpenSSL and sodium seal to the same bytes and open each other, at every size that matters', () => {

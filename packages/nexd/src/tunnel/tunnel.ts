@@ -93,7 +93,7 @@ export class Tunnel implements PeerSink {
     // each. NetStack.input() would flush (poll + socket events) after every one of them; feeding the
     // interface directly and flushing once from setImmediate, after the poll phase, turns a burst of
     // segments into one ACK and one large read for the proxied socket. The node hands over a view into
-    // a fresh datagram buffer; the interface does not keep it.
+    // its receive buffer, valid during the call; the interface copies what it keeps.
     const iface = stack.iface;
     node.onPacket = (packet) => {
       if (this.#closed) return;

@@ -7,7 +7,9 @@
 //   until the socket is writable, in order.
 // - Receive: dgram's reading is stopped; when the socket is readable, recvmmsg takes up to 16 messages
 //   per call, with UDP_GRO so a peer's super-packet arrives as one message. Datagrams are handed over
-//   as views into a large chunk that is never reused (the receiver may keep them), then the burst ends.
+//   as views into one receive buffer, reused by the next recvmmsg: a view is valid until onDatagram
+//   returns (as a NIC's rx ring; a fresh buffer per burst cost more in V8's external-memory GCs than
+//   the rest of the receive path).
 // Node's dgram costs one sendmsg or one JavaScript callback per datagram, about 4 µs of CPU each, which
 // was most of both proxies' time in bench/proxy.
 import type dgram from 'node:dgram';
@@ -22,11 +24,9 @@ const BATCH_BYTES = 256 * 1024;
 const BATCH_DATAGRAMS = 256;
 /** Datagrams waiting for a full socket to drain; beyond this they are dropped, as by a full NIC queue. */
 const QUEUE_LIMIT = 4096;
-/** Receive chunk: datagrams are views into it; a new one is taken when less than RECV_ROOM is left. */
-const RECV_CHUNK = 4 * 1024 * 1024;
+/** recvmmsg needs 64 KiB of room per message (one GRO message is up to one 64 KiB datagram). */
 const RECV_SLOT = 64 * 1024;
 const RECV_MESSAGES = 16;
-const RECV_ROOM = RECV_SLOT * RECV_MESSAGES;
 /** recvmmsg calls per readable event before yielding to the rest of the loop (it comes back, level-triggered). */
 const RECV_ROUNDS = 8;
 const META_STRIDE = 9;
@@ -41,8 +41,11 @@ export type BatchedUdpApi = Pick<
 >;
 
 export interface BatchedSocketHooks {
-  /** One datagram; `data` is a view that stays valid. `now` is read once per burst. */
-  onDatagram(data: Buffer, from: Endpoint, now: number): void;
+  /**
+   * One datagram; `data` is a view into the receive buffer, valid until this returns (a plain
+   * Uint8Array: its subarrays cost less than a Buffer's). `now` is read once per burst.
+   */
+  onDatagram(data: Uint8Array, from: Endpoint, now: number): void;
   /** After each received burst (i.e. re-arm timers once, not per datagram). */
   onBurstEnd(): void;
   now(): number;
@@ -63,8 +66,7 @@ export class BatchedSocket implements DatagramSender {
   private readonly one = new Uint32Array(1);
   private refused = 0;
   // receive
-  private chunk = Buffer.allocUnsafeSlow(RECV_CHUNK);
-  private cursor = 0;
+  private readonly rx = new Uint8Array(RECV_SLOT * RECV_MESSAGES);
   private readonly meta = new Uint32Array(META_STRIDE * RECV_MESSAGES);
   private readonly metaBytes = new Uint8Array(this.meta.buffer);
   private lastFrom: Endpoint = { address: '', port: 0 };
@@ -214,36 +216,27 @@ export class BatchedSocket implements DatagramSender {
     const { binding, fd, meta, hooks } = this;
     const now = hooks.now();
     for (let round = 0; round < RECV_ROUNDS && !this.closed; round++) {
-      if (RECV_CHUNK - this.cursor < RECV_ROOM) {
-        this.chunk = Buffer.allocUnsafeSlow(RECV_CHUNK);
-        this.cursor = 0;
-      }
-      const chunk = this.chunk;
-      const base = this.cursor;
-      const n = binding.recvBatch(fd, chunk.subarray(base), meta, RECV_MESSAGES);
+      const rx = this.rx;
+      const n = binding.recvBatch(fd, rx, meta, RECV_MESSAGES);
       if (n <= 0) {
         if (n < 0 && n !== -EAGAIN) this.recvErrors++;
         break;
       }
-      let end = 0;
       for (let i = 0; i < n; i++) {
         const m = i * META_STRIDE;
-        const off = base + meta[m];
+        const off = meta[m];
         const len = meta[m + 1];
         const seg = meta[m + 2];
         const from = this.source(i);
-        end = meta[m] + len;
         if (seg === 0 || len <= seg) {
-          hooks.onDatagram(chunk.subarray(off, off + len), from, now);
+          hooks.onDatagram(rx.subarray(off, off + len), from, now);
           continue;
         }
         // A GRO message: datagrams of `seg` bytes, the last one maybe shorter.
         for (let o = 0; o < len; o += seg) {
-          hooks.onDatagram(chunk.subarray(off + o, off + Math.min(o + seg, len)), from, now);
+          hooks.onDatagram(rx.subarray(off + o, off + Math.min(o + seg, len)), from, now);
         }
       }
-      // Keep the next views 8-byte aligned (typed-array views of a packet stay possible).
-      this.cursor = base + ((end + 7) & ~7);
       if (n < RECV_MESSAGES) break;
     }
     hooks.onBurstEnd();

@@ -65,7 +65,10 @@ export class WireGuardNode {
   readonly port: number;
   /** Our public key (base64). */
   readonly publicKey: string;
-  /** Called with each decrypted IP packet and the sending peer's base64 public key. The packet is a view into a fresh datagram buffer and may be kept. */
+  /**
+   * Called with each decrypted IP packet and the sending peer's base64 public key. The packet is a view
+   * into the receive buffer, valid until this returns: copy it to keep it.
+   */
   onPacket: ((packet: Uint8Array, peerKey: string) => void) | undefined = undefined;
   /** Socket buffer sizes the kernel granted, per family. */
   readonly socketBuffers: BindEvent[];
@@ -91,7 +94,7 @@ export class WireGuardNode {
     this.port = sock4.address().port;
     const batched = opts.batchedIo !== false;
     const hooks = {
-      onDatagram: (data: Buffer, from: Endpoint, t: number) => this.device.receiveDatagram(data, from, t),
+      onDatagram: (data: Uint8Array, from: Endpoint, t: number) => this.device.receiveDatagram(data, from, t),
       onBurstEnd: () => this.requestSchedule(),
       now,
     };
