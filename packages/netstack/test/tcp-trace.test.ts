@@ -332,6 +332,17 @@ describe('established', () => {
     assert.equal(sock.counters.recoveries, 1);
   });
 
+  it('established: in slow start a stretch ACK of 10 segments opens cwnd by 10 segments, not 2 (no RFC 3465 L cap)', () => {
+    // A receiver that batches its input (Linux GRO; nexd's one ACK per event-loop turn) acknowledges
+    // a whole burst at once. Counting all of it, as Linux does, keeps slow start doubling per RTT.
+    const { h, l, p, sock } = established();
+    sock.send(new Uint8Array(40 * MSS));
+    assert.equal(h.poll().length, 10, 'initial window: 10 segments (RFC 6928)');
+    h.send({ flags: 'ACK', seq: p, ack: l + 10 * MSS, win: 65535 }, 1);
+    assert.equal(h.poll().length, 20, 'cwnd 20 segments after the stretch ACK');
+    assert.equal(sock.cc.cwnd, 20 * MSS);
+  });
+
   it('established: Nagle holds a second small segment until the first is ACKed; setNoDelay sends it', () => {
     const { h, l, p, sock } = established();
     sock.send(new TextEncoder().encode('a'));

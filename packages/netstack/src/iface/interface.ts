@@ -183,6 +183,8 @@ export class Interface implements TcpHost, TcpEmitter {
   private readonly rx = new TcpSegment();
   readonly tx = new TcpSegment();
   private readonly scratch: Uint8Array;
+  /** scratch[0, len) of the last packet sent, reused while the length repeats (see transmit). */
+  private outView: Uint8Array;
   /** Set while poll() runs: packets go straight to it instead of the queue. */
   private outLink: PacketLink | undefined = undefined;
   private readonly pushOut = (pkt: Uint8Array) => this.sendOut(pkt);
@@ -213,6 +215,7 @@ export class Interface implements TcpHost, TcpEmitter {
     this.challengeAcks = new RateLimiter(this.limits.challengeAcksPerSecond);
     this.icmpErrors = new RateLimiter(this.limits.icmpErrorsPerSecond);
     this.scratch = new Uint8Array(this.mtu);
+    this.outView = this.scratch.subarray(0, 0);
   }
 
   private random32(): number {
@@ -739,7 +742,10 @@ export class Interface implements TcpHost, TcpEmitter {
   /** Sends scratch[0, len) now (inside poll) or queues a copy (inside input / user calls). */
   private transmit(len: number): void {
     if (this.outLink) {
-      this.sendOut(this.scratch.subarray(0, len));
+      // One view per length, kept: a bulk transfer sends thousands of MTU-sized packets per second,
+      // and a fresh subarray each was young-generation garbage for nothing.
+      if (this.outView.length !== len) this.outView = this.scratch.subarray(0, len);
+      this.sendOut(this.outView);
     } else if (!this.txq.push(this.scratch, len)) {
       this.drops.txQueueFull++;
     }

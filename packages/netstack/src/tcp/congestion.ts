@@ -26,13 +26,23 @@ export class NewReno {
   /** Call when an ACK outside recovery acknowledges `acked` new bytes. */
   onAck(acked: number): void {
     if (this.cwnd < this.ssthresh) {
-      // RFC 5681 3.1 slow start, RFC 3465 L = 2*SMSS.
-      this.cwnd += Math.min(acked, 2 * this.mss);
-      return;
+      // RFC 5681 3.1 slow start, counting every acknowledged byte (RFC 3465 2.2 byte counting without
+      // its L = 2*SMSS cap, as Linux does since 3.8): receivers that batch their input (GRO on Linux,
+      // one ACK per event-loop turn here) send stretch ACKs covering tens of segments, and a capped
+      // increase would make slow start grow by 2 segments per round trip. Beyond ssthresh the rest of
+      // the ACK counts towards congestion avoidance.
+      const room = this.ssthresh - this.cwnd;
+      if (acked <= room) {
+        this.cwnd += acked;
+        return;
+      }
+      this.cwnd = this.ssthresh;
+      acked -= room;
     }
-    // RFC 5681 3.1 congestion avoidance: one SMSS per cwnd of acknowledged bytes.
+    // RFC 5681 3.1 congestion avoidance: one SMSS per cwnd of acknowledged bytes (a stretch ACK may
+    // cover more than one cwnd).
     this.bytesAcked += acked;
-    if (this.bytesAcked >= this.cwnd) {
+    while (this.bytesAcked >= this.cwnd) {
       this.bytesAcked -= this.cwnd;
       this.cwnd += this.mss;
     }

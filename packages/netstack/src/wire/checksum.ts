@@ -8,6 +8,20 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** Below this many bytes a Uint32Array view costs more than it saves. */
 const WORDS_FROM = 64;
 
+/**
+ * A Uint32Array over a whole ArrayBuffer, kept for the last buffer asked about: packets are sent from
+ * and received into a few long-lived buffers, and a view per call was garbage per packet.
+ */
+let wordsBuffer: ArrayBufferLike | undefined;
+let words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+function wordsOf(buffer: ArrayBufferLike): Uint32Array {
+  if (buffer !== wordsBuffer) {
+    wordsBuffer = buffer;
+    words = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
+  }
+  return words;
+}
+
 /** Adds the big-endian 16-bit words of buf[start, end) to acc. An odd trailing byte is padded with zero. */
 export function sumBytes(buf: Uint8Array, start: number, end: number, acc: number): number {
   const at = buf.byteOffset + start;
@@ -16,15 +30,16 @@ export function sumBytes(buf: Uint8Array, start: number, end: number, acc: numbe
     // (twice as fast as pairs of bytes) and swap the folded 16-bit result into network order. A JS
     // number holds the sum of up to 2^21 words exactly.
     const n = (end - start) >>> 2;
-    const w = new Uint32Array(buf.buffer, at, n);
+    const w = wordsOf(buf.buffer);
     let s0 = 0;
     let s1 = 0;
-    let k = 0;
-    for (; k + 3 < n; k += 4) {
+    let k = at >>> 2;
+    const stop = k + n;
+    for (; k + 3 < stop; k += 4) {
       s0 += w[k] + w[k + 1];
       s1 += w[k + 2] + w[k + 3];
     }
-    for (; k < n; k++) s0 += w[k];
+    for (; k < stop; k++) s0 += w[k];
     const s = fold(s0 + s1);
     acc += ((s & 0xff) << 8) | (s >>> 8);
     start += n << 2;
