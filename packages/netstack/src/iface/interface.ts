@@ -272,7 +272,7 @@ export class Interface implements TcpHost, TcpEmitter {
       return;
     }
     this.acceptDatagram(
-      packet.subarray(0, ip.totalLen),
+      ip.totalLen === packet.length ? packet : packet.subarray(0, ip.totalLen),
       ip.readSrc(this.src),
       ip.readDst(this.dst),
       ip.protocol,
@@ -295,7 +295,7 @@ export class Interface implements TcpHost, TcpEmitter {
     }
     // A reassembled payload may itself start with extension headers; we only accept direct transport.
     this.acceptDatagram(
-      packet.subarray(0, ip.totalLen),
+      ip.totalLen === packet.length ? packet : packet.subarray(0, ip.totalLen),
       ip.readSrc(this.src),
       ip.readDst(this.dst),
       ip.upperProtocol,
