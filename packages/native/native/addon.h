@@ -4,6 +4,7 @@
 #define NEXODUS_NATIVE_ADDON_H
 
 #include <node_api.h>
+#include <stddef.h>
 #include <stdint.h>
 
 // Throws TypeError(code NATIVE_ERR_ARGS): the JavaScript side passed something of the wrong kind.
@@ -23,6 +24,9 @@ napi_value watch_fd(napi_env env, napi_callback_info info);
 napi_value set_events(napi_env env, napi_callback_info info);
 napi_value unwatch_fd(napi_env env, napi_callback_info info);
 uint32_t udp_max_datagrams(void);
+
+// checksum.c: fills the TCP checksum of the IP packet at p[0, n) (IPv4 or IPv6); other packets untouched.
+void fill_tcp_checksum(uint8_t* p, size_t n);
 
 // aead.c
 napi_value aead_seal(napi_env env, napi_callback_info info);

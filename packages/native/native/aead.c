@@ -9,6 +9,7 @@
 // EVP interface does the same work, with one context per direction set up once.
 #include <node_api.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -102,13 +103,17 @@ typedef struct {
   uint8_t* buf;
   uint8_t* tag;
   size_t len;
+  bool fill_checksum;
 } aead_args_t;
 
-// (key: 32 bytes, nonce: 12 bytes, buf, tag: 16 bytes), all Uint8Arrays.
+// (key: 32 bytes, nonce: 12 bytes, buf, tag: 16 bytes), all Uint8Arrays, then for seal an optional
+// boolean: fill the TCP checksum of the IP packet in buf first (checksum offload, see checksum.c).
 static int get_args(napi_env env, napi_callback_info info, aead_args_t* a) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) return 0;
+  a->fill_checksum = false;
+  if (argc >= 5 && napi_get_value_bool(env, argv[4], &a->fill_checksum) != napi_ok) a->fill_checksum = false;
   uint8_t** ptrs[4] = {&a->key, &a->nonce, &a->buf, &a->tag};
   size_t want[4] = {32, 12, 0, 16};
   for (int i = 0; i < 4; i++) {
@@ -124,10 +129,11 @@ static int get_args(napi_env env, napi_callback_info info, aead_args_t* a) {
   return a->len <= 0x7fffffff;
 }
 
-// sealInPlace(key, nonce, buf, tag): encrypts buf in place and writes the tag.
+// sealInPlace(key, nonce, buf, tag, fillTcpChecksum?): encrypts buf in place and writes the tag.
 napi_value aead_seal(napi_env env, napi_callback_info info) {
   aead_args_t a;
   if (!get_args(env, info, &a)) return throw_args(env, "sealInPlace(key[32], nonce[12], buf, tag[16]) takes Uint8Arrays");
+  if (a.fill_checksum) fill_tcp_checksum(a.buf, a.len);
   if (have_primitives()) {
     unsigned int k[8], c[4];
     load_key(a.key, a.nonce, k, c);

@@ -40,9 +40,17 @@ export interface NativeBinding {
   readonly maxDatagrams: number;
   /**
    * ChaCha20-Poly1305 (RFC 8439) with empty associated data, in place: encrypts `buf` and writes the
-   * 16-byte tag. key: 32 bytes, nonce: 12. Throws a TypeError for other sizes.
+   * 16-byte tag. key: 32 bytes, nonce: 12. Throws a TypeError for other sizes. `fillTcpChecksum`: `buf`
+   * starts with an IP packet whose TCP checksum is to be filled in first (TX checksum offload); packets
+   * that are not TCP, or are fragments, are left as they are.
    */
-  sealInPlace(key: Uint8Array, nonce: Uint8Array, buf: Uint8Array, tag: Uint8Array): void;
+  sealInPlace(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    buf: Uint8Array,
+    tag: Uint8Array,
+    fillTcpChecksum?: boolean,
+  ): void;
   /** Decrypts `buf` in place; false when `tag` does not authenticate it (then `buf` is garbage). */
   openInPlace(key: Uint8Array, nonce: Uint8Array, buf: Uint8Array, tag: Uint8Array): boolean;
   /**

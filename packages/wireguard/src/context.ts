@@ -74,6 +74,8 @@ export interface DeviceContext {
   readonly timers: TimerConstants;
   /** Tunnel MTU that caps padding (0 = pad to 16 always), i.e. 1420. */
   readonly mtu: number;
+  /** Fill the TCP checksum of outgoing packets before sealing (DeviceOptions.tcpChecksumOffload). */
+  readonly tcpChecksumOffload: boolean;
   readonly checker: CookieChecker;
   /** Per-source handshake rate limit, applied under load only. */
   readonly limiter: RateLimiter;

@@ -165,12 +165,21 @@ const native = loadBinding().binding;
 /** Which library runs the transport AEAD: 'openssl' (through @nexodus/native) or 'sodium'. */
 export const transportAead: 'openssl' | 'sodium' = native ? 'openssl' : 'sodium';
 
+/** Whether sealInPlace can fill the TCP checksum of the packet it seals (the native path only). */
+export const tcpChecksumOffloadAvailable = native !== undefined;
+
 /**
  * Transport AEAD in place: seals `buf` (the padded plaintext) and writes the tag to `tag`.
  * `nonce` is the caller's reused 12-byte buffer already holding the counter. Allocates nothing.
+ * `fillTcpChecksum` (native only): first fill the TCP checksum of the IP packet in `buf`.
  */
-export const sealInPlace: (key: Uint8Array, nonce: Uint8Array, buf: Uint8Array, tag: Uint8Array) => void =
-  native ? native.sealInPlace : sodiumSealInPlace;
+export const sealInPlace: (
+  key: Uint8Array,
+  nonce: Uint8Array,
+  buf: Uint8Array,
+  tag: Uint8Array,
+  fillTcpChecksum?: boolean,
+) => void = native ? native.sealInPlace : sodiumSealInPlace;
 
 /** Transport AEAD in place: opens `buf` with `tag`; false when authentication fails. */
 export const openInPlace: (key: Uint8Array, nonce: Uint8Array, buf: Uint8Array, tag: Uint8Array) => boolean =

@@ -16,6 +16,7 @@ import {
 } from './constants.js';
 import { type DeviceContext, type DeviceOutput, type DropCounters, newDropCounters } from './context.js';
 import { CookieChecker } from './cookie.js';
+import { tcpChecksumOffloadAvailable } from './crypto.js';
 import { WireGuardError } from './errors.js';
 import { IndexTable } from './index-table.js';
 import { type Cidr, parseCidr, parseIp } from './ip.js';
@@ -45,6 +46,12 @@ export interface DeviceOptions {
    * nexd use. 0 = always pad to a multiple of 16.
    */
   mtu?: number;
+  /**
+   * TX checksum offload, as a NIC offers it: IP packets given to sendPacket may leave their TCP checksum
+   * unset, and the device fills it in just before sealing (Linux's wireguard does this for
+   * CHECKSUM_PARTIAL packets). Needs the native AEAD (@nexodus/native); see tcpChecksumOffloadAvailable.
+   */
+  tcpChecksumOffload?: boolean;
 }
 
 export interface PeerConfig {
@@ -118,6 +125,12 @@ export class WireGuardDevice {
         `mtu must be an integer 0..${MAX_CONTENT_SIZE}, got ${opts.mtu}`,
       );
     }
+    if (opts.tcpChecksumOffload && !tcpChecksumOffloadAvailable) {
+      throw new WireGuardError(
+        'WG_ERR_BAD_CONFIG',
+        'tcpChecksumOffload needs the native AEAD of @nexodus/native, which is not built here; leave it off',
+      );
+    }
     const privateKey = toKey(opts.privateKey, 'private key');
     const local = localStatic(privateKey);
     const sendBuffer = new Uint8Array(MAX_DATAGRAM_SIZE);
@@ -128,6 +141,7 @@ export class WireGuardDevice {
       random: opts.random,
       timers,
       mtu,
+      tcpChecksumOffload: opts.tcpChecksumOffload === true,
       checker: new CookieChecker(local.publicKey, opts.random, timers.cookieRefreshTime),
       limiter: new RateLimiter(),
       index: new IndexTable<Peer>(opts.random),

@@ -129,7 +129,7 @@ function sendTransport(ctx: DeviceContext, peer: Peer, kp: Keypair, payload: Uin
     views.tag = buf.subarray(end, end + AEAD_TAG_SIZE);
     views.datagram = buf.subarray(0, end + AEAD_TAG_SIZE);
   }
-  sealInPlace(kp.sendKey, nonce, views.content, views.tag);
+  sealInPlace(kp.sendKey, nonce, views.content, views.tag, ctx.tcpChecksumOffload);
   const datagram = views.datagram;
   peer.txBytes += datagram.length;
   timersAnyAuthenticatedPacketTraversal(peer, now);

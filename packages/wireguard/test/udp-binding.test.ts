@@ -231,6 +231,37 @@ describe('WireGuardNode over loopback', () => {
     assert.equal(a.sendErrors, 1);
   });
 
+  test('tcpChecksumOffload: the sender fills the TCP checksum of a packet handed over without one', async () => {
+    const ka = keypair();
+    const kb = keypair();
+    const a = await WireGuardNode.open({ privateKey: ka.priv, bindAddress6: false });
+    open.push(a);
+    const b = await WireGuardNode.open({
+      privateKey: kb.priv,
+      bindAddress6: false,
+      tcpChecksumOffload: true,
+      peers: [
+        { publicKey: ka.pub, endpoint: { address: '127.0.0.1', port: a.port }, allowedIps: ['10.7.0.1/32'] },
+      ],
+    });
+    open.push(b);
+    a.addPeer({ publicKey: kb.pub, allowedIps: ['10.7.0.2/32'] });
+    const got = nextPacket(a);
+    const pkt = ipv4Packet('10.7.0.2', '10.7.0.1', 221, 0x5a);
+    pkt[9] = 6; // TCP
+    pkt[32] = 5 << 4; // data offset 5 words; the checksum (bytes 36, 37) stays 0
+    pkt[36] = pkt[37] = 0;
+    b.send(pkt);
+    const { packet } = await got;
+    // RFC 1071 over the pseudo-header and the segment: all ones (0 after complement) when it verifies.
+    let sum = 6 + (221 - 20);
+    for (let i = 12; i < 20; i += 2) sum += (packet[i] << 8) | packet[i + 1];
+    for (let i = 20; i < 221; i += 2) sum += (packet[i] << 8) | (i + 1 < 221 ? packet[i + 1] : 0);
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    assert.notEqual((packet[36] << 8) | packet[37], 0);
+    assert.equal(~sum & 0xffff, 0);
+  });
+
   test('the handshake is observable on the wireguard:handshake channel', async () => {
     const events: { event: string }[] = [];
     const on = (m: unknown) => events.push(m as { event: string });

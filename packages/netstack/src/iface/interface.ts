@@ -81,6 +81,11 @@ export interface InterfaceConfig {
    * CHECKSUM_UNNECESSARY for the same reason. Outgoing checksums are always filled in.
    */
   verifyChecksums?: boolean;
+  /**
+   * Leave the TCP checksum of outgoing segments to the link (TX checksum offload, as a NIC): the field
+   * is sent as 0 and the link must fill it (nexd's WireGuard node does, just before sealing). Default false.
+   */
+  tcpChecksumOffload?: boolean;
 }
 
 /** Why a packet was dropped; every drop increments exactly one counter. */
@@ -135,6 +140,7 @@ export class Interface implements TcpHost, TcpEmitter {
   readonly limits: InterfaceLimits;
   readonly tcpConfig: TcpConfig;
   readonly verifyChecksums: boolean;
+  readonly tcpChecksumOffload: boolean;
   readonly drops: DropCounters = {
     malformed: 0,
     checksum: 0,
@@ -205,6 +211,7 @@ export class Interface implements TcpHost, TcpEmitter {
     this.limits = { ...DEFAULT_LIMITS, ...cfg.limits };
     this.tcpConfig = { ...DEFAULT_TCP_CONFIG, ...cfg.tcp };
     this.verifyChecksums = cfg.verifyChecksums !== false;
+    this.tcpChecksumOffload = cfg.tcpChecksumOffload === true;
     this.random = cfg.random;
     const secret = new Uint8Array(8);
     cfg.random(secret);
@@ -758,7 +765,7 @@ export class Interface implements TcpHost, TcpEmitter {
     const thl = this.tx.emitHeader(b, hl);
     if (payloadLen > 0) sock.sendBuf.copyOut(payloadOff, b, hl + thl, payloadLen);
     const end = hl + thl + payloadLen;
-    fillTcpChecksum(b, hl, end, sock.local, sock.remote);
+    if (!this.tcpChecksumOffload) fillTcpChecksum(b, hl, end, sock.local, sock.remote);
     this.emitIpHeader(sock.local, sock.remote, IpProtocol.Tcp, end - hl);
     this.transmit(end);
   }
@@ -792,7 +799,7 @@ export class Interface implements TcpHost, TcpEmitter {
     const b = this.scratch;
     const hl = local.family === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
     const end = hl + this.tx.emitHeader(b, hl);
-    fillTcpChecksum(b, hl, end, local, remote);
+    if (!this.tcpChecksumOffload) fillTcpChecksum(b, hl, end, local, remote);
     this.emitIpHeader(local, remote, IpProtocol.Tcp, end - hl);
     this.transmit(end);
   }

@@ -30,6 +30,8 @@ export interface NetStackOptions {
   tcp?: Partial<TcpConfig>;
   /** Verify incoming TCP/UDP checksums (default true); see InterfaceConfig.verifyChecksums. */
   verifyChecksums?: boolean;
+  /** The link fills TCP checksums (default false); see InterfaceConfig.tcpChecksumOffload. */
+  tcpChecksumOffload?: boolean;
 }
 
 export interface ListenOptions {
@@ -96,6 +98,7 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
       limits: opts.limits,
       tcp: opts.tcp,
       verifyChecksums: opts.verifyChecksums,
+      tcpChecksumOffload: opts.tcpChecksumOffload,
     });
   }
 

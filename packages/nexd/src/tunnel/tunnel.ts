@@ -8,7 +8,7 @@ import diagnostics from 'node:diagnostics_channel';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { NetStack } from '@nexodus/netstack';
-import { type HandshakeEvent, WireGuardNode } from '@nexodus/wireguard';
+import { type HandshakeEvent, tcpChecksumOffloadAvailable, WireGuardNode } from '@nexodus/wireguard';
 import type { Logger } from 'pino';
 import type { PeerStatus } from '../control/protocol.js';
 import { formatEndpoint, splitEndpoint } from '../endpoints.js';
@@ -126,6 +126,7 @@ export class Tunnel implements PeerSink {
       listenPort: opts.listenPort ?? 0,
       mtu,
       socketBufferBytes: TUNNEL_SOCKET_BUFFER_BYTES,
+      tcpChecksumOffload: tcpChecksumOffloadAvailable,
       logger: opts.logger,
     }).catch((err: unknown) => {
       throw new NexdError(
@@ -150,6 +151,8 @@ export class Tunnel implements PeerSink {
         tcp: { sendBufferSize: TUNNEL_TCP_BUFFER_BYTES, recvBufferSize: TUNNEL_TCP_BUFFER_BYTES },
         // Every packet here passed WireGuard's AEAD, which rejects any altered bit.
         verifyChecksums: false,
+        // The node fills TCP checksums natively just before sealing (where @nexodus/native is built).
+        tcpChecksumOffload: tcpChecksumOffloadAvailable,
       });
     } catch (err) {
       await node.close();

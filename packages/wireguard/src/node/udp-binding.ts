@@ -37,6 +37,8 @@ export interface NodeOptions {
    * addon is built (Linux); default true. false = one dgram call per datagram.
    */
   batchedIo?: boolean;
+  /** See DeviceOptions.tcpChecksumOffload (and tcpChecksumOffloadAvailable). */
+  tcpChecksumOffload?: boolean;
   /** Optional pino-style logger for bind-time facts (granted buffer sizes); never called per packet. */
   logger?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
@@ -107,6 +109,7 @@ export class WireGuardNode {
       timers: opts.timers,
       cookieLoadThreshold: opts.cookieLoadThreshold,
       mtu: opts.mtu,
+      tcpChecksumOffload: opts.tcpChecksumOffload,
       output: {
         sendDatagram: (data, to) => this.sendDatagram(data, to),
         deliverPacket: (packet, peer) => this.onPacket?.(packet, peer),
