@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-npx tsc -b
+npx tsc -b && node scripts/bins.mjs
 npx biome check .
 npx tsc -p tsconfig.check.json
 node scripts/run-tests.mjs "$@"

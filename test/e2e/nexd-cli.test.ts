@@ -3,6 +3,7 @@
 // CA, a wrong password, an unreachable service, bad rules and bad flags each give a clear message and a
 // non-zero exit and leave the stored state byte for byte as it was; /readyz; nexctl's API commands.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,8 +12,10 @@ import {
   buildSkipReason,
   freePort,
   httpGet,
+  NEXD_CLI,
   NexdProcess,
   nexctl,
+  nexdNodeFlags,
   nexdRun,
   ServerProcess,
   stopAll,
@@ -196,5 +199,15 @@ describe('nexd and nexctl against an HTTPS service', { skip }, () => {
     });
     assert.ok(a2.child.logs.some((l) => l.msg === 'device registered'));
     await a2.stop();
+  });
+});
+
+describe('the installed nexd bin', { skip }, () => {
+  test('runs through its shebang (the V8 flags it carries are the ones the harness passes)', async () => {
+    // `nexd` on PATH, or `npx nexd`, is dist/cli.js executed through `#!/usr/bin/env -S node <flags>`.
+    assert.deepEqual(nexdNodeFlags(), ['--initial-old-space-size=64']);
+    const r = spawnSync(NEXD_CLI, ['version'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^nexd \d+\.\d+\.\d+/);
   });
 });

@@ -5,7 +5,7 @@
 // The built CLIs (dist/) are used: run `npx tsc -b` first (scripts/test.sh does).
 import { type ChildProcess, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,17 @@ export const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 export const SERVER_CLI = join(REPO, 'packages/server/dist/cli.js');
 export const NEXD_CLI = join(REPO, 'packages/nexd/dist/cli.js');
 export const NEXCTL_CLI = join(REPO, 'packages/nexctl/dist/cli.js');
+
+/**
+ * The node flags nexd's bin asks for in its shebang (`#!/usr/bin/env -S node <flags>`): processes started
+ * here as `node <flags> cli.js` run as the installed `nexd` does.
+ */
+export function nexdNodeFlags(): string[] {
+  if (!existsSync(NEXD_CLI)) return [];
+  const first = readFileSync(NEXD_CLI, 'utf8').split('\n', 1)[0];
+  const m = /^#!\S*env -S node(?<flags>( +-\S+)*)\s*$/.exec(first);
+  return m?.groups?.flags?.trim().split(/ +/).filter(Boolean) ?? [];
+}
 export const ADMIN_PASSWORD = 'nexdint-admin-pw';
 
 /** Why the e2e suites cannot run, or undefined when the built CLIs are there. */
@@ -257,6 +268,7 @@ export class NexdProcess {
       process.execPath,
       [
         ...(opts.nodeArgs ?? []),
+        ...nexdNodeFlags(),
         NEXD_CLI,
         '--state-dir',
         this.stateDir,
@@ -322,7 +334,10 @@ export async function nexdRun(
   env: Record<string, string | undefined> = {},
   timeoutMs = 20_000,
 ) {
-  const c = new Child(process.execPath, [NEXD_CLI, ...args], { NEXD_LOG_LEVEL: 'error', ...env });
+  const c = new Child(process.execPath, [...nexdNodeFlags(), NEXD_CLI, ...args], {
+    NEXD_LOG_LEVEL: 'error',
+    ...env,
+  });
   const t = setTimeout(() => c.proc.kill('SIGKILL'), timeoutMs);
   const r = await c.exit;
   clearTimeout(t);
