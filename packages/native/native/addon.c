@@ -16,6 +16,17 @@ napi_value make_int(napi_env env, int64_t v) {
   return out;
 }
 
+int typed_array(napi_env env, napi_value v, napi_typedarray_type type, void** data, size_t* length) {
+  napi_typedarray_type t;
+  size_t len, offset;
+  void* p;
+  napi_value buffer;
+  if (napi_get_typedarray_info(env, v, &t, &len, &p, &buffer, &offset) != napi_ok || t != type) return 0;
+  *data = p;
+  *length = len;
+  return 1;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"sendBatch", NULL, send_batch, NULL, NULL, NULL, napi_default, NULL},

@@ -10,6 +10,8 @@
 // Throws TypeError(code NATIVE_ERR_ARGS): the JavaScript side passed something of the wrong kind.
 napi_value throw_args(napi_env env, const char* msg);
 napi_value make_int(napi_env env, int64_t v);
+// The data and element count of `v` if it is a typed array of `type`; 0 (and nothing set) otherwise.
+int typed_array(napi_env env, napi_value v, napi_typedarray_type type, void** data, size_t* length);
 
 #define CHECK(call)                                                        \
   do {                                                                     \

@@ -23,8 +23,9 @@ void Poly1305_Init(void* ctx, const unsigned char key[32]) __attribute__((weak))
 void Poly1305_Update(void* ctx, const unsigned char* inp, size_t len) __attribute__((weak));
 void Poly1305_Final(void* ctx, unsigned char mac[16]) __attribute__((weak));
 
-// Room for OpenSSL's POLY1305 context (about 200 bytes), aligned for its vector code.
-static _Alignas(64) unsigned char poly_ctx[1024];
+// Room for OpenSSL's POLY1305 context (about 200 bytes), aligned for its vector code; on the stack of
+// each call, since the addon may run in several threads (Workers).
+#define POLY_CTX_ROOM 1024
 
 static uint32_t le32(const uint8_t* p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
@@ -33,6 +34,7 @@ static uint32_t le32(const uint8_t* p) { return (uint32_t)p[0] | (uint32_t)p[1] 
 static void mac_of(const unsigned int key[8], unsigned int counter[4], const uint8_t* ct, size_t len,
                    uint8_t tag[16]) {
   static const uint8_t zeros[64];
+  _Alignas(64) unsigned char poly_ctx[POLY_CTX_ROOM];
   uint8_t poly_key[32];
   counter[0] = 0;
   ChaCha20_ctr32(poly_key, zeros, sizeof(poly_key), key, counter);
@@ -53,16 +55,21 @@ static void load_key(const uint8_t* key, const uint8_t* nonce, unsigned int k[8]
   c[3] = le32(nonce + 8);
 }
 
-static EVP_CIPHER_CTX* seal_ctx;
-static EVP_CIPHER_CTX* open_ctx;
+// Per thread: each Worker that loads the addon gets its own contexts.
+static _Thread_local EVP_CIPHER_CTX* seal_ctx;
+static _Thread_local EVP_CIPHER_CTX* open_ctx;
 
 static int setup(void) {
-  if (seal_ctx != NULL) return 1;
-  seal_ctx = EVP_CIPHER_CTX_new();
-  open_ctx = EVP_CIPHER_CTX_new();
+  static _Thread_local int ready;
+  if (ready) return 1;
+  if (seal_ctx == NULL) seal_ctx = EVP_CIPHER_CTX_new();
+  if (open_ctx == NULL) open_ctx = EVP_CIPHER_CTX_new();
   if (seal_ctx == NULL || open_ctx == NULL) return 0;
-  if (EVP_CipherInit_ex(seal_ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, 1) != 1) return 0;
-  if (EVP_CipherInit_ex(open_ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, 0) != 1) return 0;
+  if (EVP_CipherInit_ex(seal_ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, 1) != 1 ||
+      EVP_CipherInit_ex(open_ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, 0) != 1) {
+    return 0;
+  }
+  ready = 1;
   return 1;
 }
 
@@ -70,11 +77,11 @@ static int setup(void) {
 // Node whose OpenSSL changed their signatures must fall back, not seal garbage. Checked once, on a
 // packet long enough to take the vector code paths.
 static int have_primitives(void) {
-  static int known = -1;
+  static _Thread_local int known = -1;
   if (known >= 0) return known;
   known = 0;
   if (ChaCha20_ctr32 == NULL || Poly1305_ctx_size == NULL || Poly1305_Init == NULL || Poly1305_Update == NULL ||
-      Poly1305_Final == NULL || Poly1305_ctx_size() > sizeof(poly_ctx) || !setup()) {
+      Poly1305_Final == NULL || Poly1305_ctx_size() > POLY_CTX_ROOM || !setup()) {
     return known;
   }
   uint8_t key[32], nonce[12], a[1037], b[1037], tag_a[16], tag_b[16];
@@ -117,11 +124,9 @@ static int get_args(napi_env env, napi_callback_info info, aead_args_t* a) {
   uint8_t** ptrs[4] = {&a->key, &a->nonce, &a->buf, &a->tag};
   size_t want[4] = {32, 12, 0, 16};
   for (int i = 0; i < 4; i++) {
-    napi_typedarray_type t;
-    size_t len, off;
+    size_t len;
     void* p;
-    napi_value ab;
-    if (napi_get_typedarray_info(env, argv[i], &t, &len, &p, &ab, &off) != napi_ok || t != napi_uint8_array) return 0;
+    if (!typed_array(env, argv[i], napi_uint8_array, &p, &len)) return 0;
     if (want[i] != 0 && len != want[i]) return 0;
     *ptrs[i] = (uint8_t*)p;
     if (i == 2) a->len = len;

@@ -15,11 +15,13 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "addon.h"
@@ -86,14 +88,11 @@ napi_value send_batch(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_uint32(env, argv[5], &port));
   CHECK(napi_get_value_bool(env, argv[6], &gso));
 
-  napi_typedarray_type dtype, ltype;
-  size_t dlen, llen, doff, loff;
+  size_t dlen, llen;
   void* dptr;
   void* lptr;
-  napi_value dbuf, lbuf;
-  CHECK(napi_get_typedarray_info(env, argv[1], &dtype, &dlen, &dptr, &dbuf, &doff));
-  CHECK(napi_get_typedarray_info(env, argv[2], &ltype, &llen, &lptr, &lbuf, &loff));
-  if (dtype != napi_uint8_array || ltype != napi_uint32_array) {
+  if (!typed_array(env, argv[1], napi_uint8_array, &dptr, &dlen) ||
+      !typed_array(env, argv[2], napi_uint32_array, &lptr, &llen)) {
     return throw_args(env, "data must be a Uint8Array and lengths a Uint32Array");
   }
   if (count > llen || count > MAX_DATAGRAMS) return throw_args(env, "count out of range");
@@ -102,7 +101,8 @@ napi_value send_batch(napi_env env, napi_callback_info info) {
   size_t iplen;
   CHECK(napi_get_value_string_utf8(env, argv[4], ip, sizeof(ip), &iplen));
   struct sockaddr_storage to;
-  socklen_t tolen = parse_addr(ip, port, &to);
+  // A longer string was cut to fit, and an embedded NUL would end it early: neither is a literal.
+  socklen_t tolen = iplen < sizeof(ip) - 1 && strlen(ip) == iplen ? parse_addr(ip, port, &to) : 0;
   if (tolen == 0 || port > 65535) return throw_args(env, "destination is not an IP literal and port");
 
   const uint8_t* data = (const uint8_t*)dptr;
@@ -131,8 +131,9 @@ napi_value send_batch(napi_env env, napi_callback_info info) {
       uint32_t seg = lens[i];
       uint32_t n = 1;
       size_t bytes = seg;
-      if (gso) {
-        // A run of equal sizes, optionally ended by one shorter datagram (GSO allows a short last segment).
+      if (gso && seg > 0) {
+        // A run of equal sizes, optionally ended by one shorter datagram (GSO allows a short last
+        // segment). Empty datagrams go alone: a segment size of 0 means no segmentation.
         while (i + n < count && n < MAX_SEGMENTS && bytes + lens[i + n] <= MAX_GSO_BYTES) {
           uint32_t l = lens[i + n];
           if (l > seg) break;
@@ -168,6 +169,7 @@ napi_value send_batch(napi_env env, napi_callback_info info) {
     do {
       r = sendmmsg(fd, msgs, nmsgs, MSG_DONTWAIT);
     } while (r < 0 && errno == EINTR);
+    // After a partial send the count is the answer; the caller's next call meets the error again.
     if (r < 0) return make_int(env, next > 0 ? (int64_t)next : -(int64_t)errno);
     for (int m = 0; m < r; m++) {
       next += per_msg[m];
@@ -193,14 +195,11 @@ napi_value recv_batch(napi_env env, napi_callback_info info) {
   uint32_t max;
   CHECK(napi_get_value_int32(env, argv[0], &fd));
   CHECK(napi_get_value_uint32(env, argv[3], &max));
-  napi_typedarray_type dtype, mtype;
-  size_t dlen, mlen, doff, moff;
+  size_t dlen, mlen;
   void* dptr;
   void* mptr;
-  napi_value dbuf, mbuf;
-  CHECK(napi_get_typedarray_info(env, argv[1], &dtype, &dlen, &dptr, &dbuf, &doff));
-  CHECK(napi_get_typedarray_info(env, argv[2], &mtype, &mlen, &mptr, &mbuf, &moff));
-  if (dtype != napi_uint8_array || mtype != napi_uint32_array) {
+  if (!typed_array(env, argv[1], napi_uint8_array, &dptr, &dlen) ||
+      !typed_array(env, argv[2], napi_uint32_array, &mptr, &mlen)) {
     return throw_args(env, "data must be a Uint8Array and meta a Uint32Array");
   }
   size_t n = max;
@@ -225,6 +224,7 @@ napi_value recv_batch(napi_env env, napi_callback_info info) {
     iovs[i].iov_len = RECV_SLOT;
     h->msg_iov = &iovs[i];
     h->msg_iovlen = 1;
+    from[i].ss_family = AF_UNSPEC;  // a socket that reports no source leaves it so
     h->msg_name = &from[i];
     h->msg_namelen = sizeof(from[i]);
     h->msg_control = ctrl[i].buf;
@@ -256,12 +256,13 @@ napi_value recv_batch(napi_env env, napi_callback_info info) {
     m[1] = len;
     m[2] = seg;
     memset(m + 3, 0, 6 * sizeof(uint32_t));
-    if (from[i].ss_family == AF_INET6) {
+    socklen_t namelen = h->msg_namelen;
+    if (from[i].ss_family == AF_INET6 && namelen >= sizeof(struct sockaddr_in6)) {
       struct sockaddr_in6* a = (struct sockaddr_in6*)&from[i];
       m[3] = ntohs(a->sin6_port);
       m[4] = 6;
       memcpy(m + 5, &a->sin6_addr, 16);
-    } else if (from[i].ss_family == AF_INET) {
+    } else if (from[i].ss_family == AF_INET && namelen >= sizeof(struct sockaddr_in)) {
       struct sockaddr_in* a = (struct sockaddr_in*)&from[i];
       m[3] = ntohs(a->sin_port);
       m[4] = 4;
@@ -292,10 +293,15 @@ typedef struct {
   napi_env env;
   napi_ref callback;
   napi_async_context context;
-  int stopped;    // unwatch() ran: no more callbacks
-  int closed;     // libuv is done with the handle
-  int finalized;  // JavaScript dropped the external
+  napi_async_cleanup_hook_handle cleanup;  // closes the handle if the environment goes first
+  int fd;                                  // our own duplicate of the socket's fd (see watch_fd)
+  int stopped;                             // unwatch() or teardown ran: no more callbacks
+  int closed;                              // libuv is done with the handle
+  int finalized;                           // JavaScript dropped the external
 } watcher_t;
+
+// Marks externals made by watch(), so that another addon's external is never taken for a watcher.
+static const napi_type_tag WATCHER_TAG = {0x6e65786f64757321ULL, 0x7761746368657221ULL};
 
 static void on_poll(uv_poll_t* handle, int status, int events) {
   watcher_t* w = (watcher_t*)handle->data;
@@ -320,8 +326,24 @@ static void on_poll(uv_poll_t* handle, int status, int events) {
 static void on_closed(uv_handle_t* handle) {
   watcher_t* w = (watcher_t*)handle->data;
   w->closed = 1;
+  close(w->fd);
+  if (w->cleanup != NULL) {
+    napi_remove_async_cleanup_hook(w->cleanup);
+    w->cleanup = NULL;
+  }
   if (w->finalized) free(w);
 }
+
+static void stop_watcher(watcher_t* w) {
+  if (w->stopped) return;
+  w->stopped = 1;
+  uv_poll_stop(&w->poll);
+  uv_close((uv_handle_t*)&w->poll, on_closed);
+}
+
+// A Worker (or the main environment) ending with a watcher still open: close it, or libuv would find
+// an open handle on a loop being closed and abort the process. on_closed removes this hook.
+static void on_teardown(napi_async_cleanup_hook_handle handle, void* arg) { stop_watcher((watcher_t*)arg); }
 
 static void on_finalize(napi_env env, void* data, void* hint) {
   watcher_t* w = (watcher_t*)data;
@@ -342,8 +364,20 @@ napi_value watch_fd(napi_env env, napi_callback_info info) {
   CHECK(napi_get_uv_event_loop(env, &loop));
   watcher_t* w = calloc(1, sizeof(*w));
   if (w == NULL) return throw_args(env, "out of memory");
-  int rc = uv_poll_init_socket(loop, &w->poll, fd);
+  // The watcher polls a duplicate of the fd. Whoever owns the socket may close its fd while the watcher
+  // is still registered (an exception between watch and unwatch, a Worker's teardown closing its
+  // handles first): libuv aborts the process when epoll meets a closed fd, but a duplicate stays valid
+  // until the watcher itself is closed.
+  w->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (w->fd < 0) {
+    int e = errno;
+    free(w);
+    napi_throw_error(env, "NATIVE_ERR_WATCH", strerror(e));
+    return NULL;
+  }
+  int rc = uv_poll_init_socket(loop, &w->poll, w->fd);
   if (rc != 0) {
+    close(w->fd);
     free(w);
     napi_throw_error(env, "NATIVE_ERR_WATCH", uv_strerror(rc));
     return NULL;
@@ -354,13 +388,17 @@ napi_value watch_fd(napi_env env, napi_callback_info info) {
   napi_create_string_utf8(env, "UDPBATCHWATCH", NAPI_AUTO_LENGTH, &name);
   napi_create_reference(env, argv[1], 1, &w->callback);
   napi_async_init(env, NULL, name, &w->context);
+  napi_add_async_cleanup_hook(env, on_teardown, w, &w->cleanup);
   napi_value ext;
   napi_create_external(env, w, on_finalize, NULL, &ext);
+  napi_type_tag_object(env, ext, &WATCHER_TAG);
   return ext;
 }
 
 static watcher_t* get_watcher(napi_env env, napi_value v) {
+  bool ours = false;
   void* p = NULL;
+  if (napi_check_object_type_tag(env, v, &WATCHER_TAG, &ours) != napi_ok || !ours) return NULL;
   if (napi_get_value_external(env, v, &p) != napi_ok) return NULL;
   return (watcher_t*)p;
 }
@@ -391,11 +429,9 @@ napi_value unwatch_fd(napi_env env, napi_callback_info info) {
   watcher_t* w = get_watcher(env, argv[0]);
   if (w == NULL) return throw_args(env, "not a watcher");
   if (w->stopped) return NULL;
-  w->stopped = 1;
-  uv_poll_stop(&w->poll);
   napi_delete_reference(env, w->callback);
   napi_async_destroy(env, w->context);
-  uv_close((uv_handle_t*)&w->poll, on_closed);
+  stop_watcher(w);
   return NULL;
 }
 

@@ -124,6 +124,21 @@ describe('udp-batch', { skip: process.platform !== 'linux' && 'the addon is Linu
     assert.equal(b.recvBatch(rfd, chunk, meta, 16), -constants.errno.EAGAIN);
   });
 
+  test('empty datagrams are never grouped into a GSO run (a segment size of 0 means none)', async () => {
+    const rx = await bound();
+    const tx = await bound();
+    const got: Uint8Array[] = [];
+    rx.on('message', (m) => got.push(m));
+    const { data, lens } = batch([0, 0, 0, 5]);
+    assert.equal(b.sendBatch(socketFd(tx)!, data, lens, 4, '127.0.0.1', rx.address().port, true), 4);
+    const t0 = Date.now();
+    while (got.length < 4 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(
+      got.map((d) => d.length),
+      [0, 0, 0, 5],
+    );
+  });
+
   test('plain (non-GSO) batches over IPv6; refusals are -errno, wrong arguments a TypeError', async () => {
     const rx = await bound('udp6');
     const tx = await bound('udp6');
@@ -145,6 +160,7 @@ describe('udp-batch', { skip: process.platform !== 'linux' && 'the addon is Linu
     const isArgError = (e: unknown) =>
       e instanceof TypeError && (e as { code?: string }).code === 'NATIVE_ERR_ARGS';
     assert.throws(() => b.sendBatch(fd, data, lens, 3, 'not-an-ip', 1, false), isArgError);
+    assert.throws(() => b.sendBatch(fd, data, lens, 3, '::1\u0000evil.example', 1, false), isArgError);
     assert.throws(() => b.sendBatch(fd, data, lens, 4, '::1', 1, false), isArgError); // more than lengths
     assert.throws(() => b.sendBatch(fd, data, Uint32Array.from([999]), 1, '::1', 1, false), isArgError);
     assert.throws(() => b.recvBatch(fd, new Uint8Array(1000), new Uint32Array(9), 1), isArgError);

@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import { BatchedSocket, type BatchedUdpApi } from '../src/node/batched-socket.js';
 import type { Endpoint } from '../src/peer.js';
 
-const { EAGAIN, EIO, EACCES } = constants.errno;
+const { EAGAIN, EIO, EACCES, ENOBUFS } = constants.errno;
 
 interface SendCall {
   to: string;
@@ -114,13 +114,13 @@ describe('BatchedSocket', () => {
 
   test('socket full: the rest waits, later sends queue behind it, writable drains all in order', async () => {
     const { addon, sock } = open();
-    addon.answers.push(2); // the kernel took 2 of 5
+    addon.answers.push(2, -EAGAIN); // the kernel took 2 of 5, then had no room
     for (let i = 1; i <= 5; i++) sock.send(datagram(i), PEER);
     await microtask();
     assert.deepEqual(addon.events, [1, 3], 'asks for writable');
     sock.send(datagram(6), PEER); // behind the queue, not a new batch
     await microtask();
-    assert.equal(addon.sends.length, 1);
+    assert.equal(addon.sends.length, 2, 'the two of the first burst, and the call that found no room');
     addon.answers.push(1, 1, -EAGAIN); // writable once: two go, then full again
     addon.callback!(2);
     addon.callback!(2); // writable again: the last two go
@@ -151,6 +151,36 @@ describe('BatchedSocket', () => {
     await microtask();
     assert.equal(sock.errors, 1);
     assert.equal(addon.sends.length, 3);
+  });
+
+  test('ENOBUFS drops the datagram it refused (no waiting on writability) and sends the rest', async () => {
+    const { addon, sock } = open();
+    addon.answers.push(-ENOBUFS, -ENOBUFS, 1);
+    sock.send(datagram(1), PEER);
+    sock.send(datagram(2), PEER);
+    await microtask();
+    assert.deepEqual(
+      addon.sends.map((s) => [s.gso, s.datagrams]),
+      [
+        [true, []],
+        [false, []],
+        [false, [2]],
+      ],
+    );
+    assert.equal(sock.errors, 1);
+    assert.equal(sock.path, 'mmsg+gso', 'ENOBUFS says nothing about GSO');
+    assert.deepEqual(addon.events, [1], 'never asked for writable');
+  });
+
+  test('a poll error re-arms the watcher (libuv stops it), with writable if datagrams wait', async () => {
+    const { addon, sock } = open();
+    addon.callback!(4);
+    assert.deepEqual(addon.events, [1, 1]);
+    addon.answers.push(-EAGAIN);
+    sock.send(datagram(1), PEER);
+    await microtask();
+    addon.callback!(4);
+    assert.deepEqual(addon.events, [1, 1, 3, 3]);
   });
 
   test('close sends what is batched, stops watching, and sends nothing after', () => {

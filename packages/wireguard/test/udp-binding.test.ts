@@ -215,6 +215,16 @@ describe('WireGuardNode over loopback', () => {
     }
   });
 
+  test('an open() that fails after binding (a bad peer) rejects and leaves no watcher on a closed socket', async () => {
+    // The batched socket watches its fd from the start; closing the fd under a live watcher aborts
+    // libuv (the whole process) at the next poll. So the node must stop watching before it gives up.
+    await assert.rejects(
+      WireGuardNode.open({ privateKey: keypair().priv, peers: [{ publicKey: 'not-a-key', allowedIps: [] }] }),
+      (e: unknown) => e instanceof WireGuardError,
+    );
+    await new Promise((r) => setTimeout(r, 50)); // a few loop turns: still alive
+  });
+
   test('datagrams the kernel refuses to send are counted in sendErrors, not lost silently', async () => {
     const a = await WireGuardNode.open({ privateKey: keypair().priv, bindAddress6: false });
     open.push(a);

@@ -32,7 +32,8 @@ const RECV_ROUNDS = 8;
 const META_STRIDE = 9;
 const READABLE = 1;
 const WRITABLE = 2;
-const { EAGAIN, ENOBUFS, EIO, EINVAL } = constants.errno;
+const POLL_ERROR = 4;
+const { EAGAIN, EIO, EINVAL } = constants.errno;
 
 /** The part of the addon this file uses (tests script it). */
 export type BatchedUdpApi = Pick<
@@ -91,18 +92,21 @@ export class BatchedSocket implements DatagramSender {
     private readonly hooks: BatchedSocketHooks,
   ) {
     this.fd = fd;
-    // libuv allows one watcher per fd: dgram's must let go before ours can start.
+    // Two readers of one socket would split its datagrams: dgram's reading stops before ours starts.
     const state = dgramState(sock);
     if (state.handle.recvStop() !== 0) throw new Error('dgram would not stop reading');
     state.receiving = false;
+    let watcher: unknown;
     try {
-      this.watcher = binding.watch(fd, (events) => this.onEvents(events));
-      binding.setEvents(this.watcher, READABLE);
+      watcher = binding.watch(fd, (events) => this.onEvents(events));
+      binding.setEvents(watcher, READABLE);
     } catch (err) {
+      if (watcher !== undefined) binding.unwatch(watcher);
       state.handle.recvStart();
       state.receiving = true;
       throw err;
     }
+    this.watcher = watcher;
     binding.enableGro(fd);
   }
 
@@ -159,27 +163,48 @@ export class BatchedSocket implements DatagramSender {
     this.count = 0;
     this.used = 0;
     const { fd, out, lengths } = this;
-    let sent = this.binding.sendBatch(fd, out, lengths, n, to.address, to.port, this.gso);
-    if (sent < 0 && this.gso && n > 1 && sent !== -EAGAIN && sent !== -ENOBUFS) {
-      // The kernel or the route refused a super-packet: retry as plain datagrams, and stop asking for
-      // GSO if that is what it refused (EIO: no checksum offload on the device; EINVAL: no UDP_SEGMENT).
-      const plain = this.binding.sendBatch(fd, out, lengths, n, to.address, to.port, false);
-      if (plain >= 0 && (sent === -EIO || sent === -EINVAL)) this.gso = false;
-      sent = plain;
-    }
-    if (sent >= n) return;
-    if (sent >= 0 || sent === -EAGAIN || sent === -ENOBUFS) {
-      let off = 0;
-      const from = Math.max(0, sent);
-      for (let i = 0; i < from; i++) off += lengths[i];
-      for (let i = from; i < n; i++) {
-        this.enqueue(out.subarray(off, off + lengths[i]), to);
-        off += lengths[i];
+    let gso = this.gso;
+    let done = 0;
+    let off = 0;
+    while (done < n) {
+      const r =
+        done === 0
+          ? this.binding.sendBatch(fd, out, lengths, n, to.address, to.port, gso)
+          : this.binding.sendBatch(
+              fd,
+              out.subarray(off),
+              lengths.subarray(done, n),
+              n - done,
+              to.address,
+              to.port,
+              gso,
+            );
+      if (r > 0) {
+        // All, or as many as fit: the next call sends the rest or says why not.
+        for (let i = done; i < done + r; i++) off += lengths[i];
+        done += r;
+        continue;
       }
-      return;
+      if (r === 0 || r === -EAGAIN) break;
+      if (gso) {
+        // The kernel or the route refused a super-packet: resend as plain datagrams, and stop asking
+        // for GSO if that is what it refused (EIO: no checksum offload on the device; EINVAL: no
+        // UDP_SEGMENT).
+        gso = false;
+        if (r === -EIO || r === -EINVAL) this.gso = false;
+        continue;
+      }
+      // This datagram is refused (EACCES, EMSGSIZE, ENETUNREACH; ENOBUFS: no memory for it, which
+      // does not wait on writability): lost as on the wire, and counted. The rest go on.
+      this.refused++;
+      off += lengths[done];
+      done++;
     }
-    // Refused outright (EACCES, EMSGSIZE, ENETUNREACH, ...): lost as on the wire, and counted.
-    this.refused += n;
+    // The socket buffer is full: the rest waits, in order, until the socket is writable.
+    for (let i = done; i < n; i++) {
+      this.enqueue(out.subarray(off, off + lengths[i]), to);
+      off += lengths[i];
+    }
   }
 
   private enqueue(data: Uint8Array, to: Endpoint): void {
@@ -198,8 +223,8 @@ export class BatchedSocket implements DatagramSender {
       const { data, to } = q[i];
       this.one[0] = data.length;
       const r = this.binding.sendBatch(this.fd, data, this.one, 1, to.address, to.port, false);
-      if (r === -EAGAIN || r === -ENOBUFS) break;
-      if (r < 0) this.refused++;
+      if (r === -EAGAIN) break;
+      if (r < 0) this.refused++; // ENOBUFS included: it does not clear with writability, so no waiting
     }
     q.splice(0, i);
     if (q.length === 0) this.binding.setEvents(this.watcher, READABLE);
@@ -208,8 +233,12 @@ export class BatchedSocket implements DatagramSender {
   private onEvents(events: number): void {
     if (this.closed) return;
     if (events & WRITABLE) this.drainQueue();
-    // A poll error (4) is followed by a read that reports it; reading is also how readiness is cleared.
     if (events & ~WRITABLE) this.receive();
+    if (events & POLL_ERROR && !this.closed) {
+      // libuv stops a watcher that reports an error (the read above took the error off the socket):
+      // start it again, or the socket would go deaf.
+      this.binding.setEvents(this.watcher, this.queue.length > 0 ? READABLE | WRITABLE : READABLE);
+    }
   }
 
   private receive(): void {
@@ -222,7 +251,7 @@ export class BatchedSocket implements DatagramSender {
         if (n < 0 && n !== -EAGAIN) this.recvErrors++;
         break;
       }
-      for (let i = 0; i < n; i++) {
+      for (let i = 0; i < n && !this.closed; i++) {
         const m = i * META_STRIDE;
         const off = meta[m];
         const len = meta[m + 1];

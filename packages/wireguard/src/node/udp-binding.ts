@@ -103,21 +103,28 @@ export class WireGuardNode {
     this.sender4 = this.createIo(sock4, batched, hooks);
     this.sender6 = sock6 ? this.createIo(sock6, batched, hooks) : undefined;
     this.socketBuffers = socketBuffers;
-    this.device = new WireGuardDevice({
-      privateKey: opts.privateKey,
-      random: (b) => randomFillSync(b),
-      timers: opts.timers,
-      cookieLoadThreshold: opts.cookieLoadThreshold,
-      mtu: opts.mtu,
-      tcpChecksumOffload: opts.tcpChecksumOffload,
-      output: {
-        sendDatagram: (data, to) => this.sendDatagram(data, to),
-        deliverPacket: (packet, peer) => this.onPacket?.(packet, peer),
-      },
-    });
-    this.publicKey = encodeKey(this.device.publicKey);
-    const t = now();
-    for (const p of opts.peers ?? []) this.device.addPeer(p, t);
+    try {
+      this.device = new WireGuardDevice({
+        privateKey: opts.privateKey,
+        random: (b) => randomFillSync(b),
+        timers: opts.timers,
+        cookieLoadThreshold: opts.cookieLoadThreshold,
+        mtu: opts.mtu,
+        tcpChecksumOffload: opts.tcpChecksumOffload,
+        output: {
+          sendDatagram: (data, to) => this.sendDatagram(data, to),
+          deliverPacket: (packet, peer) => this.onPacket?.(packet, peer),
+        },
+      });
+      this.publicKey = encodeKey(this.device.publicKey);
+      const t = now();
+      for (const p of opts.peers ?? []) this.device.addPeer(p, t);
+    } catch (err) {
+      // The caller closes the sockets; a watcher left on a closed fd would abort libuv.
+      this.sender4.close();
+      this.sender6?.close();
+      throw err;
+    }
   }
 
   /** The batched socket where the addon is there and takes the socket, else dgram as it is. */
