@@ -1,19 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // Public surface of @nexodus/netstack: the pure core (Interface, sockets, wire views) and the Node façade.
 
+export { DEFAULT_LIMITS, type InterfaceConfig, type InterfaceLimits } from './iface/config.js';
 export { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './iface/fragment.js';
 export {
   type BindError,
   type ConnectError,
-  DEFAULT_LIMITS,
-  type DropCounters,
   Interface,
-  type InterfaceConfig,
-  type InterfaceLimits,
-  type InterfaceStats,
   tcpStateChannel,
   type UdpSendError,
 } from './iface/interface.js';
+export type { DropCounters, InterfaceStats } from './iface/stats.js';
 export type { PacketLink } from './link.js';
 export { NetStackError, type NetStackErrorCode } from './node/errors.js';
 export { type ConnectOptions, type ListenOptions, NetStack, type NetStackOptions } from './node/net-stack.js';

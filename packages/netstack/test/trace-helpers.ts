@@ -2,7 +2,7 @@
 // Harness for TCP state-machine tests that read like a trace (smoltcp tcp.rs tests): send a segment from a
 // scripted peer into one pure core, then expect the exact segments it answers with.
 import assert from 'node:assert/strict';
-import type { InterfaceLimits } from '../src/iface/interface.js';
+import type { InterfaceLimits } from '../src/iface/config.js';
 import {
   Cidr,
   Interface,

@@ -4,7 +4,9 @@
 //   input(packet, now)  - one IP packet from the link; never throws for bad input (drops are counted)
 //   poll(now, link)     - runs expired timers and emits every packet that is due into link.send()
 //   pollAt()            - when poll() must run next (0 = now, undefined = nothing scheduled)
-// It never reads a clock, sets a timer or touches a socket of the host.
+// It never reads a clock, sets a timer or touches a socket of the host. IP input/output and TCP demultiplexing
+// live here; ICMP (icmp.ts) and UDP (udp.ts) build their packets through IcmpHost/UdpHost (datagram-host.ts),
+// as tcp/ does through TcpHost/TcpEmitter, all sharing one scratch buffer and one transmit path.
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { PacketLink } from '../link.js';
 import { DEFAULT_TCP_CONFIG, MSS_OVERHEAD_V4, MSS_OVERHEAD_V6, type TcpConfig } from '../tcp/config.js';
@@ -13,106 +15,23 @@ import { TcpListener } from '../tcp/listener.js';
 import { dispatch, type TcpEmitter } from '../tcp/output.js';
 import { seqAdd } from '../tcp/seq.js';
 import { type TcpHost, TcpSocket, type TcpState } from '../tcp/socket.js';
-import { UdpSocket } from '../udp/socket.js';
+import type { UdpSocket } from '../udp/socket.js';
 import { IpProtocol } from '../wire/error.js';
-import {
-  fillIcmpv4Checksum,
-  fillIcmpv6Checksum,
-  FIELD as ICMP_FIELD,
-  ICMP_HEADER_LEN,
-  IcmpPacket,
-  Icmpv4Type,
-  Icmpv6Type,
-} from '../wire/icmp.js';
 import { type Cidr, IpAddress } from '../wire/ip-address.js';
 import { emitIpv4Header, IPV4_DEFAULT_TTL, IPV4_HEADER_LEN, Ipv4Packet } from '../wire/ipv4.js';
 import { emitIpv6Header, IPV6_DEFAULT_HOP_LIMIT, IPV6_HEADER_LEN, Ipv6Packet } from '../wire/ipv6.js';
 import { fillTcpChecksum, TcpFlag, TcpSegment, verifyTcpChecksum } from '../wire/tcp.js';
-import { emitUdp, UDP_HEADER_LEN, UdpPacket } from '../wire/udp.js';
+import { DEFAULT_LIMITS, type InterfaceConfig, type InterfaceLimits } from './config.js';
 import { ConnectionTable } from './conn-table.js';
-import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './fragment.js';
+import { DEFAULT_REASSEMBLY_LIMITS, Reassembler } from './fragment.js';
 import { emitFragments, fragmentCount } from './fragmenter.js';
+import { Icmp, type IcmpHost } from './icmp.js';
+import { EPHEMERAL_COUNT, EPHEMERAL_FIRST } from './ports.js';
 import { RateLimiter } from './rate-limit.js';
 import { DeadlineHeap } from './scheduler.js';
+import type { DropCounters, InterfaceStats } from './stats.js';
 import { TxQueue } from './tx-queue.js';
-
-export interface InterfaceLimits {
-  /** Established plus half-open TCP connections (TIME-WAIT not counted); beyond it SYNs get RST. */
-  maxConnections: number;
-  /** Default listen backlog (half-open + unaccepted). */
-  backlog: number;
-  /** TIME-WAIT sockets kept; beyond it a closing socket skips TIME-WAIT (as Linux tcp_max_tw_buckets). */
-  maxTimeWait: number;
-  /** Datagrams and bytes queued per UDP socket. */
-  udpQueueDatagrams: number;
-  udpQueueBytes: number;
-  /** Packets queued between polls (echo replies, RSTs, UDP sends). */
-  txQueue: number;
-  /** RFC 5961 7: challenge ACKs per second, all connections together. */
-  challengeAcksPerSecond: number;
-  /** ICMP errors (port unreachable) per second (RFC 1812 4.3.2.8 / RFC 4443 2.4(f) rate limiting). */
-  icmpErrorsPerSecond: number;
-}
-
-export const DEFAULT_LIMITS: InterfaceLimits = {
-  maxConnections: 4096,
-  backlog: 128,
-  maxTimeWait: 4096,
-  udpQueueDatagrams: 256,
-  udpQueueBytes: 1 << 20,
-  txQueue: 512,
-  challengeAcksPerSecond: 1000,
-  icmpErrorsPerSecond: 100,
-};
-
-export interface InterfaceConfig {
-  /** Addresses the stack owns with their prefix, i.e. [100.100.0.1/16, 200::1/64]. */
-  addresses: Cidr[];
-  /** Largest IP packet we send; MSS is derived from it. 1420 matches WireGuard's default. */
-  mtu?: number;
-  /** Fills b with random bytes (ISN secret, ports, timestamp offsets). Injected so tests are deterministic. */
-  random: (b: Uint8Array) => void;
-  limits?: Partial<InterfaceLimits>;
-  tcp?: Partial<TcpConfig>;
-  reassembly?: Partial<ReassemblyLimits>;
-  /**
-   * Verify TCP and UDP checksums of incoming packets (default true). false for a link that authenticates
-   * every packet already, as WireGuard's AEAD does: Linux's wireguard marks decrypted packets
-   * CHECKSUM_UNNECESSARY for the same reason. Outgoing checksums are always filled in.
-   */
-  verifyChecksums?: boolean;
-  /**
-   * Leave the TCP checksum of outgoing segments to the link (TX checksum offload, as a NIC): the field
-   * is sent as 0 and the link must fill it (nexd's WireGuard node does, just before sealing). Default false.
-   */
-  tcpChecksumOffload?: boolean;
-}
-
-/** Why a packet was dropped; every drop increments exactly one counter. */
-export interface DropCounters {
-  malformed: number;
-  checksum: number;
-  notForUs: number;
-  unsupported: number;
-  noSocket: number;
-  fragment: number;
-  backlog: number;
-  connectionLimit: number;
-  udpQueueFull: number;
-  txQueueFull: number;
-}
-
-export interface InterfaceStats {
-  packetsIn: number;
-  packetsOut: number;
-  drops: DropCounters;
-  tcp: { connections: number; timeWait: number; listeners: number; halfOpen: number };
-  udp: { sockets: number };
-  icmpEchoReplies: number;
-  fragments: { inProgress: number; bufferedBytes: number; timeouts: number };
-  /** Heap entries in the deadline scheduler (bounded by a small multiple of the socket count). */
-  schedulerEntries: number;
-}
+import { MAX_UDP_LENGTH, Udp, type UdpHost } from './udp.js';
 
 export type ConnectError = 'unaddressable' | 'no-ports' | 'connection-limit';
 export type BindError = 'address-in-use' | 'unaddressable';
@@ -124,17 +43,7 @@ export type UdpSendError = 'too-big' | 'unaddressable' | 'closed' | 'queue-full'
  */
 export const tcpStateChannel = diagnosticsChannel.channel('netstack:tcp:state');
 
-/** The UDP length field is 16 bits. */
-const MAX_UDP_LENGTH = 65535;
-/** Largest ICMP error datagram: 576 bytes for IPv4 (RFC 1812 4.3.2.3), the IPv6 minimum MTU (RFC 4443 2.4(c)). */
-const ICMPV4_ERROR_MAX = 576;
-const ICMPV6_ERROR_MAX = 1280;
-const ICMPV4_PORT_UNREACHABLE = 3; // RFC 792 destination unreachable code 3
-const ICMPV6_PORT_UNREACHABLE = 4; // RFC 4443 3.1 code 4
-const EPHEMERAL_FIRST = 49152; // RFC 6335 6: dynamic ports 49152-65535
-const EPHEMERAL_COUNT = 65536 - EPHEMERAL_FIRST;
-
-export class Interface implements TcpHost, TcpEmitter {
+export class Interface implements TcpHost, TcpEmitter, IcmpHost, UdpHost {
   readonly addresses: Cidr[];
   readonly mtu: number;
   readonly limits: InterfaceLimits;
@@ -163,32 +72,29 @@ export class Interface implements TcpHost, TcpEmitter {
   private readonly conns = new ConnectionTable();
   private timeWaitCount = 0;
   private readonly listeners = new Map<number, TcpListener[]>();
-  private readonly udpSockets = new Map<number, UdpSocket[]>();
-  private udpCount = 0;
+  /** ICMP echo and errors (icmp.ts), UDP sockets and datagrams (udp.ts). */
+  private readonly icmp: Icmp;
+  private readonly udp: Udp;
   private readonly heap = new DeadlineHeap<TcpSocket>();
   private readonly dirty: TcpSocket[] = [];
   private readonly eventSockets: TcpSocket[] = [];
   private readonly eventListeners: TcpListener[] = [];
-  private readonly eventUdp: UdpSocket[] = [];
   private readonly txq: TxQueue;
   private readonly reasm: Reassembler;
   private readonly challengeAcks: RateLimiter;
-  private readonly icmpErrors: RateLimiter;
   /** The IP packet being processed (undefined for a reassembled one): quoted by ICMP errors. */
-  private curPacket: Uint8Array | undefined = undefined;
+  curPacket: Uint8Array | undefined = undefined;
   private nextEphemeral: number;
   private ipIdent = 0;
 
   // Scratch objects reused for every packet (never kept past one call).
   private readonly ip4 = new Ipv4Packet();
   private readonly ip6 = new Ipv6Packet();
-  private readonly udpView = new UdpPacket();
-  private readonly icmpView = new IcmpPacket();
   private readonly src = new IpAddress(4);
   private readonly dst = new IpAddress(4);
   private readonly rx = new TcpSegment();
   readonly tx = new TcpSegment();
-  private readonly scratch: Uint8Array;
+  readonly scratch: Uint8Array;
   /** scratch[0, len) of the last packet sent, reused while the length repeats (see transmit). */
   private outView: Uint8Array;
   /** Set while poll() runs: packets go straight to it instead of the queue. */
@@ -220,12 +126,13 @@ export class Interface implements TcpHost, TcpEmitter {
     this.txq = new TxQueue(this.limits.txQueue, this.mtu);
     this.reasm = new Reassembler({ ...DEFAULT_REASSEMBLY_LIMITS, ...cfg.reassembly });
     this.challengeAcks = new RateLimiter(this.limits.challengeAcksPerSecond);
-    this.icmpErrors = new RateLimiter(this.limits.icmpErrorsPerSecond);
+    this.icmp = new Icmp(this, this.limits.icmpErrorsPerSecond);
+    this.udp = new Udp(this, this.icmp);
     this.scratch = new Uint8Array(this.mtu);
     this.outView = this.scratch.subarray(0, 0);
   }
 
-  private random32(): number {
+  random32(): number {
     this.random(this.rnd4);
     return ((this.rnd4[0] << 24) | (this.rnd4[1] << 16) | (this.rnd4[2] << 8) | this.rnd4[3]) >>> 0;
   }
@@ -366,14 +273,14 @@ export class Interface implements TcpHost, TcpEmitter {
         this.inputTcp(src, dst, payload, now);
         return;
       case IpProtocol.Udp:
-        this.inputUdp(src, dst, payload, now);
+        this.udp.input(src, dst, payload, now);
         return;
       case IpProtocol.Icmp:
-        if (src.family === 4) this.inputIcmp(src, dst, payload);
+        if (src.family === 4) this.icmp.input(src, dst, payload);
         else this.drops.unsupported++;
         return;
       case IpProtocol.Icmpv6:
-        if (src.family === 6) this.inputIcmp(src, dst, payload);
+        if (src.family === 6) this.icmp.input(src, dst, payload);
         else this.drops.unsupported++;
         return;
       case IpProtocol.Ipv6NoNxt:
@@ -381,120 +288,6 @@ export class Interface implements TcpHost, TcpEmitter {
       default:
         this.drops.unsupported++;
     }
-  }
-
-  /** Echo request -> echo reply (RFC 792, RFC 4443 4.2); other ICMP is counted as unsupported. */
-  private inputIcmp(src: IpAddress, dst: IpAddress, payload: Uint8Array): void {
-    const icmp = this.icmpView;
-    if (icmp.attach(payload) !== undefined) {
-      this.drops.malformed++;
-      return;
-    }
-    const v4 = src.family === 4;
-    if (!(v4 ? icmp.verifyV4() : icmp.verifyV6(src, dst))) {
-      this.drops.checksum++;
-      return;
-    }
-    if (icmp.type !== (v4 ? Icmpv4Type.EchoRequest : Icmpv6Type.EchoRequest) || icmp.code !== 0) {
-      this.drops.unsupported++;
-      return;
-    }
-    const hl = v4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
-    const total = hl + payload.length;
-    if (total > this.mtu) {
-      this.echoReplyFragmented(src, dst, payload);
-      return;
-    }
-    const b = this.scratch;
-    b.set(payload, hl);
-    b[hl + ICMP_FIELD.TYPE] = v4 ? Icmpv4Type.EchoReply : Icmpv6Type.EchoReply;
-    if (v4) fillIcmpv4Checksum(b, hl, total);
-    else fillIcmpv6Checksum(b, hl, total, dst, src);
-    this.emitIpHeader(dst, src, v4 ? IpProtocol.Icmp : IpProtocol.Icmpv6, payload.length);
-    this.icmpEchoReplies++;
-    this.transmit(total);
-  }
-
-  /** A reply larger than the MTU (to a request that arrived fragmented) leaves fragmented, as Linux does. */
-  private echoReplyFragmented(src: IpAddress, dst: IpAddress, payload: Uint8Array): void {
-    const v4 = src.family === 4;
-    const len = payload.length;
-    const d = this.fragmentBuffer();
-    d.set(payload, 0);
-    d[ICMP_FIELD.TYPE] = v4 ? Icmpv4Type.EchoReply : Icmpv6Type.EchoReply;
-    if (v4) fillIcmpv4Checksum(d, 0, len);
-    else fillIcmpv6Checksum(d, 0, len, dst, src);
-    if (!this.sendFragmented(dst, src, v4 ? IpProtocol.Icmp : IpProtocol.Icmpv6, len)) {
-      this.drops.txQueueFull++;
-      return;
-    }
-    this.icmpEchoReplies++;
-  }
-
-  private inputUdp(src: IpAddress, dst: IpAddress, payload: Uint8Array, now: number): void {
-    const u = this.udpView;
-    if (u.attach(payload) !== undefined) {
-      this.drops.malformed++;
-      return;
-    }
-    // RFC 8200 8.1: a zero UDP checksum over IPv6 is invalid.
-    if (
-      (src.family === 6 && u.checksumField === 0) ||
-      (this.verifyChecksums && !u.verifyChecksum(src, dst))
-    ) {
-      this.drops.checksum++;
-      return;
-    }
-    const list = this.udpSockets.get(u.dstPort);
-    let sock: UdpSocket | undefined;
-    if (list) {
-      for (const s of list) {
-        if (s.local !== undefined && !s.local.isUnspecified() && s.local.equals(dst)) {
-          sock = s;
-          break;
-        }
-      }
-      if (!sock) for (const s of list) if (s.matches(dst)) sock = s;
-    }
-    if (!sock) {
-      this.drops.noSocket++;
-      this.portUnreachable(src, dst, now);
-      return;
-    }
-    if (!sock.deliver(u.payload(), src, u.srcPort, dst)) {
-      this.drops.udpQueueFull++;
-      return;
-    }
-    if (!sock.eventQueued) {
-      sock.eventQueued = true;
-      this.eventUdp.push(sock);
-    }
-  }
-
-  /**
-   * RFC 1122 3.2.2.1 / RFC 4443 3.1: tell the sender of a UDP datagram that nobody listens, quoting the
-   * offending packet (up to 576 bytes in all for IPv4, 1280 for IPv6). Rate-limited; never for a fragment.
-   */
-  private portUnreachable(src: IpAddress, dst: IpAddress, now: number): void {
-    const orig = this.curPacket;
-    if (!orig || !this.icmpErrors.allow(now)) return;
-    const v4 = src.family === 4;
-    const hl = v4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
-    const quote = Math.min(
-      orig.length,
-      (v4 ? ICMPV4_ERROR_MAX : ICMPV6_ERROR_MAX) - hl - ICMP_HEADER_LEN,
-      this.mtu - hl - ICMP_HEADER_LEN,
-    );
-    const b = this.scratch;
-    const icmpLen = ICMP_HEADER_LEN + quote;
-    b.fill(0, hl, hl + ICMP_HEADER_LEN);
-    b[hl + ICMP_FIELD.TYPE] = v4 ? Icmpv4Type.DestUnreachable : Icmpv6Type.DestUnreachable;
-    b[hl + ICMP_FIELD.CODE] = v4 ? ICMPV4_PORT_UNREACHABLE : ICMPV6_PORT_UNREACHABLE;
-    b.set(orig.subarray(0, quote), hl + ICMP_HEADER_LEN);
-    if (v4) fillIcmpv4Checksum(b, hl, hl + icmpLen);
-    else fillIcmpv6Checksum(b, hl, hl + icmpLen, dst, src);
-    this.emitIpHeader(dst, src, v4 ? IpProtocol.Icmp : IpProtocol.Icmpv6, icmpLen);
-    this.transmit(hl + icmpLen);
   }
 
   private inputTcp(src: IpAddress, dst: IpAddress, payload: Uint8Array, now: number): void {
@@ -638,77 +431,20 @@ export class Interface implements TcpHost, TcpEmitter {
   }
 
   udpBind(port: number, host?: IpAddress): UdpSocket | BindError {
-    if (host && !host.isUnspecified() && !this.isOwnAddress(host)) return 'unaddressable';
-    if (port === 0) {
-      const start = this.random32() % EPHEMERAL_COUNT;
-      for (let i = 0; i < EPHEMERAL_COUNT; i++) {
-        const p = EPHEMERAL_FIRST + ((start + i) % EPHEMERAL_COUNT);
-        if (!this.udpSockets.has(p)) {
-          port = p;
-          break;
-        }
-      }
-      if (port === 0) return 'address-in-use';
-    }
-    const list = this.udpSockets.get(port) ?? [];
-    for (const s of list) {
-      if (s.local === undefined || host === undefined || s.local.equals(host)) return 'address-in-use';
-    }
-    const s = new UdpSocket(host?.clone(), port, this.limits.udpQueueDatagrams, this.limits.udpQueueBytes);
-    list.push(s);
-    this.udpSockets.set(port, list);
-    this.udpCount++;
-    return s;
+    return this.udp.bind(port, host);
   }
 
   udpClose(s: UdpSocket): void {
-    if (s.state === 'closed') return;
-    s.state = 'closed';
-    const list = this.udpSockets.get(s.port);
-    if (!list) return;
-    const i = list.indexOf(s);
-    if (i >= 0) {
-      list.splice(i, 1);
-      this.udpCount--;
-    }
-    if (list.length === 0) this.udpSockets.delete(s.port);
+    this.udp.close(s);
   }
 
   /** Sends one datagram (queued until the next poll). No fragmentation: too-big payloads are refused. */
   udpSend(s: UdpSocket, data: Uint8Array, dst: IpAddress, dstPort: number): UdpSendError | undefined {
-    if (s.state === 'closed') return 'closed';
-    const src = s.local && !s.local.isUnspecified() ? s.local : this.sourceFor(dst);
-    if (!src || src.family !== dst.family || dstPort <= 0 || dstPort > 65535) return 'unaddressable';
-    const hl = src.family === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
-    const total = hl + UDP_HEADER_LEN + data.length;
-    if (total > this.mtu) return this.udpSendFragmented(s, data, src, dst, dstPort);
-    if (this.txq.length >= this.txq.capacity && !this.outLink) return 'queue-full';
-    const b = this.scratch;
-    b.set(data, hl + UDP_HEADER_LEN);
-    emitUdp(b, hl, s.port, dstPort, data.length, src, dst);
-    this.emitIpHeader(src, dst, IpProtocol.Udp, UDP_HEADER_LEN + data.length);
-    this.transmit(total);
-    return undefined;
-  }
-
-  /** A datagram above the MTU goes out as IP fragments (the UDP length field caps it at 65535 - 8 bytes). */
-  private udpSendFragmented(
-    s: UdpSocket,
-    data: Uint8Array,
-    src: IpAddress,
-    dst: IpAddress,
-    dstPort: number,
-  ): UdpSendError | undefined {
-    const len = UDP_HEADER_LEN + data.length;
-    if (len > MAX_UDP_LENGTH - (src.family === 4 ? IPV4_HEADER_LEN : 0)) return 'too-big';
-    const d = this.fragmentBuffer();
-    d.set(data, UDP_HEADER_LEN);
-    emitUdp(d, 0, s.port, dstPort, data.length, src, dst);
-    return this.sendFragmented(src, dst, IpProtocol.Udp, len) ? undefined : 'queue-full';
+    return this.udp.send(s, data, dst, dstPort);
   }
 
   /** Staging for a datagram about to be fragmented (allocated on first use, then reused). */
-  private fragmentBuffer(): Uint8Array {
+  fragmentBuffer(): Uint8Array {
     this.fragBuf ??= new Uint8Array(MAX_UDP_LENGTH);
     return this.fragBuf;
   }
@@ -718,7 +454,7 @@ export class Interface implements TcpHost, TcpEmitter {
    * fragments. All or nothing: false when the queue has no room for every fragment (outside poll()).
    * The identification is 16 bits counting for IPv4, 32 random bits for IPv6 (RFC 7739).
    */
-  private sendFragmented(src: IpAddress, dst: IpAddress, protocol: number, len: number): boolean {
+  sendFragmented(src: IpAddress, dst: IpAddress, protocol: number, len: number): boolean {
     if (!this.outLink && this.txq.capacity - this.txq.length < fragmentCount(len, this.mtu, src.family)) {
       return false;
     }
@@ -746,8 +482,13 @@ export class Interface implements TcpHost, TcpEmitter {
     (this.outLink as PacketLink).send(pkt);
   }
 
+  /** True when transmit() would drop a packet now: outside poll() with the queue full. */
+  txQueueFull(): boolean {
+    return this.txq.length >= this.txq.capacity && !this.outLink;
+  }
+
   /** Sends scratch[0, len) now (inside poll) or queues a copy (inside input / user calls). */
-  private transmit(len: number): void {
+  transmit(len: number): void {
     if (this.outLink) {
       // One view per length, kept: a bulk transfer sends thousands of MTU-sized packets per second,
       // and a fresh subarray each was young-generation garbage for nothing.
@@ -771,7 +512,7 @@ export class Interface implements TcpHost, TcpEmitter {
   }
 
   /** Writes the IP header from src to dst into scratch[0, hl), hl being 20 (IPv4) or 40 (IPv6). */
-  private emitIpHeader(src: IpAddress, dst: IpAddress, protocol: number, payloadLen: number): void {
+  emitIpHeader(src: IpAddress, dst: IpAddress, protocol: number, payloadLen: number): void {
     if (src.family === 4) {
       emitIpv4Header(this.scratch, 0, src, dst, protocol, payloadLen, IPV4_DEFAULT_TTL, this.ipIdent++);
     } else {
@@ -863,12 +604,7 @@ export class Interface implements TcpHost, TcpEmitter {
       if (l.sink && l.pending > 0) l.sink.tcpAcceptable();
     }
     this.eventListeners.length = 0;
-    for (let i = 0; i < this.eventUdp.length; i++) {
-      const u = this.eventUdp[i];
-      u.eventQueued = false;
-      if (u.sink && u.pending > 0) u.sink.udpReadable();
-    }
-    this.eventUdp.length = 0;
+    this.udp.dispatchEvents();
   }
 
   // ------------------------------------------------------------------------------------------------
@@ -952,7 +688,7 @@ export class Interface implements TcpHost, TcpEmitter {
         listeners,
         halfOpen,
       },
-      udp: { sockets: this.udpCount },
+      udp: { sockets: this.udp.udpCount },
       icmpEchoReplies: this.icmpEchoReplies,
       fragments: {
         inProgress: this.reasm.inProgress,

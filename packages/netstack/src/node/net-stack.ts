@@ -5,7 +5,9 @@
 import { randomFillSync } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { Interface, type InterfaceLimits, type InterfaceStats } from '../iface/interface.js';
+import type { InterfaceLimits } from '../iface/config.js';
+import { Interface } from '../iface/interface.js';
+import type { InterfaceStats } from '../iface/stats.js';
 import type { PacketLink } from '../link.js';
 import { DEFAULT_MSS_V4, type TcpConfig } from '../tcp/config.js';
 import type { TcpListener } from '../tcp/listener.js';

@@ -2,7 +2,8 @@
 // A deterministic network simulator (smoltcp tests/netsim.rs): two pure cores joined by a seeded lossy,
 // delaying, reordering, duplicating wire, driven on a virtual clock. No wall time anywhere: a run's outcome
 // depends only on the seeds.
-import { Interface, type InterfaceConfig } from '../iface/interface.js';
+import type { InterfaceConfig } from '../iface/config.js';
+import { Interface } from '../iface/interface.js';
 import type { PacketLink } from '../link.js';
 import { Cidr } from '../wire/ip-address.js';
 import { Prng } from './prng.js';
