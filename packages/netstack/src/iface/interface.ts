@@ -438,7 +438,10 @@ export class Interface implements TcpHost, TcpEmitter, IcmpHost, UdpHost {
     this.udp.close(s);
   }
 
-  /** Sends one datagram (queued until the next poll). No fragmentation: too-big payloads are refused. */
+  /**
+   * Sends one datagram (queued until the next poll). Above the MTU it leaves as IP fragments; only a
+   * payload that no UDP datagram can carry (over 65,507 bytes on IPv4, 65,527 on IPv6) is 'too-big'.
+   */
   udpSend(s: UdpSocket, data: Uint8Array, dst: IpAddress, dstPort: number): UdpSendError | undefined {
     return this.udp.send(s, data, dst, dstPort);
   }
