@@ -17,6 +17,7 @@ import {
   nexctl,
   nexdNodeFlags,
   nexdRun,
+  REPO,
   ServerProcess,
   stopAll,
   waitFor,
@@ -209,5 +210,10 @@ describe('the installed nexd bin', { skip }, () => {
     const r = spawnSync(NEXD_CLI, ['version'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^nexd \d+\.\d+\.\d+/);
+    // The README's form: the workspace bin link (made by scripts/bins.mjs after the build, since npm ci
+    // runs before dist/ exists), never a package of that name fetched from the registry (--no).
+    const npx = spawnSync('npx', ['--no', 'nexd', 'version'], { cwd: REPO, encoding: 'utf8' });
+    assert.equal(npx.status, 0, npx.stderr);
+    assert.match(npx.stdout, /^nexd \d+\.\d+\.\d+/);
   });
 });

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { emitFragments } from '../src/iface/fragmenter.js';
 import { Cidr, Interface, IpAddress, Ipv4Packet, Ipv6Packet, Reassembler } from '../src/index.js';
 import { Prng } from '../src/testing/prng.js';
-import { checksum } from '../src/wire/checksum.js';
+import { checksum, finish, pseudoHeaderSum, sumBytes } from '../src/wire/checksum.js';
 import { IpProtocol, readU16, writeU16 } from '../src/wire/error.js';
 import { fillIcmpv6Checksum } from '../src/wire/icmp.js';
 import { emitIpv4Header, FIELD as IP4 } from '../src/wire/ipv4.js';
@@ -298,6 +298,32 @@ describe('drops and UDP demultiplexing', () => {
       i.input(syn, 0);
       assert.equal(collect(i).length, answers);
     }
+  });
+
+  it('tcpChecksumOffload: TCP segments (here a RST) leave with checksum 0 for the link to fill; UDP is still summed by the stack', () => {
+    const i = iface({ tcpChecksumOffload: true });
+    // A SYN to a closed port: the answer is a RST built by the interface.
+    const syn = new Uint8Array(40);
+    writeU16(syn, 20, 1234);
+    writeU16(syn, 22, 81);
+    syn[32] = 5 << 4;
+    syn[33] = 0x02;
+    writeU16(syn, 34, 1000);
+    fillTcpChecksum(syn, 20, 40, PEER4, ME4);
+    emitIpv4Header(syn, 0, PEER4, ME4, IpProtocol.Tcp, 20, 64, 2);
+    i.input(syn, 0);
+    const [rst] = collect(i);
+    assert.equal(rst[9], IpProtocol.Tcp);
+    assert.equal(readU16(rst, 20 + 16), 0, 'TCP checksum left to the link');
+    // UDP keeps its checksum: the offload is for TCP only.
+    const u = i.udpBind(53) as import('../src/index.js').UdpSocket;
+    assert.equal(i.udpSend(u, new Uint8Array([1, 2, 3]), PEER4, 9), undefined);
+    const [udp] = collect(i);
+    assert.notEqual(readU16(udp, 20 + 6), 0);
+    assert.equal(
+      finish(sumBytes(udp, 20, udp.length, pseudoHeaderSum(ME4, PEER4, IpProtocol.Udp, udp.length - 20))),
+      0,
+    );
   });
 
   it('UDP: a socket bound to one address wins over the wildcard; a zero checksum over IPv6 is dropped', () => {

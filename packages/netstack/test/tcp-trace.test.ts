@@ -343,6 +343,22 @@ describe('established', () => {
     assert.equal(sock.cc.cwnd, 20 * MSS);
   });
 
+  it('established: after an RTO, a cumulative ACK over the whole old flight opens cwnd by one segment, not a burst', () => {
+    // RFC 3465 2.3: while the flight outstanding at the RTO is repaired, at most one SMSS per ACK.
+    const { h, l, p, sock } = established();
+    sock.send(new Uint8Array(40 * MSS));
+    assert.equal(h.poll().length, 10);
+    const rto = h.poll(1000);
+    assert.deepEqual(
+      rto.map((o) => o.seq),
+      [l],
+      'the RTO resends the first segment only (cwnd 1)',
+    );
+    assert.equal(sock.counters.rtos, 1);
+    h.send({ flags: 'ACK', seq: p, ack: l + 10 * MSS, win: 65535 }, 1001);
+    assert.equal(h.poll(1001).length, 2, 'cwnd 2 segments: 1 + one SMSS');
+  });
+
   it('established: Nagle holds a second small segment until the first is ACKed; setNoDelay sends it', () => {
     const { h, l, p, sock } = established();
     sock.send(new TextEncoder().encode('a'));

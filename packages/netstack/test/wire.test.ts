@@ -65,6 +65,33 @@ describe('checksum', () => {
     }
   });
 
+  it('a resizable ArrayBuffer that grows or shrinks between sums is summed as it is now', () => {
+    const reference = (b: Uint8Array) => {
+      let acc = 0;
+      for (let i = 0; i < b.length; i += 2) acc += (b[i] << 8) | (b[i + 1] ?? 0);
+      return finish(acc);
+    };
+    type Resizable = ArrayBuffer & { resize(n: number): void };
+    const ab = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable)(
+      256,
+      {
+        maxByteLength: 4096,
+      },
+    );
+    const fill = (b: Uint8Array) => {
+      for (let i = 0; i < b.length; i++) b[i] = (i * 37 + 11) & 0xff;
+    };
+    fill(new Uint8Array(ab));
+    assert.equal(finish(sumBytes(new Uint8Array(ab), 0, 256, 0)), reference(new Uint8Array(ab)));
+    ab.resize(2048);
+    const grown = new Uint8Array(ab);
+    fill(grown);
+    assert.equal(finish(sumBytes(grown, 0, 2048, 0)), reference(grown));
+    ab.resize(128);
+    const shrunk = new Uint8Array(ab);
+    assert.equal(finish(sumBytes(shrunk, 0, 128, 0)), reference(shrunk));
+  });
+
   it('a known IPv4 header (192.168.0.1 -> 192.168.0.199, UDP) has checksum b861', () => {
     const h = hex('450000730000400040110000c0a80001c0a800c7');
     assert.equal(checksum(h, 0, 20), 0xb861);

@@ -3,7 +3,13 @@
 // with the proxy's tunnel side (NetStackStreamNetwork / NetStackDatagramNetwork) carrying TCP and UDP.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { decodeKey, encodeKey, generatePrivateKey, publicKeyFromPrivate } from '@nexodus/wireguard';
+import {
+  decodeKey,
+  encodeKey,
+  generatePrivateKey,
+  publicKeyFromPrivate,
+  tcpChecksumOffloadAvailable,
+} from '@nexodus/wireguard';
 import { createLogger } from '../src/log.js';
 import type { StreamConnection } from '../src/proxy/network.js';
 import { NetStackStreamNetwork } from '../src/tunnel/netstack-network.js';
@@ -81,6 +87,16 @@ describe('Tunnel: WireGuard + netstack pair on loopback', () => {
     const peer = a.peers().find((p) => p.publicKey === b.node.publicKey);
     assert.ok(peer?.latestHandshake, 'status shows the handshake time');
     assert.deepEqual(peer.allowedIps.sort(), ['100.100.0.2/32', '200::2/128']);
+  });
+
+  test('the data plane trusts the AEAD for incoming checksums and leaves TCP checksums to the node where it can', () => {
+    // The kernel behind wireguard-go verifies them: test/e2e/nexd-standalone checks the filled ones.
+    for (const t of [a, b]) {
+      assert.equal(t.stack.iface.verifyChecksums, false);
+      assert.equal(t.stack.iface.tcpChecksumOffload, tcpChecksumOffloadAvailable);
+      assert.equal(t.node.sendPath, process.platform === 'linux' ? 'mmsg+gso' : 'dgram');
+    }
+    assert.equal(tcpChecksumOffloadAvailable, process.platform === 'linux');
   });
 
   test('TCP over IPv4 and IPv6: listen on one side, connect from the other, bytes both ways', async () => {

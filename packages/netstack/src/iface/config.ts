@@ -47,7 +47,8 @@ export interface InterfaceConfig {
   /**
    * Verify TCP and UDP checksums of incoming packets (default true). false for a link that authenticates
    * every packet already, as WireGuard's AEAD does: Linux's wireguard marks decrypted packets
-   * CHECKSUM_UNNECESSARY for the same reason. Outgoing checksums are always filled in.
+   * CHECKSUM_UNNECESSARY for the same reason. Outgoing checksums are filled in unless
+   * tcpChecksumOffload leaves them to the link.
    */
   verifyChecksums?: boolean;
   /**

@@ -6,7 +6,9 @@
 // region") while costing a cube root and wall-clock epoch bookkeeping per ACK. What matters at these RTTs is
 // recovering from burst loss without falling back to RTO: that comes from SACK-driven retransmission of every
 // hole within one RTT (the sender in socket.ts walks the scoreboard), not from the growth function.
-// Byte counting follows RFC 3465 (Appropriate Byte Counting, L = 2*SMSS).
+// Byte counting follows RFC 3465 (Appropriate Byte Counting) without its L cap in slow start, as Linux
+// (see onAck); the caller (recovery.ts onNewAck) passes only newly delivered bytes, capped at one SMSS
+// per ACK while the flight of an RTO is being repaired (RFC 3465 2.3).
 
 export class NewReno {
   /** Congestion window in bytes. */

@@ -40,6 +40,7 @@ const REORDER_ALLOWANCE_MS = 4;
 export function onNewAck(sock: TcpSocket, seg: TcpSegment, now: number): void {
   const ack = seg.ack;
   const highSackBefore = sock.scoreboard.highSack;
+  const prevUna = sock.sndUna;
   let acked = seqDiff(ack, sock.sndUna);
   // Our FIN occupies one sequence number but no buffer byte.
   const dataAcked = Math.min(acked, sock.sendBuf.length);
@@ -104,7 +105,13 @@ export function onNewAck(sock: TcpSocket, seg: TcpSegment, now: number): void {
       acked = 0;
     }
   } else if (cwndLimited) {
-    sock.cc.onAck(acked);
+    // Grow by what this ACK delivered: bytes the receiver had SACKed arrived before. And after an RTO,
+    // while the old flight is being repaired (SND.UNA below the recovery point), by at most one SMSS
+    // per ACK (RFC 3465 2.3): one cumulative ACK over a whole repaired window must not turn into a
+    // line-rate burst right after a congestion signal.
+    let delivered = acked - sock.scoreboard.sackedBelow(ack);
+    if (seqLt(prevUna, sock.recoverSeq)) delivered = Math.min(delivered, sock.mss);
+    sock.cc.onAck(delivered);
   }
   sock.dupAcks = 0;
   sock.limitedTransmits = 0;

@@ -71,6 +71,15 @@ export class Scoreboard {
     this.sacked = s;
   }
 
+  /** Bytes covered below `seq`: what a cumulative ACK up to `seq` confirms a second time. */
+  sackedBelow(seq: number): number {
+    let s = 0;
+    for (let i = 0; i < this.left.length && seqLt(this.left[i], seq); i++) {
+      s += (seqMin(this.right[i], seq) - this.left[i]) >>> 0;
+    }
+    return s;
+  }
+
   /** True when seq is inside a SACKed range. */
   isSacked(seq: number): boolean {
     for (let i = 0; i < this.left.length; i++) {

@@ -15,7 +15,8 @@ const WORDS_FROM = 64;
 let wordsBuffer: ArrayBufferLike | undefined;
 let words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
 function wordsOf(buffer: ArrayBufferLike): Uint32Array {
-  if (buffer !== wordsBuffer) {
+  // A resizable buffer may have changed size since the view was made.
+  if (buffer !== wordsBuffer || words.length !== buffer.byteLength >>> 2) {
     wordsBuffer = buffer;
     words = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
   }
@@ -35,6 +36,7 @@ export function sumBytes(buf: Uint8Array, start: number, end: number, acc: numbe
     let s1 = 0;
     let k = at >>> 2;
     const stop = k + n;
+    if (stop > w.length) return sumBytePairs(buf, start, end, acc);
     for (; k + 3 < stop; k += 4) {
       s0 += w[k] + w[k + 1];
       s1 += w[k + 2] + w[k + 3];

@@ -267,8 +267,9 @@ export class NexdProcess {
     this.child = new Child(
       process.execPath,
       [
-        ...(opts.nodeArgs ?? []),
+        // The bin's flags first: V8 takes the last value, so nodeArgs can override them.
         ...nexdNodeFlags(),
+        ...(opts.nodeArgs ?? []),
         NEXD_CLI,
         '--state-dir',
         this.stateDir,
