@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // SPDX-License-Identifier: Apache-2.0
 // After `tsc -b`: makes each workspace package's bin files executable and links them into
-// node_modules/.bin, so `npx --no nexd` (and an image's `nexd` on PATH) runs them through their shebang,
-// which carries nexd's V8 flags. npm does both when it installs, but on a fresh clone `npm ci` runs
+// node_modules/.bin, so `node_modules/.bin/nexd` (the README's form; an image's `nexd` on PATH) runs them
+// through their shebang, which carries nexd's V8 flags. npm does both when it installs, but on a fresh clone `npm ci` runs
 // before dist/ exists, and npm skips a bin whose file is missing.
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';

@@ -210,10 +210,11 @@ describe('the installed nexd bin', { skip }, () => {
     const r = spawnSync(NEXD_CLI, ['version'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^nexd \d+\.\d+\.\d+/);
-    // The README's form: the workspace bin link (made by scripts/bins.mjs after the build, since npm ci
-    // runs before dist/ exists), never a package of that name fetched from the registry (--no).
-    const npx = spawnSync('npx', ['--no', 'nexd', 'version'], { cwd: REPO, encoding: 'utf8' });
-    assert.equal(npx.status, 0, npx.stderr);
-    assert.match(npx.stdout, /^nexd \d+\.\d+\.\d+/);
+    // The README's form: the workspace bin link, made by scripts/bins.mjs after the build (npm ci runs
+    // before dist/ exists and skips it), with the flags of a global flag before the subcommand intact.
+    const bin = join(REPO, 'node_modules/.bin/nexd');
+    const r2 = spawnSync(bin, ['--state-dir', '/nonexistent/nexd-bin-test', 'version'], { encoding: 'utf8' });
+    assert.equal(r2.status, 0, r2.stderr);
+    assert.match(r2.stdout, /^nexd \d+\.\d+\.\d+/);
   });
 });
