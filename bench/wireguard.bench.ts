@@ -7,33 +7,9 @@
 //    (OpenSSL through @nexodus/native where built, else sodium-native), and sodium-native for comparison.
 // The last line is `ratio=<engine/raw>`, raw being the engine's own AEAD: what the engine adds to it.
 // Run: npm run bench:wireguard
-import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import { loadBinding } from '@nexodus/native';
-import { type Endpoint, transportAead, WireGuardDevice } from '@nexodus/wireguard';
+import { type Endpoint, transportAead, transportAeads, WireGuardDevice } from '@nexodus/wireguard';
 import { ipv4Packet, seededRandom } from '@nexodus/wireguard/testing';
-
-interface AeadApi {
-  crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-    c: Uint8Array,
-    mac: Uint8Array,
-    m: Uint8Array,
-    ad: null,
-    nsec: null,
-    npub: Uint8Array,
-    k: Uint8Array,
-  ): number;
-  crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-    m: Uint8Array,
-    nsec: null,
-    c: Uint8Array,
-    mac: Uint8Array,
-    ad: null,
-    npub: Uint8Array,
-    k: Uint8Array,
-  ): void;
-}
-const sodium = createRequire(import.meta.url)('sodium-native') as AeadApi;
 
 const PACKET_SIZE = 1420;
 const RUN_MS = Number(process.env.WG_BENCH_MS ?? 3000);
@@ -99,23 +75,11 @@ function engineRunner(packet: Uint8Array) {
   };
 }
 
-type Seal = (key: Uint8Array, nonce: Uint8Array, buf: Uint8Array, tag: Uint8Array) => void;
-type Open = (key: Uint8Array, nonce: Uint8Array, buf: Uint8Array, tag: Uint8Array) => boolean | undefined;
-const sodiumAead: { seal: Seal; open: Open } = {
-  seal: (key, nonce, buf, tag) => {
-    sodium.crypto_aead_chacha20poly1305_ietf_encrypt_detached(buf, tag, buf, null, null, nonce, key);
-  },
-  open: (key, nonce, buf, tag) => {
-    sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(buf, null, buf, tag, null, nonce, key);
-    return true;
-  },
-};
-const native = loadBinding().binding;
-const nativeAead = native ? { seal: native.sealInPlace, open: native.openInPlace } : undefined;
-const engineAead = transportAead === 'openssl' && nativeAead ? nativeAead : sodiumAead;
+type Aead = (typeof transportAeads)['sodium'];
+const engineAead: Aead = transportAeads[transportAead] ?? transportAeads.sodium;
 
 /** The same AEAD work without the engine: seal then open the same 1420 bytes in place. */
-function rawRunner(packet: Uint8Array, aead: { seal: Seal; open: Open }) {
+function rawRunner(packet: Uint8Array, aead: Aead) {
   const key = new Uint8Array(32).fill(7);
   const nonce = new Uint8Array(12);
   const buf = new Uint8Array(packet);
@@ -130,7 +94,7 @@ function rawRunner(packet: Uint8Array, aead: { seal: Seal; open: Open }) {
         nonce[5] = (counter >>> 8) & 0xff;
         nonce[6] = (counter >>> 16) & 0xff;
         aead.seal(key, nonce, buf, tag);
-        if (aead.open(key, nonce, buf, tag) === false) failed++;
+        if (!aead.open(key, nonce, buf, tag)) failed++;
       }
     },
     check(): void {
@@ -147,7 +111,7 @@ function rawRunner(packet: Uint8Array, aead: { seal: Seal; open: Open }) {
 function benchTransport(packet: Uint8Array): { engine: number; raw: number; sodium: number } {
   const engine = engineRunner(packet);
   const raw = rawRunner(packet, engineAead);
-  const sod = rawRunner(packet, sodiumAead);
+  const sod = rawRunner(packet, transportAeads.sodium);
   engine.run(2000); // warm up (JIT) before timing
   raw.run(2000);
   sod.run(2000);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Loads the native addon (native/*.c) if it was built: batched UDP I/O (sendmmsg + GSO, recvmmsg +
-// GRO, a uv_poll watcher) and the transport AEAD through Node's OpenSSL; and finds the fd of a bound
-// node:dgram socket. Nothing here throws: `binding` is undefined with a reason, and callers fall back.
+// GRO, a uv_poll watcher) and the transport AEAD through Node's OpenSSL; and finds the fd and the
+// reading switch of a bound node:dgram socket (dgramHandle). Nothing here throws: `binding` is undefined with a reason, and callers fall back.
 import type dgram from 'node:dgram';
 import { createRequire } from 'node:module';
 
@@ -83,15 +83,46 @@ export function loadBinding(): BindingLoad {
   return loaded;
 }
 
+/** What the batched path needs of a bound node:dgram socket. */
+export interface DgramHandle {
+  readonly fd: number;
+  /** Stops dgram's own reading, so that another reader can take the socket; false if libuv refused. */
+  stopReading(): boolean;
+  /** Gives the reading back to dgram (after stopReading, when the other reader could not start). */
+  resumeReading(): void;
+}
+
+interface DgramState {
+  handle: { fd: number; recvStop(): number; recvStart(): number };
+  receiving: boolean;
+}
+
 /**
- * The file descriptor of a bound dgram socket. Node keeps the handle behind a symbol-keyed state object
- * (the `_handle` accessor is deprecated and warns), so look for the state object that holds it.
+ * The fd and the reading switch of a bound dgram socket, or undefined when it has none. Node keeps
+ * its libuv handle in a symbol-keyed state object (the `_handle` accessor is deprecated and warns), so
+ * look for the state object that holds one; `receiving` is kept in step so that dgram's close() does
+ * not stop a reading that is already stopped.
  */
-export function socketFd(sock: dgram.Socket): number | undefined {
+export function dgramHandle(sock: dgram.Socket): DgramHandle | undefined {
   for (const sym of Object.getOwnPropertySymbols(sock)) {
-    const state = (sock as unknown as Record<symbol, unknown>)[sym] as { handle?: { fd?: unknown } } | null;
-    const fd = state && typeof state === 'object' ? state.handle?.fd : undefined;
-    if (typeof fd === 'number' && fd >= 0) return fd;
+    const state = (sock as unknown as Record<symbol, unknown>)[sym] as Partial<DgramState> | null;
+    const handle = state && typeof state === 'object' ? state.handle : undefined;
+    if (!handle || typeof handle.fd !== 'number' || handle.fd < 0 || typeof handle.recvStop !== 'function') {
+      continue;
+    }
+    const s = state as DgramState;
+    return {
+      fd: handle.fd,
+      stopReading: () => {
+        if (s.handle.recvStop() !== 0) return false;
+        s.receiving = false;
+        return true;
+      },
+      resumeReading: () => {
+        s.handle.recvStart();
+        s.receiving = true;
+      },
+    };
   }
   return undefined;
 }

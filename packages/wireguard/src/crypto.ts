@@ -185,7 +185,7 @@ export const sealInPlace: (
 export const openInPlace: (key: Uint8Array, nonce: Uint8Array, buf: Uint8Array, tag: Uint8Array) => boolean =
   native ? native.openInPlace : sodiumOpenInPlace;
 
-/** Both implementations, for the tests that hold them to each other. */
+/** Both implementations, for the tests that hold them to each other and the bench's raw reference. */
 export const transportAeads = {
   sodium: { seal: sodiumSealInPlace, open: sodiumOpenInPlace },
   ...(native ? { openssl: { seal: native.sealInPlace, open: native.openInPlace } } : {}),

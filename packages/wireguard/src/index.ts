@@ -11,7 +11,7 @@ export {
   type TimerConstants,
 } from './constants.js';
 export type { DeviceOutput, DropCounters } from './context.js';
-export { tcpChecksumOffloadAvailable, transportAead } from './crypto.js';
+export { tcpChecksumOffloadAvailable, transportAead, transportAeads } from './crypto.js';
 export {
   type DeviceOptions,
   type PeerConfig,

@@ -3,13 +3,13 @@
 // EACCES) is decided by the test, so the queue, order, fallback and counting paths run every time,
 // not only when a loopback socket happens to fill.
 import assert from 'node:assert/strict';
-import type dgram from 'node:dgram';
 import { constants } from 'node:os';
 import { describe, test } from 'node:test';
+import type { DgramHandle } from '@nexodus/native';
 import { BatchedSocket, type BatchedUdpApi } from '../src/node/batched-socket.js';
 import type { Endpoint } from '../src/peer.js';
 
-const { EAGAIN, EIO, EACCES, ENOBUFS } = constants.errno;
+const { EAGAIN, EIO, EACCES, ENOBUFS, ECONNREFUSED } = constants.errno;
 
 interface SendCall {
   to: string;
@@ -22,6 +22,8 @@ class ScriptedAddon implements BatchedUdpApi {
   /** What the next sendBatch calls answer; when empty, "took them all". */
   readonly answers: number[] = [];
   readonly events: number[] = [];
+  /** What recvBatch answers when the inbox is empty (-EAGAIN: nothing queued). */
+  recvAnswer = -EAGAIN;
   /** Messages the next recvBatch returns: bytes + segment size + source. */
   inbox: { bytes: Uint8Array; seg: number; port: number; family: 4 | 6; addr: number[] }[] = [];
   callback: ((events: number) => void) | undefined;
@@ -49,7 +51,7 @@ class ScriptedAddon implements BatchedUdpApi {
   }
   recvBatch(_fd: number, data: Uint8Array, meta: Uint32Array, max: number): number {
     const msgs = this.inbox.splice(0, max);
-    if (msgs.length === 0) return -EAGAIN;
+    if (msgs.length === 0) return this.recvAnswer;
     let off = 0;
     msgs.forEach((m, i) => {
       data.set(m.bytes, off);
@@ -74,10 +76,20 @@ class ScriptedAddon implements BatchedUdpApi {
   }
 }
 
-/** Enough of a dgram socket for BatchedSocket to stop its reading. */
-function fakeDgram(): dgram.Socket {
-  const state = { handle: { recvStop: () => 0, recvStart: () => 0 }, receiving: true };
-  return { [Symbol('state symbol')]: state } as unknown as dgram.Socket;
+/** A dgram socket as the batched socket sees it: fd 99, reading that stops when asked. */
+function fakeDgram(): DgramHandle & { reading: boolean } {
+  const h = {
+    fd: 99,
+    reading: true,
+    stopReading: () => {
+      h.reading = false;
+      return true;
+    },
+    resumeReading: () => {
+      h.reading = true;
+    },
+  };
+  return h;
 }
 
 const PEER: Endpoint = { address: '127.0.0.1', port: 51820 };
@@ -88,19 +100,21 @@ function open() {
   const addon = new ScriptedAddon();
   const received: { tag: number; len: number; from: string }[] = [];
   let bursts = 0;
-  const sock = new BatchedSocket(addon, fakeDgram(), 99, {
+  const dgram = fakeDgram();
+  const sock = new BatchedSocket(addon, dgram, {
     onDatagram: (d, from) =>
       received.push({ tag: d[0], len: d.length, from: `${from.address}:${from.port}` }),
     onBurstEnd: () => bursts++,
     now: () => 0,
   });
-  return { addon, sock, received, bursts: () => bursts };
+  return { addon, sock, dgram, received, bursts: () => bursts };
 }
 
 describe('BatchedSocket', () => {
   test('a burst of sends leaves as one GSO batch after the burst returns; another peer starts a new batch', async () => {
-    const { addon, sock } = open();
+    const { addon, sock, dgram } = open();
     assert.deepEqual(addon.events, [1], 'reads from the start');
+    assert.equal(dgram.reading, false, "dgram's own reading stopped");
     for (let i = 1; i <= 5; i++) sock.send(datagram(i), PEER);
     sock.send(datagram(6, 100), { address: '::1', port: 7 });
     assert.equal(addon.sends.length, 1, 'the change of destination flushed the first five');
@@ -181,6 +195,29 @@ describe('BatchedSocket', () => {
     await microtask();
     addon.callback!(4);
     assert.deepEqual(addon.events, [1, 1, 3, 3]);
+  });
+
+  test('a receive error (an ICMP error queued on the socket) is counted, and reading goes on', () => {
+    const { addon, sock, received } = open();
+    addon.recvAnswer = -ECONNREFUSED;
+    addon.callback!(1);
+    assert.equal(sock.receiveErrors, 1);
+    addon.recvAnswer = -EAGAIN;
+    addon.inbox = [{ bytes: datagram(7, 32), seg: 0, port: 9, family: 4, addr: [127, 0, 0, 1] }];
+    addon.callback!(1);
+    assert.deepEqual(received, [{ tag: 7, len: 32, from: '127.0.0.1:9' }]);
+    assert.equal(sock.receiveErrors, 1);
+  });
+
+  test('when the watch is refused, dgram gets its reading back and the constructor throws', () => {
+    const addon = new ScriptedAddon();
+    addon.watch = () => {
+      throw new Error('EEXIST');
+    };
+    const dgram = fakeDgram();
+    const hooks = { onDatagram: () => {}, onBurstEnd: () => {}, now: () => 0 };
+    assert.throws(() => new BatchedSocket(addon, dgram, hooks), /EEXIST/);
+    assert.equal(dgram.reading, true);
   });
 
   test('close sends what is batched, stops watching, and sends nothing after', () => {

@@ -12,9 +12,8 @@
 //   the rest of the receive path).
 // Node's dgram costs one sendmsg or one JavaScript callback per datagram, about 4 µs of CPU each, which
 // was most of both proxies' time in bench/proxy.
-import type dgram from 'node:dgram';
 import { constants } from 'node:os';
-import type { NativeBinding } from '@nexodus/native';
+import type { DgramHandle, NativeBinding } from '@nexodus/native';
 import { formatIp } from '../ip.js';
 import type { Endpoint } from '../peer.js';
 import type { DatagramSender } from './udp-sender.js';
@@ -72,8 +71,8 @@ export class BatchedSocket implements DatagramSender {
   private readonly metaBytes = new Uint8Array(this.meta.buffer);
   private lastFrom: Endpoint = { address: '', port: 0 };
   private readonly lastKey = new Uint32Array(6);
-  /** Receive errors other than "nothing queued" (ICMP errors reported on the socket, ...). */
-  recvErrors = 0;
+  /** Receive errors other than "nothing queued" (i.e. an ICMP error the kernel reports on the socket). */
+  receiveErrors = 0;
   private closed = false;
   /** A microtask: runs once the synchronous burst that queued the first datagram has returned. */
   private readonly flushTask = (): void => {
@@ -82,28 +81,25 @@ export class BatchedSocket implements DatagramSender {
   };
 
   /**
-   * Takes over `sock` (bound): stops dgram's reading and watches the fd. Throws if the socket has no
-   * fd or libuv refuses the watch; the caller then keeps using dgram.
+   * Takes over a bound dgram socket: stops dgram's reading and watches the fd. Throws if either is
+   * refused; dgram then reads as before, and the caller keeps using it.
    */
   constructor(
     private readonly binding: BatchedUdpApi,
-    sock: dgram.Socket,
-    fd: number,
+    dgram: DgramHandle,
     private readonly hooks: BatchedSocketHooks,
   ) {
+    const fd = dgram.fd;
     this.fd = fd;
     // Two readers of one socket would split its datagrams: dgram's reading stops before ours starts.
-    const state = dgramState(sock);
-    if (state.handle.recvStop() !== 0) throw new Error('dgram would not stop reading');
-    state.receiving = false;
+    if (!dgram.stopReading()) throw new Error('dgram would not stop reading');
     let watcher: unknown;
     try {
       watcher = binding.watch(fd, (events) => this.onEvents(events));
       binding.setEvents(watcher, READABLE);
     } catch (err) {
       if (watcher !== undefined) binding.unwatch(watcher);
-      state.handle.recvStart();
-      state.receiving = true;
+      dgram.resumeReading();
       throw err;
     }
     this.watcher = watcher;
@@ -248,7 +244,7 @@ export class BatchedSocket implements DatagramSender {
       const rx = this.rx;
       const n = binding.recvBatch(fd, rx, meta, RECV_MESSAGES);
       if (n <= 0) {
-        if (n < 0 && n !== -EAGAIN) this.recvErrors++;
+        if (n < 0 && n !== -EAGAIN) this.receiveErrors++;
         break;
       }
       for (let i = 0; i < n && !this.closed; i++) {
@@ -292,23 +288,4 @@ export class BatchedSocket implements DatagramSender {
     this.lastFrom = { address: formatIp(bytes), port: meta[m + 3] };
     return this.lastFrom;
   }
-}
-
-interface DgramState {
-  handle: { recvStop(): number; recvStart(): number };
-  receiving: boolean;
-}
-
-/**
- * Node's dgram keeps its libuv handle in a symbol-keyed state object and reads the socket from the
- * moment it is bound; this finds that state (the `_handle` accessor is deprecated and warns).
- */
-function dgramState(sock: dgram.Socket): DgramState {
-  for (const sym of Object.getOwnPropertySymbols(sock)) {
-    const state = (sock as unknown as Record<symbol, unknown>)[sym] as Partial<DgramState> | null;
-    if (state && typeof state === 'object' && typeof state.handle?.recvStop === 'function') {
-      return state as DgramState;
-    }
-  }
-  throw new Error('no dgram handle found');
 }

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Node adapter: with udp-sender.ts and batched-socket.ts, the only code that touches dgram, the
-// clock and node:crypto randomness. It binds one IPv4 and one IPv6 UDP socket on the same port, feeds datagrams to the pure
-// WireGuardDevice, and arms ONE setTimeout at the device's pollAt() (never a timer per peer or packet).
+// clock and node:crypto randomness. It binds one IPv4 and one IPv6 UDP socket on the same port, feeds
+// datagrams to the pure WireGuardDevice, and arms ONE setTimeout at the device's pollAt() (never a
+// timer per peer or per packet).
 import { randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import { loadBinding, socketFd } from '@nexodus/native';
+import { dgramHandle, loadBinding } from '@nexodus/native';
 import type { TimerConstants } from '../constants.js';
 import type { DropCounters } from '../context.js';
+import { transportAead } from '../crypto.js';
 import { type PeerConfig, type PeerStatus, type PeerUpdate, WireGuardDevice } from '../device.js';
 import { type BindEvent, bindChannel } from '../diagnostics.js';
 import { WireGuardError } from '../errors.js';
@@ -130,12 +132,12 @@ export class WireGuardNode {
   /** The batched socket where the addon is there and takes the socket, else dgram as it is. */
   private createIo(sock: dgram.Socket, batched: boolean, hooks: BatchedSocketHooks): DatagramSender {
     const { binding } = loadBinding();
-    const fd = socketFd(sock);
-    if (batched && binding && fd !== undefined) {
+    const handle = batched && binding ? dgramHandle(sock) : undefined;
+    if (binding && handle) {
       try {
-        return new BatchedSocket(binding, sock, fd, hooks);
+        return new BatchedSocket(binding, handle, hooks);
       } catch {
-        // dgram kept its reading (the take-over failed before or at stopping it): go on with dgram.
+        // The take-over was refused and dgram reads as before: go on with dgram.
       }
     }
     sock.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
@@ -227,8 +229,8 @@ export class WireGuardNode {
         const node = new WireGuardNode(sock4, sock6, opts, granted);
         const load = loadBinding();
         opts.logger?.info(
-          { sendPath: node.sendPath, ...(load.binding ? {} : { reason: load.reason }) },
-          'WireGuard UDP send path',
+          { sendPath: node.sendPath, transportAead, ...(load.binding ? {} : { reason: load.reason }) },
+          'WireGuard UDP send path and transport AEAD',
         );
         node.schedule();
         return node;
@@ -288,6 +290,11 @@ export class WireGuardNode {
    */
   get sendErrors(): number {
     return this.sender4.errors + (this.sender6?.errors ?? 0);
+  }
+
+  /** Errors the sockets reported on receive (i.e. ICMP errors the kernel queued on them), both families. */
+  get receiveErrors(): number {
+    return this.sender4.receiveErrors + (this.sender6?.receiveErrors ?? 0);
   }
 
   /** How datagrams move: 'dgram', 'mmsg' or 'mmsg+gso' (the IPv4 socket's; IPv6 is the same). */

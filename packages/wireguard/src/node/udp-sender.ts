@@ -14,6 +14,8 @@ export interface DatagramSender {
    * socket stayed full for longer than its queue lasts.
    */
   readonly errors: number;
+  /** Errors the socket reported on receive (i.e. an ICMP error the kernel queued on it). */
+  readonly receiveErrors: number;
   /** How datagrams move: 'dgram', or 'mmsg' / 'mmsg+gso' (GSO is dropped if the kernel refuses it). */
   readonly path: string;
 }
@@ -40,7 +42,14 @@ export class DgramSender implements DatagramSender {
     if (err) this.errors++;
   };
 
-  constructor(private readonly sock: dgram.Socket) {}
+  receiveErrors = 0;
+
+  constructor(private readonly sock: dgram.Socket) {
+    // Sends report through their callback; what reaches 'error' after bind comes from receiving.
+    sock.on('error', () => {
+      this.receiveErrors++;
+    });
+  }
 
   send(data: Uint8Array, to: Endpoint): void {
     let copy: Uint8Array;
