@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+bash scripts/test-peers/build.sh
 npx tsc -b && node scripts/bins.mjs
 npx biome check .
 npx tsc -p tsconfig.check.json
