@@ -35,6 +35,12 @@ export async function runNexctl(
         `nexd state directory, where its control socket is [env: NEXD_STATE_DIR]`,
       ).default(env.NEXD_STATE_DIR || DEFAULT_STATE_DIR),
     )
+    .addOption(
+      new Option(
+        '--unix-socket <path>',
+        'nexd control socket (default: <state dir>/nexd.sock) [env: NEXD_UNIX_SOCKET]',
+      ),
+    )
     .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
     .addOption(
       new Option('--service-url <url>', 'URL of the Nexodus service (API commands) [env: NEXD_SERVICE_URL]'),
@@ -50,8 +56,9 @@ export async function runNexctl(
     );
   // Subcommands inherit exitOverride/output settings only if configured before they are added.
   const globals = (): GlobalOptions => {
-    const o = program.opts<{ stateDir: string; output: OutputFormat }>();
-    return { stateDir: o.stateDir, output: o.output };
+    const o = program.opts<{ stateDir: string; unixSocket?: string; output: OutputFormat }>();
+    const socket = o.unixSocket ?? (env.NEXD_UNIX_SOCKET || undefined);
+    return { stateDir: o.stateDir, output: o.output, ...(socket ? { unixSocket: socket } : {}) };
   };
   registerNexdCommands(program, { globals, write: io.stdout });
   const login = () => {

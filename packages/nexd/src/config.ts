@@ -16,11 +16,13 @@ import {
   RuleParseError,
   ruleKey,
 } from './proxy/rules.js';
+import { MAX_MTU, MIN_MTU } from './tunnel/mtu.js';
 import { NEXD_VERSION } from './version.js';
 
 // Defined beside the control socket so that nexctl finds the same default without loading the daemon.
 export { DEFAULT_STATE_DIR };
 export const DEFAULT_DRAIN_SECONDS = 10;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface HostPort {
   host: string;
@@ -35,8 +37,19 @@ export interface GlobalConfig {
   regKey?: string;
   /** IPv4 address to ask IPAM for, i.e. `100.100.0.5`. */
   requestIp?: string;
-  /** WireGuard UDP port; 0 or absent lets the system pick. */
+  /**
+   * WireGuard UDP port as asked for (`--listen-port`); 0 lets the system pick. Absent: the port kept in the
+   * state from the last start, else 51820, else (when that is taken) any free port (see `listen-port.ts`).
+   */
   listenPort?: number;
+  /** Tunnel MTU as asked for (`--mtu`); absent: the underlay interface's MTU minus WireGuard's overhead. */
+  mtu?: number;
+  /** Register into this VPC instead of the user's default one (a UUID). */
+  vpcId?: string;
+  /** Register with this security group (a UUID of a group in the VPC). */
+  securityGroupId?: string;
+  /** Path of the control socket (default: `<state dir>/nexd.sock`). */
+  unixSocket?: string;
   /** Registered as the local endpoint instead of the host's interface addresses, i.e. `127.0.0.1`. */
   localEndpointIp?: string;
   stateDir: string;
@@ -69,7 +82,26 @@ const GLOBALS = [
   ['password', 'NEXD_PASSWORD', '<password>', 'password for the password login'],
   ['reg-key', 'NEXD_REG_KEY', '<key>', 'registration key (instead of a username and password)'],
   ['request-ip', 'NEXD_REQUEST_IP', '<ipv4>', 'ask for this VPC IPv4 address'],
-  ['listen-port', 'NEXD_LISTEN_PORT', '<port>', 'WireGuard UDP port (default: any free port)'],
+  [
+    'listen-port',
+    'NEXD_LISTEN_PORT',
+    '<port>',
+    'WireGuard UDP port (default: the port of the last start, else 51820, else any free port; 0: any)',
+  ],
+  [
+    'mtu',
+    'NEXD_MTU',
+    '<bytes>',
+    `tunnel MTU (default: the underlay interface's MTU minus WireGuard's 80 bytes, at most 1420)`,
+  ],
+  ['vpc-id', 'NEXD_VPC_ID', '<uuid>', "register into this VPC (default: the user's default VPC)"],
+  [
+    'security-group-id',
+    'NEXD_SECURITY_GROUP_ID',
+    '<uuid>',
+    "register with this security group (default: the VPC's default group)",
+  ],
+  ['unix-socket', 'NEXD_UNIX_SOCKET', '<path>', 'control socket path (default: <state dir>/nexd.sock)'],
   [
     'local-endpoint-ip',
     'NEXD_LOCAL_ENDPOINT_IP',
@@ -286,6 +318,7 @@ function interpret(program: Command, action: 'proxy' | 'agent' | 'version', env:
     ['ca-file', 'caFile'],
     ['private-key-file', 'privateKeyFile'],
     ['wg-config', 'wgConfig'],
+    ['unix-socket', 'unixSocket'],
   ] as const) {
     const v = get(name);
     if (v) config[field] = v.value;
@@ -312,6 +345,30 @@ function interpret(program: Command, action: 'proxy' | 'agent' | 'version', env:
   }
   const listenPort = get('listen-port');
   if (listenPort) config.listenPort = parsePort(listenPort.source, listenPort.value, 0);
+  const mtu = get('mtu');
+  if (mtu) {
+    if (!/^[0-9]{1,5}$/.test(mtu.value) || Number(mtu.value) < MIN_MTU || Number(mtu.value) > MAX_MTU) {
+      throw new BadFlagError(
+        mtu.source,
+        `${mtu.source} ${JSON.stringify(mtu.value)} is not an MTU; expected a number of bytes ${MIN_MTU}-${MAX_MTU}, i.e. 1420`,
+      );
+    }
+    config.mtu = Number(mtu.value);
+  }
+  for (const [name, field] of [
+    ['vpc-id', 'vpcId'],
+    ['security-group-id', 'securityGroupId'],
+  ] as const) {
+    const v = get(name);
+    if (!v) continue;
+    if (!UUID.test(v.value)) {
+      throw new BadFlagError(
+        v.source,
+        `${v.source} ${JSON.stringify(v.value)} is not an id; expected a UUID as nexctl prints it, i.e. 0a1b2c3d-0000-4000-8000-000000000000`,
+      );
+    }
+    config[field] = v.value.toLowerCase();
+  }
   const health = get('health-addr');
   if (health) config.healthAddr = parseHostPort(health.source, health.value);
   const level = get('log-level');

@@ -137,7 +137,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     };
 
   const control = await serveControl(
-    options.controlSocket ?? controlSocketPath(config.stateDir),
+    options.controlSocket ?? config.unixSocket ?? controlSocketPath(config.stateDir),
     {
       version: () => ({ version: NEXD_VERSION }),
       status: () => ({

@@ -8,6 +8,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { formatEndpoint } from './endpoints.js';
 import { WgConfigError } from './errors.js';
 import { decodeKey } from './keys.js';
+import { MAX_MTU, MIN_MTU } from './tunnel/mtu.js';
 
 export interface Cidr {
   /** i.e. `100.100.0.1` or `200::1`. */
@@ -54,9 +55,6 @@ const IGNORED_INTERFACE_KEYS = new Set([
   'saveconfig',
   'fwmark',
 ]);
-/** IPv6 minimum link MTU (RFC 8200 section 5) and the largest value that fits a 16-bit IP total length. */
-const MIN_MTU = 1280;
-const MAX_MTU = 65535;
 
 export function parseCidr(text: string): Cidr | string {
   const slash = text.indexOf('/');

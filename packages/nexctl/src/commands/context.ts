@@ -6,6 +6,8 @@ import type { OutputFormat } from '../output.js';
 
 export interface GlobalOptions {
   stateDir: string;
+  /** `--unix-socket`: the control socket, when not the state dir's. */
+  unixSocket?: string;
   output: OutputFormat;
 }
 

@@ -11,7 +11,9 @@ function collect(value: string, previous: string[] | undefined): string[] {
 }
 
 async function withClient<T>(ctx: CommandContext, fn: (c: ControlClient) => Promise<T>): Promise<T> {
-  const client = await ControlClient.connect(controlSocketPath(ctx.globals().stateDir));
+  const client = await ControlClient.connect(
+    ctx.globals().unixSocket ?? controlSocketPath(ctx.globals().stateDir),
+  );
   try {
     return await fn(client);
   } finally {

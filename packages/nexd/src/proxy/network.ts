@@ -19,12 +19,15 @@ export interface Closable {
 /** A connected byte stream. `net.Socket` satisfies it; `resetAndDestroy` aborts with an RST where supported. */
 export type StreamConnection = Duplex & { resetAndDestroy?: () => unknown };
 
+/** A new connection: who connected (`remote`) and which of our addresses it reached (`local`). */
+export type OnConnection = (conn: StreamConnection, remote: Endpoint, local: Endpoint) => void;
+
 export interface StreamNetwork {
   /**
    * Listens for connections on `port`. New connections are handed over paused (the proxy resumes them once
    * the other side is dialled). Rejects with a NexdError (NEX_ERR_PROXY_LISTEN) when the port is unusable.
    */
-  listen(port: number, onConnection: (conn: StreamConnection, remote: Endpoint) => void): Promise<Closable>;
+  listen(port: number, onConnection: OnConnection): Promise<Closable>;
   /**
    * Dials `target`, resolving a DNS name first (every call resolves afresh, so a Kubernetes Service keeps
    * working when its address changes). Resolves once established; rejects if resolution or the dial fails.

@@ -14,6 +14,7 @@ import {
   datagramFlow,
   datagramListener,
   type Endpoint,
+  type OnConnection,
   type StreamConnection,
   type StreamNetwork,
 } from './network.js';
@@ -100,21 +101,21 @@ export class NodeStreamNetwork implements StreamNetwork {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   }
 
-  listen(port: number, onConnection: (conn: StreamConnection, remote: Endpoint) => void): Promise<Closable> {
+  listen(port: number, onConnection: OnConnection): Promise<Closable> {
     return firstHost(this.#listenHosts, (host) => this.#listenOn(host, port, onConnection));
   }
 
-  #listenOn(
-    host: string,
-    port: number,
-    onConnection: (conn: StreamConnection, remote: Endpoint) => void,
-  ): Promise<Closable> {
+  #listenOn(host: string, port: number, onConnection: OnConnection): Promise<Closable> {
     return new Promise((resolve, reject) => {
       // allowHalfOpen: a client's FIN must only half-close the proxied connection, as in the original nexd.
       const server = net.createServer(
         { allowHalfOpen: true, pauseOnConnect: true, noDelay: true },
         (socket) => {
-          onConnection(socket, { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 });
+          onConnection(
+            socket,
+            { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+            { host: socket.localAddress ?? '', port: socket.localPort ?? 0 },
+          );
         },
       );
       server.once('error', (err) => reject(listenError('tcp', port, host, err)));

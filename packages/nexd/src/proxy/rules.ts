@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// Proxy rules: `protocol:port:destination:destination_port`, e.g. `tcp:80:nginx.ns.svc.cluster.local:80`
-// or `udp:53:[fd00::53]:53`. A rule is ingress (listen on the VPC side, dial the local network) or egress
+// Proxy rules: `protocol:port:destination:destination_port[,option=value...]`, e.g.
+// `tcp:80:nginx.ns.svc.cluster.local:80`, `udp:53:[fd00::53]:53` or `tcp:80:nginx:8080,proxy-protocol=v2`. A rule is ingress (listen on the VPC side, dial the local network) or egress
 // (listen on the local network, dial through the VPC). Parsing is strict and every error names the part
 // at fault and the expected form, because these strings come straight from a Kubernetes manifest.
 import { isIPv4, isIPv6 } from 'node:net';
 import { NexdError } from '../errors.js';
+import { PROXY_PROTOCOL_VERSIONS, type ProxyProtocolVersion } from './proxy-protocol.js';
 
 export type ProxyType = 'ingress' | 'egress';
 export type ProxyProtocol = 'tcp' | 'udp';
@@ -22,10 +23,12 @@ export interface ProxyRule {
   /** The port this rule listens on (VPC side for ingress, local side for egress), i.e. `8080`. */
   listenPort: number;
   destination: ProxyDestination;
+  /** `,proxy-protocol=v1|v2` (TCP only): a PROXY protocol header goes to the destination first. */
+  proxyProtocol?: ProxyProtocolVersion;
 }
 
 /** Which part of a rule string was wrong. */
-export type RulePart = 'rule' | 'protocol' | 'port' | 'destination' | 'destination_port';
+export type RulePart = 'rule' | 'protocol' | 'port' | 'destination' | 'destination_port' | 'option';
 
 export const RULE_FORM = 'protocol:port:destination:destination_port';
 const RULE_EXAMPLE = 'tcp:80:100.100.0.1:80 or udp:53:[fd00::53]:53';
@@ -94,25 +97,64 @@ function destinationProblem(host: string): string | undefined {
   return undefined;
 }
 
+/** Applies `,key=value` options (after the destination port) to `rule`. */
+function parseOptions(type: ProxyType, text: string, options: string[], rule: ProxyRule): void {
+  for (const option of options) {
+    const [key, value, extra] = option.split('=');
+    if (key === 'proxy-protocol') {
+      if (extra !== undefined || !PROXY_PROTOCOL_VERSIONS.includes(value as ProxyProtocolVersion)) {
+        throw new RuleParseError(
+          type,
+          text,
+          'option',
+          `proxy-protocol=${value ?? ''} is not a version; expected proxy-protocol=v1 or proxy-protocol=v2`,
+        );
+      }
+      if (rule.protocol !== 'tcp') {
+        throw new RuleParseError(type, text, 'option', 'proxy-protocol applies to tcp rules only');
+      }
+      if (rule.proxyProtocol !== undefined) {
+        throw new RuleParseError(type, text, 'option', 'proxy-protocol is given twice');
+      }
+      rule.proxyProtocol = value as ProxyProtocolVersion;
+      continue;
+    }
+    throw new RuleParseError(
+      type,
+      text,
+      'option',
+      `unknown option ${JSON.stringify(option)}; the only option is proxy-protocol=v1|v2`,
+    );
+  }
+}
+
 /**
- * Parses `protocol:port:destination:destination_port`. Throws RuleParseError naming the bad part.
- * The protocol is case-insensitive; a DNS name is kept as written (it is resolved per connection).
+ * Parses `protocol:port:destination:destination_port[,option...]`. Throws RuleParseError naming the bad
+ * part. The protocol is case-insensitive; a DNS name is kept as written (it is resolved per connection).
  */
 export function parseRule(type: ProxyType, text: string): ProxyRule {
   if (/\s/.test(text)) throw new RuleParseError(type, text, 'rule', 'it contains whitespace');
-  const first = text.indexOf(':');
+  // Options follow the first comma: no part of an address, a name or a port contains one.
+  const [base, ...options] = text.split(',');
+  const rule = parseAddressPart(type, text, base!);
+  parseOptions(type, text, options, rule);
+  return rule;
+}
+
+function parseAddressPart(type: ProxyType, text: string, ruleText: string): ProxyRule {
+  const first = ruleText.indexOf(':');
   if (first < 0) throw new RuleParseError(type, text, 'rule', 'it has no ":" separators');
-  const protoText = text.slice(0, first);
+  const protoText = ruleText.slice(0, first);
   const protocol = protoText.toLowerCase();
   if (protocol !== 'tcp' && protocol !== 'udp') {
     const shown =
       protoText === '' ? 'protocol is empty' : `protocol ${JSON.stringify(protoText)} is not tcp or udp`;
     throw new RuleParseError(type, text, 'protocol', shown);
   }
-  const second = text.indexOf(':', first + 1);
+  const second = ruleText.indexOf(':', first + 1);
   if (second < 0) throw new RuleParseError(type, text, 'rule', 'it has only 2 of 4 parts');
-  const listenPort = parsePort(type, text, 'port', text.slice(first + 1, second));
-  const rest = text.slice(second + 1);
+  const listenPort = parsePort(type, text, 'port', ruleText.slice(first + 1, second));
+  const rest = ruleText.slice(second + 1);
   let host: string;
   let portText: string;
   if (rest.startsWith('[')) {
@@ -147,9 +189,12 @@ export function parseRule(type: ProxyType, text: string): ProxyRule {
 }
 
 /** Formats a rule back into its canonical string; `parseRule(r.type, formatRule(r))` gives `r` again. */
-export function formatRule(rule: Pick<ProxyRule, 'protocol' | 'listenPort' | 'destination'>): string {
+export function formatRule(
+  rule: Pick<ProxyRule, 'protocol' | 'listenPort' | 'destination' | 'proxyProtocol'>,
+): string {
   const host = rule.destination.host.includes(':') ? `[${rule.destination.host}]` : rule.destination.host;
-  return `${rule.protocol}:${rule.listenPort}:${host}:${rule.destination.port}`;
+  const options = rule.proxyProtocol ? `,proxy-protocol=${rule.proxyProtocol}` : '';
+  return `${rule.protocol}:${rule.listenPort}:${host}:${rule.destination.port}${options}`;
 }
 
 /** A key that identifies a rule (two rules with the same key are the same rule), i.e. `ingress tcp:80:a:80`. */

@@ -4,6 +4,7 @@
 // Flow per connection: 1. accept (paused)  2. dial  3a. failed: RST the client, log once  3b. splice.
 import type { Logger } from 'pino';
 import type { Closable, Endpoint, StreamConnection, StreamNetwork } from './network.js';
+import { proxyProtocolHeader } from './proxy-protocol.js';
 import { RuleRing } from './rule-ring.js';
 import { formatRule } from './rules.js';
 import type { RuleStats } from './stats.js';
@@ -85,7 +86,9 @@ export class TcpListener {
   ) {}
 
   async open(): Promise<void> {
-    this.#closable = await this.listenSide.listen(this.port, (conn, remote) => this.#accept(conn, remote));
+    this.#closable = await this.listenSide.listen(this.port, (conn, remote, local) =>
+      this.#accept(conn, remote, local),
+    );
   }
 
   async close(): Promise<void> {
@@ -94,7 +97,7 @@ export class TcpListener {
     await c?.close();
   }
 
-  #accept(client: StreamConnection, remote: Endpoint): void {
+  #accept(client: StreamConnection, remote: Endpoint, local: Endpoint): void {
     const entry = this.ring.pick();
     if (!entry) {
       abort(client);
@@ -103,7 +106,9 @@ export class TcpListener {
     const { stats, rule } = entry;
     stats.connections++;
     stats.active++;
-    const conn = new ProxiedConnection(client, stats, () => {
+    // The header is built now, while the client's addresses are at hand; it goes out first once dialled.
+    const header = rule.proxyProtocol ? proxyProtocolHeader(rule.proxyProtocol, remote, local) : undefined;
+    const conn = new ProxiedConnection(client, stats, header, () => {
       stats.active--;
       this.tracker.delete(conn);
     });
@@ -139,6 +144,8 @@ class ProxiedConnection implements TrackedConnection {
   constructor(
     private readonly client: StreamConnection,
     private readonly stats: RuleStats,
+    /** A PROXY protocol header to send upstream before the client's bytes (rule option). */
+    private readonly header: Uint8Array | undefined,
     private readonly onClosed: () => void,
   ) {
     // Errors before the dial completes (client reset while we dial) must not become unhandled 'error's.
@@ -189,6 +196,7 @@ class ProxiedConnection implements TrackedConnection {
 
   #splice(up: StreamConnection): void {
     const { client, stats } = this;
+    if (this.header) up.write(this.header);
     pump(client, up, (n) => {
       stats.bytesToDestination += n;
     });

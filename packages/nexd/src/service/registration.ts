@@ -12,6 +12,10 @@ export interface RegistrationInput {
   endpoints: RegisteredEndpoint[];
   requestIp?: string;
   hostname?: string;
+  /** `--vpc-id`: register into this VPC instead of the user's default one. */
+  vpcId?: string;
+  /** `--security-group-id`. */
+  securityGroupId?: string;
 }
 
 export interface Registration {
@@ -50,6 +54,8 @@ export async function registerDevice(client: NexodusClient, input: RegistrationI
     os: process.platform,
     endpoints: input.endpoints,
     ...(input.requestIp ? { ipv4_tunnel_ips: [{ address: input.requestIp }] } : {}),
+    ...(input.vpcId ? { vpc_id: input.vpcId } : {}),
+    ...(input.securityGroupId ? { security_group_id: input.securityGroupId } : {}),
   };
   let device: Device;
   let outcome: Registration['outcome'] = 'created';

@@ -13,6 +13,8 @@ import { formatEndpoint, localEndpoints, type RegisteredEndpoint } from '../endp
 import type { OpenWatch, WatchEvent } from '../peers/follower.js';
 import { type PeerSync, startPeerSync } from '../peers/sync.js';
 import { updateState } from '../state/store.js';
+import { isAddressInUse, listenPortCandidates } from '../tunnel/listen-port.js';
+import { chooseTunnelMtu, underlayInterface } from '../tunnel/mtu.js';
 import { Tunnel } from '../tunnel/tunnel.js';
 import { serviceError } from './failures.js';
 import { login, type Session, tlsOptions } from './login.js';
@@ -45,11 +47,15 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
     });
     logger.info({ serviceUrl: url, method: session.method }, 'logged in');
     let registration: Registration | undefined;
-    let tunnel: Tunnel;
-    try {
-      tunnel = await Tunnel.open({
+    let tunnel: Tunnel | undefined;
+    const { mtu, reason: mtuReason } = chooseTunnelMtu(config.mtu, underlayInterface());
+    logger.info({ mtu, why: mtuReason }, `tunnel MTU ${mtu}`);
+    const ports = listenPortCandidates(config.listenPort, (await store.load()).listenPort);
+    const openTunnel = (listenPort: number) =>
+      Tunnel.open({
         privateKey: keys.privateKey,
-        ...(config.listenPort !== undefined ? { listenPort: config.listenPort } : {}),
+        listenPort,
+        mtu,
         logger,
         onHandshake: () => metrics.handshakes.inc(),
         simultaneousPeers: true,
@@ -59,6 +65,8 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
             publicKey: keys.publicKey,
             endpoints,
             ...(config.requestIp ? { requestIp: config.requestIp } : {}),
+            ...(config.vpcId ? { vpcId: config.vpcId } : {}),
+            ...(config.securityGroupId ? { securityGroupId: config.securityGroupId } : {}),
           }).catch((err: unknown) => {
             throw serviceError('device registration', url, err);
           });
@@ -69,14 +77,27 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
           const deviceId = registration.device.id;
           await updateState(store, (s) => {
             s.deviceId = deviceId;
+            s.listenPort = port;
           });
           return registration.addresses;
         },
       });
+    try {
+      for (const [i, port] of ports.entries()) {
+        try {
+          tunnel = await openTunnel(port);
+          break;
+        } catch (err) {
+          if (i === ports.length - 1 || !isAddressInUse(err)) throw err;
+          const next = ports[i + 1] === 0 ? 'any free port' : `port ${ports[i + 1]}`;
+          logger.warn({ port }, `UDP port ${port} is in use; trying ${next} (--listen-port fixes the port)`);
+        }
+      }
     } catch (err) {
       await session.close();
       throw err;
     }
+    if (tunnel === undefined) throw new Error('unreachable: no listen port candidate');
     const reg = registration!;
     readiness.set('registered');
     // A registration key may be single-use: once registered, the device's own token reads its VPC.

@@ -26,6 +26,8 @@ export interface State {
   /** The device id the service assigned at registration (a UUID). */
   deviceId?: string;
   tokens?: StoredTokens;
+  /** The WireGuard port of the last start, so peers' stored endpoint stays right across restarts, i.e. 51820. */
+  listenPort?: number;
   proxyRules: StoredRule[];
 }
 
@@ -58,6 +60,13 @@ export function validateState(value: unknown, location: string): State {
     if (privateKey !== undefined) state.privateKey = privateKey;
     if (publicKey !== undefined) state.publicKey = publicKey;
     if (deviceId !== undefined) state.deviceId = deviceId;
+    if (value.listenPort !== undefined) {
+      const p = value.listenPort;
+      if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) {
+        throw new Error('listenPort must be a port number 1-65535');
+      }
+      state.listenPort = p;
+    }
     if (value.tokens !== undefined) {
       if (!isObject(value.tokens)) throw new Error('tokens must be an object');
       const accessToken = optionalString(value.tokens, 'accessToken', 'tokens.');

@@ -20,6 +20,7 @@ import {
   datagramFlow,
   datagramListener,
   type Endpoint,
+  type OnConnection,
   type StreamConnection,
   type StreamNetwork,
 } from '../proxy/network.js';
@@ -53,10 +54,7 @@ export class NetStackStreamNetwork implements StreamNetwork {
     this.#timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   }
 
-  async listen(
-    port: number,
-    onConnection: (conn: StreamConnection, remote: Endpoint) => void,
-  ): Promise<Closable> {
+  async listen(port: number, onConnection: OnConnection): Promise<Closable> {
     let server: ReturnType<NetStack['listen']>;
     try {
       server = this.#stack.listen({ port }, (sock: TcpSocketStream) => {
@@ -66,7 +64,11 @@ export class NetStackStreamNetwork implements StreamNetwork {
         sock.setNoDelay(true);
         // A reset from the peer after the proxy let go must not become an uncaught 'error'.
         sock.on('error', () => {});
-        onConnection(sock, { host: sock.remoteAddress, port: sock.remotePort });
+        onConnection(
+          sock,
+          { host: sock.remoteAddress, port: sock.remotePort },
+          { host: sock.localAddress, port: sock.localPort },
+        );
       });
     } catch (err) {
       throw listenError('tcp', port, err);

@@ -15,10 +15,11 @@ import { formatEndpoint, splitEndpoint } from '../endpoints.js';
 import { NexdError } from '../errors.js';
 import type { PeerConfig, PeerSink } from '../peers/reconcile.js';
 import type { ProxySide } from '../proxy/network.js';
+import { DEFAULT_TUNNEL_MTU } from './mtu.js';
 import { NetStackDatagramNetwork, NetStackStreamNetwork } from './netstack-network.js';
 
 /** WireGuard's default tunnel MTU (1500 minus the IPv6 + UDP + WireGuard overhead of 80 bytes). */
-export const TUNNEL_MTU = 1420;
+export const TUNNEL_MTU = DEFAULT_TUNNEL_MTU;
 /**
  * Per-connection TCP buffers of the netstack (the largest window advertised, and the send buffer). They
  * grow lazily, so an idle connection costs none of it; a bulk one needs window >= rate x RTT, and the
