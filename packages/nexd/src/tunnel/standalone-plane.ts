@@ -29,7 +29,8 @@ export const standaloneDataPlane: DataPlaneFactory = async (ctx) => {
     privateKey: cfg.interface.privateKey,
     ...(listenPort !== undefined ? { listenPort } : {}),
     addresses: cfg.interface.addresses.map((a) => `${a.address}/${a.prefix}`),
-    ...(cfg.interface.mtu ? { mtu: cfg.interface.mtu } : {}),
+    // The flag beats the file, as for the port; neither: the file's own default (1420), as wg-quick.
+    ...((ctx.config.mtu ?? cfg.interface.mtu) ? { mtu: ctx.config.mtu ?? cfg.interface.mtu } : {}),
     logger,
     onHandshake: () => metrics.handshakes.inc(),
   });
