@@ -210,6 +210,12 @@ export class Lab {
     return full;
   }
 
+  /** Deletes one of this lab's namespaces before cleanup (a test node's Pod going away); idempotent. */
+  async deleteNetns(full: string): Promise<void> {
+    if (!this.namespaces.delete(full)) return;
+    await deleteNamespace(full);
+  }
+
   /** Creates a veth pair between two namespaces (null = root), with addresses (IPv6 without DAD) and links up. */
   async veth(a: VethEnd, b: VethEnd): Promise<Veth> {
     const an = this.ifname();
