@@ -58,7 +58,7 @@ export class ClusterDns {
     private readonly domain: string,
   ) {}
 
-  /** Starts dnsmasq on `address` (added to a dummy interface in `ns`) and keeps its records current. */
+  /** Starts dnsmasq on `address` (added to `ns`'s loopback) and keeps its records current. */
   static async start(
     lab: Lab,
     ns: string,
@@ -67,9 +67,8 @@ export class ClusterDns {
     domain = 'cluster.local',
   ): Promise<ClusterDns> {
     const dns = new ClusterDns(address, domain);
-    await ip(ns, ['link', 'add', 'nodedns', 'type', 'dummy']);
-    await ip(ns, ['addr', 'add', `${address}/32`, 'dev', 'nodedns']);
-    await ip(ns, ['link', 'set', 'nodedns', 'up']);
+    // On the node's loopback (this kernel has no dummy interfaces); Pods reach it through their route to the node.
+    await ip(ns, ['addr', 'add', `${address}/32`, 'dev', 'lo']);
     const dir = lab.tempDir('dns');
     dns.#file = join(dir, 'services.hosts');
     writeFileSync(dns.#file, '');

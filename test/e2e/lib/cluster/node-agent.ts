@@ -602,22 +602,24 @@ export class NodeAgent {
     const { nodeName, network } = this.opts;
     const t = new Date();
     const ns = 'kube-node-lease';
-    const lease = await this.#lease
-      .readNamespacedLease({ name: nodeName, namespace: ns })
-      .catch(() => undefined);
-    const spec = { holderIdentity: nodeName, leaseDurationSeconds: LEASE_DURATION_S, renewTime: t };
-    if (lease) {
-      await this.#lease.replaceNamespacedLease({
-        name: nodeName,
+    // renewTime is a MicroTime: the API server wants 6 fractional digits and the client's Date has 3, so it
+    // goes as a string in a merge patch (a patch body is passed through as it is).
+    const micro = t.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+    await this.#lease
+      .createNamespacedLease({
         namespace: ns,
-        body: { ...lease, spec: { ...lease.spec, ...spec } },
+        body: {
+          metadata: { name: nodeName },
+          spec: { holderIdentity: nodeName, leaseDurationSeconds: LEASE_DURATION_S },
+        },
+      })
+      .catch((err: { code?: number }) => {
+        if (err.code !== 409) throw err;
       });
-    } else {
-      await this.#lease.createNamespacedLease({
-        namespace: ns,
-        body: { metadata: { name: nodeName }, spec },
-      });
-    }
+    await this.#lease.patchNamespacedLease(
+      { name: nodeName, namespace: ns, body: { spec: { renewTime: micro } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     const cond = (type: string, status: string, reason: string) => ({
       type,
       status,

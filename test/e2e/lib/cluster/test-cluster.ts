@@ -148,19 +148,35 @@ export class TestCluster {
     timeoutMs = 60_000,
   ): Promise<V1Pod[]> {
     const core = this.opts.kubeconfig.makeApiClient(CoreV1Api);
-    return waitFor(
-      `${count} ready Pods ${selector} in ${namespace}`,
-      async () => {
-        const pods = (await core.listNamespacedPod({ namespace, labelSelector: selector })).items.filter(
-          (p) =>
-            !p.metadata?.deletionTimestamp &&
-            p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    let last: V1Pod[] = [];
+    try {
+      return await waitFor(
+        `${count} ready Pods ${selector} in ${namespace}`,
+        async () => {
+          last = (await core.listNamespacedPod({ namespace, labelSelector: selector })).items;
+          const ready = last.filter(
+            (p) =>
+              !p.metadata?.deletionTimestamp &&
+              p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+          );
+          return ready.length >= count ? ready : undefined;
+        },
+        timeoutMs,
+        250,
+      );
+    } catch (err) {
+      // Say what the Pods were doing: their container states and output.
+      const detail = last.map((p) => {
+        const states = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])]
+          .map((c) => `${c.name}=${JSON.stringify(c.state)}`)
+          .join(' ');
+        const logs = (p.spec?.containers ?? []).map((c) =>
+          this.logs(namespace, p.metadata!.name!, c.name).slice(-500),
         );
-        return pods.length >= count ? pods : undefined;
-      },
-      timeoutMs,
-      250,
-    );
+        return `${p.metadata?.name} on ${p.spec?.nodeName ?? '(unscheduled)'} ${p.status?.phase}: ${states} ${logs.join(' | ')}`;
+      });
+      throw new Error(`${(err as Error).message}\n${detail.join('\n')}`);
+    }
   }
 
   /** What a Pod's container printed (see NodeAgent.logs). */
