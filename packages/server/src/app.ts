@@ -19,6 +19,7 @@ import { NexError } from './errors.js';
 import { ChangeBus } from './events/bus.js';
 import { SharedReads } from './events/shared-reads.js';
 import { type IdentityService, identityRoutes } from './identity/index.js';
+import { inputGuard } from './input-guard.js';
 import { PoolCache } from './ipam.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventRoutes, resetOnlineAfterStart } from './routes/events.js';
@@ -142,6 +143,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       .code(404)
       .send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'NEX_ERR_NOT_FOUND' });
   });
+
+  // NUL bytes, control characters in names and deep nesting: one answer on both engines, for every route.
+  app.addHook('preValidation', inputGuard);
 
   app.get('/openapi.json', async () => openApiDocument);
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Logging in to the service, in order of preference:
-//   1. --reg-key / NEXD_REG_KEY: the key itself is the bearer token (no refresh needed);
+//   1. --reg-key / NEXD_REG_KEY: the key itself is the bearer token (no refresh needed); once registered,
+//      the device's own token from the state (a used single-use key is refused by the service);
 //   2. --username/--password (NEXD_USERNAME/NEXD_PASSWORD): the OAuth2 password grant, every start (so a
 //      changed password is noticed at once);
 //   3. stored tokens from an earlier login that are still valid or refreshable;
@@ -74,7 +75,8 @@ export async function login(options: LoginOptions): Promise<Session> {
   };
 
   if (config.regKey) {
-    const client = new NexodusClient({ baseUrl: url, token: config.regKey, ...tls });
+    const stored = (await store.load()).deviceToken;
+    const client = new NexodusClient({ baseUrl: url, token: stored ?? config.regKey, ...tls });
     return { client, oauth, method: 'reg-key', close: () => closeAll(client) };
   }
 

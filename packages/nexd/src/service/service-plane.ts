@@ -67,8 +67,10 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
             registration.outcome === 'created' ? 'device registered' : 'device already registered; updated',
           );
           const deviceId = registration.device.id;
+          const deviceToken = session.method === 'reg-key' ? registration.device.bearer_token : undefined;
           await updateState(store, (s) => {
             s.deviceId = deviceId;
+            if (deviceToken) s.deviceToken = deviceToken;
           });
           return registration.addresses;
         },
