@@ -15,6 +15,7 @@ import { makeAuthHook } from './auth.js';
 import type { ServerContext } from './context.js';
 import { databaseKind, databaseUrl } from './db/open.js';
 import type { Database } from './db/schema.js';
+import { databaseUnavailable, UNAVAILABLE_RETRY_AFTER_S } from './db/unavailable.js';
 import { NexError } from './errors.js';
 import { ChangeBus } from './events/bus.js';
 import { SharedReads } from './events/shared-reads.js';
@@ -23,6 +24,7 @@ import { inputGuard } from './input-guard.js';
 import { PoolCache } from './ipam.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventRoutes, resetOnlineAfterStart } from './routes/events.js';
+import { healthRoutes } from './routes/health.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { regKeyRoutes } from './routes/reg-keys.js';
@@ -135,6 +137,13 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.code(fe.statusCode).send({ error: fe.message, code: 'NEX_ERR_BAD_REQUEST' });
     }
+    if (databaseUnavailable(err)) {
+      req.log.warn({ err }, 'database unavailable');
+      return reply
+        .code(503)
+        .header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S))
+        .send(new NexError('NEX_ERR_UNAVAILABLE', 'the database is unavailable; retry later').toBody());
+    }
     req.log.error({ err }, 'request failed');
     return reply.code(500).send({ error: 'internal error; see the server log', code: 'NEX_ERR_INTERNAL' });
   });
@@ -148,6 +157,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   app.addHook('preValidation', inputGuard);
 
   app.get('/openapi.json', async () => openApiDocument);
+  await app.register(healthRoutes, { ctx });
 
   const identity = opts.identity;
   await app.register(identityRoutes, { identity });

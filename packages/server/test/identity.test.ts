@@ -711,7 +711,10 @@ function suite(backend: Backend, skip: string | false): void {
 
     describe('login throttle conformance (memory and database stores)', () => {
       const stores: Array<[string, (db: Kysely<IdentityTables>) => LoginThrottle]> = [
-        ['memory', () => new MemoryLoginThrottle({ perAccountSource: 2, perAddress: 30, windowSeconds: 100 })],
+        [
+          'memory',
+          () => new MemoryLoginThrottle({ perAccountSource: 2, perAddress: 30, windowSeconds: 100 }),
+        ],
         [
           'database',
           (db) => new DatabaseLoginThrottle(db, { perAccountSource: 2, perAddress: 30, windowSeconds: 100 }),
