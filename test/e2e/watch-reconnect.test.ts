@@ -7,10 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { NexodusClient, OAuthClient } from '@nexodus/api';
-import {
-  PeerStreamFollower,
-  type WatchEvent,
-} from '../../packages/nexd/src/index.js';
+import { PeerStreamFollower, type WatchEvent } from '../../packages/nexd/src/index.js';
 import {
   ADMIN_PASSWORD,
   buildSkipReason,
