@@ -91,6 +91,14 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     forceCloseConnections: true,
   } as FastifyServerOptions) as unknown as FastifyInstance;
   app.decorate('nexodus', ctx);
+  // Every route as registered, for the authorization matrix test (a route without rows there fails it).
+  const routeTable: Array<{ method: string; url: string }> = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) {
+      if (method !== 'HEAD') routeTable.push({ method, url: r.url });
+    }
+  });
 
   // JSON bodies: an empty body counts as "no body" (undefined), so body-less POSTs with a JSON content type work.
   app.removeContentTypeParser('application/json');
@@ -209,5 +217,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 declare module 'fastify' {
   interface FastifyInstance {
     nexodus: ServerContext;
+    /** Method and URL pattern of every route (HEAD left out), in registration order. */
+    routeTable: ReadonlyArray<{ method: string; url: string }>;
   }
 }
