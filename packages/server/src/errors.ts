@@ -7,7 +7,7 @@ export const ERRORS = {
   NEX_ERR_VALIDATION: { status: 400, doc: 'a field failed validation; `field` names it' },
   NEX_ERR_CONTROL_CHARACTER: {
     status: 400,
-    doc: 'a string holds a NUL byte, or a name holds a control character; `field` names it',
+    doc: 'a string holds a NUL byte or a lone surrogate, or a name holds a control character; `field` names it',
   },
   NEX_ERR_TOO_DEEP: { status: 400, doc: 'a JSON body is nested too deeply; `field` names where' },
   NEX_ERR_BAD_CIDR: { status: 400, doc: 'a CIDR or address is not valid for its purpose' },

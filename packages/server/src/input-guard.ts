@@ -3,6 +3,8 @@
 // route sees it, so both database engines get the same answer:
 // - NUL anywhere (PostgreSQL text cannot hold it and fails with 500; SQLite would store it) is a 400;
 // - other control characters in name-like fields (hostnames, names, metadata keys) are a 400;
+// - lone UTF-16 surrogates (`"\ud800"` is valid JSON) are a 400: no UTF-8 column can store them, so
+//   they would read back as U+FFFD (found by test/write-properties.test.ts);
 // - JSON nested deeper than MAX_JSON_DEPTH is a 400 (deep values overflow the stack in JSON.stringify and
 //   in response serialization).
 // The walk is iterative, so the check itself cannot overflow the stack.
@@ -25,6 +27,8 @@ const NAME_FIELDS = new Set([
 ]);
 
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;
+/** A surrogate code unit that is not half of a pair (with the u flag, pairs match as one astral code point). */
+const LONE_SURROGATE_RE = /\p{Cs}/u;
 
 /** Where in the input a value was found, i.e. `body.endpoints[0].address` or `query.key`. */
 function pathOf(base: string, key: string | number): string {
@@ -38,6 +42,13 @@ function checkString(s: string, where: string, nameLike: boolean): void {
     throw new NexError(
       'NEX_ERR_CONTROL_CHARACTER',
       `${where}: contains a NUL byte (\\u0000); text fields cannot hold it, remove it`,
+      { field: where },
+    );
+  }
+  if (LONE_SURROGATE_RE.test(s)) {
+    throw new NexError(
+      'NEX_ERR_CONTROL_CHARACTER',
+      `${where}: contains a lone UTF-16 surrogate (not well-formed Unicode); send UTF-8 text`,
       { field: where },
     );
   }

@@ -130,7 +130,7 @@ const ROUTES: Record<string, RouteSpec> = {
   'GET /api/security-groups': { rule: 'any', target: () => ({ url: '/api/security-groups' }) },
   'POST /api/security-groups': {
     rule: 'user-obj',
-    target: (o) => ({ url: '/api/security-groups', body: { vpc_id: o.vpcId, group_name: 'g' } }),
+    target: (o) => ({ url: '/api/security-groups', body: { vpc_id: o.vpcId, description: 'g' } }),
   },
   'GET /api/security-groups/:id': {
     rule: 'read',
@@ -138,7 +138,7 @@ const ROUTES: Record<string, RouteSpec> = {
   },
   'PATCH /api/security-groups/:id': {
     rule: 'user-obj',
-    target: (o) => ({ url: `/api/security-groups/${o.sgId}`, body: { group_description: 'x' } }),
+    target: (o) => ({ url: `/api/security-groups/${o.sgId}`, body: { description: 'x' } }),
   },
   'DELETE /api/security-groups/:id': {
     rule: 'user-obj',
@@ -269,7 +269,7 @@ for (const engine of ENGINES) {
       const publicKey = wgKey();
       const dev = await ok(send(h, 'POST', '/api/devices', { public_key: publicKey, vpc_id: u.id }));
       await ok(send(h, 'PUT', `/api/devices/${dev.id}/metadata/m`, { v: 1 }));
-      const sg = await ok(send(h, 'POST', '/api/security-groups', { vpc_id: u.id, group_name: 'cell' }));
+      const sg = await ok(send(h, 'POST', '/api/security-groups', { vpc_id: u.id, description: 'cell' }));
       const key = await ok(send(h, 'POST', '/api/reg-keys', { vpc_id: u.id }));
       return {
         user: u,

@@ -98,6 +98,21 @@ for (const engine of ENGINES) {
         assert.equal(bad.json.field, 'params.key');
       });
 
+      it('a lone UTF-16 surrogate (valid JSON, not storable as UTF-8) is a 400, an astral character is kept', async () => {
+        const r = await call(t.app, {
+          method: 'POST',
+          url: '/api/organizations',
+          headers: { ...alice.headers, 'content-type': 'application/json' },
+          payload: '{"name":"org","description":"\\ud800"}',
+        });
+        assert.equal(r.status, 400, r.body);
+        assert.equal(r.json.code, 'NEX_ERR_CONTROL_CHARACTER');
+        assert.equal(r.json.field, 'description');
+        const ok = await send('POST', alice, '/api/organizations', { name: 'crab', description: '🦀' });
+        assert.equal(ok.status, 201, ok.body);
+        assert.equal(ok.json.description, '🦀');
+      });
+
       it("the password grant's username with a NUL is an OAuth2 invalid_request, not a 500", async () => {
         for (const contentType of ['json', 'form'] as const) {
           const payload =
