@@ -5,6 +5,9 @@
 // operation and a time budget, so CI stays fast. Watch streams are left out (they never end by design).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
   createTestApp,
@@ -25,7 +28,13 @@ const SEED = 16;
 
 function run(bin: string, args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    // schemathesis keeps a `.schemathesis/` example cache in its working directory: not in the repo.
+    const cwd = mkdtempSync(join(tmpdir(), 'nexodus-st-'));
+    const c = spawn(bin, args, {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     let out = '';
     c.stdout.on('data', (d) => {
       out += d;
@@ -38,6 +47,7 @@ function run(bin: string, args: string[]): Promise<{ code: number | null; out: s
     c.on('error', reject);
     c.on('exit', (code) => {
       clearTimeout(guard);
+      rmSync(cwd, { recursive: true, force: true });
       resolve({ code, out });
     });
   });
