@@ -70,6 +70,27 @@ describe('nexd login with a registration key and with device authorization', { s
     });
     assert.equal(again.addresses.ipv4, n.addresses.ipv4);
     await again.stop();
+    // The used single-use key is dead (401); the restart above ran on the device token kept in the state.
+    const state = JSON.parse(await readFile(join(n.stateDir, 'state.json'), 'utf8')) as {
+      deviceId: string;
+      deviceToken?: string;
+    };
+    assert.ok(state.deviceToken, 'the device token is kept');
+    await assert.rejects(new NexodusClient({ baseUrl: server.url, token: key.bearer_token! }).getMe(), {
+      status: 401,
+    });
+    // A deleted device's token is refused: nexd registers again with the (reusable) key it was given.
+    await api.deleteDevice(state.deviceId);
+    const reusable = await api.createRegKey({ vpc_id: vpc!.id, description: 'nexd e2e reusable' });
+    const third = await NexdProcess.start({
+      tag: 'rk',
+      stateDir: n.stateDir,
+      env: NO_PASSWORD,
+      globals: ['--reg-key', reusable.bearer_token!],
+      args: ['proxy', server.url],
+    });
+    assert.ok(third.child.logs.some((l) => /stored device token was refused/.test(String(l.msg))));
+    await third.stop();
   });
 
   test('device authorization: prints the code and URL, waits for approval, then runs; a restart reuses the tokens', async () => {

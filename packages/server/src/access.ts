@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Loading objects on behalf of a principal. Anything the principal may not see answers 404, so existence
-// never leaks; a visible object the principal may not change answers 403.
+// never leaks. An operation a token kind may never do answers one fixed 403 before any object is loaded, so
+// that answer says nothing about the object either.
 import type { Selectable } from 'kysely';
 import type { ServerContext } from './context.js';
 import type { DevicesTable, VpcsTable } from './db/schema.js';
@@ -40,9 +41,8 @@ export async function ownedVpc(
   p: Principal,
   vpcId: string,
 ): Promise<Selectable<VpcsTable>> {
-  const vpc = await readableVpc(ctx, p, vpcId);
   requireUser(p);
-  return vpc;
+  return readableVpc(ctx, p, vpcId);
 }
 
 /** A device the principal may read: owner's devices, or any device of a device/reg-key token's VPC. */
@@ -59,19 +59,21 @@ export async function readableDevice(
   return d;
 }
 
-/** A device the principal may change: the owner, the device itself, or the reg key it registered with. */
+/**
+ * A device the principal may change: the owner, the device itself, or the reg key it registered with.
+ * A device token on any other id gets one fixed 403 (checked before the lookup); a reg key on a device it
+ * did not register gets 404, as for an object it cannot see.
+ */
 export async function writableDevice(
   ctx: ServerContext,
   p: Principal,
   deviceId: string,
 ): Promise<Selectable<DevicesTable>> {
-  const d = await readableDevice(ctx, p, deviceId);
-  if (p.kind === 'device' && p.deviceId !== d.id) {
+  if (p.kind === 'device' && p.deviceId !== deviceId) {
     throw new NexError('NEX_ERR_FORBIDDEN', 'a device token may only change its own device');
   }
-  if (p.kind === 'reg-key' && d.reg_key_id !== p.regKeyId) {
-    throw new NexError('NEX_ERR_FORBIDDEN', 'a registration key may only change devices it registered');
-  }
+  const d = await readableDevice(ctx, p, deviceId);
+  if (p.kind === 'reg-key' && d.reg_key_id !== p.regKeyId) throw notFound('device');
   return d;
 }
 

@@ -15,13 +15,16 @@ import { makeAuthHook } from './auth.js';
 import type { ServerContext } from './context.js';
 import { databaseKind, databaseUrl } from './db/open.js';
 import type { Database } from './db/schema.js';
+import { databaseUnavailable, UNAVAILABLE_RETRY_AFTER_S } from './db/unavailable.js';
 import { NexError } from './errors.js';
 import { ChangeBus } from './events/bus.js';
 import { SharedReads } from './events/shared-reads.js';
 import { type IdentityService, identityRoutes } from './identity/index.js';
+import { inputGuard } from './input-guard.js';
 import { PoolCache } from './ipam.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventRoutes, resetOnlineAfterStart } from './routes/events.js';
+import { healthRoutes } from './routes/health.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { regKeyRoutes } from './routes/reg-keys.js';
@@ -88,6 +91,14 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     forceCloseConnections: true,
   } as FastifyServerOptions) as unknown as FastifyInstance;
   app.decorate('nexodus', ctx);
+  // Every route as registered, for the authorization matrix test (a route without rows there fails it).
+  const routeTable: Array<{ method: string; url: string }> = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) {
+      if (method !== 'HEAD') routeTable.push({ method, url: r.url });
+    }
+  });
 
   // JSON bodies: an empty body counts as "no body" (undefined), so body-less POSTs with a JSON content type work.
   app.removeContentTypeParser('application/json');
@@ -134,6 +145,13 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.code(fe.statusCode).send({ error: fe.message, code: 'NEX_ERR_BAD_REQUEST' });
     }
+    if (databaseUnavailable(err)) {
+      req.log.warn({ err }, 'database unavailable');
+      return reply
+        .code(503)
+        .header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S))
+        .send(new NexError('NEX_ERR_UNAVAILABLE', 'the database is unavailable; retry later').toBody());
+    }
     req.log.error({ err }, 'request failed');
     return reply.code(500).send({ error: 'internal error; see the server log', code: 'NEX_ERR_INTERNAL' });
   });
@@ -143,7 +161,11 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       .send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'NEX_ERR_NOT_FOUND' });
   });
 
+  // NUL bytes, control characters in names and deep nesting: one answer on both engines, for every route.
+  app.addHook('preValidation', inputGuard);
+
   app.get('/openapi.json', async () => openApiDocument);
+  await app.register(healthRoutes, { ctx });
 
   const identity = opts.identity;
   await app.register(identityRoutes, { identity });
@@ -195,5 +217,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 declare module 'fastify' {
   interface FastifyInstance {
     nexodus: ServerContext;
+    /** Method and URL pattern of every route (HEAD left out), in registration order. */
+    routeTable: ReadonlyArray<{ method: string; url: string }>;
   }
 }

@@ -45,6 +45,13 @@ export async function resolvePrincipal(
     if (k.expires_at && Date.parse(k.expires_at) <= now.getTime()) {
       throw unauthenticated(`the registration key expired at ${k.expires_at}; create a new one`);
     }
+    // A used single-use key is dead for every route: the device it registered has its own token.
+    if (k.single_use === 1 && k.device_id) {
+      throw new NexError(
+        'NEX_ERR_REG_KEY_USED',
+        'this single-use registration key was already used; the device it registered uses its own token (nexd keeps it in its state), or create a new key',
+      );
+    }
     return {
       kind: 'reg-key',
       regKeyId: k.id,

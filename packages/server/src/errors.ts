@@ -5,6 +5,11 @@
 export const ERRORS = {
   NEX_ERR_BAD_REQUEST: { status: 400, doc: 'the request is malformed (i.e. invalid JSON)' },
   NEX_ERR_VALIDATION: { status: 400, doc: 'a field failed validation; `field` names it' },
+  NEX_ERR_CONTROL_CHARACTER: {
+    status: 400,
+    doc: 'a string holds a NUL byte or a lone surrogate, or a name holds a control character; `field` names it',
+  },
+  NEX_ERR_TOO_DEEP: { status: 400, doc: 'a JSON body is nested too deeply; `field` names where' },
   NEX_ERR_BAD_CIDR: { status: 400, doc: 'a CIDR or address is not valid for its purpose' },
   NEX_ERR_DEFAULT_VPC: { status: 400, doc: 'the default VPC or organization cannot be deleted' },
   NEX_ERR_POOL_EXHAUSTED: { status: 400, doc: "the VPC's address pool has no free address left" },
@@ -20,6 +25,10 @@ export const ERRORS = {
   NEX_ERR_BODY_TOO_LARGE: { status: 413, doc: 'the request body exceeds the size limit' },
   NEX_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, doc: 'the request body is not application/json' },
   NEX_ERR_RATE_LIMITED: { status: 429, doc: 'too many requests; retry after the Retry-After header' },
+  NEX_ERR_UNAVAILABLE: {
+    status: 503,
+    doc: 'the database is unreachable; retry after the Retry-After header',
+  },
   NEX_ERR_INTERNAL: { status: 500, doc: 'an unexpected server error; the log has details' },
 } as const;
 

@@ -3,6 +3,7 @@
 // guarantee against double assignment, this module only picks a candidate (lowest free host address).
 import ipaddr from 'ipaddr.js';
 import { NexError } from './errors.js';
+import { parseStrictAddress, parseStrictCidr } from './ip-text.js';
 
 export const DEFAULT_IPV4_CIDR = '100.100.0.0/16';
 export const DEFAULT_IPV6_CIDR = '200::/64';
@@ -40,17 +41,51 @@ function fromBigInt(n: bigint, family: Family): string {
 }
 
 /**
+ * Blocks a pool must not overlap: its addresses are not unicast host addresses a tunnel can carry
+ * (RFC 6890 special-purpose registries). A pool that covers one of them (0.0.0.0/0, 8.0.0.0/1) is refused
+ * as well as one inside it (127.1.0.0/16).
+ */
+const NON_UNICAST: Record<Family, ReadonlyArray<[string, string]>> = {
+  4: [
+    ['0.0.0.0/8', '"this network" (RFC 791)'],
+    ['127.0.0.0/8', 'loopback (RFC 1122)'],
+    ['169.254.0.0/16', 'link-local (RFC 3927)'],
+    ['224.0.0.0/4', 'multicast (RFC 5771)'],
+    ['240.0.0.0/4', 'reserved and broadcast (RFC 1112, RFC 919)'],
+  ],
+  6: [
+    ['::/127', 'the unspecified and loopback addresses (RFC 4291)'],
+    ['::ffff:0:0/96', 'IPv4-mapped addresses (RFC 4291)'],
+    ['fe80::/10', 'link-local (RFC 4291)'],
+    ['ff00::/8', 'multicast (RFC 4291)'],
+  ],
+};
+
+function blockRange(cidr: string): { first: bigint; last: bigint } {
+  const [addr, prefix] = ipaddr.parseCIDR(cidr);
+  const bits = BigInt((addr.kind() === 'ipv4' ? 32 : 128) - prefix);
+  const first = (toBigInt(addr) >> bits) << bits;
+  return { first, last: first + (1n << bits) - 1n };
+}
+
+const NON_UNICAST_RANGES: Record<
+  Family,
+  Array<{ first: bigint; last: bigint; cidr: string; what: string }>
+> = {
+  4: NON_UNICAST[4].map(([cidr, what]) => ({ ...blockRange(cidr), cidr, what })),
+  6: NON_UNICAST[6].map(([cidr, what]) => ({ ...blockRange(cidr), cidr, what })),
+};
+
+/**
  * Parses a VPC pool CIDR. `field` names the request field for the 400. The address must be the network
  * address (no host bits), so that two spellings of one pool cannot exist.
  */
 export function parsePool(cidr: string, family: Family, field: string): Pool {
-  let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number];
-  try {
-    parsed = ipaddr.parseCIDR(cidr);
-  } catch {
+  const parsed = parseStrictCidr(cidr);
+  if (!parsed) {
     throw new NexError(
       'NEX_ERR_BAD_CIDR',
-      `${field}: ${JSON.stringify(cidr)} is not a CIDR, expected i.e. ${family === 4 ? DEFAULT_IPV4_CIDR : DEFAULT_IPV6_CIDR}`,
+      `${field}: ${JSON.stringify(cidr)} is not a CIDR (decimal octets without leading zeros), expected i.e. ${family === 4 ? DEFAULT_IPV4_CIDR : DEFAULT_IPV6_CIDR}`,
       { field },
     );
   }
@@ -78,6 +113,15 @@ export function parsePool(cidr: string, family: Family, field: string): Pool {
     );
   }
   const size = 1n << hostBits;
+  const end = network + size - 1n;
+  const clash = NON_UNICAST_RANGES[family].find((b) => network <= b.last && b.first <= end);
+  if (clash) {
+    throw new NexError(
+      'NEX_ERR_BAD_CIDR',
+      `${field}: ${cidr} overlaps ${clash.cidr}, ${clash.what}; use a unicast range such as ${family === 4 ? '10.0.0.0/16 or 100.64.0.0/16' : 'fd00:1::/64'}`,
+      { field },
+    );
+  }
   // IPv4: skip the network and broadcast addresses. IPv6: skip the subnet-router anycast address (RFC 4291 2.6.1).
   const first = network + 1n;
   const last = family === 4 ? network + size - 2n : network + size - 1n;
@@ -86,13 +130,13 @@ export function parsePool(cidr: string, family: Family, field: string): Pool {
 
 /** Parses one address and checks it is an assignable host of `pool`; returns its canonical text. */
 export function checkRequested(pool: Pool, address: string, field: string): string {
-  let addr: ipaddr.IPv4 | ipaddr.IPv6;
-  try {
-    addr = ipaddr.parse(address.replace(/\/(32|128)$/, ''));
-  } catch {
-    throw new NexError('NEX_ERR_BAD_CIDR', `${field}: ${JSON.stringify(address)} is not an IP address`, {
-      field,
-    });
+  let addr: ipaddr.IPv4 | ipaddr.IPv6 | undefined = parseStrictAddress(address.replace(/\/(32|128)$/, ''));
+  if (!addr) {
+    throw new NexError(
+      'NEX_ERR_BAD_CIDR',
+      `${field}: ${JSON.stringify(address)} is not an IP address (decimal octets without leading zeros)`,
+      { field },
+    );
   }
   if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress())
     addr = (addr as ipaddr.IPv6).toIPv4Address();
@@ -133,16 +177,13 @@ export function pickFree(pool: Pool, taken: Iterable<string>): string | undefine
 
 /** Validates a CIDR a device advertises (any prefix, host bits allowed as in `ip route`), returns canonical text. */
 export function checkAdvertisedCidr(cidr: string, field: string): string {
-  try {
-    const [addr, prefix] = ipaddr.parseCIDR(cidr);
-    return `${addr.toString()}/${prefix}`;
-  } catch {
-    throw new NexError(
-      'NEX_ERR_BAD_CIDR',
-      `${field}: ${JSON.stringify(cidr)} is not a CIDR (i.e. 172.16.42.0/24)`,
-      { field },
-    );
-  }
+  const parsed = parseStrictCidr(cidr);
+  if (parsed) return `${parsed[0].toString()}/${parsed[1]}`;
+  throw new NexError(
+    'NEX_ERR_BAD_CIDR',
+    `${field}: ${JSON.stringify(cidr)} is not a CIDR (i.e. 172.16.42.0/24, no leading zeros)`,
+    { field },
+  );
 }
 
 interface CachedPool {

@@ -95,7 +95,10 @@ describe('FailureWindow', () => {
 
 describe('MemoryLoginThrottle', () => {
   it('rejects nonsense limits', () => {
-    assert.throws(() => new MemoryLoginThrottle({ perUser: 0 }), /perUser must be a positive integer/);
+    assert.throws(
+      () => new MemoryLoginThrottle({ perAccountSource: 0 }),
+      /perAccountSource must be a positive integer/,
+    );
     assert.throws(() => new MemoryLoginThrottle({ windowSeconds: 0.5 }), /windowSeconds/);
   });
   // Behaviour: the conformance suite in identity.test.ts runs it next to DatabaseLoginThrottle.

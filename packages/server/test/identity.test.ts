@@ -711,51 +711,74 @@ function suite(backend: Backend, skip: string | false): void {
 
     describe('login throttle conformance (memory and database stores)', () => {
       const stores: Array<[string, (db: Kysely<IdentityTables>) => LoginThrottle]> = [
-        ['memory', () => new MemoryLoginThrottle({ perUser: 2, perAddress: 3, windowSeconds: 100 })],
+        [
+          'memory',
+          () => new MemoryLoginThrottle({ perAccountSource: 2, perAddress: 30, windowSeconds: 100 }),
+        ],
         [
           'database',
-          (db) => new DatabaseLoginThrottle(db, { perUser: 2, perAddress: 3, windowSeconds: 100 }),
+          (db) => new DatabaseLoginThrottle(db, { perAccountSource: 2, perAddress: 30, windowSeconds: 100 }),
         ],
       ];
       for (const [name, make] of stores) {
-        it(`${name}: windows per user and per address, the longer wait wins, success forgives the user`, async () => {
+        it(`${name}: backoff per account and source, windows per address, the longer wait wins, success forgives`, async () => {
           const f = await fixture();
           const t = make(f.db);
           await t.recordFailure('alice', '1.1.1.1', 0);
-          await t.recordFailure('bob', '1.1.1.1', 10_000);
+          for (let i = 0; i < 28; i++) await t.recordFailure(`user${i}`, '1.1.1.1', 10_000);
           assert.deepEqual(await t.check('carol', '1.1.1.1', 10_000), { allowed: true });
-          await t.recordFailure('carol', '1.1.1.1', 20_000); // address at 3: window 0..100 s
+          await t.recordFailure('carol', '1.1.1.1', 20_000); // address at 30: window 0..100 s
           assert.deepEqual(await t.check('dave', '1.1.1.1', 30_000), {
             allowed: false,
             retryAfterSeconds: 70,
           });
           assert.deepEqual(await t.check('dave', '2.2.2.2', 30_000), { allowed: true });
+          // dave from 2.2.2.2: two free failures, then 1 s, 2 s, 4 s ... after the last failure.
           await t.recordFailure('dave', '2.2.2.2', 50_000);
-          await t.recordFailure('dave', '3.3.3.3', 50_000); // user at 2: window 50..150 s
-          assert.deepEqual(await t.check('dave', '1.1.1.1', 60_000), {
-            allowed: false,
-            retryAfterSeconds: 90,
-          });
-          assert.deepEqual(await t.check('dave', '4.4.4.4', 149_500), {
+          assert.deepEqual(await t.check('dave', '2.2.2.2', 50_000), { allowed: true }, 'one is free');
+          await t.recordFailure('dave', '2.2.2.2', 50_000);
+          assert.deepEqual(await t.check('dave', '2.2.2.2', 50_500), {
             allowed: false,
             retryAfterSeconds: 1,
           });
+          assert.deepEqual(await t.check('dave', '2.2.2.2', 51_000), { allowed: true });
+          await t.recordFailure('dave', '2.2.2.2', 51_000);
+          assert.deepEqual(await t.check('dave', '2.2.2.2', 51_000), {
+            allowed: false,
+            retryAfterSeconds: 2,
+          });
+          await t.recordFailure('dave', '2.2.2.2', 53_000);
+          assert.deepEqual(await t.check('dave', '2.2.2.2', 53_000), {
+            allowed: false,
+            retryAfterSeconds: 4,
+          });
           assert.deepEqual(
-            await t.check('dave', '4.4.4.4', 150_000),
+            await t.check('dave', '4.4.4.4', 53_000),
             { allowed: true },
-            'the window has ended',
+            'the owner from another address is not locked out',
           );
-          await t.recordFailure('dave', '4.4.4.4', 150_000); // a new window with one failure
-          assert.deepEqual(await t.check('dave', '4.4.4.4', 150_001), { allowed: true });
+          for (let i = 0; i < 20; i++) await t.recordFailure('dave', '2.2.2.2', 60_000);
+          assert.deepEqual(
+            await t.check('dave', '2.2.2.2', 60_000),
+            { allowed: false, retryAfterSeconds: 50 },
+            'the backoff is capped at half the window',
+          );
+          assert.deepEqual(
+            await t.check('dave', '2.2.2.2', 160_000),
+            { allowed: true },
+            'quiet for a window',
+          );
+          await t.recordFailure('dave', '2.2.2.2', 160_000); // forgotten: one failure again
+          assert.deepEqual(await t.check('dave', '2.2.2.2', 160_001), { allowed: true });
           await t.recordFailure('erin', '5.5.5.5', 150_000);
           await t.recordFailure('erin', '5.5.5.5', 150_000);
-          assert.equal((await t.check('erin', '6.6.6.6', 150_000)).allowed, false);
-          await t.recordSuccess('erin');
-          assert.deepEqual(await t.check('erin', '6.6.6.6', 150_000), { allowed: true });
+          assert.equal((await t.check('erin', '5.5.5.5', 150_000)).allowed, false);
+          await t.recordSuccess('erin', '5.5.5.5');
+          assert.deepEqual(await t.check('erin', '5.5.5.5', 150_000), { allowed: true });
           assert.equal(
             (await t.check('x', '5.5.5.5', 150_000)).allowed,
             true,
-            'the address (2 of 3) was not forgiven but is under',
+            'the address (2 of 30) was not forgiven but is under',
           );
           await t.purge(1_000_000);
           assert.deepEqual(await t.check('dave', '1.1.1.1', 1_000_000), { allowed: true });
@@ -763,11 +786,13 @@ function suite(backend: Backend, skip: string | false): void {
       }
 
       it('database store: two services (replicas) on one database enforce one limit', async () => {
-        const f = await fixture({ loginRateLimit: { perUser: 2, perAddress: 100, windowSeconds: 60 } });
+        const f = await fixture({
+          loginRateLimit: { perAccountSource: 2, perAddress: 100, windowSeconds: 60 },
+        });
         const db2 = await backend.open(f.location);
         cleanups.push(() => db2.destroy());
         const replica = await service(db2, f.clock, {
-          loginRateLimit: { perUser: 2, perAddress: 100, windowSeconds: 60 },
+          loginRateLimit: { perAccountSource: 2, perAddress: 100, windowSeconds: 60 },
         });
         await f.identity.createUser('alice', PASSWORD);
         const attempt = (s: IdentityService, password: string) =>
@@ -776,14 +801,16 @@ function suite(backend: Backend, skip: string | false): void {
         assert.equal(await attempt(replica, 'wrong-password-2'), 'bad-credentials');
         assert.equal(await attempt(f.identity, PASSWORD), 'rate-limited');
         assert.equal(await attempt(replica, PASSWORD), 'rate-limited');
-        f.clock.advance(60);
+        f.clock.advance(1);
         assert.equal(await attempt(replica, PASSWORD), 'ok');
       });
     });
 
     describe('login rate limiting', () => {
       it('publishes login outcomes and refresh-token reuse on diagnostics channels', async () => {
-        const f = await fixture({ loginRateLimit: { perUser: 1, perAddress: 100, windowSeconds: 60 } });
+        const f = await fixture({
+          loginRateLimit: { perAccountSource: 1, perAddress: 100, windowSeconds: 60 },
+        });
         await f.identity.createUser('alice', PASSWORD);
         const logins: LoginEvent[] = [];
         const reuses: RefreshReuseEvent[] = [];
@@ -817,39 +844,50 @@ function suite(backend: Backend, skip: string | false): void {
           unsubscribe(IDENTITY_CHANNELS.refreshReuse, onReuse);
         }
       });
-      it('per username: N failures -> 429 with Retry-After (even with the right password), recovers after the window', async () => {
-        const f = await fixture({ loginRateLimit: { perUser: 3, perAddress: 1000, windowSeconds: 60 } });
+      it('per account and source: backoff doubles after the free failures (429 + Retry-After, the page too); the owner from another address is never locked out', async () => {
+        const f = await fixture({
+          loginRateLimit: { perAccountSource: 3, perAddress: 1000, windowSeconds: 60 },
+        });
         await f.identity.createUser('alice', PASSWORD);
-        for (let i = 0; i < 3; i++) {
+        // The attacker at 10.0.0.1 guesses; before the fix ten guesses locked the account for everyone.
+        for (let i = 0; i < 10; i++) {
+          const r = await login(f, 'alice', `wrong-${i}-password`, {}, '10.0.0.1');
+          if (r.statusCode === 429) {
+            f.clock.advance(Number(r.headers['retry-after']));
+            i--;
+            continue;
+          }
+          assert.equal(r.statusCode, 400);
           assert.equal(
-            (await login(f, 'alice', `wrong-${i}-password`, {}, `10.0.0.${i + 1}`)).statusCode,
-            400,
+            (await login(f, 'alice', PASSWORD, {}, `10.0.1.${i + 1}`)).statusCode,
+            200,
+            `the owner from another address after ${i + 1} guesses`,
           );
         }
-        f.clock.advance(10);
-        const limited = await login(f, 'alice', PASSWORD, {}, '10.0.0.99');
+        const limited = await login(f, 'alice', PASSWORD, {}, '10.0.0.1');
         assert.equal(limited.statusCode, 429);
         assert.equal(limited.json().error, 'rate_limited');
-        assert.equal(limited.headers['retry-after'], '50');
+        assert.equal(limited.headers['retry-after'], '30', '2^7 s, capped at half the 60 s window');
         const page = await f.app.inject({
           method: 'POST',
           url: '/device',
-          remoteAddress: '10.0.0.98',
+          remoteAddress: '10.0.0.1',
           ...form({ user_code: 'BCDF-GHJK', username: 'ALICE', password: PASSWORD, action: 'approve' }),
         });
         assert.equal(page.statusCode, 429, 'the verification page shares the limit');
-        assert.equal(page.headers['retry-after'], '50');
         assert.equal(
-          (await login(f, 'bob', 'whatever-password', {}, '10.0.0.99')).statusCode,
+          (await login(f, 'bob', 'whatever-password', {}, '10.0.0.1')).statusCode,
           400,
-          'other users are not limited',
+          'other accounts from that address are not limited',
         );
-        f.clock.advance(50);
-        assert.equal((await login(f, 'alice', PASSWORD, {}, '10.0.0.99')).statusCode, 200);
+        f.clock.advance(30);
+        assert.equal((await login(f, 'alice', PASSWORD, {}, '10.0.0.1')).statusCode, 200);
       });
 
       it('per source address: failures across usernames -> 429 for that address only', async () => {
-        const f = await fixture({ loginRateLimit: { perUser: 1000, perAddress: 4, windowSeconds: 120 } });
+        const f = await fixture({
+          loginRateLimit: { perAccountSource: 1000, perAddress: 4, windowSeconds: 120 },
+        });
         await f.identity.createUser('alice', PASSWORD);
         for (let i = 0; i < 4; i++)
           assert.equal((await login(f, `user${i}`, 'bad-password', {}, '10.9.9.9')).statusCode, 400);

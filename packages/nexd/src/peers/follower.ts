@@ -39,7 +39,13 @@ export interface FollowerOptions {
 }
 
 export const FOLLOWER_INITIAL_BACKOFF_MS = 500;
-export const FOLLOWER_MAX_BACKOFF_MS = 30_000;
+/**
+ * The backoff's ceiling. Small on purpose: after an outage of any length the stream must be back within
+ * about 2 s of the service's return (issue 16: with 30 s, a 16 s outage left proxies without updates for
+ * 22-25 s after the server was back). An attempt against a service that is down is a refused connection or
+ * a 503, which costs the service next to nothing; full jitter spreads many proxies over the window.
+ */
+export const FOLLOWER_MAX_BACKOFF_MS = 1500;
 
 type FollowerState = 'idle' | 'listing' | 'following' | 'waiting' | 'stopped';
 

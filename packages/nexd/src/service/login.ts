@@ -1,20 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
 // Logging in to the service, in order of preference:
-//   1. --reg-key / NEXD_REG_KEY: the key itself is the bearer token (no refresh needed);
+//   1. --reg-key / NEXD_REG_KEY: the key itself is the bearer token (no refresh needed); once registered,
+//      the device's own token from the state (a used single-use key is refused by the service);
 //   2. --username/--password (NEXD_USERNAME/NEXD_PASSWORD): the OAuth2 password grant, every start (so a
 //      changed password is noticed at once);
 //   3. stored tokens from an earlier login that are still valid or refreshable;
 //   4. otherwise the device authorization grant (RFC 8628): print the code and URL, poll until approved.
 // User tokens go to a TokenKeeper, which refreshes them before expiry and stores them in the state.
 import { readFileSync } from 'node:fs';
-import { NexodusClient, OAuthClient, OAuthClientError, type TokenResponse } from '@nexodus/api';
+import { ApiError, NexodusClient, OAuthClient, OAuthClientError, type TokenResponse } from '@nexodus/api';
 import type { Logger } from 'pino';
 import type { GlobalConfig } from '../config.js';
 import { BadFlagError, NexdError } from '../errors.js';
 import type { StoredTokens } from '../state/state.js';
-import type { StateStore } from '../state/store.js';
+import { type StateStore, updateState } from '../state/store.js';
 import { TokenKeeper } from '../tokens.js';
 import { serviceError } from './failures.js';
+
+const HTTP_UNAUTHORIZED = 401;
 
 export interface LoginOptions {
   config: GlobalConfig;
@@ -74,6 +77,21 @@ export async function login(options: LoginOptions): Promise<Session> {
   };
 
   if (config.regKey) {
+    const stored = (await store.load()).deviceToken;
+    if (stored) {
+      const client = new NexodusClient({ baseUrl: url, token: stored, ...tls });
+      // The device may have been deleted (its token with it): then register again with the key.
+      const refused = await client.getMe().then(
+        () => false,
+        (err: unknown) => err instanceof ApiError && err.status === HTTP_UNAUTHORIZED,
+      );
+      if (!refused) return { client, oauth, method: 'reg-key', close: () => closeAll(client) };
+      logger.warn('the stored device token was refused (device deleted?); registering with the key again');
+      await client.close();
+      await updateState(store, (s) => {
+        delete s.deviceToken;
+      });
+    }
     const client = new NexodusClient({ baseUrl: url, token: config.regKey, ...tls });
     return { client, oauth, method: 'reg-key', close: () => closeAll(client) };
   }

@@ -62,7 +62,15 @@ export async function registerDevice(client: NexodusClient, input: RegistrationI
   try {
     device = await client.createDevice(body);
   } catch (err) {
-    if (!(err instanceof ApiError) || err.status !== HTTP_CONFLICT || !err.id) throw err;
+    if (!(err instanceof ApiError) || err.status !== HTTP_CONFLICT) throw err;
+    if (!err.id && (err.code === 'NEX_ERR_CONFLICT' || /public key/i.test(err.message))) {
+      // The service names the device only to its owner: this key is held by someone else's device.
+      throw new NexdError(
+        'NEX_ERR_REGISTRATION',
+        `the public key ${input.publicKey} is registered to a device this login does not own; another owner registered it (copied state?). Remove privateKey/publicKey from the state to generate a new key pair, and ask the administrator to delete the other device`,
+      );
+    }
+    if (!err.id) throw err;
     device = await client.updateDevice(err.id, { hostname: name, endpoints: input.endpoints });
     outcome = 'updated';
   }

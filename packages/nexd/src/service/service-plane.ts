@@ -75,9 +75,11 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
             registration.outcome === 'created' ? 'device registered' : 'device already registered; updated',
           );
           const deviceId = registration.device.id;
+          const deviceToken = session.method === 'reg-key' ? registration.device.bearer_token : undefined;
           await updateState(store, (s) => {
             s.deviceId = deviceId;
             s.listenPort = port;
+            if (deviceToken) s.deviceToken = deviceToken;
           });
           return registration.addresses;
         },

@@ -25,6 +25,11 @@ export interface State {
   publicKey?: string;
   /** The device id the service assigned at registration (a UUID). */
   deviceId?: string;
+  /**
+   * The device's own bearer token, kept after registering with a registration key: a single-use key is
+   * dead once used, so a restarted nexd logs in with this instead.
+   */
+  deviceToken?: string;
   tokens?: StoredTokens;
   /** The WireGuard port of the last start, so peers' stored endpoint stays right across restarts, i.e. 51820. */
   listenPort?: number;
@@ -67,6 +72,8 @@ export function validateState(value: unknown, location: string): State {
       }
       state.listenPort = p;
     }
+    const deviceToken = optionalString(value, 'deviceToken', '');
+    if (deviceToken !== undefined) state.deviceToken = deviceToken;
     if (value.tokens !== undefined) {
       if (!isObject(value.tokens)) throw new Error('tokens must be an object');
       const accessToken = optionalString(value.tokens, 'accessToken', 'tokens.');

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // The login throttle kept in the database (table identity_login_failures), so that replicas on one
 // PostgreSQL share the counts: an attacker spreading attempts over N replicas still gets the limit once.
-// Same fixed-window semantics as FailureWindow; one upsert per failure, one indexed read per check.
-// Concurrent failures may race on the window reset; the count is then off by a few, never unbounded.
+// Same semantics as MemoryLoginThrottle. Address keys: a fixed window, `window_started_at` is its start.
+// Account+source keys: the backoff, `window_started_at` holds the LAST failure (so purge() forgets a key
+// after a quiet window). One upsert per key per failure, one indexed read per check. Concurrent failures
+// may race on the reset; the count is then off by a few, never unbounded.
 import type { Kysely } from 'kysely';
 import {
+  accountSourceKey,
+  backoffVerdict,
   combineVerdicts,
   type LoginRateLimitOptions,
   type LoginThrottle,
@@ -13,25 +17,25 @@ import {
 } from './rate-limit.js';
 import type { IdentityTables } from './schema.js';
 
-const USER_KEY_PREFIX = 'u:';
+const ACCOUNT_SOURCE_KEY_PREFIX = 'ua:';
 const ADDRESS_KEY_PREFIX = 'a:';
 
 export class DatabaseLoginThrottle implements LoginThrottle {
   readonly #db: Kysely<IdentityTables>;
-  readonly #perUser: number;
+  readonly #perAccountSource: number;
   readonly #perAddress: number;
   readonly #windowMs: number;
 
   constructor(db: Kysely<IdentityTables>, opts: LoginRateLimitOptions = {}) {
     const o = resolveLoginRateLimit(opts);
     this.#db = db;
-    this.#perUser = o.perUser;
+    this.#perAccountSource = o.perAccountSource;
     this.#perAddress = o.perAddress;
     this.#windowMs = o.windowSeconds * 1000;
   }
 
   async check(username: string, address: string, nowMs: number): Promise<ThrottleVerdict> {
-    const userKey = USER_KEY_PREFIX + username;
+    const userKey = ACCOUNT_SOURCE_KEY_PREFIX + accountSourceKey(username, address);
     const addressKey = ADDRESS_KEY_PREFIX + address;
     const rows = await this.#db
       .selectFrom('identity_login_failures')
@@ -45,14 +49,27 @@ export class DatabaseLoginThrottle implements LoginThrottle {
       if (nowMs >= endsAt || Number(row.failures) < limit) return { allowed: true };
       return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((endsAt - nowMs) / 1000)) };
     };
-    return combineVerdicts(verdictOf(userKey, this.#perUser), verdictOf(addressKey, this.#perAddress));
+    const row = rows.find((r) => r.key === userKey);
+    const backoff =
+      row && nowMs < Date.parse(row.window_started_at) + this.#windowMs
+        ? backoffVerdict(
+            Number(row.failures),
+            Date.parse(row.window_started_at),
+            nowMs,
+            this.#perAccountSource,
+            this.#windowMs / 2,
+          )
+        : ({ allowed: true } as const);
+    return combineVerdicts(backoff, verdictOf(addressKey, this.#perAddress));
   }
 
   async recordFailure(username: string, address: string, nowMs: number): Promise<void> {
     const nowIso = new Date(nowMs).toISOString();
     // A window that started at or before this instant has ended (FailureWindow: nowMs >= startedAt + windowMs).
     const endedIso = new Date(nowMs - this.#windowMs).toISOString();
-    for (const key of [USER_KEY_PREFIX + username, ADDRESS_KEY_PREFIX + address]) {
+    const userKey = ACCOUNT_SOURCE_KEY_PREFIX + accountSourceKey(username, address);
+    for (const key of [userKey, ADDRESS_KEY_PREFIX + address]) {
+      const lastFailure = key === userKey;
       await this.#db
         .insertInto('identity_login_failures')
         .values({ key, window_started_at: nowIso, failures: 1 })
@@ -66,12 +83,15 @@ export class DatabaseLoginThrottle implements LoginThrottle {
                 .then(eb.lit(1))
                 .else(eb('identity_login_failures.failures', '+', eb.lit(1)))
                 .end(),
-              window_started_at: eb
-                .case()
-                .when(ended)
-                .then(nowIso)
-                .else(eb.ref('identity_login_failures.window_started_at'))
-                .end(),
+              // The backoff counts from the last failure; the address window from its first.
+              window_started_at: lastFailure
+                ? eb.val(nowIso)
+                : eb
+                    .case()
+                    .when(ended)
+                    .then(nowIso)
+                    .else(eb.ref('identity_login_failures.window_started_at'))
+                    .end(),
             };
           }),
         )
@@ -79,10 +99,10 @@ export class DatabaseLoginThrottle implements LoginThrottle {
     }
   }
 
-  async recordSuccess(username: string): Promise<void> {
+  async recordSuccess(username: string, address: string): Promise<void> {
     await this.#db
       .deleteFrom('identity_login_failures')
-      .where('key', '=', USER_KEY_PREFIX + username)
+      .where('key', '=', ACCOUNT_SOURCE_KEY_PREFIX + accountSourceKey(username, address))
       .execute();
   }
 

@@ -74,7 +74,7 @@ export interface IdentityServiceOptions {
   refreshTokenTtlSeconds?: number;
   /** The clock (default `() => new Date()`). */
   now?: () => Date;
-  /** Login throttling (defaults: 10 failures per user, 30 per address, per 300 s). */
+  /** Login throttling (defaults: 5 free failures per account+address then backoff, 30 per address per 300 s). */
   loginRateLimit?: LoginRateLimitOptions;
   /**
    * Where failure counts live: 'database' (default; replicas share them) or 'memory' (this process only,
@@ -316,7 +316,7 @@ export class IdentityService {
       publishLogin({ username: key, address, outcome: 'bad-credentials' });
       return { ok: false, reason: 'bad-credentials' };
     }
-    await this.#throttle.recordSuccess(key);
+    await this.#throttle.recordSuccess(key, address);
     publishLogin({ username: key, address, outcome: 'success' });
     return { ok: true, user };
   }

@@ -184,6 +184,9 @@ export class TokenIssuer {
           typ: ACCESS_TOKEN_TYP,
           currentDate: this.#now(),
           clockTolerance: CLOCK_TOLERANCE_SECONDS,
+          // With a maximum age jose also refuses an iat in the future (beyond the tolerance): a token minted
+          // by a replica whose clock runs ahead, or a forged one, is not good for longer than its lifetime.
+          maxTokenAge: this.accessTtlSeconds,
           requiredClaims: ['sub', 'exp', 'iat', 'jti'],
         },
       );

@@ -27,6 +27,8 @@ import { arrayOf, idParams, responses } from './route-schemas.js';
 
 /** Retries of a registration that lost an address race (only possible if a writer bypassed the VPC lock). */
 const ALLOCATION_ATTEMPTS = 5;
+/** 32 zero bytes: not a Curve25519 public key any peer can complete a handshake with. */
+const ALL_ZERO_KEY = Buffer.alloc(32).toString('base64');
 
 export async function loadDevice(
   db: ServerContext['db'] | Transaction<Database>,
@@ -104,7 +106,16 @@ async function registrationVpc(
   p: Principal,
   body: AddDevice,
 ): Promise<Selectable<VpcsTable>> {
-  if (p.kind === 'device') throw new NexError('NEX_ERR_FORBIDDEN', 'a device token cannot register devices');
+  if (p.kind === 'device') {
+    // A restarted nexd that kept its device token re-registers its own key: the usual 409 with its id.
+    const own = await ctx.db
+      .selectFrom('devices')
+      .select(['id', 'public_key'])
+      .where('id', '=', p.deviceId)
+      .executeTakeFirst();
+    if (own && own.public_key === body.public_key) throw duplicateKey(own.id);
+    throw new NexError('NEX_ERR_FORBIDDEN', 'a device token cannot register devices');
+  }
   if (p.kind === 'reg-key') {
     if (body.vpc_id && body.vpc_id !== p.vpcId) {
       throw new NexError(
@@ -118,6 +129,13 @@ async function registrationVpc(
 }
 
 async function register(ctx: ServerContext, p: Principal, body: AddDevice): Promise<Device> {
+  if (body.public_key === ALL_ZERO_KEY) {
+    throw new NexError(
+      'NEX_ERR_VALIDATION',
+      'public_key: the all-zero key is not a WireGuard public key; send the key of the device (wg pubkey)',
+      { field: 'public_key' },
+    );
+  }
   const vpc = await registrationVpc(ctx, p, body);
   const endpoints = checkEndpoints(body.endpoints);
   const advertise = checkAdvertised(body.advertise_cidrs);
@@ -139,13 +157,8 @@ async function register(ctx: ServerContext, p: Principal, body: AddDevice): Prom
     .select(['id', 'owner_id'])
     .where('public_key', '=', body.public_key)
     .executeTakeFirst();
-  if (existing) throw duplicateKey(existing.id);
-  if (p.kind === 'reg-key' && p.singleUse && p.deviceId) {
-    throw new NexError(
-      'NEX_ERR_REG_KEY_USED',
-      'this single-use registration key was already used; create a new one',
-    );
-  }
+  // Only the owner learns which device holds the key; anyone else gets the bare conflict.
+  if (existing) throw duplicateKey(existing.owner_id === vpc.owner_id ? existing.id : undefined);
 
   const id = randomUUID();
   const { token, hash } = newToken(DEVICE_TOKEN_PREFIX);
@@ -208,10 +221,10 @@ async function register(ctx: ServerContext, p: Principal, body: AddDevice): Prom
       if (/public_key/.test(u.target)) {
         const again = await ctx.db
           .selectFrom('devices')
-          .select('id')
+          .select(['id', 'owner_id'])
           .where('public_key', '=', body.public_key)
           .executeTakeFirst();
-        throw duplicateKey(again?.id);
+        throw duplicateKey(again?.owner_id === vpc.owner_id ? again.id : undefined);
       }
       if (requested4 && /ip_allocations/.test(u.target)) {
         throw new NexError(
@@ -224,8 +237,19 @@ async function register(ctx: ServerContext, p: Principal, body: AddDevice): Prom
   }
 }
 
+/**
+ * The answer for a public key that is registered already. `id` only when the device is the caller's own
+ * (a restarted nexd updates it); a key registered by another owner reveals nothing, not even that it is
+ * foreign: the message covers both cases.
+ */
 function duplicateKey(id: string | undefined): NexError {
-  return new NexError('NEX_ERR_CONFLICT', 'a device with this public key already exists', id ? { id } : {});
+  return new NexError(
+    'NEX_ERR_CONFLICT',
+    id
+      ? 'a device with this public key already exists; `id` names it'
+      : 'a device with this public key already exists and is not one you can see; generate a new key pair for this device',
+    id ? { id } : {},
+  );
 }
 
 async function allocate(

@@ -97,8 +97,8 @@ export async function organizationRoutes(app: FastifyInstance, opts: { ctx: Serv
     { schema: { params: idParams, response: responses(200, organizationSchema) } },
     async (req) => {
       const p = principalOf(req);
-      const org = await readableOrg(ctx, p, req.params.id);
       requireUser(p);
+      const org = await readableOrg(ctx, p, req.params.id);
       if (org.id === p.userId) {
         throw new NexError('NEX_ERR_DEFAULT_VPC', 'the default organization cannot be deleted');
       }

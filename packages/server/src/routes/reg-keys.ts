@@ -39,8 +39,8 @@ export async function regKeyRoutes(app: FastifyInstance, opts: { ctx: ServerCont
     { schema: { body: addRegKeySchema, response: responses(201, regKeySchema) } },
     async (req, reply) => {
       const p = principalOf(req);
-      const vpc = await ownedVpc(ctx, p, req.body.vpc_id);
       requireUser(p);
+      const vpc = await ownedVpc(ctx, p, req.body.vpc_id);
       let expiresAt: string | null = null;
       if (req.body.expires_at !== undefined) {
         const t = Date.parse(req.body.expires_at);
@@ -48,6 +48,12 @@ export async function regKeyRoutes(app: FastifyInstance, opts: { ctx: ServerCont
           throw new NexError('NEX_ERR_VALIDATION', 'expires_at: expected an RFC 3339 time', {
             field: 'expires_at',
           });
+        if (t <= Date.now())
+          throw new NexError(
+            'NEX_ERR_VALIDATION',
+            `expires_at: ${req.body.expires_at} is in the past; give a future time or omit it`,
+            { field: 'expires_at' },
+          );
         expiresAt = new Date(t).toISOString();
       }
       if (req.body.security_group_id) {

@@ -10,29 +10,27 @@ import {
   updateSecurityGroupSchema,
 } from '@nexodus/api';
 import type { FastifyInstance } from 'fastify';
-import ipaddr from 'ipaddr.js';
 import { isUuid, ownedVpc, readableVpc, requireUser } from '../access.js';
 import { principalOf } from '../auth.js';
 import { type ServerContext, writeVpc } from '../context.js';
 import { NexError, notFound } from '../errors.js';
 import { addTombstone, nextRevision } from '../events/revisions.js';
+import { parseStrictAddress, parseStrictCidr } from '../ip-text.js';
 import type { Principal } from '../principal.js';
 import { securityGroupView } from '../views.js';
 import { arrayOf, idParams, responses } from './route-schemas.js';
 
-/** ip_ranges entries: an address, a CIDR, or `first-last` range of addresses of one family. */
+/**
+ * ip_ranges entries: an address, a CIDR, or `first-last` range of addresses of one family, in the strict
+ * text forms of ip-text.ts (nexd enforces these rules; `010.0.0.1` must not mean 8.0.0.1 there either).
+ */
 function checkRange(s: string): boolean {
-  if (ipaddr.isValid(s)) return true;
-  try {
-    ipaddr.parseCIDR(s);
-    return true;
-  } catch {
-    // not a CIDR; try a range
-  }
+  if (parseStrictAddress(s) || parseStrictCidr(s)) return true;
   const parts = s.split('-');
   if (parts.length !== 2) return false;
-  const [a, b] = parts as [string, string];
-  return ipaddr.isValid(a) && ipaddr.isValid(b) && ipaddr.parse(a).kind() === ipaddr.parse(b).kind();
+  const a = parseStrictAddress(parts[0]!);
+  const b = parseStrictAddress(parts[1]!);
+  return a !== undefined && b !== undefined && a.kind() === b.kind();
 }
 
 function checkRules(rules: SecurityRule[] | undefined, field: string): string {
@@ -86,8 +84,8 @@ export async function securityGroupRoutes(app: FastifyInstance, opts: { ctx: Ser
     { schema: { body: addSecurityGroupSchema, response: responses(201, securityGroupSchema) } },
     async (req, reply) => {
       const p = principalOf(req);
-      const vpc = await ownedVpc(ctx, p, req.body.vpc_id);
       requireUser(p);
+      const vpc = await ownedVpc(ctx, p, req.body.vpc_id);
       const inbound = checkRules(req.body.inbound_rules, 'inbound_rules');
       const outbound = checkRules(req.body.outbound_rules, 'outbound_rules');
       const view = await writeVpc(ctx, vpc.id, async (trx, revision) => {
@@ -125,8 +123,8 @@ export async function securityGroupRoutes(app: FastifyInstance, opts: { ctx: Ser
     },
     async (req) => {
       const p = principalOf(req);
-      const sg = await readable(p, req.params.id);
       requireUser(p);
+      const sg = await readable(p, req.params.id);
       const body = req.body ?? {};
       const patch: { description?: string; inbound_rules?: string; outbound_rules?: string } = {};
       if (body.description !== undefined) patch.description = body.description;
@@ -152,8 +150,8 @@ export async function securityGroupRoutes(app: FastifyInstance, opts: { ctx: Ser
     { schema: { params: idParams, response: responses(200, securityGroupSchema) } },
     async (req) => {
       const p = principalOf(req);
-      const sg = await readable(p, req.params.id);
       requireUser(p);
+      const sg = await readable(p, req.params.id);
       if (sg.id === sg.vpc_id)
         throw new NexError('NEX_ERR_DEFAULT_VPC', "a VPC's default security group cannot be deleted");
       return writeVpc(ctx, sg.vpc_id, async (trx, revision) => {

@@ -2,6 +2,7 @@
 // RFC 6749 §5.2 error rendering for the OAuth2 endpoints (token, device authorization): every failure,
 // including body validation and parser errors, answers `{"error": ..., "error_description": ...}`.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { databaseUnavailable, UNAVAILABLE_RETRY_AFTER_S } from '../../db/unavailable.js';
 import { OAuthError } from '../errors.js';
 
 export const oauthErrorSchema = {
@@ -35,6 +36,14 @@ export function oauthErrorHandler(err: FastifyError, req: FastifyRequest, reply:
   if (status >= 400 && status < 500) {
     // Parser errors: unsupported media type, body too large, malformed JSON.
     reply.code(status).send({ error: 'invalid_request', error_description: err.message });
+    return;
+  }
+  if (databaseUnavailable(err)) {
+    reply.code(503).header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S));
+    reply.send({
+      error: 'temporarily_unavailable',
+      error_description: 'the database is unavailable; retry later',
+    });
     return;
   }
   req.log.error({ err }, 'identity: token endpoint failed');
