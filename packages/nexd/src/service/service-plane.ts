@@ -13,7 +13,7 @@ import { formatEndpoint, localEndpoints, type RegisteredEndpoint } from '../endp
 import type { OpenWatch, WatchEvent } from '../peers/follower.js';
 import { type PeerSync, startPeerSync } from '../peers/sync.js';
 import { updateState } from '../state/store.js';
-import { Tunnel } from '../tunnel/tunnel.js';
+import { type OpenTunnel, Tunnel, type TunnelHandle } from '../tunnel/tunnel.js';
 import { serviceError } from './failures.js';
 import { login, type Session, tlsOptions } from './login.js';
 import { type Registration, registerDevice } from './registration.js';
@@ -25,6 +25,8 @@ export interface ServicePlaneOptions {
   /** Overrides for tests: follower backoff. */
   follower?: { initialBackoffMs?: number; maxBackoffMs?: number };
   prompt?: (text: string) => void;
+  /** What carries the packets: the netstack (default, `nexd proxy`) or agent mode's TUN device. */
+  openTunnel?: OpenTunnel;
 }
 
 function endpointsFor(ctx: DataPlaneContext, port: number): RegisteredEndpoint[] {
@@ -45,9 +47,10 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
     });
     logger.info({ serviceUrl: url, method: session.method }, 'logged in');
     let registration: Registration | undefined;
-    let tunnel: Tunnel;
+    let tunnel: TunnelHandle;
+    const open = options.openTunnel ?? Tunnel.open;
     try {
-      tunnel = await Tunnel.open({
+      tunnel = await open({
         privateKey: keys.privateKey,
         ...(config.listenPort !== undefined ? { listenPort: config.listenPort } : {}),
         logger,
@@ -89,14 +92,14 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
           })
         : session.client;
     const vpcId = reg.device.vpc_id;
-    const open: OpenWatch = (gtRevision, signal) =>
+    const openWatch: OpenWatch = (gtRevision, signal) =>
       watchClient.watchEvents(
         vpcId,
         [{ kind: 'device', ...(gtRevision !== undefined ? { gt_revision: gtRevision } : {}) }],
         { publicKey: keys.publicKey, signal },
       ) as AsyncIterable<ApiWatchEvent> as AsyncIterable<WatchEvent>;
     const sync: PeerSync = startPeerSync({
-      open,
+      open: openWatch,
       sink: tunnel,
       selfPublicKey: keys.publicKey,
       readiness,
@@ -110,6 +113,7 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
       addresses: { ipv4: reg.ipv4, ipv6: reg.ipv6 },
       deviceId: reg.device.id,
       peers: () => tunnel.peers(),
+      ping: (address, timeoutMs) => tunnel.ping(address, timeoutMs),
       close: async () => {
         await sync.stop();
         if (watchClient !== session.client) await watchClient.close();

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: Apache-2.0
+// A TUN device through @nexodus/native: open (TUNSETIFF, IFF_TUN | IFF_NO_PI), packets read in batches
+// when the uv_poll watcher says the fd is readable, packets written in batches once per microtask
+// (the WireGuard node delivers a whole receive burst synchronously, so a burst is one native call).
+// Buffers are allocated once; onPacket gets a view into the read buffer, valid until it returns.
+import { existsSync } from 'node:fs';
+import { loadBinding, type NativeBinding } from '@nexodus/native';
+import { NexdError } from '../errors.js';
+
+export const TUN_PATH = '/dev/net/tun';
+/** Packets per tunRead call, and calls per readable event before yielding to the loop. */
+const READ_BATCH = 64;
+const READ_ROUNDS = 4;
+/** Written packets are copied here until the microtask flush; a full buffer flushes early. */
+const WRITE_BUFFER_BYTES = 1024 * 1024;
+const WRITE_BATCH = 512;
+/** Largest IP packet a peer may send us (its MTU may exceed ours; the kernel takes any size on write). */
+const MAX_PACKET = 65535;
+const EAGAIN = 11;
+const ENOENT = 2;
+const EPERM = 1;
+const EACCES = 13;
+const EBUSY = 16;
+const EINVAL = 22;
+const READABLE = 1;
+
+export interface TunEnvironment {
+  /** The TUN clone device (default /dev/net/tun); tests point it elsewhere. */
+  tunPath?: string;
+  /** Default: process.getuid. */
+  getuid?: () => number;
+  /** Default: the built addon. */
+  binding?: NativeBinding | undefined;
+}
+
+/**
+ * Checks what agent mode needs before anything is registered: the addon, the TUN clone device, and
+ * root. Throws NEX_ERR_AGENT_NO_TUN or NEX_ERR_AGENT_PRIVILEGES with what to do.
+ */
+export function agentPreflight(env: TunEnvironment = {}): NativeBinding {
+  const tunPath = env.tunPath ?? TUN_PATH;
+  const load = env.binding !== undefined ? { binding: env.binding, reason: '' } : loadBinding();
+  if (!load.binding) {
+    throw new NexdError(
+      'NEX_ERR_AGENT_NO_TUN',
+      `agent mode opens its TUN device through the @nexodus/native addon, which is not available (${load.reason}); rebuild it (npm rebuild @nexodus/native) or run \`nexd proxy\`, which needs neither`,
+    );
+  }
+  if (!existsSync(tunPath)) {
+    throw new NexdError(
+      'NEX_ERR_AGENT_NO_TUN',
+      `${tunPath} is missing: agent mode needs the kernel's TUN driver (modprobe tun; in a container, pass the device with --device ${TUN_PATH}), or run \`nexd proxy\`, which needs no device`,
+    );
+  }
+  const uid = (env.getuid ?? process.getuid)?.();
+  if (uid !== undefined && uid !== 0) {
+    throw new NexdError(
+      'NEX_ERR_AGENT_PRIVILEGES',
+      `agent mode creates a network device and routes, which needs root (CAP_NET_ADMIN); this is uid ${uid}: run nexd as root, or run \`nexd proxy\`, which needs no privileges`,
+    );
+  }
+  return load.binding;
+}
+
+export function tunOpenError(name: string, errno: number): NexdError {
+  switch (errno) {
+    case ENOENT:
+      return new NexdError('NEX_ERR_AGENT_NO_TUN', `cannot open ${TUN_PATH} for ${name}: it does not exist`);
+    case EPERM:
+    case EACCES:
+      return new NexdError(
+        'NEX_ERR_AGENT_PRIVILEGES',
+        `creating TUN device ${name} was refused (CAP_NET_ADMIN missing): run nexd as root, or run \`nexd proxy\``,
+      );
+    case EBUSY:
+    case EINVAL:
+      return new NexdError(
+        'NEX_ERR_AGENT_LINK',
+        `a network device named ${name} exists and is not a TUN device nexd may take over; delete it (ip link del ${name}) or choose another name with --tunnel-iface`,
+      );
+    default:
+      return new NexdError('NEX_ERR_AGENT_LINK', `cannot create TUN device ${name}: errno ${errno}`);
+  }
+}
+
+export class TunDevice {
+  readonly name: string;
+  readonly mtu: number;
+  /** Called with each packet read from the device (a view, valid until it returns). */
+  onPacket: ((packet: Uint8Array) => void) | undefined = undefined;
+  /** Packets the kernel refused on write (malformed), and read errors other than EAGAIN. */
+  writeDrops = 0;
+  readErrors = 0;
+  readonly #b: NativeBinding;
+  readonly #fd: number;
+  readonly #watcher: unknown;
+  readonly #rbuf: Uint8Array;
+  readonly #rlens = new Uint32Array(READ_BATCH);
+  readonly #wbuf = new Uint8Array(WRITE_BUFFER_BYTES);
+  readonly #wlens = new Uint32Array(WRITE_BATCH);
+  #wcount = 0;
+  #woff = 0;
+  #flushQueued = false;
+  #closed = false;
+  readonly #flushTask = (): void => {
+    this.#flushQueued = false;
+    this.flush();
+  };
+
+  private constructor(binding: NativeBinding, fd: number, name: string, mtu: number) {
+    this.#b = binding;
+    this.#fd = fd;
+    this.name = name;
+    this.mtu = mtu;
+    this.#rbuf = new Uint8Array(READ_BATCH * mtu);
+    this.#watcher = binding.watch(fd, (events) => {
+      if (events & READABLE) this.#readable();
+    });
+    binding.setEvents(this.#watcher, READABLE);
+  }
+
+  /** Creates (or attaches to) the TUN device `name`; throws a NexdError with what to do. */
+  static open(binding: NativeBinding, name: string, mtu: number): TunDevice {
+    const fd = binding.tunOpen(name);
+    if (fd < 0) throw tunOpenError(name, -fd);
+    try {
+      return new TunDevice(binding, fd, name, mtu);
+    } catch (err) {
+      binding.closeFd(fd);
+      throw err;
+    }
+  }
+
+  #readable(): void {
+    const b = this.#b;
+    const buf = this.#rbuf;
+    const lens = this.#rlens;
+    for (let round = 0; round < READ_ROUNDS && !this.#closed; round++) {
+      const n = b.tunRead(this.#fd, buf, lens, this.mtu);
+      if (n < 0) {
+        if (-n !== EAGAIN) this.readErrors++;
+        return;
+      }
+      let off = 0;
+      for (let i = 0; i < n; i++) {
+        const len = lens[i]!;
+        this.onPacket?.(buf.subarray(off, off + len));
+        off += len;
+      }
+      if (n < READ_BATCH) return;
+    }
+  }
+
+  /** Queues one IP packet for the kernel (copied; the caller keeps `packet`). */
+  write(packet: Uint8Array): void {
+    if (this.#closed) return;
+    const len = packet.length;
+    if (len === 0 || len > MAX_PACKET) {
+      this.writeDrops++;
+      return;
+    }
+    if (this.#woff + len > WRITE_BUFFER_BYTES || this.#wcount === WRITE_BATCH) this.flush();
+    this.#wbuf.set(packet, this.#woff);
+    this.#wlens[this.#wcount++] = len;
+    this.#woff += len;
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flushTask);
+    }
+  }
+
+  /** Hands the queued packets to the kernel now. */
+  flush(): void {
+    const count = this.#wcount;
+    if (count === 0 || this.#closed) return;
+    const ok = this.#b.tunWrite(this.#fd, this.#wbuf, this.#wlens, count);
+    this.writeDrops += count - ok;
+    this.#wcount = 0;
+    this.#woff = 0;
+  }
+
+  /** Stops reading and closes the fd; a non-persistent TUN device (and its routes) goes with it. */
+  close(): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#closed = true;
+    this.#b.unwatch(this.#watcher);
+    this.#b.closeFd(this.#fd);
+  }
+}

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: Apache-2.0
+// A star of namespaces for nexd agent mode: the real nexodus-server in a `hub` namespace that routes
+// between spokes, and one namespace per device (nexd agent, nexd proxy, wireguard-go). Each spoke gets
+// 198.18.<n>.2/24 on a veth to the hub (198.18.<n>.1), a default route through it, and registers that
+// address as its WireGuard endpoint. Agents create their TUN device (wg0) inside their own namespace,
+// so several run side by side. Used by test/e2e/nexd-agent.test.ts and bench/agent.bench.ts.
+import {
+  ADMIN_PASSWORD,
+  Child,
+  NEXD_CLI,
+  nexdNodeFlags,
+  SERVER_CLI,
+} from '../../../packages/nexd/test/harness/processes.js';
+import { exec, ip, type Lab } from './netns.js';
+
+export const HUB_PORT = 8080;
+
+export interface Spoke {
+  ns: string;
+  /** The underlay address, i.e. 198.18.2.2. */
+  address: string;
+  index: number;
+}
+
+/** `ip netns exec NS node ...` as a Child (JSON log lines parsed). */
+export function nodeIn(ns: string, args: string[], env: Record<string, string | undefined> = {}): Child {
+  return new Child('ip', ['netns', 'exec', ns, process.execPath, ...args], env);
+}
+
+export class AgentLab {
+  readonly lab: Lab;
+  readonly hub: string;
+  readonly serverUrl: string;
+  server!: Child;
+  #next = 1;
+
+  private constructor(lab: Lab, hub: string) {
+    this.lab = lab;
+    this.hub = hub;
+    this.serverUrl = `http://198.18.0.1:${HUB_PORT}`;
+  }
+
+  /** The hub namespace with the server listening on 198.18.0.1 (on its loopback; every spoke routes to it). */
+  static async create(lab: Lab): Promise<AgentLab> {
+    const hub = await lab.netns('hub');
+    await exec(hub, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    // On the hub's loopback (this kernel has no dummy links): reachable from every spoke through its veth.
+    await ip(hub, ['addr', 'add', '198.18.0.1/32', 'dev', 'lo']);
+    const l = new AgentLab(lab, hub);
+    l.server = nodeIn(
+      hub,
+      [
+        SERVER_CLI,
+        '--state-dir',
+        lab.tempDir('srv'),
+        '--http-listen',
+        `198.18.0.1:${HUB_PORT}`,
+        '--log-level',
+        'warn',
+      ],
+      { NEXODUS_ADMIN_PASSWORD: ADMIN_PASSWORD },
+    );
+    await l.server.waitOutput('the server to listen', () =>
+      /nexodus-server listening on/.test(l.server.stdout) ? true : undefined,
+    );
+    lab.defer(() => void l.server.stop('SIGKILL'));
+    return l;
+  }
+
+  /** A new device namespace wired to the hub. */
+  async spoke(name: string): Promise<Spoke> {
+    const index = this.#next++;
+    const ns = await this.lab.netns(name);
+    const address = `198.18.${index}.2`;
+    await this.lab.veth({ ns, addrs: [`${address}/24`] }, { ns: this.hub, addrs: [`198.18.${index}.1/24`] });
+    await ip(ns, ['route', 'add', 'default', 'via', `198.18.${index}.1`]);
+    return { ns, address, index };
+  }
+}
+
+export interface NexdInOptions {
+  /** Arguments after the globals, i.e. `['proxy', '--ingress', ...]`; empty for agent mode. */
+  args?: string[];
+  globals?: string[];
+  env?: Record<string, string | undefined>;
+  /** Log message that says it is up (default: `nexd agent running` / `nexd proxy running`). */
+  waitFor?: string | false;
+}
+
+/** A nexd (agent or proxy) inside a spoke, logged in as the admin, its endpoint the spoke's address. */
+export class NexdIn {
+  readonly child: Child;
+  readonly stateDir: string;
+
+  private constructor(child: Child, stateDir: string) {
+    this.child = child;
+    this.stateDir = stateDir;
+  }
+
+  static async start(l: AgentLab, spoke: Spoke, opts: NexdInOptions = {}): Promise<NexdIn> {
+    const stateDir = l.lab.tempDir(`nexd${spoke.index}`);
+    const args = opts.args ?? [];
+    const child = nodeIn(
+      spoke.ns,
+      [
+        ...nexdNodeFlags(),
+        NEXD_CLI,
+        '--state-dir',
+        stateDir,
+        '--local-endpoint-ip',
+        spoke.address,
+        '--service-url',
+        l.serverUrl,
+        ...(opts.globals ?? []),
+        ...args,
+      ],
+      { NEXD_USERNAME: 'admin', NEXD_PASSWORD: ADMIN_PASSWORD, NEXD_LOG_LEVEL: 'info', ...opts.env },
+    );
+    l.lab.defer(() => void child.stop('SIGKILL'));
+    const n = new NexdIn(child, stateDir);
+    const msg = opts.waitFor ?? (args[0] === 'proxy' ? 'nexd proxy running' : 'nexd agent running');
+    if (msg !== false) await child.waitLog(msg, (x) => x.msg === msg, 30_000);
+    return n;
+  }
+
+  get addresses(): { ipv4: string; ipv6: string } {
+    for (const l of this.child.logs) {
+      const m = /^New local Wireguard interface addresses assigned IPv4 \[ (\S+) \] IPv6 \[ (\S+) \]$/.exec(
+        String(l.msg),
+      );
+      if (m) return { ipv4: m[1]!, ipv6: m[2]! };
+    }
+    throw new Error(`no address line yet:\n${this.child.stdout}\n${this.child.stderr}`);
+  }
+
+  get publicKey(): string {
+    return String(this.child.logs.find((x) => x.msg === 'WireGuard keys loaded')?.publicKey);
+  }
+
+  waitPeer(publicKey: string, timeoutMs = 20_000) {
+    return this.child.waitLog(
+      `peer ${publicKey}`,
+      (l) => l.msg === 'peer add' && l.publicKey === publicKey,
+      timeoutMs,
+    );
+  }
+
+  stop(signal: NodeJS.Signals = 'SIGTERM') {
+    return this.child.stop(signal);
+  }
+}

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: Apache-2.0
+// nexd agent mode end to end, as root in namespaces: the real nexodus-server in a hub namespace, agents
+// on TUN devices (wg0) in their own namespaces, and a `nexd proxy` beside them. Asserts the kernel's
+// own traffic (curl, ICMP through nexctl) crossing our WireGuard engine over IPv4 and IPv6, and demo 1's
+// data path without Kubernetes: a remote device curling a proxy's ingress at its VPC address.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { nexctl, waitFor } from '../../packages/nexd/test/harness/processes.js';
+import { AgentLab, NexdIn, type Spoke } from './lib/agent-lab.js';
+import { exec, ip, Lab, type Proc } from './lib/netns.js';
+import { rootSkipReason } from './lib/root.js';
+
+const skip = rootSkipReason(['ip', 'curl', 'python3']);
+
+/** `curl -sS URL` inside `ns`, retried until the tunnel is up; returns the body. */
+async function curlIn(ns: string, url: string): Promise<string> {
+  const r = await exec(
+    ns,
+    'curl',
+    ['-sS', '-g', '--max-time', '5', '--retry', '10', '--retry-all-errors', '--retry-delay', '1', url],
+    {
+      timeoutMs: 60_000,
+    },
+  );
+  return r.stdout;
+}
+
+async function ping(stateDir: string, cmd: 'ping' | 'ping6', address?: string) {
+  return nexctl(['--state-dir', stateDir, 'nexd', 'peers', cmd, ...(address ? [address] : []), '-c', '2']);
+}
+
+describe('nexd agent mode (TUN device, our engine, real server)', { skip }, () => {
+  let lab: Lab;
+  let hub: AgentLab;
+  let sa: Spoke;
+  let sb: Spoke;
+  let sp: Spoke;
+  let a: NexdIn;
+  let b: NexdIn;
+  let p: NexdIn;
+  let webB: Proc;
+  let webP: Proc;
+
+  before(async () => {
+    lab = await Lab.create('agt');
+    hub = await AgentLab.create(lab);
+    sa = await hub.spoke('a');
+    sb = await hub.spoke('b');
+    sp = await hub.spoke('p');
+    // B serves a page on every address (the VPC ones included), P's backend only on its loopback.
+    webB = lab.spawn(sb.ns, 'python3', ['-c', PY_SERVER, '80', '::', 'Hello from device B']);
+    webP = lab.spawn(sp.ns, 'python3', [
+      '-c',
+      PY_SERVER,
+      '8000',
+      '127.0.0.1',
+      'Hello from the proxy backend',
+    ]);
+    a = await NexdIn.start(hub, sa);
+    b = await NexdIn.start(hub, sb, { globals: ['--tunnel-iface', 'nexodus0'] });
+    p = await NexdIn.start(hub, sp, { args: ['proxy', '--ingress', 'tcp:80:127.0.0.1:8000'] });
+    await a.waitPeer(b.publicKey);
+    await a.waitPeer(p.publicKey);
+  });
+
+  after(async () => {
+    await lab?.cleanup();
+  });
+
+  test('the agent logs the assignment line and puts the VPC addresses on its TUN device', async () => {
+    const { ipv4, ipv6 } = a.addresses;
+    assert.match(ipv4, /^100\.100\.\d+\.\d+$/);
+    const link = (await ip(sa.ns, ['-d', 'link', 'show', 'wg0'])).stdout;
+    assert.match(link, /\btun\b/, 'wg0 is a TUN device');
+    assert.match(link, /mtu 1420/);
+    const addrs = (await ip(sa.ns, ['addr', 'show', 'dev', 'wg0'])).stdout;
+    assert.match(addrs, new RegExp(`inet ${ipv4.replaceAll('.', '\\.')}/32`));
+    assert.match(addrs, new RegExp(`inet6 ${ipv6}/64`));
+    // --tunnel-iface names the device.
+    assert.match((await ip(sb.ns, ['link', 'show', 'nexodus0'])).stdout, /nexodus0/);
+  });
+
+  test("the peers' allowed IPs are routes to the device", async () => {
+    const want = b.addresses.ipv4;
+    const routes = await waitFor('the route to B', async () => {
+      const r = (await ip(sa.ns, ['route', 'show', 'dev', 'wg0'])).stdout;
+      return r.includes(want) ? r : undefined;
+    });
+    assert.match(routes, new RegExp(`${want.replaceAll('.', '\\.')} `));
+    const r6 = (await ip(sa.ns, ['-6', 'route', 'show', 'dev', 'wg0'])).stdout;
+    assert.match(r6, new RegExp(`${b.addresses.ipv6}`));
+  });
+
+  test('agent -> agent: HTTP over IPv4 and IPv6 through the tunnel', async () => {
+    assert.equal((await curlIn(sa.ns, `http://${b.addresses.ipv4}/`)).trim(), 'Hello from device B');
+    assert.equal((await curlIn(sa.ns, `http://[${b.addresses.ipv6}]/`)).trim(), 'Hello from device B');
+    // The bytes went through our engine: the peer counters moved.
+    const peers = JSON.parse(
+      (await nexctl(['--state-dir', a.stateDir, '-o', 'json', 'nexd', 'peers'])).stdout,
+    );
+    const pb = peers.find((x: { publicKey: string }) => x.publicKey === b.publicKey);
+    assert.ok(pb.rxBytes > 0 && pb.txBytes > 0, JSON.stringify(pb));
+  });
+
+  test('agent -> nexd proxy: curl of the proxy ingress at its VPC address, IPv4 and IPv6 (demo 1 path)', async () => {
+    assert.equal((await curlIn(sa.ns, `http://${p.addresses.ipv4}/`)).trim(), 'Hello from the proxy backend');
+    assert.equal(
+      (await curlIn(sa.ns, `http://[${p.addresses.ipv6}]/`)).trim(),
+      'Hello from the proxy backend',
+    );
+  });
+
+  test('nexctl nexd peers ping / ping6 from the agent reach an agent and a proxy', async () => {
+    for (const [cmd, addr] of [
+      ['ping', b.addresses.ipv4],
+      ['ping6', b.addresses.ipv6],
+      ['ping', p.addresses.ipv4],
+      ['ping6', p.addresses.ipv6],
+    ] as const) {
+      const r = await ping(a.stateDir, cmd, addr);
+      assert.equal(r.code, 0, `${cmd} ${addr}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`reply from ${addr}: seq=\\d+ time=`));
+    }
+  });
+
+  test('nexctl nexd peers ping from the proxy (netstack) reaches the agent; all peers without an address', async () => {
+    const r = await ping(p.stateDir, 'ping', a.addresses.ipv4);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /reply from/);
+    const all = await ping(p.stateDir, 'ping6');
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, new RegExp(`reply from ${a.addresses.ipv6}`));
+    assert.match(all.stdout, new RegExp(`reply from ${b.addresses.ipv6}`));
+  });
+
+  test('ping of an address no peer routes fails with exit 1 and says so', async () => {
+    const r = await ping(a.stateDir, 'ping', '100.100.255.254');
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /no reply from 100\.100\.255\.254: seq=\d+ no-route/);
+    assert.match(r.stderr, /no reply from 100\.100\.255\.254/);
+  });
+
+  test('nexctl nexd status shows the device; SIGTERM removes it', async () => {
+    const s = JSON.parse((await nexctl(['--state-dir', b.stateDir, '-o', 'json', 'nexd', 'status'])).stdout);
+    assert.deepEqual(s.device, { name: 'nexodus0', engine: 'userspace' });
+    assert.equal((await b.stop()).code, 0);
+    const r = await ip(sb.ns, ['link', 'show', 'nexodus0'], { check: false });
+    assert.notEqual(r.code, 0, 'the device is gone with the process');
+    void webB;
+    void webP;
+  });
+});
+
+/** A tiny HTTP server: argv port, bind address, body (dual-stack when bound to ::). */
+const PY_SERVER = `
+import sys, socket, http.server
+port, bind, body = int(sys.argv[1]), sys.argv[2], (sys.argv[3] + "\\n").encode()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("content-length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+class S(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    def server_bind(self):
+        if self.address_family == socket.AF_INET6: self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+S((bind, port), H).serve_forever()
+`;
