@@ -5,12 +5,20 @@
 // data path without Kubernetes: a remote device curling a proxy's ingress at its VPC address.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { nexctl, waitFor } from '../../packages/nexd/test/harness/processes.js';
-import { AgentLab, NexdIn, type Spoke } from './lib/agent-lab.js';
+import { buildSkipReason, nexctl, waitFor } from '../../packages/nexd/test/harness/processes.js';
+import {
+  AgentLab,
+  NexdIn,
+  type Spoke,
+  STANDALONE,
+  type StandalonePair,
+  standaloneAgentPair,
+} from './lib/agent-lab.js';
 import { exec, ip, Lab, type Proc } from './lib/netns.js';
 import { rootSkipReason } from './lib/root.js';
 
-const skip = rootSkipReason(['ip', 'curl', 'python3']);
+const skip = rootSkipReason(['ip', 'curl', 'python3']) ?? buildSkipReason();
+const skipWg = rootSkipReason(['ip', 'curl', 'python3', 'wireguard-go', 'wg']) ?? buildSkipReason();
 
 /** `curl -sS URL` inside `ns`, retried until the tunnel is up; returns the body. */
 async function curlIn(ns: string, url: string): Promise<string> {
@@ -148,6 +156,47 @@ describe('nexd agent mode (TUN device, our engine, real server)', { skip }, () =
     assert.notEqual(r.code, 0, 'the device is gone with the process');
     void webB;
     void webP;
+  });
+});
+
+describe('nexd agent mode standalone (--wg-config) against wireguard-go', { skip: skipWg }, () => {
+  let lab: Lab;
+  let pair: StandalonePair;
+
+  before(async () => {
+    lab = await Lab.create('agw');
+    pair = await standaloneAgentPair(lab);
+    lab.spawn(pair.wgNs, 'python3', ['-c', PY_SERVER, '80', '::', 'Hello from behind wireguard-go']);
+    lab.spawn(pair.agentNs, 'python3', ['-c', PY_SERVER, '80', '::', 'Hello from the agent side']);
+  });
+
+  after(async () => {
+    await lab?.cleanup();
+  });
+
+  test('the device gets the file addresses; the peer is routed', async () => {
+    const addrs = (await ip(pair.agentNs, ['addr', 'show', 'dev', 'wg0'])).stdout;
+    assert.match(addrs, /inet 10\.77\.0\.1\/24/);
+    assert.match(addrs, /inet6 fd00:77::1\/64/);
+  });
+
+  test('HTTP both ways over IPv4 and IPv6 between the agent and wireguard-go', async () => {
+    for (const url of [`http://${STANDALONE.wg4}/`, `http://[${STANDALONE.wg6}]/`]) {
+      assert.equal((await curlIn(pair.agentNs, url)).trim(), 'Hello from behind wireguard-go', url);
+    }
+    for (const url of [`http://${STANDALONE.agent4}/`, `http://[${STANDALONE.agent6}]/`]) {
+      assert.equal((await curlIn(pair.wgNs, url)).trim(), 'Hello from the agent side', url);
+    }
+    const wgPeer = await pair.wg.peer(pair.agent.publicKey);
+    assert.ok(wgPeer && wgPeer.rxBytes > 0, 'wireguard-go received from our engine');
+  });
+
+  test("nexctl nexd peers ping / ping6 get wireguard-go's kernel to answer", async () => {
+    const r4 = await ping(pair.agent.stateDir, 'ping', STANDALONE.wg4);
+    assert.equal(r4.code, 0, r4.stderr);
+    const r6 = await ping(pair.agent.stateDir, 'ping6');
+    assert.equal(r6.code, 0, r6.stderr);
+    assert.match(r6.stdout, /reply from fd00:77::2/);
   });
 });
 

@@ -4,6 +4,8 @@
 // 198.18.<n>.2/24 on a veth to the hub (198.18.<n>.1), a default route through it, and registers that
 // address as its WireGuard endpoint. Agents create their TUN device (wg0) inside their own namespace,
 // so several run side by side. Used by test/e2e/nexd-agent.test.ts and bench/agent.bench.ts.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   ADMIN_PASSWORD,
   Child,
@@ -12,6 +14,7 @@ import {
   SERVER_CLI,
 } from '../../../packages/nexd/test/harness/processes.js';
 import { exec, ip, type Lab } from './netns.js';
+import { WireGuardGo, wgKeyPair } from './wireguard-go.js';
 
 export const HUB_PORT = 8080;
 
@@ -98,25 +101,22 @@ export class NexdIn {
   }
 
   static async start(l: AgentLab, spoke: Spoke, opts: NexdInOptions = {}): Promise<NexdIn> {
-    const stateDir = l.lab.tempDir(`nexd${spoke.index}`);
+    return NexdIn.startIn(l.lab, spoke.ns, `nexd${spoke.index}`, {
+      ...opts,
+      globals: ['--local-endpoint-ip', spoke.address, '--service-url', l.serverUrl, ...(opts.globals ?? [])],
+    });
+  }
+
+  /** nexd in namespace `ns` with only the given globals (i.e. `--wg-config FILE` for standalone). */
+  static async startIn(lab: Lab, ns: string, tag: string, opts: NexdInOptions = {}): Promise<NexdIn> {
+    const stateDir = lab.tempDir(tag);
     const args = opts.args ?? [];
     const child = nodeIn(
-      spoke.ns,
-      [
-        ...nexdNodeFlags(),
-        NEXD_CLI,
-        '--state-dir',
-        stateDir,
-        '--local-endpoint-ip',
-        spoke.address,
-        '--service-url',
-        l.serverUrl,
-        ...(opts.globals ?? []),
-        ...args,
-      ],
+      ns,
+      [...nexdNodeFlags(), NEXD_CLI, '--state-dir', stateDir, ...(opts.globals ?? []), ...args],
       { NEXD_USERNAME: 'admin', NEXD_PASSWORD: ADMIN_PASSWORD, NEXD_LOG_LEVEL: 'info', ...opts.env },
     );
-    l.lab.defer(() => void child.stop('SIGKILL'));
+    lab.defer(() => void child.stop('SIGKILL'));
     const n = new NexdIn(child, stateDir);
     const msg = opts.waitFor ?? (args[0] === 'proxy' ? 'nexd proxy running' : 'nexd agent running');
     if (msg !== false) await child.waitLog(msg, (x) => x.msg === msg, 30_000);
@@ -148,4 +148,58 @@ export class NexdIn {
   stop(signal: NodeJS.Signals = 'SIGTERM') {
     return this.child.stop(signal);
   }
+}
+
+export const STANDALONE = {
+  agent4: '10.77.0.1',
+  agent6: 'fd00:77::1',
+  wg4: '10.77.0.2',
+  wg6: 'fd00:77::2',
+} as const;
+
+export interface StandalonePair {
+  agentNs: string;
+  wgNs: string;
+  agent: NexdIn;
+  wg: WireGuardGo;
+}
+
+/**
+ * nexd agent mode with `--wg-config` in one namespace and wireguard-go (a TUN device, kernel TCP behind
+ * it) in another, over a direct veth: 10.77.0.1 / fd00:77::1 (agent) and 10.77.0.2 / fd00:77::2.
+ */
+export async function standaloneAgentPair(lab: Lab, name = 'sa'): Promise<StandalonePair> {
+  const agentNs = await lab.netns(`${name}a`);
+  const wgNs = await lab.netns(`${name}w`);
+  await lab.veth({ ns: agentNs, addrs: ['198.18.77.1/30'] }, { ns: wgNs, addrs: ['198.18.77.2/30'] });
+  const ours = await wgKeyPair();
+  const wg = await WireGuardGo.start(lab, wgNs, {
+    addresses: [`${STANDALONE.wg4}/24`, `${STANDALONE.wg6}/64`],
+    listenPort: 51820,
+    peers: [
+      {
+        publicKey: ours.publicKey,
+        endpoint: { address: '198.18.77.1', port: 51820 },
+        allowedIps: [`${STANDALONE.agent4}/32`, `${STANDALONE.agent6}/128`],
+      },
+    ],
+  });
+  const file = join(lab.tempDir('wgconf'), 'wg0.conf');
+  writeFileSync(
+    file,
+    [
+      '[Interface]',
+      `PrivateKey = ${ours.privateKey}`,
+      `Address = ${STANDALONE.agent4}/24, ${STANDALONE.agent6}/64`,
+      'ListenPort = 51820',
+      '',
+      '[Peer]',
+      `PublicKey = ${wg.publicKey}`,
+      'Endpoint = 198.18.77.2:51820',
+      `AllowedIPs = ${STANDALONE.wg4}/32, ${STANDALONE.wg6}/128`,
+      '',
+    ].join('\n'),
+  );
+  const agent = await NexdIn.startIn(lab, agentNs, 'sagent', { globals: ['--wg-config', file] });
+  return { agentNs, wgNs, agent, wg };
 }
