@@ -19,18 +19,25 @@
 
 #define TUN_PATH "/dev/net/tun"
 
-// tunOpen(name) -> fd (>= 0) or -errno (-ENOENT: no /dev/net/tun, -EPERM: no CAP_NET_ADMIN,
-// -EBUSY: the name belongs to another device or another owner's TUN).
+// tunOpen(name, blocking = false) -> fd (>= 0) or -errno (-ENOENT: no /dev/net/tun, -EPERM: no
+// CAP_NET_ADMIN, -EBUSY: the name belongs to another device or another owner's TUN). `blocking` leaves
+// O_NONBLOCK off, for reading with Node's fs (one threadpool read per packet; see TunDevice's 'fs' mode).
 napi_value tun_open(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
+  bool blocking = false;
   char name[IFNAMSIZ + 1];  // one more than the kernel takes, so a longer name is seen, not cut
   size_t len = 0;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (napi_get_value_string_utf8(env, argv[0], name, sizeof(name), &len) != napi_ok)
     return throw_args(env, "tunOpen(name) needs a string");
   if (len == 0 || len > IFNAMSIZ - 1) return throw_args(env, "tunOpen: name must be 1-15 characters");
-  int fd = open(TUN_PATH, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (argc > 1) {
+    napi_valuetype t;
+    CHECK(napi_typeof(env, argv[1], &t));
+    if (t == napi_boolean) CHECK(napi_get_value_bool(env, argv[1], &blocking));
+  }
+  int fd = open(TUN_PATH, O_RDWR | O_CLOEXEC | (blocking ? 0 : O_NONBLOCK));
   if (fd < 0) return make_int(env, -errno);
   struct ifreq ifr;
   memset(&ifr, 0, sizeof(ifr));

@@ -61,9 +61,10 @@ export interface NativeBinding {
   /**
    * Opens /dev/net/tun as the layer-3 device `name` (IFF_TUN | IFF_NO_PI, created if absent), non-blocking
    * and close-on-exec. Returns the fd, or -errno: -ENOENT (no /dev/net/tun), -EPERM (no CAP_NET_ADMIN),
-   * -EBUSY (the name is taken by another device). Name: 1-15 characters.
+   * -EBUSY (the name is taken by another device). Name: 1-15 characters. `blocking`: leave O_NONBLOCK off
+   * (for reads through Node's fs, one threadpool request per packet).
    */
-  tunOpen(name: string): number;
+  tunOpen(name: string, blocking?: boolean): number;
   /**
    * Reads queued packets into `data` back to back while `slot` bytes (the largest packet) are left and
    * `lengths` has room; sizes go to `lengths`. Returns the count, or -errno when none (-EAGAIN: empty).

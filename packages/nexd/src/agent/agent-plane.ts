@@ -11,13 +11,15 @@ import { standalonePlane } from '../tunnel/standalone-plane.js';
 import type { OpenTunnel } from '../tunnel/tunnel.js';
 import { AgentTunnel, DEFAULT_TUNNEL_IFACE, hostAddresses } from './agent-tunnel.js';
 import { type RunIp, runIp } from './ip-link.js';
-import { agentPreflight, type TunEnvironment } from './tun-device.js';
+import { agentPreflight, type TunEnvironment, type TunIoMode } from './tun-device.js';
 
 export interface AgentPlaneOptions extends ServicePlaneOptions {
   /** Device name (default wg0, as the original nexd). */
   ifname?: string;
   env?: TunEnvironment;
   ip?: RunIp;
+  /** TUN I/O path (default: NEXD_TUN_IO=fs selects 'fs', else 'batched'); for measurements. */
+  tunIo?: TunIoMode;
 }
 
 /**
@@ -48,6 +50,7 @@ async function logEngineChoice(logger: Logger, ip: RunIp): Promise<void> {
 export function agentDataPlane(options: AgentPlaneOptions = {}): DataPlaneFactory {
   const ifname = options.ifname ?? DEFAULT_TUNNEL_IFACE;
   const ip = options.ip ?? runIp;
+  const tunIo: TunIoMode = options.tunIo ?? (process.env.NEXD_TUN_IO === 'fs' ? 'fs' : 'batched');
   const opener =
     (binding: NativeBinding, service: boolean): OpenTunnel =>
     (opts) =>
@@ -56,6 +59,7 @@ export function agentDataPlane(options: AgentPlaneOptions = {}): DataPlaneFactor
         binding,
         ifname,
         ip,
+        tunIo,
         ...(service ? { deviceAddresses: hostAddresses } : {}),
       });
   return async (ctx) => {

@@ -21,7 +21,7 @@ import {
   type TunnelOptions,
 } from '../tunnel/tunnel.js';
 import { configureLink, RouteTable, type RunIp, runIp } from './ip-link.js';
-import { TunDevice } from './tun-device.js';
+import { TunDevice, type TunIoMode } from './tun-device.js';
 
 /** The original nexd's device name on Linux. */
 export const DEFAULT_TUNNEL_IFACE = 'wg0';
@@ -37,6 +37,8 @@ export interface AgentTunnelOptions {
    */
   deviceAddresses?: (addresses: string[]) => string[];
   ip?: RunIp;
+  /** See TunIoMode (default 'batched'). */
+  tunIo?: TunIoMode;
 }
 
 /** Service mode's device addresses: IPv4 /32 (peers are reached by their routes), IPv6 with its prefix. */
@@ -107,11 +109,18 @@ export class AgentTunnel implements TunnelHandle {
     try {
       const vpc = typeof opts.addresses === 'function' ? await opts.addresses(node.port) : opts.addresses;
       const addresses = opts.deviceAddresses ? opts.deviceAddresses(vpc) : vpc;
-      tun = TunDevice.open(opts.binding, opts.ifname, mtu);
+      tun = TunDevice.open(opts.binding, opts.ifname, mtu, opts.tunIo);
       await configureLink(opts.ifname, mtu, addresses, ip);
       const routes = new RouteTable(opts.ifname, opts.logger, addresses, ip);
       opts.logger.info(
-        { device: opts.ifname, mtu, addresses, engine: 'userspace', port: node.port },
+        {
+          device: opts.ifname,
+          mtu,
+          addresses,
+          engine: 'userspace',
+          port: node.port,
+          io: opts.tunIo ?? 'batched',
+        },
         'TUN device up',
       );
       return new AgentTunnel(node, tun, routes, addresses, opts);

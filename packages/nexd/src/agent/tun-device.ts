@@ -3,7 +3,7 @@
 // when the uv_poll watcher says the fd is readable, packets written in batches once per microtask
 // (the WireGuard node delivers a whole receive burst synchronously, so a burst is one native call).
 // Buffers are allocated once; onPacket gets a view into the read buffer, valid until it returns.
-import { existsSync } from 'node:fs';
+import { existsSync, read, writeSync } from 'node:fs';
 import { loadBinding, type NativeBinding } from '@nexodus/native';
 import { NexdError } from '../errors.js';
 
@@ -23,6 +23,16 @@ const EACCES = 13;
 const EBUSY = 16;
 const EINVAL = 22;
 const READABLE = 1;
+/** 'fs' mode: reads kept in flight on the libuv threadpool (each holds one of its 4 threads). */
+const FS_READS_IN_FLIGHT = 2;
+
+/**
+ * How packets cross: 'batched' (default) reads up to 64 packets per native call when uv_poll says
+ * readable and writes a burst per call; 'fs' is Node's own fs.read/fs.writeSync on a blocking fd, one
+ * threadpool request per packet read and one call per packet written. 'fs' exists to measure the
+ * difference (NEXD_TUN_IO=fs, bench:agent); its reads block threadpool threads until nexd exits.
+ */
+export type TunIoMode = 'batched' | 'fs';
 
 export interface TunEnvironment {
   /** The TUN clone device (default /dev/net/tun); tests point it elsewhere. */
@@ -94,6 +104,7 @@ export class TunDevice {
   readonly #b: NativeBinding;
   readonly #fd: number;
   readonly #watcher: unknown;
+  readonly #mode: TunIoMode;
   readonly #rbuf: Uint8Array;
   readonly #rlens = new Uint32Array(READ_BATCH);
   readonly #wbuf = new Uint8Array(WRITE_BUFFER_BYTES);
@@ -107,12 +118,18 @@ export class TunDevice {
     this.flush();
   };
 
-  private constructor(binding: NativeBinding, fd: number, name: string, mtu: number) {
+  private constructor(binding: NativeBinding, fd: number, name: string, mtu: number, mode: TunIoMode) {
     this.#b = binding;
     this.#fd = fd;
     this.name = name;
     this.mtu = mtu;
+    this.#mode = mode;
     this.#rbuf = new Uint8Array(READ_BATCH * mtu);
+    if (mode === 'fs') {
+      this.#watcher = undefined;
+      for (let i = 0; i < FS_READS_IN_FLIGHT; i++) this.#fsRead(new Uint8Array(MAX_PACKET));
+      return;
+    }
     this.#watcher = binding.watch(fd, (events) => {
       if (events & READABLE) this.#readable();
     });
@@ -120,11 +137,11 @@ export class TunDevice {
   }
 
   /** Creates (or attaches to) the TUN device `name`; throws a NexdError with what to do. */
-  static open(binding: NativeBinding, name: string, mtu: number): TunDevice {
-    const fd = binding.tunOpen(name);
+  static open(binding: NativeBinding, name: string, mtu: number, mode: TunIoMode = 'batched'): TunDevice {
+    const fd = binding.tunOpen(name, mode === 'fs');
     if (fd < 0) throw tunOpenError(name, -fd);
     try {
-      return new TunDevice(binding, fd, name, mtu);
+      return new TunDevice(binding, fd, name, mtu, mode);
     } catch (err) {
       binding.closeFd(fd);
       throw err;
@@ -151,9 +168,28 @@ export class TunDevice {
     }
   }
 
+  #fsRead(buf: Uint8Array): void {
+    read(this.#fd, buf, 0, buf.length, null, (err, n) => {
+      if (this.#closed) return;
+      if (err) {
+        this.readErrors++;
+        if (err.code === 'EBADF') return;
+      } else this.onPacket?.(buf.subarray(0, n));
+      this.#fsRead(buf);
+    });
+  }
+
   /** Queues one IP packet for the kernel (copied; the caller keeps `packet`). */
   write(packet: Uint8Array): void {
     if (this.#closed) return;
+    if (this.#mode === 'fs') {
+      try {
+        writeSync(this.#fd, packet);
+      } catch {
+        this.writeDrops++;
+      }
+      return;
+    }
     const len = packet.length;
     if (len === 0 || len > MAX_PACKET) {
       this.writeDrops++;
@@ -184,7 +220,7 @@ export class TunDevice {
     if (this.#closed) return;
     this.flush();
     this.#closed = true;
-    this.#b.unwatch(this.#watcher);
+    if (this.#watcher !== undefined) this.#b.unwatch(this.#watcher);
     this.#b.closeFd(this.#fd);
   }
 }
