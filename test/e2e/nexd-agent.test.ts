@@ -148,6 +148,16 @@ describe('nexd agent mode (TUN device, our engine, real server)', { skip }, () =
     assert.match(r.stderr, /no reply from 100\.100\.255\.254/);
   });
 
+  test('a restarted agent comes back with the same VPC address and is reachable again', async () => {
+    const before = a.addresses;
+    assert.equal((await a.stop()).code, 0);
+    a = await NexdIn.start(hub, sa, { stateDir: a.stateDir });
+    assert.deepEqual(a.addresses, before);
+    assert.equal((await curlIn(sa.ns, `http://${b.addresses.ipv4}/`)).trim(), 'Hello from device B');
+    const r = await ping(p.stateDir, 'ping', before.ipv4);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
   test('nexctl nexd status shows the device; SIGTERM removes it', async () => {
     const s = JSON.parse((await nexctl(['--state-dir', b.stateDir, '-o', 'json', 'nexd', 'status'])).stdout);
     assert.deepEqual(s.device, { name: 'nexodus0', engine: 'userspace' });

@@ -90,6 +90,33 @@ describe('agent preflight: a clear error before anything is registered', () => {
   });
 });
 
+test('the real nexd with /dev/net/tun hidden (tmpfs over /dev/net) exits 1 with NEX_ERR_AGENT_NO_TUN text', (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root for a mount namespace');
+  if (!binding) return t.skip('native addon not built');
+  const dir = mkdtempSync(join(tmpdir(), 'nexd-agent-'));
+  try {
+    const nexd = [
+      process.execPath,
+      ...nexdNodeFlags(),
+      NEXD_CLI,
+      '--state-dir',
+      join(dir, 's'),
+      'http://127.0.0.1:9',
+    ]
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs none /dev/net && exec ${nexd}`], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: { ...process.env, NEXD_USERNAME: 'u', NEXD_PASSWORD: 'p' },
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /\/dev\/net\/tun is missing: agent mode needs the kernel's TUN driver/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 describe('device addresses', () => {
   test('service mode: IPv4 as a /32, IPv6 keeps the VPC prefix (as the original nexd)', () => {
     assert.deepEqual(hostAddresses(['100.100.0.7/16', '200::7/64']), ['100.100.0.7/32', '200::7/64']);

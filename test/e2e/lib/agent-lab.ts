@@ -88,6 +88,8 @@ export interface NexdInOptions {
   env?: Record<string, string | undefined>;
   /** Log message that says it is up (default: `nexd agent running` / `nexd proxy running`). */
   waitFor?: string | false;
+  /** Reuse a state dir (a restart); default a fresh one. */
+  stateDir?: string;
 }
 
 /** A nexd (agent or proxy) inside a spoke, logged in as the admin, its endpoint the spoke's address. */
@@ -109,7 +111,7 @@ export class NexdIn {
 
   /** nexd in namespace `ns` with only the given globals (i.e. `--wg-config FILE` for standalone). */
   static async startIn(lab: Lab, ns: string, tag: string, opts: NexdInOptions = {}): Promise<NexdIn> {
-    const stateDir = lab.tempDir(tag);
+    const stateDir = opts.stateDir ?? lab.tempDir(tag);
     const args = opts.args ?? [];
     const child = nodeIn(
       ns,
