@@ -148,6 +148,20 @@ describe('nexd agent mode (TUN device, our engine, real server)', { skip }, () =
     assert.match(r.stderr, /no reply from 100\.100\.255\.254/);
   });
 
+  test('an agent on a host with IPv6 disabled still runs and carries IPv4', async () => {
+    const sc = await hub.spoke('c');
+    await exec(sc.ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1']);
+    await exec(sc.ns, 'sysctl', ['-qw', 'net.ipv6.conf.default.disable_ipv6=1']);
+    const c = await NexdIn.start(hub, sc);
+    assert.ok(
+      c.child.logs.some((l) => l.msg === 'cannot put the IPv6 address on the device; IPv6 is off'),
+      'the IPv6 failure is logged',
+    );
+    await c.waitPeer(b.publicKey);
+    assert.equal((await curlIn(sc.ns, `http://${b.addresses.ipv4}/`)).trim(), 'Hello from device B');
+    await c.stop();
+  });
+
   test('a restarted agent comes back with the same VPC address and is reachable again', async () => {
     const before = a.addresses;
     assert.equal((await a.stop()).code, 0);

@@ -110,8 +110,8 @@ export class AgentTunnel implements TunnelHandle {
       const vpc = typeof opts.addresses === 'function' ? await opts.addresses(node.port) : opts.addresses;
       const addresses = opts.deviceAddresses ? opts.deviceAddresses(vpc) : vpc;
       tun = TunDevice.open(opts.binding, opts.ifname, mtu, opts.tunIo);
-      await configureLink(opts.ifname, mtu, addresses, ip);
-      const routes = new RouteTable(opts.ifname, opts.logger, addresses, ip);
+      const applied = await configureLink(opts.ifname, mtu, addresses, opts.logger, ip);
+      const routes = new RouteTable(opts.ifname, opts.logger, applied, ip);
       opts.logger.info(
         {
           device: opts.ifname,

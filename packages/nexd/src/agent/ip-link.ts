@@ -25,7 +25,8 @@ export const runIp: RunIp = (args) =>
 const familyFlag = (cidr: string): string[] => (cidr.includes(':') ? ['-6'] : ['-4']);
 
 /**
- * Sets the MTU, the addresses and brings the device up. IPv6 addresses skip duplicate address detection
+ * Sets the MTU, the addresses and brings the device up; returns the addresses it could set (an IPv6
+ * address the host refuses is logged and left out). IPv6 addresses skip duplicate address detection
  * (`nodad`): the VPC's IPAM already guarantees uniqueness, and DAD would leave the address unusable for
  * the first second or two.
  */
@@ -33,14 +34,24 @@ export async function configureLink(
   name: string,
   mtu: number,
   addresses: readonly string[],
+  logger: Logger,
   ip: RunIp = runIp,
-): Promise<void> {
+): Promise<string[]> {
   await ip(['link', 'set', 'dev', name, 'mtu', String(mtu)]);
+  const applied: string[] = [];
   for (const a of addresses) {
     const v6 = a.includes(':');
-    await ip([...familyFlag(a), 'addr', 'replace', a, 'dev', name, ...(v6 ? ['nodad'] : [])]);
+    try {
+      await ip([...familyFlag(a), 'addr', 'replace', a, 'dev', name, ...(v6 ? ['nodad'] : [])]);
+      applied.push(a);
+    } catch (err) {
+      // A host (or container) with IPv6 disabled still gets an IPv4 tunnel, as with the original nexd.
+      if (!v6) throw err;
+      logger.warn({ address: a, err: String(err) }, 'cannot put the IPv6 address on the device; IPv6 is off');
+    }
   }
   await ip(['link', 'set', 'dev', name, 'up']);
+  return applied;
 }
 
 /**
