@@ -6,8 +6,9 @@
 //   agent <-> wireguard-go   nexd agent --wg-config and wireguard-go over a direct veth
 //   wg-go <-> wg-go          the reference pair (test/e2e/lib/reference-pair.ts), direct veth
 // Each figure is the receiver's goodput of one `iperf3 -c -t BENCH_SECONDS` (default 5) stream, both
-// directions for the agent <-> wireguard-go pair; agent <-> agent also with NEXD_TUN_IO=fs (Node's fs on
-// a blocking TUN fd instead of the addon's batched reads/writes), to show what the batching buys. Last line: ratio=<agent<->agent / wg-go<->wg-go>.
+// directions for the agent <-> wireguard-go pair; agent <-> agent with each TUN I/O path (NEXD_TUN_IO:
+// offload = TSO super-packets split in C, batched = one packet per read, fs = Node's fs on a blocking fd),
+// to show what each step buys. Last line: ratio=<agent<->agent / wg-go<->wg-go>.
 import { AgentLab, NexdIn, STANDALONE, standaloneAgentPair } from '../test/e2e/lib/agent-lab.js';
 import { Lab } from '../test/e2e/lib/netns.js';
 import { referencePair, runIperfClient, startIperfServer } from '../test/e2e/lib/reference-pair.js';
@@ -24,38 +25,30 @@ async function main(): Promise<void> {
   }
   const lab = await Lab.create('agb');
   try {
-    // agent <-> agent through the real service.
+    // agent <-> agent through the real service, once per TUN I/O path (see TunIoMode).
     const hub = await AgentLab.create(lab);
-    const sa = await hub.spoke('a');
-    const sb = await hub.spoke('b');
-    const a = await NexdIn.start(hub, sa);
-    const b = await NexdIn.start(hub, sb);
-    await a.waitPeer(b.publicKey);
-    const srvB = await startIperfServer(lab, sb.ns);
-    // The first run also waits for the handshake and the routes (iperf3 retries its connect).
-    await runIperfClient(sa.ns, b.addresses.ipv4, { seconds: 1 }).catch(() => undefined);
-    const aa = await runIperfClient(sa.ns, b.addresses.ipv4, { seconds: SECONDS });
-    console.log(
-      `agent <-> agent        ${gbit(aa.bitsPerSecond)} Gbit/s (retransmits ${aa.retransmits ?? '?'})`,
-    );
-    await srvB.stop();
-    await Promise.all([a.stop(), b.stop()]);
-
-    // The same with Node's fs on a blocking TUN fd (NEXD_TUN_IO=fs): one threadpool read per packet.
-    const sc = await hub.spoke('c');
-    const sd = await hub.spoke('d');
-    const fsEnv = { env: { NEXD_TUN_IO: 'fs' } };
-    const c = await NexdIn.start(hub, sc, fsEnv);
-    const d = await NexdIn.start(hub, sd, fsEnv);
-    await c.waitPeer(d.publicKey);
-    const srvD = await startIperfServer(lab, sd.ns);
-    await runIperfClient(sc.ns, d.addresses.ipv4, { seconds: 1 }).catch(() => undefined);
-    const ff = await runIperfClient(sc.ns, d.addresses.ipv4, { seconds: SECONDS });
-    console.log(
-      `agent <-> agent (fs)   ${gbit(ff.bitsPerSecond)} Gbit/s (retransmits ${ff.retransmits ?? '?'})`,
-    );
-    await srvD.stop();
-    await Promise.all([c.stop(), d.stop()]);
+    const agentPair = async (mode: string) => {
+      const sa = await hub.spoke(`${mode[0]}a`);
+      const sb = await hub.spoke(`${mode[0]}b`);
+      const env = { env: { NEXD_TUN_IO: mode } };
+      const a = await NexdIn.start(hub, sa, env);
+      const b = await NexdIn.start(hub, sb, env);
+      await a.waitPeer(b.publicKey);
+      const srv = await startIperfServer(lab, sb.ns);
+      // The first run also waits for the handshake and the routes (iperf3 retries its connect).
+      await runIperfClient(sa.ns, b.addresses.ipv4, { seconds: 1 }).catch(() => undefined);
+      const r = await runIperfClient(sa.ns, b.addresses.ipv4, { seconds: SECONDS });
+      console.log(
+        `agent <-> agent (${mode.padEnd(7)}) ${gbit(r.bitsPerSecond)} Gbit/s (retransmits ${r.retransmits ?? '?'})`,
+      );
+      await srv.stop();
+      await Promise.all([a.stop(), b.stop()]);
+      return r;
+    };
+    // batched first: the order shows whether a difference is the path or the machine's load.
+    const ab = await agentPair('batched');
+    const aa = await agentPair('offload');
+    const ff = await agentPair('fs');
 
     // agent <-> wireguard-go, both directions.
     const pair = await standaloneAgentPair(lab);
@@ -81,7 +74,7 @@ async function main(): Promise<void> {
     await srvR.stop();
     await ref.close();
     console.log(
-      `agent_agent_gbps=${gbit(aa.bitsPerSecond)} agent_agent_fs_gbps=${gbit(ff.bitsPerSecond)} agent_wggo_gbps=${gbit(aw.bitsPerSecond)} wggo_agent_gbps=${gbit(wa.bitsPerSecond)} wggo_wggo_gbps=${gbit(ww.bitsPerSecond)} ratio=${(aa.bitsPerSecond / ww.bitsPerSecond).toFixed(2)}`,
+      `agent_agent_gbps=${gbit(aa.bitsPerSecond)} agent_agent_batched_gbps=${gbit(ab.bitsPerSecond)} agent_agent_fs_gbps=${gbit(ff.bitsPerSecond)} agent_wggo_gbps=${gbit(aw.bitsPerSecond)} wggo_agent_gbps=${gbit(wa.bitsPerSecond)} wggo_wggo_gbps=${gbit(ww.bitsPerSecond)} ratio=${(aa.bitsPerSecond / ww.bitsPerSecond).toFixed(2)}`,
     );
   } finally {
     await lab.cleanup();

@@ -4,6 +4,9 @@
 // own traffic (curl, ICMP through nexctl) crossing our WireGuard engine over IPv4 and IPv6, and demo 1's
 // data path without Kubernetes: a remote device curling a proxy's ingress at its VPC address.
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildSkipReason, nexctl, waitFor } from '../../packages/nexd/test/harness/processes.js';
 import {
@@ -48,6 +51,7 @@ describe('nexd agent mode (TUN device, our engine, real server)', { skip }, () =
   let p: NexdIn;
   let webB: Proc;
   let webP: Proc;
+  let blob: Buffer;
 
   before(async () => {
     lab = await Lab.create('agt');
@@ -57,6 +61,10 @@ describe('nexd agent mode (TUN device, our engine, real server)', { skip }, () =
     sp = await hub.spoke('p');
     // B serves a page on every address (the VPC ones included), P's backend only on its loopback.
     webB = lab.spawn(sb.ns, 'python3', ['-c', PY_SERVER, '80', '::', 'Hello from device B']);
+    const dir = lab.tempDir('blob');
+    blob = randomBytes(16 * 1024 * 1024);
+    writeFileSync(join(dir, 'blob.bin'), blob);
+    lab.spawn(sb.ns, 'python3', ['-m', 'http.server', '8080', '--bind', '::', '--directory', dir]);
     webP = lab.spawn(sp.ns, 'python3', [
       '-c',
       PY_SERVER,
@@ -65,7 +73,12 @@ describe('nexd agent mode (TUN device, our engine, real server)', { skip }, () =
       'Hello from the proxy backend',
     ]);
     a = await NexdIn.start(hub, sa);
-    b = await NexdIn.start(hub, sb, { globals: ['--tunnel-iface', 'nexodus0'] });
+    // B reads its TUN with offloads (TSO super-packets split in the addon), A without: both paths, and
+    // their interplay, carry the bulk download below.
+    b = await NexdIn.start(hub, sb, {
+      globals: ['--tunnel-iface', 'nexodus0'],
+      env: { NEXD_TUN_IO: 'offload' },
+    });
     p = await NexdIn.start(hub, sp, { args: ['proxy', '--ingress', 'tcp:80:127.0.0.1:8000'] });
     await a.waitPeer(b.publicKey);
     await a.waitPeer(p.publicKey);
@@ -108,6 +121,22 @@ describe('nexd agent mode (TUN device, our engine, real server)', { skip }, () =
     );
     const pb = peers.find((x: { publicKey: string }) => x.publicKey === b.publicKey);
     assert.ok(pb.rxBytes > 0 && pb.txBytes > 0, JSON.stringify(pb));
+  });
+
+  test('a 16 MiB download over IPv4 and IPv6 arrives intact (SHA-256), both TUN I/O paths', async () => {
+    const want = createHash('sha256').update(blob).digest('hex');
+    for (const host of [b.addresses.ipv4, `[${b.addresses.ipv6}]`]) {
+      const r = await exec(
+        sa.ns,
+        'sh',
+        [
+          '-c',
+          `curl -sSf -g --retry 5 --retry-all-errors --max-time 60 http://${host}:8080/blob.bin | sha256sum`,
+        ],
+        { timeoutMs: 90_000 },
+      );
+      assert.equal(r.stdout.split(' ')[0], want, host);
+    }
   });
 
   test('agent -> nexd proxy: curl of the proxy ingress at its VPC address, IPv4 and IPv6 (demo 1 path)', async () => {
@@ -176,6 +205,9 @@ describe('nexd agent mode (TUN device, our engine, real server)', { skip }, () =
     const s = JSON.parse((await nexctl(['--state-dir', b.stateDir, '-o', 'json', 'nexd', 'status'])).stdout);
     assert.deepEqual(s.device, { name: 'nexodus0', engine: 'userspace' });
     assert.equal((await b.stop()).code, 0);
+    // B ran with offloads and served the 16 MiB download: the kernel handed it TSO super-packets.
+    const closed = b.child.logs.find((l) => l.msg === 'TUN device closed');
+    assert.ok(closed && Number(closed.superPackets) > 0 && closed.segmentDrops === 0, JSON.stringify(closed));
     const r = await ip(sb.ns, ['link', 'show', 'nexodus0'], { check: false });
     assert.notEqual(r.code, 0, 'the device is gone with the process');
     void webB;

@@ -41,6 +41,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"aeadPath", NULL, aead_path, NULL, NULL, NULL, napi_default, NULL},
       {"tunOpen", NULL, tun_open, NULL, NULL, NULL, napi_default, NULL},
       {"tunRead", NULL, tun_read, NULL, NULL, NULL, napi_default, NULL},
+      {"tunReadVnet", NULL, tun_read_vnet, NULL, NULL, NULL, napi_default, NULL},
       {"tunWrite", NULL, tun_write, NULL, NULL, NULL, napi_default, NULL},
       {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
   };

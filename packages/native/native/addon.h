@@ -33,6 +33,7 @@ void fill_tcp_checksum(uint8_t* p, size_t n);
 // tun.c
 napi_value tun_open(napi_env env, napi_callback_info info);
 napi_value tun_read(napi_env env, napi_callback_info info);
+napi_value tun_read_vnet(napi_env env, napi_callback_info info);
 napi_value tun_write(napi_env env, napi_callback_info info);
 napi_value close_fd(napi_env env, napi_callback_info info);
 

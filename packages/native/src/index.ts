@@ -64,13 +64,22 @@ export interface NativeBinding {
    * -EBUSY (the name is taken by another device). Name: 1-15 characters. `blocking`: leave O_NONBLOCK off
    * (for reads through Node's fs, one threadpool request per packet).
    */
-  tunOpen(name: string, blocking?: boolean): number;
+  tunOpen(name: string, blocking?: boolean, vnet?: boolean): number;
+  /**
+   * tunRead for a device opened with `vnet`: finishes checksums the kernel left (checksum offload) and
+   * splits TCP super-packets (TSO, up to 64 KiB) into MSS-sized segments, so `data` holds plain IP
+   * packets. `counters[0]` counts packets it could not split (dropped), `counters[1]` super-packets split.
+   */
+  tunReadVnet(fd: number, data: Uint8Array, lengths: Uint32Array, counters: Uint32Array): number;
   /**
    * Reads queued packets into `data` back to back while `slot` bytes (the largest packet) are left and
    * `lengths` has room; sizes go to `lengths`. Returns the count, or -errno when none (-EAGAIN: empty).
    */
   tunRead(fd: number, data: Uint8Array, lengths: Uint32Array, slot: number): number;
-  /** Writes `count` packets laid end to end in `data`; returns how many the kernel took (refused ones drop). */
+  /**
+   * Writes `count` packets laid end to end in `data`; returns how many the kernel took (refused ones
+   * drop). With `vnet`, each packet must start with a virtio_net_hdr (10 bytes; zeros = no offload).
+   */
   tunWrite(fd: number, data: Uint8Array, lengths: Uint32Array, count: number): number;
   /** close(2); 0 or -errno. */
   closeFd(fd: number): number;

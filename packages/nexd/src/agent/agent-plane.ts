@@ -18,7 +18,7 @@ export interface AgentPlaneOptions extends ServicePlaneOptions {
   ifname?: string;
   env?: TunEnvironment;
   ip?: RunIp;
-  /** TUN I/O path (default: NEXD_TUN_IO=fs selects 'fs', else 'batched'); for measurements. */
+  /** TUN I/O path (default: NEXD_TUN_IO=offload|batched|fs, else 'batched'); see TunIoMode. */
   tunIo?: TunIoMode;
 }
 
@@ -50,7 +50,9 @@ async function logEngineChoice(logger: Logger, ip: RunIp): Promise<void> {
 export function agentDataPlane(options: AgentPlaneOptions = {}): DataPlaneFactory {
   const ifname = options.ifname ?? DEFAULT_TUNNEL_IFACE;
   const ip = options.ip ?? runIp;
-  const tunIo: TunIoMode = options.tunIo ?? (process.env.NEXD_TUN_IO === 'fs' ? 'fs' : 'batched');
+  const env = process.env.NEXD_TUN_IO;
+  const tunIo: TunIoMode =
+    options.tunIo ?? (env === 'fs' || env === 'batched' || env === 'offload' ? env : 'batched');
   const opener =
     (binding: NativeBinding, service: boolean): OpenTunnel =>
     (opts) =>

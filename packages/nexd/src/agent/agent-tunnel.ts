@@ -7,6 +7,7 @@
 // proxy's "tunnel side" is the host's own sockets: the kernel routes VPC addresses into the device.
 import type { NativeBinding } from '@nexodus/native';
 import { WireGuardNode } from '@nexodus/wireguard';
+import type { Logger } from 'pino';
 import type { PeerStatus } from '../control/protocol.js';
 import { NexdError } from '../errors.js';
 import type { PeerConfig } from '../peers/reconcile.js';
@@ -54,6 +55,7 @@ export class AgentTunnel implements TunnelHandle {
   readonly addresses: string[];
   readonly #peers: EnginePeers;
   readonly #pinger: Pinger;
+  readonly #logger: Logger;
   #closed = false;
 
   private constructor(
@@ -67,6 +69,7 @@ export class AgentTunnel implements TunnelHandle {
     this.tun = tun;
     this.routes = routes;
     this.addresses = addresses;
+    this.#logger = opts.logger;
     this.side = { stream: new NodeStreamNetwork(), datagram: new NodeDatagramNetwork() };
     this.#peers = new EnginePeers(node, {
       logger: opts.logger,
@@ -158,6 +161,17 @@ export class AgentTunnel implements TunnelHandle {
     this.#peers.close();
     this.routes.close();
     this.tun.close();
+    const t = this.tun;
+    this.#logger.info(
+      {
+        device: t.name,
+        readErrors: t.readErrors,
+        writeDrops: t.writeDrops,
+        superPackets: t.superPackets,
+        segmentDrops: t.segmentDrops,
+      },
+      'TUN device closed',
+    );
     await this.node.close();
   }
 }
