@@ -20,8 +20,8 @@ import {
 import { exec, ip, Lab, type Proc } from './lib/netns.js';
 import { rootSkipReason } from './lib/root.js';
 
-const skip = rootSkipReason(['ip', 'curl', 'python3']) ?? buildSkipReason();
-const skipWg = rootSkipReason(['ip', 'curl', 'python3', 'wireguard-go', 'wg']) ?? buildSkipReason();
+const skip = rootSkipReason(['ip', 'curl', 'ss']) ?? buildSkipReason();
+const skipWg = rootSkipReason(['ip', 'curl', 'ss', 'wireguard-go', 'wg']) ?? buildSkipReason();
 
 /** `curl -sS URL` inside `ns`, retried until the tunnel is up; returns the body. */
 async function curlIn(ns: string, url: string): Promise<string> {
@@ -60,18 +60,12 @@ describe('nexd agent mode (TUN device, our engine, real server)', { skip }, () =
     sb = await hub.spoke('b');
     sp = await hub.spoke('p');
     // B serves a page on every address (the VPC ones included), P's backend only on its loopback.
-    webB = lab.spawn(sb.ns, 'python3', ['-c', PY_SERVER, '80', '::', 'Hello from device B']);
-    const dir = lab.tempDir('blob');
+    const file = join(lab.tempDir('blob'), 'blob.bin');
     blob = randomBytes(16 * 1024 * 1024);
-    writeFileSync(join(dir, 'blob.bin'), blob);
-    lab.spawn(sb.ns, 'python3', ['-m', 'http.server', '8080', '--bind', '::', '--directory', dir]);
-    webP = lab.spawn(sp.ns, 'python3', [
-      '-c',
-      PY_SERVER,
-      '8000',
-      '127.0.0.1',
-      'Hello from the proxy backend',
-    ]);
+    writeFileSync(file, blob);
+    webB = await web(lab, sb.ns, 80, '::', 'Hello from device B');
+    await web(lab, sb.ns, 8080, '::', 'blob', file);
+    webP = await web(lab, sp.ns, 8000, '127.0.0.1', 'Hello from the proxy backend');
     a = await NexdIn.start(hub, sa);
     // B reads its TUN with offloads (TSO super-packets split in the addon), A without: both paths, and
     // their interplay, carry the bulk download below.
@@ -179,8 +173,8 @@ describe('nexd agent mode (TUN device, our engine, real server)', { skip }, () =
 
   test('an agent on a host with IPv6 disabled still runs and carries IPv4', async () => {
     const sc = await hub.spoke('c');
-    await exec(sc.ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1']);
-    await exec(sc.ns, 'sysctl', ['-qw', 'net.ipv6.conf.default.disable_ipv6=1']);
+    await sysctl(sc.ns, 'net.ipv6.conf.all.disable_ipv6', '1');
+    await sysctl(sc.ns, 'net.ipv6.conf.default.disable_ipv6', '1');
     const c = await NexdIn.start(hub, sc);
     assert.ok(
       c.child.logs.some((l) => l.msg === 'cannot put the IPv6 address on the device; IPv6 is off'),
@@ -222,8 +216,8 @@ describe('nexd agent mode standalone (--wg-config) against wireguard-go', { skip
   before(async () => {
     lab = await Lab.create('agw');
     pair = await standaloneAgentPair(lab);
-    lab.spawn(pair.wgNs, 'python3', ['-c', PY_SERVER, '80', '::', 'Hello from behind wireguard-go']);
-    lab.spawn(pair.agentNs, 'python3', ['-c', PY_SERVER, '80', '::', 'Hello from the agent side']);
+    await web(lab, pair.wgNs, 80, '::', 'Hello from behind wireguard-go');
+    await web(lab, pair.agentNs, 80, '::', 'Hello from the agent side');
   });
 
   after(async () => {
@@ -256,18 +250,43 @@ describe('nexd agent mode standalone (--wg-config) against wireguard-go', { skip
   });
 });
 
-/** A tiny HTTP server: argv port, bind address, body (dual-stack when bound to ::). */
-const PY_SERVER = `
-import sys, socket, http.server
-port, bind, body = int(sys.argv[1]), sys.argv[2], (sys.argv[3] + "\\n").encode()
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.send_header("content-length", str(len(body))); self.end_headers(); self.wfile.write(body)
-    def log_message(self, *a): pass
-class S(http.server.ThreadingHTTPServer):
-    address_family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-    def server_bind(self):
-        if self.address_family == socket.AF_INET6: self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
-S((bind, port), H).serve_forever()
+/**
+ * A tiny HTTP server for `node -e`: argv port, bind address, body, and optionally a file served at
+ * /blob.bin (dual-stack when bound to ::).
+ */
+const WEB_SERVER = `
+const [port, host, body, file] = process.argv.slice(1);
+require('node:http').createServer((req, res) => {
+  if (file && req.url === '/blob.bin') return require('node:fs').createReadStream(file).pipe(res);
+  res.end(body + '\\n');
+}).listen(Number(port), host);
 `;
+
+/** Starts WEB_SERVER in `ns` and waits until it accepts on `port`. */
+async function web(
+  lab: Lab,
+  ns: string,
+  port: number,
+  host: string,
+  body: string,
+  file?: string,
+): Promise<Proc> {
+  const proc = lab.spawn(ns, process.execPath, [
+    '-e',
+    WEB_SERVER,
+    String(port),
+    host,
+    body,
+    ...(file ? [file] : []),
+  ]);
+  await waitFor(`web server on port ${port}`, async () => {
+    const r = await exec(ns, 'ss', ['-Htln', `sport = :${port}`]);
+    return r.stdout.trim() ? true : undefined;
+  });
+  return proc;
+}
+
+/** Writes a sysctl inside `ns` (no procps needed). */
+async function sysctl(ns: string, key: string, value: string): Promise<void> {
+  await exec(ns, 'sh', ['-c', `echo ${value} > /proc/sys/${key.replaceAll('.', '/')}`]);
+}

@@ -46,7 +46,7 @@ export class AgentLab {
   /** The hub namespace with the server listening on 198.18.0.1 (on its loopback; every spoke routes to it). */
   static async create(lab: Lab): Promise<AgentLab> {
     const hub = await lab.netns('hub');
-    await exec(hub, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    await exec(hub, 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
     // On the hub's loopback (this kernel has no dummy links): reachable from every spoke through its veth.
     await ip(hub, ['addr', 'add', '198.18.0.1/32', 'dev', 'lo']);
     const l = new AgentLab(lab, hub);
