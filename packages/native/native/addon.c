@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // @nexodus/native: the data path's two hot spots that Node has no fast API for, on Linux.
 // - udp_batch.c: batched UDP I/O (sendmmsg + GSO, recvmmsg + GRO, a uv_poll watcher);
-// - aead.c: WireGuard's transport ChaCha20-Poly1305 through the OpenSSL inside Node.
+// - aead.c: WireGuard's transport ChaCha20-Poly1305 through the OpenSSL inside Node;
+// - tun.c: TUN devices (open with TUNSETIFF, batched read/write) for nexd's agent mode.
 // Every function is optional for the JavaScript side, which falls back to dgram and sodium-native.
 #include "addon.h"
 
@@ -38,6 +39,11 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sealInPlace", NULL, aead_seal, NULL, NULL, NULL, napi_default, NULL},
       {"openInPlace", NULL, aead_open, NULL, NULL, NULL, napi_default, NULL},
       {"aeadPath", NULL, aead_path, NULL, NULL, NULL, napi_default, NULL},
+      {"tunOpen", NULL, tun_open, NULL, NULL, NULL, napi_default, NULL},
+      {"tunRead", NULL, tun_read, NULL, NULL, NULL, napi_default, NULL},
+      {"tunReadVnet", NULL, tun_read_vnet, NULL, NULL, NULL, napi_default, NULL},
+      {"tunWrite", NULL, tun_write, NULL, NULL, NULL, napi_default, NULL},
+      {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   napi_value max;

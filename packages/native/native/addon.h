@@ -30,6 +30,13 @@ uint32_t udp_max_datagrams(void);
 // checksum.c: fills the TCP checksum of the IP packet at p[0, n) (IPv4 or IPv6); other packets untouched.
 void fill_tcp_checksum(uint8_t* p, size_t n);
 
+// tun.c
+napi_value tun_open(napi_env env, napi_callback_info info);
+napi_value tun_read(napi_env env, napi_callback_info info);
+napi_value tun_read_vnet(napi_env env, napi_callback_info info);
+napi_value tun_write(napi_env env, napi_callback_info info);
+napi_value close_fd(napi_env env, napi_callback_info info);
+
 // aead.c
 napi_value aead_seal(napi_env env, napi_callback_info info);
 napi_value aead_open(napi_env env, napi_callback_info info);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Loads the native addon (native/*.c) if it was built: batched UDP I/O (sendmmsg + GSO, recvmmsg +
-// GRO, a uv_poll watcher) and the transport AEAD through Node's OpenSSL; and finds the fd and the
+// GRO, a uv_poll watcher), the transport AEAD through Node's OpenSSL and TUN devices (agent mode); and finds the fd and the
 // reading switch of a bound node:dgram socket (dgramHandle). Nothing here throws: `binding` is undefined with a reason, and callers fall back.
 import type dgram from 'node:dgram';
 import { createRequire } from 'node:module';
@@ -58,6 +58,31 @@ export interface NativeBinding {
    * EVP once at load); 'evp': OpenSSL's public EVP interface (slower per call).
    */
   aeadPath(): 'primitives' | 'evp';
+  /**
+   * Opens /dev/net/tun as the layer-3 device `name` (IFF_TUN | IFF_NO_PI, created if absent), non-blocking
+   * and close-on-exec. Returns the fd, or -errno: -ENOENT (no /dev/net/tun), -EPERM (no CAP_NET_ADMIN),
+   * -EBUSY (the name is taken by another device). Name: 1-15 characters. `blocking`: leave O_NONBLOCK off
+   * (for reads through Node's fs, one threadpool request per packet).
+   */
+  tunOpen(name: string, blocking?: boolean, vnet?: boolean): number;
+  /**
+   * tunRead for a device opened with `vnet`: finishes checksums the kernel left (checksum offload) and
+   * splits TCP super-packets (TSO, up to 64 KiB) into MSS-sized segments, so `data` holds plain IP
+   * packets. `counters[0]` counts packets it could not split (dropped), `counters[1]` super-packets split.
+   */
+  tunReadVnet(fd: number, data: Uint8Array, lengths: Uint32Array, counters: Uint32Array): number;
+  /**
+   * Reads queued packets into `data` back to back while `slot` bytes (the largest packet) are left and
+   * `lengths` has room; sizes go to `lengths`. Returns the count, or -errno when none (-EAGAIN: empty).
+   */
+  tunRead(fd: number, data: Uint8Array, lengths: Uint32Array, slot: number): number;
+  /**
+   * Writes `count` packets laid end to end in `data`; returns how many the kernel took (refused ones
+   * drop). With `vnet`, each packet must start with a virtio_net_hdr (10 bytes; zeros = no offload).
+   */
+  tunWrite(fd: number, data: Uint8Array, lengths: Uint32Array, count: number): number;
+  /** close(2); 0 or -errno. */
+  closeFd(fd: number): number;
 }
 
 export type BindingLoad = { binding: NativeBinding } | { binding: undefined; reason: string };

@@ -144,6 +144,16 @@ describe('nexctl nexd', () => {
     assert.match(row, /^HIgo9x\S+ +- +100\.100\.0\.1\/32 +- +2\.0KiB +10B$/);
   });
 
+  test('peers ping: a non-address is a usage error; a data plane without ICMP says so (exit 1)', async () => {
+    const bad = await nexctl('nexd', 'peers', 'ping', 'not-an-ip');
+    assert.equal(bad.code, 2);
+    const wrongFamily = await nexctl('nexd', 'peers', 'ping6', '100.100.0.1');
+    assert.equal(wrongFamily.code, 2);
+    const r = await nexctl('nexd', 'peers', 'ping', '100.100.0.1', '-c', '1');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /this data plane cannot send ICMP echoes/);
+  });
+
   test('proxy add, list, remove drive the running proxy and its state', async () => {
     const [pi, pe] = [await freePort(), await freePort()];
     const add = await nexctl(

@@ -60,6 +60,8 @@ export interface GlobalConfig {
   healthAddr?: HostPort;
   /** Standalone mode: peers and addresses from this wg-quick style file instead of the service. */
   wgConfig?: string;
+  /** Agent mode: the TUN device's name, i.e. `wg0`. */
+  tunnelIface?: string;
   logLevel: LogLevel;
   /** How long SIGTERM waits for open connections before closing them, in seconds. */
   drainSeconds: number;
@@ -134,6 +136,12 @@ const GLOBALS = [
     '<file>',
     'standalone mode: peers and addresses from a wg-quick style file, no service',
   ],
+  [
+    'tunnel-iface',
+    'NEXD_TUNNEL_IFACE',
+    '<name>',
+    'agent mode: name of the TUN device carrying the tunnel (default: wg0)',
+  ],
   ['log-level', 'NEXD_LOG_LEVEL', '<level>', `${LOG_LEVELS.join('|')} (default: info)`],
   [
     'drain-timeout',
@@ -151,6 +159,7 @@ Examples:
   nexd proxy --egress tcp:80:100.100.0.1:80 https://try.nexodus.io
   NEXD_USERNAME=admin NEXD_PASSWORD=secret nexd proxy --ingress udp:53:[fd00::53]:53 https://nexodus.example
   nexd --wg-config wg0.conf proxy --ingress tcp:8080:127.0.0.1:80
+  sudo nexd --tunnel-iface wg0 https://try.nexodus.io      (agent mode: a TUN device, needs root)
 
 Proxy rules are protocol:port:destination:destination_port (protocol tcp or udp; IPv6 destinations in
 brackets; destinations may be DNS names, resolved for every new connection). Rules sharing a type,
@@ -368,6 +377,17 @@ function interpret(program: Command, action: 'proxy' | 'agent' | 'version', env:
       );
     }
     config[field] = v.value.toLowerCase();
+  }
+  const iface = get('tunnel-iface');
+  if (iface) {
+    // Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no '/', ':' or whitespace.
+    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(iface.value) || iface.value === '.' || iface.value === '..') {
+      throw new BadFlagError(
+        iface.source,
+        `${iface.source} ${JSON.stringify(iface.value)} is not an interface name; expected 1-15 letters, digits, '_', '.' or '-', i.e. wg0`,
+      );
+    }
+    config.tunnelIface = iface.value;
   }
   const health = get('health-addr');
   if (health) config.healthAddr = parseHostPort(health.source, health.value);

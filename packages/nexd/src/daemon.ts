@@ -3,9 +3,16 @@
 // nothing stored is modified before the state has been read successfully):
 //   1. state store load  2. keys  3. data plane  4. proxy rules (flags, then persisted runtime rules)
 //   5. control socket  6. health server.  Shutdown runs the reverse, draining proxied connections.
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { GlobalConfig } from './config.js';
-import { controlSocketPath, type ProxyRuleParams, type ProxyRuleStatus } from './control/protocol.js';
+import {
+  controlSocketPath,
+  type PingParams,
+  type PingResult,
+  type ProxyRuleParams,
+  type ProxyRuleStatus,
+} from './control/protocol.js';
 import { type ControlServer, serveControl } from './control/server.js';
 import type { DataPlane, DataPlaneFactory } from './data-plane.js';
 import { BadFlagError, NexdError } from './errors.js';
@@ -41,6 +48,8 @@ export interface DaemonOptions {
   keyLocations?: KeyLocations;
   /** Default: `<stateDir>/nexd.sock`. */
   controlSocket?: string;
+  /** `agent` (a TUN device) or `proxy` (the netstack, default): only the logs and status differ here. */
+  kind?: 'proxy' | 'agent';
 }
 
 export interface Daemon {
@@ -68,6 +77,32 @@ function parseParams(params: unknown): ProxyRule[] {
   if (rules.length === 0)
     throw new BadFlagError('--ingress/--egress', 'give at least one --ingress or --egress rule');
   return rules;
+}
+
+/** Longest wait per echo, and most echoes per request (the control socket is not a flood tool). */
+const PING_TIMEOUT_MAX_MS = 10_000;
+const PING_COUNT_MAX = 20;
+
+async function pingHandler(plane: DataPlane, params: unknown): Promise<PingResult[]> {
+  const p = (params ?? {}) as Partial<PingParams>;
+  if (typeof p.address !== 'string' || isIP(p.address) === 0) {
+    throw new NexdError(
+      'NEX_ERR_CONTROL',
+      `ping needs params.address, an IPv4 or IPv6 address (got ${JSON.stringify(p.address)})`,
+    );
+  }
+  const count = p.count ?? 1;
+  const timeoutMs = p.timeoutMs ?? 2000;
+  if (!Number.isInteger(count) || count < 1 || count > PING_COUNT_MAX) {
+    throw new NexdError('NEX_ERR_CONTROL', `ping params.count must be 1-${PING_COUNT_MAX}`);
+  }
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > PING_TIMEOUT_MAX_MS) {
+    throw new NexdError('NEX_ERR_CONTROL', `ping params.timeoutMs must be 1-${PING_TIMEOUT_MAX_MS}`);
+  }
+  if (!plane.ping) throw new NexdError('NEX_ERR_CONTROL', 'this data plane cannot send ICMP echoes');
+  const results: PingResult[] = [];
+  for (let i = 0; i < count; i++) results.push(await plane.ping(p.address, timeoutMs));
+  return results;
 }
 
 const stored = (r: ProxyRule): StoredRule => ({ type: r.type, rule: formatRule(r) });
@@ -145,6 +180,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         mode: config.wgConfig ? 'standalone' : 'service',
         publicKey: keys.publicKey,
         ...(plane.deviceId ? { deviceId: plane.deviceId } : {}),
+        ...(plane.device ? { device: plane.device } : {}),
         addresses: plane.addresses,
         ready: readiness.ready,
         pending: readiness.pending,
@@ -155,6 +191,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         stateLocation: store.location,
       }),
       peers: () => plane.peers(),
+      ping: (params) => pingHandler(plane, params),
       'proxy.list': () => proxyStatus(),
       'proxy.add': serialised(async (params) => {
         const rules = parseParams(params);
@@ -214,7 +251,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     logger.info({ port: health.port }, 'health server listening');
   }
 
-  logger.info({ controlSocket: control.path, rules: engine.rules().length }, 'nexd proxy running');
+  logger.info(
+    { controlSocket: control.path, rules: engine.rules().length },
+    `nexd ${options.kind ?? 'proxy'} running`,
+  );
   return {
     proxy: engine,
     readiness,

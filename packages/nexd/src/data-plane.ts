@@ -12,6 +12,7 @@ import type { Readiness } from './health/readiness.js';
 import type { WireGuardKeyPair } from './keys.js';
 import type { ProxySide } from './proxy/network.js';
 import type { StateStore } from './state/store.js';
+import type { PingResult } from './tunnel/pinger.js';
 import type { WgConfig } from './wg-config.js';
 
 export interface DataPlane {
@@ -21,6 +22,10 @@ export interface DataPlane {
   addresses: { ipv4: string[]; ipv6: string[] };
   deviceId?: string;
   peers(): PeerStatus[];
+  /** One ICMP echo to `address` through the tunnel (`nexctl nexd peers ping`). */
+  ping?(address: string, timeoutMs: number): Promise<PingResult>;
+  /** Agent mode: the network device carrying the tunnel, i.e. `{ name: 'wg0', engine: 'userspace' }`. */
+  device?: { name: string; engine: 'userspace' | 'kernel' };
   /** Tears the tunnel down; called after the proxy has drained. */
   close(): Promise<void>;
 }

@@ -20,6 +20,9 @@ export const NEXD_ERROR_CODES = [
   'NEX_ERR_SERVICE_UNREACHABLE',
   'NEX_ERR_TLS',
   'NEX_ERR_REGISTRATION',
+  'NEX_ERR_AGENT_PRIVILEGES',
+  'NEX_ERR_AGENT_NO_TUN',
+  'NEX_ERR_AGENT_LINK',
 ] as const;
 export type NexdErrorCode = (typeof NEXD_ERROR_CODES)[number];
 

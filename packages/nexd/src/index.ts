@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Public API of @nexodus/nexd (the daemon's parts, for embedding and for the data-plane wiring).
+export { type AgentPlaneOptions, agentDataPlane, kernelWireGuardAvailable } from './agent/agent-plane.js';
+export { AgentTunnel, DEFAULT_TUNNEL_IFACE, hostAddresses } from './agent/agent-tunnel.js';
+export { configureLink, RouteTable, type RunIp, runIp } from './agent/ip-link.js';
+export { agentPreflight, TUN_PATH, TunDevice, type TunEnvironment } from './agent/tun-device.js';
 export {
   DEFAULT_STATE_DIR,
   type GlobalConfig,
@@ -46,9 +50,17 @@ export * from './state/secret-store.js';
 export * from './state/state.js';
 export { type StateStore, updateState } from './state/store.js';
 export { type RefreshTokens, TOKEN_REFRESH_SKEW_MS, TokenKeeper, type TokenKeeperOptions } from './tokens.js';
+export { EnginePeers, HANDSHAKE_HOLD_BACK_MS } from './tunnel/engine-peers.js';
 export { userspaceDataPlane } from './tunnel/index.js';
 export { NetStackDatagramNetwork, NetStackStreamNetwork } from './tunnel/netstack-network.js';
-export { standaloneDataPlane } from './tunnel/standalone-plane.js';
-export { TUNNEL_MTU, Tunnel, type TunnelOptions } from './tunnel/tunnel.js';
+export { buildEchoRequest, PING_PAYLOAD_SIZE, Pinger } from './tunnel/pinger.js';
+export { standaloneDataPlane, standalonePlane } from './tunnel/standalone-plane.js';
+export {
+  type OpenTunnel,
+  TUNNEL_MTU,
+  Tunnel,
+  type TunnelHandle,
+  type TunnelOptions,
+} from './tunnel/tunnel.js';
 export { NEXD_VERSION } from './version.js';
 export * from './wg-config.js';

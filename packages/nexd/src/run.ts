@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The body of the `nexd` command, separate from the bin shim so tests can run it in-process or in a child
 // with a different data plane. Exit codes: 0 ok, 1 runtime failure, 2 bad command line.
+import { agentDataPlane } from './agent/agent-plane.js';
 import { resolveNexdArgs } from './config.js';
 import { type Daemon, startDaemon } from './daemon.js';
 import type { DataPlaneFactory } from './data-plane.js';
@@ -24,6 +25,8 @@ export interface RunIo {
 
 export interface RunDeps {
   dataPlane?: DataPlaneFactory;
+  /** The data plane of agent mode (default: the TUN device, agentDataPlane). */
+  agentDataPlane?: DataPlaneFactory;
   local?: ProxySide;
   keyLocations?: KeyLocations;
   /** Called once the daemon is up (tests use it to reach the Daemon). */
@@ -35,7 +38,7 @@ export const processIo: RunIo = {
   stderr: (t) => process.stderr.write(t),
 };
 
-/** Runs nexd; resolves with the exit code (for `proxy`, once a signal has stopped it). */
+/** Runs nexd; resolves with the exit code (for `proxy` and agent mode, once a signal has stopped it). */
 export async function runNexd(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
@@ -56,10 +59,6 @@ export async function runNexd(
       io.stdout(`nexd ${NEXD_VERSION}\n`);
       return EXIT_OK;
     case 'agent':
-      io.stderr(
-        'nexd: agent mode (a kernel WireGuard device) is not part of this build; run `nexd proxy` instead\n',
-      );
-      return EXIT_FAILURE;
     case 'proxy':
       break;
     default: {
@@ -67,7 +66,13 @@ export async function runNexd(
       throw new Error(`unreachable command ${JSON.stringify(never)}`);
     }
   }
-  const { config, rules } = command;
+  const { config } = command;
+  const rules = command.kind === 'proxy' ? command.rules : [];
+  const dataPlane =
+    command.kind === 'agent'
+      ? (deps.agentDataPlane ??
+        agentDataPlane({ ...(config.tunnelIface ? { ifname: config.tunnelIface } : {}) }))
+      : (deps.dataPlane ?? userspaceDataPlane());
   const logger = createLogger(config.logLevel);
   let daemon: Daemon;
   try {
@@ -76,7 +81,8 @@ export async function runNexd(
       rules,
       logger,
       store: new FileStateStore(config.stateDir),
-      dataPlane: deps.dataPlane ?? userspaceDataPlane(),
+      dataPlane,
+      kind: command.kind,
       ...(deps.local ? { local: deps.local } : {}),
       keyLocations: { ...deps.keyLocations, privateKeyFile: config.privateKeyFile },
     });

@@ -213,6 +213,18 @@ describe('globals, environment and precedence', () => {
     const c = ok(['https://try.nexodus.io']);
     assert.equal(c.kind, 'agent');
   });
+
+  test('agent mode: --tunnel-iface / NEXD_TUNNEL_IFACE name the TUN device; bad names are refused', () => {
+    const c = ok(['--tunnel-iface', 'nexodus0', 'https://try.nexodus.io']);
+    assert.ok(c.kind === 'agent' && c.config.tunnelIface === 'nexodus0');
+    const e = ok(['https://try.nexodus.io'], { NEXD_TUNNEL_IFACE: 'wg7' });
+    assert.ok(e.kind === 'agent' && e.config.tunnelIface === 'wg7');
+    for (const bad of ['a-name-longer-than-15', 'wg/0', 'wg 0', '..']) {
+      const r = resolveNexdArgs(['--tunnel-iface', bad, 'https://try.nexodus.io'], {});
+      assert.ok(!r.ok && r.error.code === 'NEX_ERR_BAD_FLAG', bad);
+      assert.match(r.error.message, /is not an interface name; expected 1-15/);
+    }
+  });
 });
 
 describe('bad command lines: a typed error naming the bad part', () => {

@@ -26,6 +26,8 @@ test('@nexodus/nexd and @nexodus/nexd/control resolve and export the public API'
     'startHealthServer',
     'installGracefulShutdown',
     'unavailableDataPlane',
+    'agentDataPlane',
+    'Pinger',
   ]) {
     assert.equal(typeof (main as Record<string, unknown>)[name], 'function', `${name} is exported`);
   }
@@ -36,6 +38,7 @@ test('@nexodus/nexd and @nexodus/nexd/control resolve and export the public API'
     'status',
     'peers',
     'version',
+    'ping',
     'proxy.list',
     'proxy.add',
     'proxy.remove',

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // `nexctl nexd ...`: talk to a running nexd over its control socket in the state dir.
 
+import { isIP } from 'node:net';
 import { ControlClient, controlSocketPath, type ProxyRuleParams } from '@nexodus/nexd/control';
 import { type Command, Option } from 'commander';
 import { formatJson, formatPairs, formatTable } from '../output.js';
@@ -97,6 +98,63 @@ export function registerNexdCommands(program: Command, ctx: CommandContext): voi
         );
       }),
     );
+
+  const peersCmd = nexd.commands.find((c) => c.name() === 'peers')!;
+  for (const [name, family] of [
+    ['ping', 4],
+    ['ping6', 6],
+  ] as const) {
+    peersCmd
+      .command(`${name} [address]`)
+      .description(
+        `ICMP${family === 6 ? 'v6' : ''} echo through the tunnel to ADDRESS, or to every peer's IPv${family} address`,
+      )
+      .option('-c, --count <n>', 'echo requests per address (1-20)', '3')
+      .option('-W, --timeout <ms>', 'wait this long for each reply', '2000')
+      .action((address: string | undefined, opts: { count: string; timeout: string }, cmd: Command) =>
+        withClient(ctx, async (c) => {
+          const targets: string[] = [];
+          if (address !== undefined) {
+            if (isIP(address) !== family) {
+              cmd.error(`error: ${JSON.stringify(address)} is not an IPv${family} address`, {
+                code: 'nexctl.badAddress',
+                exitCode: 2,
+              });
+            }
+            targets.push(address);
+          } else {
+            for (const p of await c.call('peers')) {
+              const a = p.allowedIps.map((x) => x.split('/')[0]!).find((x) => isIP(x) === family);
+              if (a) targets.push(a);
+            }
+          }
+          const rows: { address: string; sent: number; received: number; rtt: number[] }[] = [];
+          for (const t of targets) {
+            const results = await c.call('ping', {
+              address: t,
+              count: Number(opts.count),
+              timeoutMs: Number(opts.timeout),
+            });
+            const rtt = results.flatMap((r) => (r.rttMs !== undefined ? [r.rttMs] : []));
+            rows.push({ address: t, sent: results.length, received: rtt.length, rtt });
+            if (ctx.globals().output !== 'json') {
+              for (const r of results) {
+                ctx.write(
+                  r.rttMs !== undefined
+                    ? `reply from ${r.address}: seq=${r.seq} time=${r.rttMs.toFixed(2)} ms\n`
+                    : `no reply from ${r.address}: seq=${r.seq} ${r.error}\n`,
+                );
+              }
+            }
+          }
+          if (ctx.globals().output === 'json') ctx.write(formatJson(rows));
+          // Exit status as ping(8): 0 when every address answered at least once, else 1 with a reason.
+          if (rows.length === 0) throw new Error(`no peer has an IPv${family} address to ping`);
+          const silent = rows.filter((r) => r.received === 0).map((r) => r.address);
+          if (silent.length > 0) throw new Error(`no reply from ${silent.join(', ')}`);
+        }),
+      );
+  }
 
   const proxy = nexd
     .command('proxy')

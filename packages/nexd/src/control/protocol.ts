@@ -62,9 +62,30 @@ export interface PeerStatus {
   txBytes: number;
 }
 
+/** `ping`: ICMP echo requests through the tunnel, one at a time. */
+export interface PingParams {
+  /** i.e. `100.100.0.2` or `200::2`. */
+  address: string;
+  /** Echo requests to send, 1-20 (default 1). */
+  count?: number;
+  /** How long to wait for each reply, ms (default 2000, at most 10000). */
+  timeoutMs?: number;
+}
+
+export interface PingResult {
+  address: string;
+  seq: number;
+  /** Round-trip time in ms; absent when no reply came. */
+  rttMs?: number;
+  /** Why there is no rtt: no reply in time, no peer routes the address, no VPC address of its family. */
+  error?: 'timeout' | 'no-route' | 'no-source' | 'closed';
+}
+
 export interface NexdStatus {
   version: string;
   mode: 'service' | 'standalone';
+  /** Agent mode: the network device, i.e. `{ name: 'wg0', engine: 'userspace' }`. */
+  device?: { name: string; engine: 'userspace' | 'kernel' };
   publicKey: string;
   deviceId?: string;
   addresses: { ipv4: string[]; ipv6: string[] };
@@ -83,6 +104,7 @@ export interface ControlMethods {
   status: { params: undefined; result: NexdStatus };
   peers: { params: undefined; result: PeerStatus[] };
   version: { params: undefined; result: { version: string } };
+  ping: { params: PingParams; result: PingResult[] };
   'proxy.list': { params: undefined; result: ProxyRuleStatus[] };
   'proxy.add': { params: ProxyRuleParams; result: { added: { type: string; rule: string }[] } };
   'proxy.remove': { params: ProxyRuleParams; result: { removed: { type: string; rule: string }[] } };
@@ -93,6 +115,7 @@ export const CONTROL_METHODS: readonly ControlMethod[] = [
   'status',
   'peers',
   'version',
+  'ping',
   'proxy.list',
   'proxy.add',
   'proxy.remove',

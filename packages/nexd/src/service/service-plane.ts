@@ -15,7 +15,7 @@ import { type PeerSync, startPeerSync } from '../peers/sync.js';
 import { updateState } from '../state/store.js';
 import { isAddressInUse, listenPortCandidates } from '../tunnel/listen-port.js';
 import { chooseTunnelMtu, underlayInterface } from '../tunnel/mtu.js';
-import { Tunnel } from '../tunnel/tunnel.js';
+import { type OpenTunnel, Tunnel, type TunnelHandle } from '../tunnel/tunnel.js';
 import { serviceError } from './failures.js';
 import { login, type Session, tlsOptions } from './login.js';
 import { type Registration, registerDevice } from './registration.js';
@@ -27,6 +27,8 @@ export interface ServicePlaneOptions {
   /** Overrides for tests: follower backoff. */
   follower?: { initialBackoffMs?: number; maxBackoffMs?: number };
   prompt?: (text: string) => void;
+  /** What carries the packets: the netstack (default, `nexd proxy`) or agent mode's TUN device. */
+  openTunnel?: OpenTunnel;
 }
 
 function endpointsFor(ctx: DataPlaneContext, port: number): RegisteredEndpoint[] {
@@ -47,12 +49,13 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
     });
     logger.info({ serviceUrl: url, method: session.method }, 'logged in');
     let registration: Registration | undefined;
-    let tunnel: Tunnel | undefined;
+    let tunnel: TunnelHandle | undefined;
     const { mtu, reason: mtuReason } = chooseTunnelMtu(config.mtu, underlayInterface());
     logger.info({ mtu, why: mtuReason }, `tunnel MTU ${mtu}`);
     const ports = listenPortCandidates(config.listenPort, (await store.load()).listenPort);
+    const open = options.openTunnel ?? Tunnel.open;
     const openTunnel = (listenPort: number) =>
-      Tunnel.open({
+      open({
         privateKey: keys.privateKey,
         listenPort,
         mtu,
@@ -112,14 +115,14 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
           })
         : session.client;
     const vpcId = reg.device.vpc_id;
-    const open: OpenWatch = (gtRevision, signal) =>
+    const openWatch: OpenWatch = (gtRevision, signal) =>
       watchClient.watchEvents(
         vpcId,
         [{ kind: 'device', ...(gtRevision !== undefined ? { gt_revision: gtRevision } : {}) }],
         { publicKey: keys.publicKey, signal },
       ) as AsyncIterable<ApiWatchEvent> as AsyncIterable<WatchEvent>;
     const sync: PeerSync = startPeerSync({
-      open,
+      open: openWatch,
       sink: tunnel,
       selfPublicKey: keys.publicKey,
       readiness,
@@ -133,6 +136,7 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
       addresses: { ipv4: reg.ipv4, ipv6: reg.ipv6 },
       deviceId: reg.device.id,
       peers: () => tunnel.peers(),
+      ping: (address, timeoutMs) => tunnel.ping(address, timeoutMs),
       close: async () => {
         await sync.stop();
         if (watchClient !== session.client) await watchClient.close();

@@ -4,19 +4,20 @@
 //   UDP datagram -> WireGuardNode (decrypt, cryptokey routing) -> onPacket -> NetStack.input
 //   NetStack output (flushed once per event-loop turn) -> link.send -> WireGuardNode.send (encrypt) -> UDP
 // The NetStack batches its output per turn (process.nextTick), the node re-arms its timer per turn.
-import diagnostics from 'node:diagnostics_channel';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { NetStack } from '@nexodus/netstack';
-import { type HandshakeEvent, tcpChecksumOffloadAvailable, WireGuardNode } from '@nexodus/wireguard';
+import { tcpChecksumOffloadAvailable, WireGuardNode } from '@nexodus/wireguard';
 import type { Logger } from 'pino';
 import type { PeerStatus } from '../control/protocol.js';
-import { formatEndpoint, splitEndpoint } from '../endpoints.js';
+import { splitEndpoint } from '../endpoints.js';
 import { NexdError } from '../errors.js';
 import type { PeerConfig, PeerSink } from '../peers/reconcile.js';
 import type { ProxySide } from '../proxy/network.js';
+import { EnginePeers } from './engine-peers.js';
 import { DEFAULT_TUNNEL_MTU } from './mtu.js';
 import { NetStackDatagramNetwork, NetStackStreamNetwork } from './netstack-network.js';
+import { Pinger, type PingResult } from './pinger.js';
 
 /** WireGuard's default tunnel MTU (1500 minus the IPv6 + UDP + WireGuard overhead of 80 bytes). */
 export const TUNNEL_MTU = DEFAULT_TUNNEL_MTU;
@@ -26,8 +27,7 @@ export const TUNNEL_MTU = DEFAULT_TUNNEL_MTU;
  * RTT through two userspace hops on a busy host is a few ms, not the loopback's tens of µs.
  */
 export const TUNNEL_TCP_BUFFER_BYTES = 1024 * 1024;
-/** How long the side that holds back its keepalive waits for the other side's handshake (see setPeer). */
-export const HANDSHAKE_HOLD_BACK_MS = 1000;
+export { HANDSHAKE_HOLD_BACK_MS } from './engine-peers.js';
 /** SO_RCVBUF/SO_SNDBUF to ask for: the kernel default (208 KiB) drops bursts of bulk transfer. */
 export const TUNNEL_SOCKET_BUFFER_BYTES = 8 * 1024 * 1024;
 
@@ -65,18 +65,27 @@ export async function resolveEndpoint(text: string): Promise<{ address: string; 
   return { address: r.address, port };
 }
 
-export class Tunnel implements PeerSink {
+/** What a data plane needs of its tunnel, whatever carries the packets (netstack or TUN). */
+export interface TunnelHandle extends PeerSink {
+  /** The VPC side of the proxy: the netstack in proxy mode, the host's own sockets in agent mode. */
+  readonly side: ProxySide;
+  /** The WireGuard UDP port. */
+  readonly port: number;
+  peers(): PeerStatus[];
+  /** One ICMP echo through the tunnel (see Pinger). */
+  ping(address: string, timeoutMs: number): Promise<PingResult>;
+  close(): Promise<void>;
+}
+
+/** Opens a tunnel: `Tunnel.open` (netstack) or the agent's `AgentTunnel.open` (TUN). */
+export type OpenTunnel = (opts: TunnelOptions) => Promise<TunnelHandle>;
+
+export class Tunnel implements TunnelHandle {
   readonly node: WireGuardNode;
   readonly stack: NetStack;
   readonly side: ProxySide;
-  readonly #logger: Logger;
-  readonly #simultaneous: boolean;
-  readonly #known = new Set<string>();
-  readonly #onHandshake: (msg: unknown) => void;
-  /** Persistent keepalives held back until the first handshake with the peer (see setPeer). */
-  readonly #deferredKeepalive = new Map<string, number>();
-  /** Per held-back peer, one timer that starts the handshake if the other side has not (see setPeer). */
-  readonly #holdBack = new Map<string, NodeJS.Timeout>();
+  readonly #peers: EnginePeers;
+  readonly #pinger: Pinger;
   #closed = false;
   #flushQueued = false;
   readonly #flushInput = (): void => {
@@ -84,11 +93,16 @@ export class Tunnel implements PeerSink {
     if (!this.#closed) this.stack.scheduleFlush();
   };
 
-  private constructor(node: WireGuardNode, stack: NetStack, opts: TunnelOptions) {
+  private constructor(node: WireGuardNode, stack: NetStack, addresses: string[], opts: TunnelOptions) {
     this.node = node;
     this.stack = stack;
-    this.#logger = opts.logger;
-    this.#simultaneous = opts.simultaneousPeers === true;
+    this.#peers = new EnginePeers(node, {
+      logger: opts.logger,
+      ...(opts.onHandshake ? { onHandshake: opts.onHandshake } : {}),
+      ...(opts.simultaneousPeers ? { simultaneousPeers: true } : {}),
+    });
+    const pinger = new Pinger((p) => node.send(p), addresses);
+    this.#pinger = pinger;
     this.side = { stream: new NetStackStreamNetwork(stack), datagram: new NetStackDatagramNetwork(stack) };
     // Batch per event-loop turn: libuv reads many datagrams in one poll phase, one 'message' callback
     // each. NetStack.input() would flush (poll + socket events) after every one of them; feeding the
@@ -98,26 +112,13 @@ export class Tunnel implements PeerSink {
     const iface = stack.iface;
     node.onPacket = (packet) => {
       if (this.#closed) return;
+      if (pinger.active && pinger.intercept(packet)) return;
       iface.input(packet, stack.now());
       if (!this.#flushQueued) {
         this.#flushQueued = true;
         setImmediate(this.#flushInput);
       }
     };
-    const count = opts.onHandshake;
-    this.#onHandshake = (msg) => {
-      const ev = msg as HandshakeEvent;
-      if (ev.event !== 'complete' || !this.#known.has(ev.peer)) return;
-      count?.();
-      this.#clearHoldBack(ev.peer);
-      const keepalive = this.#deferredKeepalive.get(ev.peer);
-      if (keepalive !== undefined) {
-        // With a session in place the keepalive is a transport message, not another initiation.
-        this.#deferredKeepalive.delete(ev.peer);
-        this.node.updatePeer({ publicKey: ev.peer, persistentKeepalive: keepalive });
-      }
-    };
-    diagnostics.subscribe('wireguard:handshake', this.#onHandshake);
   }
 
   static async open(opts: TunnelOptions): Promise<Tunnel> {
@@ -163,7 +164,7 @@ export class Tunnel implements PeerSink {
         { cause: err },
       );
     }
-    return new Tunnel(node, stack, opts);
+    return new Tunnel(node, stack, addresses, opts);
   }
 
   get port(): number {
@@ -172,103 +173,27 @@ export class Tunnel implements PeerSink {
 
   /** PeerSink: adds or updates a peer. Endpoints must be IP literals here (see resolveEndpoint). */
   setPeer(peer: PeerConfig & { presharedKey?: string }): void {
-    if (this.#closed) return;
-    const endpoint = peer.endpoint ? splitLiteral(peer.endpoint) : undefined;
-    // A persistent keepalive on a peer without a session starts a handshake at once. Two devices that
-    // learn of each other in the same instant (both follow the same watch stream) would then initiate
-    // simultaneously; each answers the other's initiation, which replaces its own handshake state, so
-    // neither response is accepted and both wait REKEY_TIMEOUT (5 s) to retry. So only the side with
-    // the greater public key keeps its keepalive from the start; the other side arms its keepalive
-    // after the first completed handshake, and starts one itself after HANDSHAKE_HOLD_BACK_MS if none
-    // came (the other side may hold a stale session with us, i.e. after we restarted, and would only
-    // notice after KEEPALIVE_TIMEOUT + REKEY_TIMEOUT = 15 s).
-    let keepalive = peer.persistentKeepalive;
-    const isNew = !this.#known.has(peer.publicKey);
-    if (
-      this.#simultaneous &&
-      keepalive &&
-      (isNew || this.#deferredKeepalive.has(peer.publicKey)) &&
-      this.node.publicKey < peer.publicKey
-    ) {
-      this.#deferredKeepalive.set(peer.publicKey, keepalive);
-      keepalive = undefined;
-    }
-    const cfg = {
-      publicKey: peer.publicKey,
-      allowedIps: peer.allowedIps,
-      ...(endpoint ? { endpoint } : {}),
-      ...(peer.presharedKey ? { presharedKey: peer.presharedKey } : {}),
-      ...(keepalive ? { persistentKeepalive: keepalive } : {}),
-    };
-    try {
-      if (!isNew) this.node.updatePeer(cfg);
-      else {
-        this.node.addPeer(cfg);
-        this.#known.add(peer.publicKey);
-        if (endpoint && this.#deferredKeepalive.has(peer.publicKey)) this.#armHoldBack(peer.publicKey);
-      }
-    } catch (err) {
-      // A bad peer from the service must not take the daemon down; the rest of the set still applies.
-      this.#logger.warn({ publicKey: peer.publicKey, err: String(err) }, 'peer rejected by the engine');
-    }
+    if (!this.#closed) this.#peers.setPeer(peer);
   }
 
   removePeer(publicKey: string): void {
-    if (this.#closed || !this.#known.has(publicKey)) return;
-    this.#known.delete(publicKey);
-    this.#deferredKeepalive.delete(publicKey);
-    this.#clearHoldBack(publicKey);
-    try {
-      this.node.removePeer(publicKey);
-    } catch (err) {
-      this.#logger.warn({ publicKey, err: String(err) }, 'peer removal failed');
-    }
-  }
-
-  #armHoldBack(publicKey: string): void {
-    const timer = setTimeout(() => {
-      this.#holdBack.delete(publicKey);
-      if (this.#closed || !this.#deferredKeepalive.has(publicKey)) return;
-      try {
-        this.node.connect(publicKey);
-      } catch {
-        // removed meanwhile
-      }
-    }, HANDSHAKE_HOLD_BACK_MS);
-    timer.unref();
-    this.#holdBack.set(publicKey, timer);
-  }
-
-  #clearHoldBack(publicKey: string): void {
-    const t = this.#holdBack.get(publicKey);
-    if (t === undefined) return;
-    clearTimeout(t);
-    this.#holdBack.delete(publicKey);
+    if (!this.#closed) this.#peers.removePeer(publicKey);
   }
 
   peers(): PeerStatus[] {
-    return this.node.status().map((p) => ({
-      publicKey: p.publicKey,
-      ...(p.endpoint ? { endpoint: formatEndpoint(p.endpoint.address, p.endpoint.port) } : {}),
-      allowedIps: p.allowedIps,
-      ...(p.latestHandshake ? { latestHandshake: new Date(p.latestHandshake).toISOString() } : {}),
-      rxBytes: p.rxBytes,
-      txBytes: p.txBytes,
-    }));
+    return this.#peers.peers();
+  }
+
+  ping(address: string, timeoutMs: number): Promise<PingResult> {
+    return this.#pinger.ping(address, timeoutMs);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    diagnostics.unsubscribe('wireguard:handshake', this.#onHandshake);
-    for (const t of this.#holdBack.values()) clearTimeout(t);
-    this.#holdBack.clear();
+    this.#pinger.close();
+    this.#peers.close();
     this.stack.close();
     await this.node.close();
   }
-}
-
-function splitLiteral(text: string): { address: string; port: number } | undefined {
-  const split = splitEndpoint(text);
-  return split && isIP(split.host) !== 0 ? { address: split.host, port: split.port } : undefined;
 }

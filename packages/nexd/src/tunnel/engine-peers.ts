@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: Apache-2.0
+// The peer side of a WireGuardNode, shared by both data planes (netstack in `nexd proxy`, TUN in agent
+// mode): the PeerSink the reconciler drives, the simultaneous-start hold-back of persistent keepalives,
+// and the peer list for `nexctl nexd peers`. Whatever carries the packets (netstack or TUN) is not here.
+import diagnostics from 'node:diagnostics_channel';
+import { isIP } from 'node:net';
+import type { HandshakeEvent, WireGuardNode } from '@nexodus/wireguard';
+import type { Logger } from 'pino';
+import type { PeerStatus } from '../control/protocol.js';
+import { formatEndpoint, splitEndpoint } from '../endpoints.js';
+import type { PeerConfig, PeerSink } from '../peers/reconcile.js';
+
+/** How long the side that holds back its keepalive waits for the other side's handshake (see setPeer). */
+export const HANDSHAKE_HOLD_BACK_MS = 1000;
+
+export interface EnginePeersOptions {
+  logger: Logger;
+  /** Called once per completed handshake (metrics). */
+  onHandshake?: () => void;
+  /** See TunnelOptions.simultaneousPeers. */
+  simultaneousPeers?: boolean;
+  /** Told after a peer was added, updated or removed (agent mode keeps its routes in step). */
+  onPeerChange?: (publicKey: string, allowedIps: readonly string[] | undefined) => void;
+}
+
+export class EnginePeers implements PeerSink {
+  readonly #node: WireGuardNode;
+  readonly #logger: Logger;
+  readonly #simultaneous: boolean;
+  readonly #onPeerChange: EnginePeersOptions['onPeerChange'];
+  readonly #known = new Set<string>();
+  readonly #onHandshake: (msg: unknown) => void;
+  /** Persistent keepalives held back until the first handshake with the peer (see setPeer). */
+  readonly #deferredKeepalive = new Map<string, number>();
+  /** Per held-back peer, one timer that starts the handshake if the other side has not (see setPeer). */
+  readonly #holdBack = new Map<string, NodeJS.Timeout>();
+  #closed = false;
+
+  constructor(node: WireGuardNode, opts: EnginePeersOptions) {
+    this.#node = node;
+    this.#logger = opts.logger;
+    this.#simultaneous = opts.simultaneousPeers === true;
+    this.#onPeerChange = opts.onPeerChange;
+    const count = opts.onHandshake;
+    this.#onHandshake = (msg) => {
+      const ev = msg as HandshakeEvent;
+      if (ev.event !== 'complete' || !this.#known.has(ev.peer)) return;
+      count?.();
+      this.#clearHoldBack(ev.peer);
+      const keepalive = this.#deferredKeepalive.get(ev.peer);
+      if (keepalive !== undefined) {
+        // With a session in place the keepalive is a transport message, not another initiation.
+        this.#deferredKeepalive.delete(ev.peer);
+        this.#node.updatePeer({ publicKey: ev.peer, persistentKeepalive: keepalive });
+      }
+    };
+    diagnostics.subscribe('wireguard:handshake', this.#onHandshake);
+  }
+
+  /** PeerSink: adds or updates a peer. Endpoints must be IP literals here (see resolveEndpoint). */
+  setPeer(peer: PeerConfig & { presharedKey?: string }): void {
+    if (this.#closed) return;
+    const endpoint = peer.endpoint ? splitLiteral(peer.endpoint) : undefined;
+    // A persistent keepalive on a peer without a session starts a handshake at once. Two devices that
+    // learn of each other in the same instant (both follow the same watch stream) would then initiate
+    // simultaneously; each answers the other's initiation, which replaces its own handshake state, so
+    // neither response is accepted and both wait REKEY_TIMEOUT (5 s) to retry. So only the side with
+    // the greater public key keeps its keepalive from the start; the other side arms its keepalive
+    // after the first completed handshake, and starts one itself after HANDSHAKE_HOLD_BACK_MS if none
+    // came (the other side may hold a stale session with us, i.e. after we restarted, and would only
+    // notice after KEEPALIVE_TIMEOUT + REKEY_TIMEOUT = 15 s).
+    let keepalive = peer.persistentKeepalive;
+    const isNew = !this.#known.has(peer.publicKey);
+    if (
+      this.#simultaneous &&
+      keepalive &&
+      (isNew || this.#deferredKeepalive.has(peer.publicKey)) &&
+      this.#node.publicKey < peer.publicKey
+    ) {
+      this.#deferredKeepalive.set(peer.publicKey, keepalive);
+      keepalive = undefined;
+    }
+    const cfg = {
+      publicKey: peer.publicKey,
+      allowedIps: peer.allowedIps,
+      ...(endpoint ? { endpoint } : {}),
+      ...(peer.presharedKey ? { presharedKey: peer.presharedKey } : {}),
+      ...(keepalive ? { persistentKeepalive: keepalive } : {}),
+    };
+    try {
+      if (!isNew) this.#node.updatePeer(cfg);
+      else {
+        this.#node.addPeer(cfg);
+        this.#known.add(peer.publicKey);
+        if (endpoint && this.#deferredKeepalive.has(peer.publicKey)) this.#armHoldBack(peer.publicKey);
+      }
+    } catch (err) {
+      // A bad peer from the service must not take the daemon down; the rest of the set still applies.
+      this.#logger.warn({ publicKey: peer.publicKey, err: String(err) }, 'peer rejected by the engine');
+      return;
+    }
+    this.#onPeerChange?.(peer.publicKey, peer.allowedIps);
+  }
+
+  removePeer(publicKey: string): void {
+    if (this.#closed || !this.#known.has(publicKey)) return;
+    this.#known.delete(publicKey);
+    this.#deferredKeepalive.delete(publicKey);
+    this.#clearHoldBack(publicKey);
+    try {
+      this.#node.removePeer(publicKey);
+    } catch (err) {
+      this.#logger.warn({ publicKey, err: String(err) }, 'peer removal failed');
+    }
+    this.#onPeerChange?.(publicKey, undefined);
+  }
+
+  #armHoldBack(publicKey: string): void {
+    const timer = setTimeout(() => {
+      this.#holdBack.delete(publicKey);
+      if (this.#closed || !this.#deferredKeepalive.has(publicKey)) return;
+      try {
+        this.#node.connect(publicKey);
+      } catch {
+        // removed meanwhile
+      }
+    }, HANDSHAKE_HOLD_BACK_MS);
+    timer.unref();
+    this.#holdBack.set(publicKey, timer);
+  }
+
+  #clearHoldBack(publicKey: string): void {
+    const t = this.#holdBack.get(publicKey);
+    if (t === undefined) return;
+    clearTimeout(t);
+    this.#holdBack.delete(publicKey);
+  }
+
+  peers(): PeerStatus[] {
+    return this.#node.status().map((p) => ({
+      publicKey: p.publicKey,
+      ...(p.endpoint ? { endpoint: formatEndpoint(p.endpoint.address, p.endpoint.port) } : {}),
+      allowedIps: p.allowedIps,
+      ...(p.latestHandshake ? { latestHandshake: new Date(p.latestHandshake).toISOString() } : {}),
+      rxBytes: p.rxBytes,
+      txBytes: p.txBytes,
+    }));
+  }
+
+  /** Stops the timers and the diagnostics subscription; the node is closed by its owner. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    diagnostics.unsubscribe('wireguard:handshake', this.#onHandshake);
+    for (const t of this.#holdBack.values()) clearTimeout(t);
+    this.#holdBack.clear();
+  }
+}
+
+function splitLiteral(text: string): { address: string; port: number } | undefined {
+  const split = splitEndpoint(text);
+  return split && isIP(split.host) !== 0 ? { address: split.host, port: split.port } : undefined;
+}
