@@ -47,7 +47,8 @@ const STYLE = [
   'button{margin-top:1rem;margin-right:.5rem;padding:.5rem 1rem;font-size:1rem}',
 ].join('');
 
-function page(title: string, body: string): string {
+/** One page of the identity's HTML (verification and sign-in pages share it); `body` must be escaped already. */
+export function page(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
