@@ -50,7 +50,7 @@ export interface BuildAppOptions {
   bookmarkMs?: number;
   /** Requests per principal (user, device, reg key; else address) and window; `false` turns it off. */
   apiRateLimit?: { max: number; timeWindowMs: number } | false;
-  /** The web UI's build to serve at `/` (default: packages/ui/dist or NEXODUS_UI_DIR); `false`: none. */
+  /** The web UI's build to serve at `/` (default: packages/ui/dist/web or NEXODUS_UI_DIR); `false`: none. */
   uiDir?: string | false;
   /** Fastify server options for HTTPS (the CLI passes `{ https: { key, cert } }`). */
   https?: { key: Buffer | string; cert: Buffer | string };

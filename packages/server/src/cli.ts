@@ -53,7 +53,10 @@ export function makeProgram(): Command {
       'external base URL of this service (token issuer), i.e. https://nexodus.example.com',
     )
     .option('--log-level <level>', 'pino log level', 'info')
-    .option('--ui-dir <dir>', 'the web UI build served at / (default: packages/ui/dist, or NEXODUS_UI_DIR)')
+    .option(
+      '--ui-dir <dir>',
+      'the web UI build served at / (default: packages/ui/dist/web, or NEXODUS_UI_DIR)',
+    )
     .action(
       async (
         o: GlobalOpts & {

@@ -31,7 +31,7 @@ export interface ServerOptions {
   issuer?: string;
   logLevel?: string;
   adminPassword?: string;
-  /** The web UI build to serve (default packages/ui/dist or NEXODUS_UI_DIR). */
+  /** The web UI build to serve (default packages/ui/dist/web or NEXODUS_UI_DIR). */
   uiDir?: string;
   /** Where human-facing lines go (generated admin password, CA path). Default: stdout. */
   print?: (line: string) => void;

@@ -36,10 +36,11 @@ export const UI_HEADERS: Record<string, string> = {
   'referrer-policy': 'no-referrer',
 };
 
-/** packages/ui/dist next to this package (monorepo and image layout), or NEXODUS_UI_DIR. */
+/** packages/ui/dist/web next to this package (monorepo and image layout), or NEXODUS_UI_DIR. */
 export function defaultUiDir(): string {
   return (
-    process.env.NEXODUS_UI_DIR ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'ui', 'dist')
+    process.env.NEXODUS_UI_DIR ??
+    join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'ui', 'dist', 'web')
   );
 }
 

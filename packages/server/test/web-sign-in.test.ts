@@ -125,9 +125,18 @@ describe('web sign-in: authorization code + PKCE', () => {
   });
 
   it('a sign-in form posted from another site is refused (login CSRF)', async () => {
-    const r = await signIn(pkce().challenge, { origin: 'https://evil.example' });
-    assert.equal(r.status, 403);
-    assert.equal(r.headers['set-cookie'], undefined);
+    for (const headers of [
+      { origin: 'https://evil.example' },
+      { origin: 'null' },
+      { 'sec-fetch-site': 'cross-site', origin: 'http://localhost:80' },
+      { 'sec-fetch-site': 'same-site' },
+    ]) {
+      const r = await signIn(pkce().challenge, headers);
+      assert.equal(r.status, 403, JSON.stringify(headers));
+      assert.equal(r.headers['set-cookie'], undefined);
+    }
+    const same = await signIn(pkce().challenge, { 'sec-fetch-site': 'same-origin', origin: 'null' });
+    assert.equal(same.status, 303);
   });
 
   it('sign-in redirects with a code; the code + verifier give tokens once; the session cookie skips the form', async () => {

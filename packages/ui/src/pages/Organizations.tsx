@@ -9,9 +9,10 @@ function Members(props: { org: Organization }) {
   if (members.isPending) return <p>Loading members…</p>;
   if (members.error) {
     return (
-      <p>
-        Members cannot be listed: <ErrorNote error={members.error} />
-      </p>
+      <div>
+        <p>Members cannot be listed:</p>
+        <ErrorNote error={members.error} />
+      </div>
     );
   }
   return (

@@ -87,10 +87,13 @@ function redirectTo(reply: FastifyReply, status: 302 | 303, p: Params, extra: Re
   return reply.code(status).header('cache-control', 'no-store').header('location', uri.href).send();
 }
 
+/** As the verification page, but the form's POST must carry our Origin (no-referrer would make it `null`). */
+const SIGN_IN_PAGE_HEADERS = { ...VERIFICATION_PAGE_HEADERS, 'referrer-policy': 'same-origin' };
+
 function sendPage(reply: FastifyReply, status: number, view: SignInView): FastifyReply {
   return reply
     .code(status)
-    .headers(VERIFICATION_PAGE_HEADERS)
+    .headers(SIGN_IN_PAGE_HEADERS)
     .send(renderSignInPage(view, IDENTITY_PATHS.authorize));
 }
 
@@ -108,10 +111,13 @@ function sessionCookie(req: FastifyRequest, value: string, maxAge: number): stri
 }
 
 /**
- * Login CSRF: a browser always sends Origin on a cross-origin POST, so a form on another site cannot sign
- * a victim in (or out). Requests without Origin (not from a browser) pass.
+ * Login CSRF: a browser marks every request with Sec-Fetch-Site (and a cross-origin POST with Origin), so a
+ * form on another site cannot sign a victim in (or out). Sec-Fetch-Site decides when present; otherwise an
+ * Origin (even `null`) must be ours. Requests with neither (not from a browser) pass.
  */
 function crossOrigin(req: FastifyRequest): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (typeof site === 'string') return site !== 'same-origin' && site !== 'none';
   const origin = req.headers.origin;
   return origin !== undefined && origin !== requestOrigin(req);
 }
