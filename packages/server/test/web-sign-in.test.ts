@@ -125,12 +125,13 @@ describe('web sign-in: authorization code + PKCE', () => {
   });
 
   it('a sign-in form posted from another site is refused (login CSRF)', async () => {
-    for (const headers of [
+    const attempts: Array<Record<string, string>> = [
       { origin: 'https://evil.example' },
       { origin: 'null' },
       { 'sec-fetch-site': 'cross-site', origin: 'http://localhost:80' },
       { 'sec-fetch-site': 'same-site' },
-    ]) {
+    ];
+    for (const headers of attempts) {
       const r = await signIn(pkce().challenge, headers);
       assert.equal(r.status, 403, JSON.stringify(headers));
       assert.equal(r.headers['set-cookie'], undefined);
