@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // A labelled form control with its error right below it, wired with aria-invalid / aria-describedby.
-import { cloneElement, type ReactElement, useId } from 'react';
+import { cloneElement, type ReactElement, type ReactNode, useId } from 'react';
 
 export function Field(props: {
-  label: string;
+  label: ReactNode;
   error?: string;
   hint?: string;
   children: ReactElement<Record<string, unknown>>;

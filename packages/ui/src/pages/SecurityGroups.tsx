@@ -38,7 +38,14 @@ function RuleRows(props: {
           // biome-ignore lint/suspicious/noArrayIndexKey: rules have no identity besides their position
           <fieldset className="rule" key={i}>
             <legend className="sr-only">{n}</legend>
-            <Field label={`Protocol (${n})`} error={e.ip_protocol}>
+            <Field
+              label={
+                <>
+                  Protocol<span className="sr-only"> ({n})</span>
+                </>
+              }
+              error={e.ip_protocol}
+            >
               <select value={r.ip_protocol} onChange={(ev) => set(i, { ip_protocol: ev.target.value })}>
                 {PROTOCOLS.map((p) => (
                   <option key={p} value={p}>
@@ -47,14 +54,28 @@ function RuleRows(props: {
                 ))}
               </select>
             </Field>
-            <Field label={`First port (${n})`} error={e.from_port}>
+            <Field
+              label={
+                <>
+                  First port<span className="sr-only"> ({n})</span>
+                </>
+              }
+              error={e.from_port}
+            >
               <input
                 inputMode="numeric"
                 value={r.from_port}
                 onChange={(ev) => set(i, { from_port: ev.target.value })}
               />
             </Field>
-            <Field label={`Last port (${n})`} error={e.to_port}>
+            <Field
+              label={
+                <>
+                  Last port<span className="sr-only"> ({n})</span>
+                </>
+              }
+              error={e.to_port}
+            >
               <input
                 inputMode="numeric"
                 value={r.to_port}
@@ -62,7 +83,11 @@ function RuleRows(props: {
               />
             </Field>
             <Field
-              label={`Addresses (${n})`}
+              label={
+                <>
+                  Addresses<span className="sr-only"> ({n})</span>
+                </>
+              }
               error={e.ip_ranges}
               hint="CIDRs, addresses or ranges; empty means any"
             >
