@@ -326,6 +326,12 @@ describe('web UI in Chromium against a real server and real nexd proxies', { ski
       await ap.getByRole('link', { name: 'Users' }).click();
       await ap.getByRole('row').filter({ hasText: 'alice' }).waitFor({ timeout: UI_TIMEOUT_MS });
       await checkPage(ap, '12-users');
+      // The device-login approval page (RFC 8628) shares the look and passes the same check.
+      await ap.goto(`${server.url}/device?user_code=BCDF-GHJK`);
+      await ap.getByRole('heading', { name: 'Connect a device to Nexodus' }).waitFor();
+      await checkPage(ap, '14-device-approval');
+      await ap.goto(`${server.url}/users`);
+      await ap.getByRole('row').filter({ hasText: 'alice' }).waitFor({ timeout: UI_TIMEOUT_MS });
       await ap.getByRole('button', { name: 'Sign out' }).click();
       await ap.getByRole('heading', { name: 'You are signed out' }).waitFor();
       await checkPage(ap, '13-signed-out');
