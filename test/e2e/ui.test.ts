@@ -317,6 +317,40 @@ describe('web UI in Chromium against a real server and real nexd proxies', { ski
     }
   });
 
+  test('an invitation sent in the UI is accepted by the invited user in the UI', async (t) => {
+    const bobApi = await apiAs(server.url, 'bob', PASSWORD);
+    const bobId = (await bobApi.getMe()).id;
+    await bobApi.close();
+    // The original's /api/invitations routes come with the wire-compatibility work; without them the page
+    // says so (checked here) and the flow cannot run.
+    // An unauthenticated probe: 401 when the route exists, the JSON "no route" 404 when it does not.
+    const listed = await fetch(`${server.url}/api/invitations`, { headers: { authorization: 'Bearer x' } });
+    if (listed.status === 404) {
+      await page.getByRole('link', { name: 'Invitations' }).click();
+      await page.getByText('This service does not offer invitations yet.').waitFor();
+      t.skip('this server has no /api/invitations routes');
+      return;
+    }
+    const [org] = await aliceApi.listOrganizations();
+    await page.getByRole('link', { name: 'Invitations' }).click();
+    await page.getByLabel('User id or email').fill(bobId);
+    await page.getByRole('button', { name: 'Send invitation' }).click();
+    await page.getByRole('status').filter({ hasText: 'Invitation sent.' }).waitFor();
+    const bob = await browser.newContext();
+    bob.setDefaultTimeout(UI_TIMEOUT_MS);
+    const bp = await bob.newPage();
+    try {
+      await signIn(bp, server.url, 'bob', PASSWORD);
+      await bp.getByRole('link', { name: 'Invitations' }).click();
+      await bp.getByRole('button', { name: `Accept invitation to ${org!.name}` }).click();
+      await bp.getByRole('link', { name: 'Organizations' }).click();
+      await bp.getByRole('heading', { name: org!.name }).waitFor();
+      await checkPage(bp, '15-organizations-after-invitation');
+    } finally {
+      await bob.close();
+    }
+  });
+
   test('an admin sees the users; sign-out ends the session (the next visit asks for the password)', async () => {
     const admin = await browser.newContext();
     admin.setDefaultTimeout(UI_TIMEOUT_MS);

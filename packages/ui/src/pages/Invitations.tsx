@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Invitations to organizations: send one, accept or decline those sent to you (the original's
 // /api/invitations contract).
+import { ApiError } from '@nexodus/api/errors';
 import { useState } from 'react';
 import { useAnswerInvitation, useInvitations, useInvite, useMe, useOrganizations } from '../api/hooks.js';
 import { ErrorNote, fieldError } from '../components/ErrorNote.js';
@@ -25,12 +26,21 @@ export function InvitationsPage() {
       v.includes('@') ? { organization_id: orgId, email: v } : { organization_id: orgId, user_id: v },
     );
   };
+  // A service without the invitations routes answers the list with a plain 404 (no `resource`).
+  const unsupported =
+    list.error instanceof ApiError &&
+    list.error.status === 404 &&
+    !('resource' in list.error && list.error.resource);
   const mine = (list.data ?? []).filter((i) => i.user_id === me.data?.id);
   const sent = (list.data ?? []).filter((i) => i.user_id !== me.data?.id);
   return (
     <section aria-labelledby="inv-h">
       <h1 id="inv-h">Invitations</h1>
-      <ErrorNote error={list.error} />
+      {unsupported ? (
+        <p role="alert">This service does not offer invitations yet.</p>
+      ) : (
+        <ErrorNote error={list.error} />
+      )}
       <h2>For you</h2>
       {mine.length === 0 ? (
         <p>No invitations for you.</p>
