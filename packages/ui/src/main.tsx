@@ -11,7 +11,15 @@ import { routes } from './routes.js';
 import './styles.css';
 
 const session = new Session(browserEnv());
-const api = new UiApi(() => session.accessToken());
+// A 401 after the session lost its tokens (refresh refused: signed out elsewhere, user deleted) starts a
+// new sign-in for this page; with valid tokens a 401 is shown as an error instead, so this cannot loop.
+const api = new UiApi(
+  () => session.accessToken(),
+  '',
+  () => {
+    if (!session.signedIn) void session.signIn(window.location.pathname);
+  },
+);
 const queries = new QueryClient({
   defaultOptions: { queries: { staleTime: 30_000, refetchOnWindowFocus: false, retry: 1 } },
 });

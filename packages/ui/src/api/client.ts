@@ -57,6 +57,8 @@ export class UiApi {
   constructor(
     private readonly token: TokenGetter,
     private readonly base = '',
+    /** Called on a 401 (i.e. the refresh token was revoked elsewhere): the app signs in again. */
+    private readonly onUnauthorized: () => void = () => {},
   ) {}
 
   private async headers(json: boolean): Promise<Record<string, string>> {
@@ -80,6 +82,7 @@ export class UiApi {
       throw new ApiError(0, 'NEX_CLIENT_ERR_NETWORK', (err as Error).message, { cause: err });
     }
     const text = await res.text();
+    if (res.status === 401) this.onUnauthorized();
     if (!res.ok) throw errorFromBody(res.status, text);
     return (text ? JSON.parse(text) : undefined) as T;
   }
