@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --npm-only
-npx tsc -b && node scripts/bins.mjs
+npx tsc -b && node scripts/bins.mjs && node scripts/build-ui.mjs
 exec node packages/server/dist/cli.js --state-dir "${NEXODUS_STATE_DIR:-.state/server}" "$@"

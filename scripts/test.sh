@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/test-peers/build.sh
-npx tsc -b && node scripts/bins.mjs
+npx tsc -b && node scripts/bins.mjs && node scripts/build-ui.mjs
 npx biome check .
 npx tsc -p tsconfig.check.json
 node scripts/run-tests.mjs "$@"

@@ -31,6 +31,7 @@ import { regKeyRoutes } from './routes/reg-keys.js';
 import { securityGroupRoutes } from './routes/security-groups.js';
 import { userRoutes } from './routes/users.js';
 import { vpcRoutes } from './routes/vpcs.js';
+import { defaultUiDir, uiRoutes } from './ui-hosting.js';
 
 /** Default request body limit: metadata values are at most 64 KiB, everything else is far smaller. */
 export const DEFAULT_BODY_LIMIT = 256 * 1024;
@@ -52,6 +53,8 @@ export interface BuildAppOptions {
   bookmarkMs?: number;
   /** Requests per principal (user, device, reg key; else address) and window; `false` turns it off. */
   apiRateLimit?: { max: number; timeWindowMs: number } | false;
+  /** The web UI's build to serve at `/` (default: packages/ui/dist/web or NEXODUS_UI_DIR); `false`: none. */
+  uiDir?: string | false;
   /** Fastify server options for HTTPS (the CLI passes `{ https: { key, cert } }`). */
   https?: { key: Buffer | string; cert: Buffer | string };
 }
@@ -169,6 +172,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   const identity = opts.identity;
   await app.register(identityRoutes, { identity });
+  if (opts.uiDir !== false) await app.register(uiRoutes, { dir: opts.uiDir ?? defaultUiDir() });
 
   await app.register(async (api) => {
     api.addHook(

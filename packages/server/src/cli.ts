@@ -53,6 +53,10 @@ export function makeProgram(): Command {
       'external base URL of this service (token issuer), i.e. https://nexodus.example.com',
     )
     .option('--log-level <level>', 'pino log level', 'info')
+    .option(
+      '--ui-dir <dir>',
+      'the web UI build served at / (default: packages/ui/dist/web, or NEXODUS_UI_DIR)',
+    )
     .action(
       async (
         o: GlobalOpts & {
@@ -62,6 +66,7 @@ export function makeProgram(): Command {
           tlsKey?: string;
           issuer?: string;
           logLevel: string;
+          uiDir?: string;
         },
       ) => {
         const server = await startServer({
@@ -73,6 +78,7 @@ export function makeProgram(): Command {
           ...(o.tlsKey ? { tlsKey: o.tlsKey } : {}),
           ...(o.issuer ? { issuer: o.issuer } : {}),
           logLevel: o.logLevel,
+          ...(o.uiDir ? { uiDir: o.uiDir } : {}),
           ...(process.env.NEXODUS_ADMIN_PASSWORD
             ? { adminPassword: process.env.NEXODUS_ADMIN_PASSWORD }
             : {}),

@@ -31,6 +31,8 @@ export interface ServerOptions {
   issuer?: string;
   logLevel?: string;
   adminPassword?: string;
+  /** The web UI build to serve (default packages/ui/dist/web or NEXODUS_UI_DIR). */
+  uiDir?: string;
   /** Where human-facing lines go (generated admin password, CA path). Default: stdout. */
   print?: (line: string) => void;
 }
@@ -114,7 +116,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       print(`Created user "admin" with generated password: ${admin.generatedPassword}`);
       print('(shown once; set NEXODUS_ADMIN_PASSWORD to choose it yourself)');
     }
-    app = await buildApp({ db, identity, logger: log, ...(https ? { https } : {}) });
+    app = await buildApp({
+      db,
+      identity,
+      logger: log,
+      ...(https ? { https } : {}),
+      ...(opts.uiDir ? { uiDir: opts.uiDir } : {}),
+    });
     await app.listen({ host, port });
     const addr = app.server.address();
     const bound = typeof addr === 'object' && addr ? addr.port : port;

@@ -165,7 +165,13 @@ function suite(backend: Backend, skip: string | false): void {
         assert.equal(doc.token_endpoint, `${ISSUER}/oauth2/token`);
         assert.equal(doc.device_authorization_endpoint, `${ISSUER}/oauth2/device_authorization`);
         assert.equal(doc.jwks_uri, `${ISSUER}/.well-known/jwks.json`);
-        assert.deepEqual(doc.grant_types_supported, ['password', 'refresh_token', DEVICE_GRANT]);
+        assert.deepEqual(doc.grant_types_supported, [
+          'password',
+          'refresh_token',
+          DEVICE_GRANT,
+          'authorization_code',
+        ]);
+        assert.equal(doc.authorization_endpoint, `${ISSUER}/oauth2/authorize`);
         assert.deepEqual(doc.id_token_signing_alg_values_supported, ['ES256']);
         assert.ok(doc.scopes_supported.includes('openid'));
       });

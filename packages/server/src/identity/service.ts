@@ -4,6 +4,7 @@
 // Every time value comes from the injected `now()`, so tests move time instead of sleeping.
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { AuthorizationCodes } from './authorization-codes.js';
 import {
   DEFAULT_DEVICE_CODE_TTL_SECONDS,
   DEFAULT_POLL_INTERVAL_SECONDS,
@@ -38,8 +39,15 @@ import { type UserRecord, UserStore } from './users.js';
 export type UserPrincipal = { kind: 'user'; userId: string; username: string; admin: boolean };
 
 /** The public OAuth2 clients we know; public clients (no secret), identified by client_id only. */
-export const KNOWN_CLIENT_IDS: readonly string[] = ['nexodus-cli'];
+export const KNOWN_CLIENT_IDS: readonly string[] = ['nexodus-cli', 'nexodus-web'];
 export const DEFAULT_CLIENT_ID = 'nexodus-cli';
+/** The web UI: a public client that may only use the authorization code grant with PKCE (and refresh). */
+export const WEB_CLIENT_ID = 'nexodus-web';
+/** Internal client id of sign-in sessions (the authorization endpoint's cookie); never valid at /oauth2/token. */
+export const SESSION_CLIENT_ID = 'nexodus-web-session';
+/** How long a sign-in session lets the authorization endpoint answer without asking for the password. */
+export const SESSION_TTL_SECONDS = 12 * 3600;
+export const AUTHORIZATION_CODE_GRANT_TYPE = 'authorization_code';
 export const DEVICE_CODE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:device_code';
 export const ADMIN_USERNAME = 'admin';
 
@@ -48,6 +56,8 @@ export const IDENTITY_PATHS = {
   discovery: '/.well-known/openid-configuration',
   jwks: '/.well-known/jwks.json',
   token: '/oauth2/token',
+  authorize: '/oauth2/authorize',
+  logout: '/oauth2/logout',
   deviceAuthorization: '/oauth2/device_authorization',
   verification: '/device',
   deviceStart: '/device/login/start',
@@ -142,6 +152,7 @@ export class IdentityService {
   readonly #keys: SigningKeys;
   readonly #tokens: TokenIssuer;
   readonly #devices: DeviceGrants;
+  readonly #codes: AuthorizationCodes;
   readonly #throttle: LoginThrottle;
   readonly #deviceStarts = new FailureWindow({
     maxFailures: DEVICE_AUTHORIZATIONS_PER_ADDRESS,
@@ -156,6 +167,7 @@ export class IdentityService {
     keys: SigningKeys;
     tokens: TokenIssuer;
     devices: DeviceGrants;
+    codes: AuthorizationCodes;
     throttle: LoginThrottle;
   }) {
     this.issuer = parts.issuer;
@@ -164,6 +176,7 @@ export class IdentityService {
     this.#keys = parts.keys;
     this.#tokens = parts.tokens;
     this.#devices = parts.devices;
+    this.#codes = parts.codes;
     this.#throttle = parts.throttle;
   }
 
@@ -212,6 +225,7 @@ export class IdentityService {
           DEFAULT_POLL_INTERVAL_SECONDS,
         ),
       }),
+      codes: new AuthorizationCodes({ keys, tokenEndpoint: `${issuer}${IDENTITY_PATHS.token}`, now }),
       throttle: loginThrottle(opts),
     });
   }
@@ -406,14 +420,64 @@ export class IdentityService {
     return this.#devices.decide(code, userId, approve);
   }
 
+  // ---- the web UI's sign-in: authorization code + PKCE, sessions of the authorization endpoint ----
+
+  /** RFC 6749 §4.1.2: a code for a user who signed in (or has a session) at the authorization endpoint. */
+  issueAuthorizationCode(grant: {
+    userId: string;
+    clientId: string;
+    redirectUri: string;
+    codeChallenge: string;
+    scope?: string;
+  }): Promise<string> {
+    return this.#codes.issue({ ...grant, scope: grantScope(grant.scope) });
+  }
+
+  /** RFC 6749 §4.1.3 with RFC 7636 §4.5: the token request of the code grant. Throws OAuthError. */
+  async authorizationCodeGrant(req: {
+    code: string;
+    clientId: string;
+    redirectUri: string;
+    codeVerifier: string;
+  }): Promise<TokenResponse> {
+    const { userId, scope } = await this.#codes.redeem(req.code, req);
+    const user = await this.#users.get(userId);
+    if (!user) throw new OAuthError('invalid_grant', 'the signed-in user no longer exists; sign in again');
+    await this.#maybePurge();
+    return this.#tokens.issue(user, req.clientId, scope);
+  }
+
+  /** A new sign-in session for the authorization endpoint's cookie (an opaque, revocable token). */
+  startSession(user: { id: string; username: string }): Promise<string> {
+    return this.#tokens.issueSession(user, SESSION_CLIENT_ID, SESSION_TTL_SECONDS);
+  }
+
+  /** The user of a live sign-in session, else undefined. */
+  sessionUser(token: string): Promise<{ id: string; username: string } | undefined> {
+    return this.#tokens.sessionSubject(token, SESSION_CLIENT_ID);
+  }
+
+  /** Sign-out: revokes a session or refresh token together with every token rotated from it. */
+  revokeTokenFamily(token: string): Promise<void> {
+    return this.#tokens.revokeFamilyOf(token);
+  }
+
   /** OpenID Connect Discovery 1.0 §3 / RFC 8414 §2 metadata. */
   discoveryDocument(): Record<string, unknown> {
     return {
       issuer: this.issuer,
       token_endpoint: `${this.issuer}${IDENTITY_PATHS.token}`,
+      authorization_endpoint: `${this.issuer}${IDENTITY_PATHS.authorize}`,
+      response_types_supported: ['code'],
+      code_challenge_methods_supported: ['S256'],
       device_authorization_endpoint: `${this.issuer}${IDENTITY_PATHS.deviceAuthorization}`,
       jwks_uri: `${this.issuer}${IDENTITY_PATHS.jwks}`,
-      grant_types_supported: ['password', 'refresh_token', DEVICE_CODE_GRANT_TYPE],
+      grant_types_supported: [
+        'password',
+        'refresh_token',
+        DEVICE_CODE_GRANT_TYPE,
+        AUTHORIZATION_CODE_GRANT_TYPE,
+      ],
       token_endpoint_auth_methods_supported: ['none'],
       scopes_supported: [...SUPPORTED_SCOPES],
       claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'preferred_username'],

@@ -86,6 +86,44 @@ export class TokenIssuer {
     return this.#respond(subject, clientId, scope, refresh);
   }
 
+  /**
+   * A sign-in session of the authorization endpoint: an opaque token stored like a refresh token (own
+   * family, `clientId` an internal one no token request may name) that lives `ttlSeconds`. It is never
+   * rotated, only looked up (`sessionSubject`) and revoked (`revokeFamilyOf`).
+   */
+  issueSession(subject: TokenSubject, clientId: string, ttlSeconds: number): Promise<string> {
+    return this.#storeRefresh(this.#db, subject.id, clientId, '', randomUUID(), ttlSeconds);
+  }
+
+  /** The user of a live (not rotated, revoked or expired) token of `clientId`, else undefined. */
+  async sessionSubject(token: string, clientId: string): Promise<TokenSubject | undefined> {
+    const row = await this.#db
+      .selectFrom('identity_refresh_tokens as t')
+      .innerJoin('users as u', 'u.id', 't.user_id')
+      .select(['t.client_id', 't.expires_at', 't.rotated_at', 't.revoked_at', 'u.id', 'u.username'])
+      .where('t.token_hash', '=', sha256Hex(token))
+      .executeTakeFirst();
+    if (!row || row.client_id !== clientId || row.rotated_at !== null || row.revoked_at !== null) return;
+    if (row.expires_at <= this.#now().toISOString()) return;
+    return { id: row.id, username: row.username };
+  }
+
+  /** Revokes the whole family of a refresh or session token (sign-out); unknown tokens are ignored. */
+  async revokeFamilyOf(token: string): Promise<void> {
+    const row = await this.#db
+      .selectFrom('identity_refresh_tokens')
+      .select('family_id')
+      .where('token_hash', '=', sha256Hex(token))
+      .executeTakeFirst();
+    if (!row) return;
+    await this.#db
+      .updateTable('identity_refresh_tokens')
+      .set({ revoked_at: this.#now().toISOString() })
+      .where('family_id', '=', row.family_id)
+      .where('revoked_at', 'is', null)
+      .execute();
+  }
+
   /** Exchanges a refresh token for a new token set (RFC 6749 §6), rotating it. Throws OAuthError. */
   async rotate(refreshToken: string, clientId: string): Promise<TokenResponse> {
     const hash = sha256Hex(refreshToken);
@@ -209,6 +247,7 @@ export class TokenIssuer {
     clientId: string,
     scope: string,
     familyId: string,
+    ttlSeconds = this.refreshTtlSeconds,
   ): Promise<string> {
     const token = REFRESH_TOKEN_PREFIX + randomBytes(REFRESH_TOKEN_BYTES).toString('base64url');
     const now = this.#now();
@@ -222,7 +261,7 @@ export class TokenIssuer {
         client_id: clientId,
         scope,
         created_at: now.toISOString(),
-        expires_at: new Date(now.getTime() + this.refreshTtlSeconds * 1000).toISOString(),
+        expires_at: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
         rotated_at: null,
         revoked_at: null,
       })

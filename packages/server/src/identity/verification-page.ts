@@ -38,16 +38,21 @@ export type VerificationView =
   | { kind: 'approved' }
   | { kind: 'denied' };
 
+// The web UI's look (packages/ui/src/styles.css): same font, colours (WCAG AA on white) and buttons.
 const STYLE = [
-  'body{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem;color:#222}',
-  'label{display:block;margin-top:.8rem}',
-  'input{width:100%;padding:.4rem;box-sizing:border-box;font-size:1rem}',
+  'body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem;color:#1b1b1f;line-height:1.45}',
+  'h1{font-size:1.6rem}',
+  'label{display:block;margin-top:.8rem;font-weight:600}',
+  'input{width:100%;padding:.4rem;box-sizing:border-box;font-size:1rem;border:1px solid #767680;border-radius:4px;font-weight:400}',
   '.code{text-transform:uppercase;letter-spacing:.2em}',
-  '.error{color:#a00}',
-  'button{margin-top:1rem;margin-right:.5rem;padding:.5rem 1rem;font-size:1rem}',
+  '.error{color:#a4161a;font-weight:600}',
+  'a{color:#0b57b3}',
+  ':focus-visible{outline:3px solid #0b57b3;outline-offset:2px}',
+  'button{margin-top:1rem;margin-right:.5rem;padding:.5rem 1rem;font-size:1rem;border:1px solid #0b57b3;background:#0b57b3;color:#fff;border-radius:4px;cursor:pointer}',
 ].join('');
 
-function page(title: string, body: string): string {
+/** One page of the identity's HTML (verification and sign-in pages share it); `body` must be escaped already. */
+export function page(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>

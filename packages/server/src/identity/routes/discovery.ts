@@ -11,6 +11,9 @@ const discoverySchema = {
   properties: {
     issuer: { type: 'string' },
     token_endpoint: { type: 'string' },
+    authorization_endpoint: { type: 'string' },
+    response_types_supported: stringArray,
+    code_challenge_methods_supported: stringArray,
     device_authorization_endpoint: { type: 'string' },
     jwks_uri: { type: 'string' },
     grant_types_supported: stringArray,

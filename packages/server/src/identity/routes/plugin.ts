@@ -5,6 +5,7 @@ import formbody from '@fastify/formbody';
 import type { FastifyInstance } from 'fastify';
 import type { IdentityService } from '../service.js';
 import { adminUserRoutes } from './admin-users.js';
+import { authorizeRoutes } from './authorize.js';
 import { deviceRoutes } from './device.js';
 import { discoveryRoutes } from './discovery.js';
 import { tokenRoutes } from './token.js';
@@ -22,4 +23,5 @@ export async function identityRoutes(
   await app.register(tokenRoutes, pluginOpts);
   await app.register(deviceRoutes, pluginOpts);
   await app.register(adminUserRoutes, pluginOpts);
+  await app.register(authorizeRoutes, pluginOpts);
 }

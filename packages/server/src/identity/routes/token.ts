@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// POST /oauth2/token (RFC 6749 §3.2): password (§4.3), refresh_token (§6) and device_code (RFC 8628 §3.4)
-// grants, form-urlencoded (the standard) or JSON. Public clients only: client_id, no secret.
+// POST /oauth2/token (RFC 6749 §3.2): password (§4.3), refresh_token (§6), device_code (RFC 8628 §3.4)
+// and authorization_code with PKCE (§4.1.3, RFC 7636 §4.5; the web UI's client only) grants, form-urlencoded (the standard) or JSON. Public clients only: client_id, no secret.
 import type { FastifyInstance } from 'fastify';
 import { OAuthError } from '../errors.js';
 import {
+  AUTHORIZATION_CODE_GRANT_TYPE,
   DEFAULT_CLIENT_ID,
   DEVICE_CODE_GRANT_TYPE,
   IDENTITY_PATHS,
   type IdentityService,
+  WEB_CLIENT_ID,
 } from '../service.js';
 import { MAX_PASSWORD_LENGTH } from '../users.js';
 import { noStore, oauthErrorHandler, oauthErrorSchema } from './oauth-errors.js';
@@ -24,6 +26,9 @@ const tokenBodySchema = {
     password: { type: 'string', maxLength: MAX_PASSWORD_LENGTH },
     refresh_token: { type: 'string', maxLength: 512 },
     device_code: { type: 'string', maxLength: 512 },
+    code: { type: 'string', maxLength: 4096 },
+    redirect_uri: { type: 'string', maxLength: 2048 },
+    code_verifier: { type: 'string', maxLength: 128 },
     scope: { type: 'string', maxLength: 1000 },
   },
   required: ['grant_type'],
@@ -49,6 +54,9 @@ interface TokenBody {
   password?: string;
   refresh_token?: string;
   device_code?: string;
+  code?: string;
+  redirect_uri?: string;
+  code_verifier?: string;
   scope?: string;
 }
 
@@ -119,7 +127,31 @@ export async function tokenRoutes(app: FastifyInstance, opts: { identity: Identi
           `unknown client_id ${JSON.stringify(clientId)}; expected ${DEFAULT_CLIENT_ID}`,
         );
       }
+      // The web UI is a browser app: it never sees a password (RFC 9700 §2.4) and has no device flow.
+      if (
+        clientId === WEB_CLIENT_ID &&
+        body.grant_type !== AUTHORIZATION_CODE_GRANT_TYPE &&
+        body.grant_type !== 'refresh_token'
+      ) {
+        throw new OAuthError(
+          'unauthorized_client',
+          `client ${WEB_CLIENT_ID} may only use grant_type ${AUTHORIZATION_CODE_GRANT_TYPE} or refresh_token`,
+        );
+      }
       switch (body.grant_type) {
+        case AUTHORIZATION_CODE_GRANT_TYPE:
+          if (clientId !== WEB_CLIENT_ID) {
+            throw new OAuthError(
+              'unauthorized_client',
+              `grant_type ${AUTHORIZATION_CODE_GRANT_TYPE} is for client_id ${WEB_CLIENT_ID} only`,
+            );
+          }
+          return identity.authorizationCodeGrant({
+            code: required(body, 'code', AUTHORIZATION_CODE_GRANT_TYPE),
+            redirectUri: required(body, 'redirect_uri', AUTHORIZATION_CODE_GRANT_TYPE),
+            codeVerifier: required(body, 'code_verifier', AUTHORIZATION_CODE_GRANT_TYPE),
+            clientId,
+          });
         case 'password':
           return identity.passwordGrant({
             username: required(body, 'username', 'password'),
@@ -148,7 +180,7 @@ export async function tokenRoutes(app: FastifyInstance, opts: { identity: Identi
         default:
           throw new OAuthError(
             'unsupported_grant_type',
-            `grant_type ${JSON.stringify(body.grant_type)} is not supported; expected password, refresh_token or ${DEVICE_CODE_GRANT_TYPE}`,
+            `grant_type ${JSON.stringify(body.grant_type)} is not supported; expected password, refresh_token, ${AUTHORIZATION_CODE_GRANT_TYPE} or ${DEVICE_CODE_GRANT_TYPE}`,
           );
       }
     },
