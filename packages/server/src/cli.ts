@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // SPDX-License-Identifier: Apache-2.0
 // nexodus-server: serve (the default command) and user administration.
+import { STUN_DEFAULT_PORT } from '@nexodus/nat';
 import { Command } from 'commander';
 import { identityView } from './db/open.js';
 import { IdentityError, IdentityService } from './identity/index.js';
@@ -53,6 +54,11 @@ export function makeProgram(): Command {
       'external base URL of this service (token issuer), i.e. https://nexodus.example.com',
     )
     .option('--log-level <level>', 'pino log level', 'info')
+    .option(
+      '--stun-listen <host:port|off>',
+      `STUN responder UDP address, or off (default: 0.0.0.0:${STUN_DEFAULT_PORT})`,
+      process.env.NEXODUS_STUN_LISTEN,
+    )
     .action(
       async (
         o: GlobalOpts & {
@@ -62,8 +68,10 @@ export function makeProgram(): Command {
           tlsKey?: string;
           issuer?: string;
           logLevel: string;
+          stunListen?: string;
         },
       ) => {
+        const stun = o.stunListen ?? `0.0.0.0:${STUN_DEFAULT_PORT}`;
         const server = await startServer({
           stateDir: o.stateDir,
           ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}),
@@ -73,6 +81,8 @@ export function makeProgram(): Command {
           ...(o.tlsKey ? { tlsKey: o.tlsKey } : {}),
           ...(o.issuer ? { issuer: o.issuer } : {}),
           logLevel: o.logLevel,
+          stunListen: stun === 'off' ? false : stun,
+          stunDefault: o.stunListen === undefined,
           ...(process.env.NEXODUS_ADMIN_PASSWORD
             ? { adminPassword: process.env.NEXODUS_ADMIN_PASSWORD }
             : {}),

@@ -12,6 +12,7 @@ import { migrateToLatest } from './db/migrate.js';
 import { identityView, openDatabase } from './db/open.js';
 import type { Database } from './db/schema.js';
 import { IdentityService } from './identity/index.js';
+import { type StunListen, startStun } from './stun.js';
 import { ensureSelfSigned } from './tls.js';
 
 export const DEFAULT_STATE_DIR = './.state/server';
@@ -31,6 +32,13 @@ export interface ServerOptions {
   issuer?: string;
   logLevel?: string;
   adminPassword?: string;
+  /**
+   * The STUN responder's UDP address (`host:port`, port 0 = ephemeral), or false/absent for none. The CLI
+   * passes `0.0.0.0:3478` unless told otherwise; `stunDefault` marks that value as not asked for, so a port
+   * taken by another process only warns.
+   */
+  stunListen?: string | false;
+  stunDefault?: boolean;
   /** Where human-facing lines go (generated admin password, CA path). Default: stdout. */
   print?: (line: string) => void;
 }
@@ -39,6 +47,8 @@ export interface RunningServer {
   app: FastifyInstance;
   db: Kysely<Database>;
   url: string;
+  /** The STUN responder's UDP port, when one runs. */
+  stunPort?: number;
   close(): Promise<void>;
 }
 
@@ -104,6 +114,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const displayHost =
     host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   let app: FastifyInstance | undefined;
+  let stun: StunListen | undefined;
   try {
     // The issuer must be known before listening; with port 0 it is fixed up from the bound port below only
     // when not given, which is what tests use.
@@ -116,6 +127,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
     app = await buildApp({ db, identity, logger: log, ...(https ? { https } : {}) });
     await app.listen({ host, port });
+    if (opts.stunListen) {
+      stun = await startStun(
+        { ...splitHostPort(opts.stunListen, '--stun-listen'), isDefault: opts.stunDefault === true },
+        log,
+      );
+      if (stun) print(`STUN responder listening on UDP port ${stun.port}`);
+    }
     const addr = app.server.address();
     const bound = typeof addr === 'object' && addr ? addr.port : port;
     const url = `${scheme}://${displayHost}:${bound}`;
@@ -125,12 +143,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       app: running,
       db,
       url,
+      ...(stun ? { stunPort: stun.port } : {}),
       async close() {
+        await stun?.close();
         await running.close();
         await db.destroy();
       },
     };
   } catch (err) {
+    await stun?.close();
     await app?.close().catch(() => {});
     await db.destroy();
     throw err;

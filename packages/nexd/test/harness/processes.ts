@@ -219,7 +219,7 @@ export class ServerProcess {
       : ['--http-listen', `127.0.0.1:${this.port}`];
     this.child = new Child(
       process.execPath,
-      [SERVER_CLI, '--state-dir', this.stateDir, ...listen, '--log-level', 'warn'],
+      [SERVER_CLI, '--state-dir', this.stateDir, ...listen, '--log-level', 'warn', '--stun-listen', 'off'],
       { NEXODUS_ADMIN_PASSWORD: ADMIN_PASSWORD },
     );
     await this.child.waitOutput('the server to listen', () =>
