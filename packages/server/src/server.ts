@@ -33,7 +33,7 @@ export interface ServerOptions {
   logLevel?: string;
   adminPassword?: string;
   /**
-   * The STUN responder's UDP address (`host:port`, port 0 = ephemeral), or false/absent for none. The CLI
+   * The STUN responders' UDP addresses (`host:port[,host:port]`, port 0 = ephemeral), or false/absent for none. The CLI
    * passes `0.0.0.0:3478` unless told otherwise; `stunDefault` marks that value as not asked for, so a port
    * taken by another process only warns.
    */
@@ -114,7 +114,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const displayHost =
     host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   let app: FastifyInstance | undefined;
-  let stun: StunListen | undefined;
+  const stuns: StunListen[] = [];
   try {
     // The issuer must be known before listening; with port 0 it is fixed up from the bound port below only
     // when not given, which is what tests use.
@@ -127,12 +127,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
     app = await buildApp({ db, identity, logger: log, ...(https ? { https } : {}) });
     await app.listen({ host, port });
-    if (opts.stunListen) {
-      stun = await startStun(
-        { ...splitHostPort(opts.stunListen, '--stun-listen'), isDefault: opts.stunDefault === true },
+    // One responder per address (comma-separated): two ports let devices tell a symmetric NAT, which
+    // maps each destination to another port, from one that keeps its mapping.
+    for (const a of opts.stunListen ? opts.stunListen.split(',') : []) {
+      const one = await startStun(
+        { ...splitHostPort(a.trim(), '--stun-listen'), isDefault: opts.stunDefault === true },
         log,
       );
-      if (stun) print(`STUN responder listening on UDP port ${stun.port}`);
+      if (one) {
+        stuns.push(one);
+        print(`STUN responder listening on UDP port ${one.port}`);
+      }
     }
     const addr = app.server.address();
     const bound = typeof addr === 'object' && addr ? addr.port : port;
@@ -143,15 +148,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       app: running,
       db,
       url,
-      ...(stun ? { stunPort: stun.port } : {}),
+      ...(stuns[0] ? { stunPort: stuns[0].port } : {}),
       async close() {
-        await stun?.close();
+        for (const x of stuns) await x.close();
         await running.close();
         await db.destroy();
       },
     };
   } catch (err) {
-    await stun?.close();
+    for (const x of stuns) await x.close();
     await app?.close().catch(() => {});
     await db.destroy();
     throw err;

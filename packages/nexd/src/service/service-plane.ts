@@ -12,11 +12,15 @@ import type { DataPlane, DataPlaneContext, DataPlaneFactory } from '../data-plan
 import { formatEndpoint, localEndpoints, type RegisteredEndpoint } from '../endpoints.js';
 import type { OpenWatch, WatchEvent } from '../peers/follower.js';
 import { type PeerSync, startPeerSync } from '../peers/sync.js';
+import { StunDiscovery, stunServersFor } from '../reach/stun.js';
 import { updateState } from '../state/store.js';
 import { Tunnel } from '../tunnel/tunnel.js';
 import { serviceError } from './failures.js';
 import { login, type Session, tlsOptions } from './login.js';
 import { type Registration, registerDevice } from './registration.js';
+
+/** How often reflexive endpoints are asked for again (a NAT may hand out a new mapping). */
+export const STUN_REFRESH_MS = 5 * 60_000;
 
 /** Keepalives keep NAT mappings (and a proxy pod's conntrack entry) alive between idle peers. */
 export const PEER_PERSISTENT_KEEPALIVE_S = 20;
@@ -95,6 +99,33 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
         [{ kind: 'device', ...(gtRevision !== undefined ? { gt_revision: gtRevision } : {}) }],
         { publicKey: keys.publicKey, signal },
       ) as AsyncIterable<ApiWatchEvent> as AsyncIterable<WatchEvent>;
+    // Reflexive endpoints: registered after the local ones (peers need not wait for STUN), then
+    // refreshed; a NAT that maps per destination is reported as symmetric_nat.
+    const servers = config.relayOnly ? [] : stunServersFor(config.stunServers, url);
+    const stun = servers.length > 0 ? new StunDiscovery(tunnel.node) : undefined;
+    let lastReported = '';
+    const refreshReflexive = async (): Promise<void> => {
+      if (!stun) return;
+      const r = await stun.discover(servers, logger);
+      const local = endpointsFor(ctx, tunnel.port);
+      const endpoints = [...local, ...r.endpoints.filter((e) => !local.some((l) => l.address === e.address))];
+      const symmetricNat = r.symmetric === true;
+      const key = JSON.stringify([endpoints, symmetricNat]);
+      if (r.endpoints.length === 0) {
+        logger.warn({ stunServers: servers }, 'no STUN server answered: only local endpoints are registered');
+        return;
+      }
+      if (key === lastReported) return;
+      await watchClient.updateDevice(reg.device.id, { endpoints, symmetric_nat: symmetricNat });
+      lastReported = key;
+      logger.info({ endpoints, symmetricNat }, 'reflexive endpoints registered');
+    };
+    const refreshFailed = (err: unknown) =>
+      logger.warn({ err: String(err) }, 'cannot register reflexive endpoints; retrying later');
+    if (stun) void refreshReflexive().catch(refreshFailed);
+    const refreshTimer = stun
+      ? setInterval(() => void refreshReflexive().catch(refreshFailed), STUN_REFRESH_MS).unref()
+      : undefined;
     const sync: PeerSync = startPeerSync({
       open,
       sink: tunnel,
@@ -111,6 +142,8 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
       deviceId: reg.device.id,
       peers: () => tunnel.peers(),
       close: async () => {
+        if (refreshTimer) clearInterval(refreshTimer);
+        stun?.close();
         await sync.stop();
         if (watchClient !== session.client) await watchClient.close();
         await session.close();
