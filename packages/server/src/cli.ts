@@ -59,6 +59,16 @@ export function makeProgram(): Command {
       `STUN responder UDP address, or off (default: 0.0.0.0:${STUN_DEFAULT_PORT})`,
       process.env.NEXODUS_STUN_LISTEN,
     )
+    .option(
+      '--relay-listen <host:port|off>',
+      'DERP relay (TLS like the API) on this TCP address, i.e. 0.0.0.0:443 (default: off)',
+      process.env.NEXODUS_RELAY_LISTEN,
+    )
+    .option(
+      '--relay-url <url>',
+      'relay URL announced to devices (default: https://<issuer host>:<relay port>/derp)',
+      process.env.NEXODUS_RELAY_URL,
+    )
     .action(
       async (
         o: GlobalOpts & {
@@ -69,6 +79,8 @@ export function makeProgram(): Command {
           issuer?: string;
           logLevel: string;
           stunListen?: string;
+          relayListen?: string;
+          relayUrl?: string;
         },
       ) => {
         const stun = o.stunListen ?? `0.0.0.0:${STUN_DEFAULT_PORT}`;
@@ -83,6 +95,8 @@ export function makeProgram(): Command {
           logLevel: o.logLevel,
           stunListen: stun === 'off' ? false : stun,
           stunDefault: o.stunListen === undefined,
+          ...(o.relayListen && o.relayListen !== 'off' ? { relayListen: o.relayListen } : {}),
+          ...(o.relayUrl ? { relayUrl: o.relayUrl } : {}),
           ...(process.env.NEXODUS_ADMIN_PASSWORD
             ? { adminPassword: process.env.NEXODUS_ADMIN_PASSWORD }
             : {}),

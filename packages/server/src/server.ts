@@ -12,6 +12,7 @@ import { migrateToLatest } from './db/migrate.js';
 import { identityView, openDatabase } from './db/open.js';
 import type { Database } from './db/schema.js';
 import { IdentityService } from './identity/index.js';
+import { type RelayListen, startRelay } from './relay.js';
 import { type StunListen, startStun } from './stun.js';
 import { ensureSelfSigned } from './tls.js';
 
@@ -39,6 +40,10 @@ export interface ServerOptions {
    */
   stunListen?: string | false;
   stunDefault?: boolean;
+  /** The DERP relay's TCP address (`host:port`, port 0 = ephemeral), or false/absent for none. */
+  relayListen?: string | false;
+  /** The relay URL announced to devices; default `https://<issuer host>:<relay port>/derp`. */
+  relayUrl?: string;
   /** Where human-facing lines go (generated admin password, CA path). Default: stdout. */
   print?: (line: string) => void;
 }
@@ -49,6 +54,10 @@ export interface RunningServer {
   url: string;
   /** The STUN responder's UDP port, when one runs. */
   stunPort?: number;
+  /** The relay, when one runs. */
+  relay?: RelayListen;
+  /** The relay URL announced to devices. */
+  relayUrl?: string;
   close(): Promise<void>;
 }
 
@@ -115,6 +124,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   let app: FastifyInstance | undefined;
   const stuns: StunListen[] = [];
+  let relay: RelayListen | undefined;
   try {
     // The issuer must be known before listening; with port 0 it is fixed up from the bound port below only
     // when not given, which is what tests use.
@@ -125,7 +135,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       print(`Created user "admin" with generated password: ${admin.generatedPassword}`);
       print('(shown once; set NEXODUS_ADMIN_PASSWORD to choose it yourself)');
     }
-    app = await buildApp({ db, identity, logger: log, ...(https ? { https } : {}) });
+    let relayUrl: string | undefined;
+    if (opts.relayListen) {
+      relay = await startRelay(splitHostPort(opts.relayListen, '--relay-listen'), https);
+      const issuerHost = new URL(issuer).hostname;
+      relayUrl = opts.relayUrl ?? `${https ? 'https' : 'http'}://${issuerHost}:${relay.port}/derp`;
+      print(`DERP relay listening on TCP port ${relay.port}, announced as ${relayUrl}`);
+    }
+    app = await buildApp({
+      db,
+      identity,
+      logger: log,
+      ...(https ? { https } : {}),
+      ...(relayUrl ? { relays: [relayUrl] } : {}),
+    });
     await app.listen({ host, port });
     // One responder per address (comma-separated): two ports let devices tell a symmetric NAT, which
     // maps each destination to another port, from one that keeps its mapping.
@@ -149,14 +172,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       db,
       url,
       ...(stuns[0] ? { stunPort: stuns[0].port } : {}),
+      ...(relay ? { relay } : {}),
+      ...(relayUrl ? { relayUrl } : {}),
       async close() {
         for (const x of stuns) await x.close();
+        await relay?.close();
         await running.close();
         await db.destroy();
       },
     };
   } catch (err) {
     for (const x of stuns) await x.close();
+    await relay?.close();
     await app?.close().catch(() => {});
     await db.destroy();
     throw err;
