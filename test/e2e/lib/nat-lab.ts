@@ -98,6 +98,8 @@ export async function natLab(
       `${SERVICE_IP}:${SERVICE_PORT}`,
       '--stun-listen',
       STUN_PORTS.map((p) => `${SERVICE_IP}:${p}`).join(','),
+      '--relay-listen',
+      `${SERVICE_IP}:${RELAY_PORT}`,
       '--log-level',
       'warn',
       ...serverArgs,
@@ -112,16 +114,27 @@ export async function natLab(
   return { inet, sites: sites as [Site, Site], serviceUrl: `http://${SERVICE_IP}:${SERVICE_PORT}`, server };
 }
 
-/** Blocks (or unblocks) outbound UDP of a site at its NAT, except what the NAT itself answers. */
+/**
+ * Blocks (or unblocks) the site's UDP at its NAT: only TCP gets through (the relay on 443, the API). A
+ * dropped datagram's conntrack entry is never confirmed, so nothing is left to flush on unblocking.
+ */
 export async function blockUdp(site: Site, block: boolean): Promise<void> {
   await exec(site.nat, 'iptables', [block ? '-I' : '-D', 'FORWARD', '-p', 'udp', '-j', 'DROP']);
-  if (!block) {
-    // Forget mappings made while blocked, so the next datagrams open new ones.
-    await exec(site.nat, 'sh', ['-c', 'echo f > /proc/net/nf_conntrack 2>/dev/null || true'], {
-      check: false,
-    });
-  }
 }
+
+/**
+ * A TCP connection held open from a namespace to 127.0.0.1:<argv[1]>: stdin lines are sent, received
+ * bytes printed, "closed" when the connection ends. Tells whether one connection survives a path change.
+ */
+export const HOLD_CONNECTION_SCRIPT = `
+const s = require('net').connect(Number(process.argv[1]), '127.0.0.1');
+s.setEncoding('utf8');
+s.on('connect', () => console.log('connected'));
+s.on('data', (d) => process.stdout.write(d));
+s.on('close', () => { console.log('closed'); process.exit(0); });
+s.on('error', (e) => console.log('error ' + e.message));
+process.stdin.setEncoding('utf8').on('data', (d) => s.write(d));
+`;
 
 export interface NexdInNs {
   proc: Proc;
