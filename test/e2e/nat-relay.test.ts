@@ -75,8 +75,12 @@ describe('NAT traversal: UDP blocked on one side -> relay; unblocked -> direct',
         return r.code === 0 ? true : undefined;
       },
       60_000,
-    ).catch((e) => {
-      throw new Error(`${e}${dump()}`);
+    ).catch(async (e) => {
+      const peers = JSON.stringify([
+        await nexdPeers(nl.sites[0].host, n1),
+        await nexdPeers(nl.sites[1].host, n2),
+      ]);
+      throw new Error(`${e}\npeers: ${peers}${dump()}`);
     });
     const [p1] = await nexdPeers(nl.sites[0].host, n1);
     const [p2] = await nexdPeers(nl.sites[1].host, n2);

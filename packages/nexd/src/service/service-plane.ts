@@ -37,6 +37,8 @@ export interface ServicePlaneOptions {
 }
 
 function endpointsFor(ctx: DataPlaneContext, port: number): RegisteredEndpoint[] {
+  // A relay-only device advertises no direct endpoint: peers reach it through the relay, never directly.
+  if (ctx.config.relayOnly) return [];
   const ip = ctx.config.localEndpointIp;
   if (ip) return [{ source: 'local', address: formatEndpoint(ip, port) }];
   return localEndpoints(port);
