@@ -46,7 +46,7 @@ describe('NAT traversal: UDP blocked on one side -> relay; unblocked -> direct',
     sha = createHash('sha256').update(data).digest('hex');
     lab.spawn(nl.sites[1].host, process.execPath, [
       '-e',
-      `const fs=require('fs');require('http').createServer((q,s)=>{s.setHeader('content-length',fs.statSync(${JSON.stringify(file)}).size);fs.createReadStream(${JSON.stringify(file)}).pipe(s)}).listen(8000,'127.0.0.1');` +
+      `const fs=require('fs');require('http').createServer((q,s)=>{if(q.url!=='/blob')return s.end('small');s.setHeader('content-length',fs.statSync(${JSON.stringify(file)}).size);fs.createReadStream(${JSON.stringify(file)}).pipe(s)}).listen(8000,'127.0.0.1');` +
         `require('net').createServer((c)=>c.pipe(c)).listen(7000,'127.0.0.1')`,
     ]);
     n2 = startNexd(lab, nl, nl.sites[1], {
@@ -67,12 +67,12 @@ describe('NAT traversal: UDP blocked on one side -> relay; unblocked -> direct',
         const r = await exec(
           nl.sites[0].host,
           'curl',
-          ['-sS', '--max-time', '3', '-o', '/dev/null', '-r', '0-99', 'http://127.0.0.1:8080/'],
+          ['-sS', '--max-time', '3', 'http://127.0.0.1:8080/small'],
           {
             check: false,
           },
         );
-        return r.code === 0 ? true : undefined;
+        return r.code === 0 && r.stdout === 'small' ? true : undefined;
       },
       60_000,
     ).catch(async (e) => {
@@ -93,7 +93,7 @@ describe('NAT traversal: UDP blocked on one side -> relay; unblocked -> direct',
     const r = await exec(
       nl.sites[0].host,
       'sh',
-      ['-c', 'curl -sS --max-time 300 http://127.0.0.1:8080/ | sha256sum'],
+      ['-c', 'curl -sS --max-time 300 http://127.0.0.1:8080/blob | sha256sum'],
       {
         timeoutMs: 320_000,
       },

@@ -79,8 +79,18 @@ describe('NAT traversal: direct path through STUN and hole punching', { skip, ti
       );
     });
     assert.equal(body, HTTP_BODY);
-    const [p1] = await nexdPeers(nl.sites[0].host, n1);
-    const [p2] = await nexdPeers(nl.sites[1].host, n2);
+    // The first answer may come over the relay (a hole opens only once both sides have sent); the
+    // probes while relayed move the path to direct within a few seconds.
+    const [p1, p2] = await waitFor(
+      'the direct path on both sides',
+      async () => {
+        const [a] = await nexdPeers(nl.sites[0].host, n1);
+        const [b] = await nexdPeers(nl.sites[1].host, n2);
+        return a?.path === 'direct' && b?.path === 'direct' ? [a, b] : undefined;
+      },
+      45_000,
+      500,
+    );
     assert.match(String(p1.endpoint), /^100\.64\.2\.2:\d+$/, 'host1 talks to nat2 directly');
     assert.match(String(p2.endpoint), /^100\.64\.1\.2:\d+$/, 'host2 talks to nat1 directly');
     assert.equal(p1.path, 'direct');
