@@ -6,13 +6,11 @@
 import { randomFillSync } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { classifyNat, looksLikeStun, StunClient } from '@nexodus/nat';
+import { classifyNat, looksLikeStun, STUN_DEFAULT_PORT, StunClient } from '@nexodus/nat';
 import type { WireGuardNode } from '@nexodus/wireguard';
 import type { Logger } from 'pino';
 import type { HostPort } from '../config.js';
 import { formatEndpoint, type RegisteredEndpoint } from '../endpoints.js';
-
-export const STUN_DEFAULT_PORT = 3478;
 
 export interface ReflexiveResult {
   endpoints: RegisteredEndpoint[];
