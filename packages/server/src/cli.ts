@@ -1,11 +1,15 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 // SPDX-License-Identifier: Apache-2.0
 // nexodus-server: serve (the default command) and user administration.
 import { STUN_DEFAULT_PORT } from '@nexodus/nat';
 import { Command } from 'commander';
 import { identityView } from './db/open.js';
 import { IdentityError, IdentityService } from './identity/index.js';
+import { startRelay } from './relay.js';
 import { DEFAULT_HTTPS_LISTEN, DEFAULT_STATE_DIR, openConfiguredDatabase, startServer } from './server.js';
+import { ensureSelfSigned } from './tls.js';
 
 interface GlobalOpts {
   stateDir: string;
@@ -110,6 +114,39 @@ export function makeProgram(): Command {
             () => process.exit(1),
           );
         };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      },
+    );
+
+  program
+    .command('relay')
+    .description('run only the DERP relay (Tailscale protocol), i.e. on another host than the API')
+    .option('--bind <host:port>', 'TCP address to listen on', '0.0.0.0:443')
+    .option('--tls-cert <file>', 'PEM certificate (default: a self-signed one in the state dir)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--plain', 'plain HTTP instead of TLS (tests only)')
+    .action(
+      async (o: { bind: string; tlsCert?: string; tlsKey?: string; plain?: boolean }, cmd: Command) => {
+        const g = cmd.optsWithGlobals<GlobalOpts>();
+        const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(o.bind);
+        if (!m) throw new Error(`--bind: expected host:port, got ${JSON.stringify(o.bind)}`);
+        const host = m[1] ?? (m[2] || '0.0.0.0');
+        let tls: { cert: string; key: string } | undefined;
+        if (!o.plain) {
+          if (o.tlsCert || o.tlsKey) {
+            if (!o.tlsCert || !o.tlsKey) throw new Error('--tls-cert and --tls-key go together');
+            tls = { cert: readFileSync(o.tlsCert, 'utf8'), key: readFileSync(o.tlsKey, 'utf8') };
+          } else {
+            const c = ensureSelfSigned(g.stateDir, ['localhost', '127.0.0.1', '::1', hostname()]);
+            tls = { cert: c.cert, key: c.key };
+          }
+        }
+        const relay = await startRelay({ host, port: Number(m[3]) }, tls);
+        process.stdout.write(
+          `DERP relay listening on TCP port ${relay.port} (${tls ? 'TLS' : 'plain HTTP'})\n`,
+        );
+        const stop = () => void relay.close().then(() => process.exit(0));
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
       },

@@ -2,6 +2,7 @@
 // The service's DERP relay: TLS with the API's certificate on its own port, announced at
 // /.well-known/nexodus-relays, relays between two clients, and survives random bytes on its port.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
@@ -67,6 +68,51 @@ describe('nexodus-server DERP relay', { timeout: 60_000 }, () => {
       a.close();
       b.close();
       await s.close();
+    }
+  });
+
+  it('`nexodus-server relay` runs the relay alone (TLS with a self-signed certificate in the state dir)', async () => {
+    const stateDir = join(dir, 'alone');
+    const cli = join(import.meta.dirname, '../src/cli.ts');
+    const p = spawn(process.execPath, [
+      '--import',
+      'tsx',
+      cli,
+      '--state-dir',
+      stateDir,
+      'relay',
+      '--bind',
+      '127.0.0.1:0',
+    ]);
+    let out = '';
+    p.stdout.setEncoding('utf8').on('data', (x: string) => {
+      out += x;
+    });
+    try {
+      const deadline = Date.now() + 20_000;
+      let port: string | undefined;
+      while (!(port = /listening on TCP port (\d+) \(TLS\)/.exec(out)?.[1]) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      assert.ok(port, out);
+      const ca = readFileSync(join(stateDir, 'tls.crt'), 'utf8');
+      const url = `https://localhost:${port}/derp`;
+      const got: string[] = [];
+      const a = new DerpClient({ url, privateKey: randomBytes(32), ca, onPacket: () => {} });
+      const b = new DerpClient({
+        url,
+        privateKey: randomBytes(32),
+        ca,
+        onPacket: (_s, d) => got.push(Buffer.from(d).toString()),
+      });
+      await Promise.all([a.ready(), b.ready()]);
+      a.send(b.publicKey, new TextEncoder().encode('standalone'));
+      const until = Date.now() + 10_000;
+      while (got.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      a.close();
+      b.close();
+      assert.deepEqual(got, ['standalone']);
+    } finally {
+      p.kill('SIGTERM');
     }
   });
 });
