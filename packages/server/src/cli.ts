@@ -126,31 +126,29 @@ export function makeProgram(): Command {
     .option('--tls-cert <file>', 'PEM certificate (default: a self-signed one in the state dir)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--plain', 'plain HTTP instead of TLS (tests only)')
-    .action(
-      async (o: { bind: string; tlsCert?: string; tlsKey?: string; plain?: boolean }, cmd: Command) => {
-        const g = cmd.optsWithGlobals<GlobalOpts>();
-        const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(o.bind);
-        if (!m) throw new Error(`--bind: expected host:port, got ${JSON.stringify(o.bind)}`);
-        const host = m[1] ?? (m[2] || '0.0.0.0');
-        let tls: { cert: string; key: string } | undefined;
-        if (!o.plain) {
-          if (o.tlsCert || o.tlsKey) {
-            if (!o.tlsCert || !o.tlsKey) throw new Error('--tls-cert and --tls-key go together');
-            tls = { cert: readFileSync(o.tlsCert, 'utf8'), key: readFileSync(o.tlsKey, 'utf8') };
-          } else {
-            const c = ensureSelfSigned(g.stateDir, ['localhost', '127.0.0.1', '::1', hostname()]);
-            tls = { cert: c.cert, key: c.key };
-          }
+    .action(async (o: { bind: string; tlsCert?: string; tlsKey?: string; plain?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOpts>();
+      const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(o.bind);
+      if (!m) throw new Error(`--bind: expected host:port, got ${JSON.stringify(o.bind)}`);
+      const host = m[1] ?? (m[2] || '0.0.0.0');
+      let tls: { cert: string; key: string } | undefined;
+      if (!o.plain) {
+        if (o.tlsCert || o.tlsKey) {
+          if (!o.tlsCert || !o.tlsKey) throw new Error('--tls-cert and --tls-key go together');
+          tls = { cert: readFileSync(o.tlsCert, 'utf8'), key: readFileSync(o.tlsKey, 'utf8') };
+        } else {
+          const c = ensureSelfSigned(g.stateDir, ['localhost', '127.0.0.1', '::1', hostname()]);
+          tls = { cert: c.cert, key: c.key };
         }
-        const relay = await startRelay({ host, port: Number(m[3]) }, tls);
-        process.stdout.write(
-          `DERP relay listening on TCP port ${relay.port} (${tls ? 'TLS' : 'plain HTTP'})\n`,
-        );
-        const stop = () => void relay.close().then(() => process.exit(0));
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      },
-    );
+      }
+      const relay = await startRelay({ host, port: Number(m[3]) }, tls);
+      process.stdout.write(
+        `DERP relay listening on TCP port ${relay.port} (${tls ? 'TLS' : 'plain HTTP'})\n`,
+      );
+      const stop = () => void relay.close().then(() => process.exit(0));
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
 
   const user = program.command('user').description('manage users of the built-in identity provider');
   user
