@@ -140,8 +140,8 @@ describe('nexctl nexd', () => {
     const p = await nexctl('nexd', 'peers');
     assert.equal(p.code, 0);
     const [header, row] = p.out.trimEnd().split('\n');
-    assert.match(header, /^PUBLIC KEY +ENDPOINT +ALLOWED IPS +LATEST HANDSHAKE +RX +TX$/);
-    assert.match(row, /^HIgo9x\S+ +- +100\.100\.0\.1\/32 +- +2\.0KiB +10B$/);
+    assert.match(header, /^PUBLIC KEY +PATH +ENDPOINT +ALLOWED IPS +LATEST HANDSHAKE +RX +TX$/);
+    assert.match(row, /^HIgo9x\S+ +- +- +100\.100\.0\.1\/32 +- +2\.0KiB +10B$/);
   });
 
   test('peers ping: a non-address is a usage error; a data plane without ICMP says so (exit 1)', async () => {

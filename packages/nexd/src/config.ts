@@ -65,6 +65,15 @@ export interface GlobalConfig {
   logLevel: LogLevel;
   /** How long SIGTERM waits for open connections before closing them, in seconds. */
   drainSeconds: number;
+  /**
+   * STUN servers asked for this device's reflexive address, through the WireGuard socket. Absent = the
+   * service's host on port 3478; empty = none (`--stun-server off`).
+   */
+  stunServers?: HostPort[];
+  /** Reach peers only through the relay: no direct candidates are probed (`--relay-only`). */
+  relayOnly?: boolean;
+  /** DERP relay URLs to use besides those the service announces, i.e. `https://relay.example:8443/derp`. */
+  relays?: string[];
 }
 
 export type NexdCommand =
@@ -144,6 +153,19 @@ const GLOBALS = [
   ],
   ['log-level', 'NEXD_LOG_LEVEL', '<level>', `${LOG_LEVELS.join('|')} (default: info)`],
   [
+    'stun-server',
+    'NEXD_STUN_SERVER',
+    '<host:port>',
+    "STUN server for this device's reflexive address (repeatable; off = none; default: the service's host:3478)",
+  ],
+  [
+    'relay',
+    'NEXD_RELAY',
+    '<url>',
+    'DERP relay to use besides those the service announces, i.e. https://relay.example:8443/derp (repeatable)',
+  ],
+  ['relay-only', 'NEXD_RELAY_ONLY', '', 'reach peers only through the relay (no direct paths)'],
+  [
     'drain-timeout',
     'NEXD_DRAIN_TIMEOUT',
     '<seconds>',
@@ -152,6 +174,8 @@ const GLOBALS = [
 ] as const;
 
 type GlobalName = (typeof GLOBALS)[number][0];
+/** Globals that may be given more than once; their variable holds a comma-separated list. */
+const REPEATABLE = new Set<string>(['stun-server', 'relay']);
 
 const EXAMPLES = `
 Examples:
@@ -194,7 +218,9 @@ function buildProgram(out: { text: string }, captured: { action?: 'proxy' | 'age
       captured.action = 'agent';
     });
   for (const [name, env, arg, description] of GLOBALS) {
-    program.addOption(new Option(`--${name}${arg ? ` ${arg}` : ''}`, `${description} [env: ${env}]`));
+    const o = new Option(`--${name}${arg ? ` ${arg}` : ''}`, `${description} [env: ${env}]`);
+    if (REPEATABLE.has(name)) o.argParser(collect);
+    program.addOption(o);
   }
   program.addHelpText('after', EXAMPLES);
   program
@@ -312,6 +338,23 @@ function interpret(program: Command, action: 'proxy' | 'agent' | 'version', env:
     if (e !== undefined && e !== '') return { value: e, source: envName };
     return undefined;
   };
+  /** A repeatable global: every flag value, else the variable's comma-separated values. */
+  const getList = (name: GlobalName): { values: string[]; source: string } | undefined => {
+    const key = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const v = opts[key] as unknown;
+    if (Array.isArray(v) && v.length > 0) return { values: v.map(String), source: `--${name}` };
+    const envName = GLOBALS.find((g) => g[0] === name)![1];
+    const e = env[envName];
+    if (e !== undefined && e.trim() !== '')
+      return {
+        values: e
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean),
+        source: envName,
+      };
+    return undefined;
+  };
   const config: GlobalConfig = {
     stateDir: get('state-dir')?.value ?? DEFAULT_STATE_DIR,
     insecureSkipTlsVerify: false,
@@ -331,6 +374,33 @@ function interpret(program: Command, action: 'proxy' | 'agent' | 'version', env:
   ] as const) {
     const v = get(name);
     if (v) config[field] = v.value;
+  }
+  const relayOnly = get('relay-only');
+  if (relayOnly) config.relayOnly = parseBool(relayOnly.source, relayOnly.value);
+  const stun = getList('stun-server');
+  if (stun) {
+    config.stunServers =
+      stun.values.length === 1 && ['off', 'none'].includes(stun.values[0]!)
+        ? []
+        : stun.values.map((v) => parseHostPort(stun.source, v));
+  }
+  const relays = getList('relay');
+  if (relays) {
+    config.relays = relays.values.map((v) => {
+      let u: URL | undefined;
+      try {
+        u = new URL(v);
+      } catch {
+        u = undefined;
+      }
+      if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:')) {
+        throw new BadFlagError(
+          relays.source,
+          `${relays.source} ${JSON.stringify(v)} is not a relay URL; expected i.e. https://relay.example:8443/derp`,
+        );
+      }
+      return u.href;
+    });
   }
   const requestIp = get('request-ip');
   if (requestIp) {

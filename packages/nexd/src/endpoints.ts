@@ -5,8 +5,11 @@
 import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os';
 
 export interface RegisteredEndpoint {
-  /** How the endpoint was found (`models.Endpoint.source`): `local` for interface addresses. */
-  source: 'local';
+  /**
+   * How the endpoint was found (`models.Endpoint.source`): `local` for interface addresses, `stun` for
+   * the reflexive address a STUN server saw.
+   */
+  source: 'local' | 'stun';
   /** `host:port`, IPv6 in brackets. */
   address: string;
 }

@@ -357,3 +357,43 @@ describe('bad command lines: a typed error naming the bad part', () => {
     test(what, () => fails(argv, env, code, message));
   }
 });
+
+describe('reachability flags (issue 13)', () => {
+  const URL = 'https://svc.example';
+  test('--stun-server is repeatable; off means none; absent leaves the default to the service host', () => {
+    const p = proxy([
+      '--stun-server',
+      '198.51.100.1:3478',
+      '--stun-server',
+      'stun.example:3479',
+      'proxy',
+      URL,
+    ]);
+    assert.deepEqual(p.config.stunServers, [
+      { host: '198.51.100.1', port: 3478 },
+      { host: 'stun.example', port: 3479 },
+    ]);
+    assert.deepEqual(proxy(['--stun-server', 'off', 'proxy', URL]).config.stunServers, []);
+    assert.equal(proxy(['proxy', URL]).config.stunServers, undefined);
+    assert.deepEqual(
+      proxy(['proxy', URL], { NEXD_STUN_SERVER: 'a.example:1, b.example:2' }).config.stunServers,
+      [
+        { host: 'a.example', port: 1 },
+        { host: 'b.example', port: 2 },
+      ],
+    );
+    fails(
+      ['--stun-server', 'nope', 'proxy', URL],
+      {},
+      'NEX_ERR_BAD_FLAG',
+      /--stun-server "nope" is not host:port/,
+    );
+  });
+
+  test('--relay-only and --relay', () => {
+    const p = proxy(['--relay-only', '--relay', 'https://relay.example:8443/derp', 'proxy', URL]);
+    assert.equal(p.config.relayOnly, true);
+    assert.deepEqual(p.config.relays, ['https://relay.example:8443/derp']);
+    fails(['--relay', 'relay.example', 'proxy', URL], {}, 'NEX_ERR_BAD_FLAG', /is not a relay URL/);
+  });
+});

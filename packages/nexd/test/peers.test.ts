@@ -50,6 +50,7 @@ describe('peer reconciliation', () => {
       allowedIps: ['100.100.0.1/32', '200::1/128'],
       endpoint: '203.0.113.1:40000',
       persistentKeepalive: 25,
+      candidates: ['198.18.0.1:51820', '203.0.113.1:40000'],
     });
     assert.deepEqual(
       peerFromDevice({ id: 'x', public_key: K(9), endpoints: [{ source: 'local', address: '10.0.0.1:1' }] }),

@@ -57,6 +57,8 @@ export interface BuildAppOptions {
   uiDir?: string | false;
   /** Fastify server options for HTTPS (the CLI passes `{ https: { key, cert } }`). */
   https?: { key: Buffer | string; cert: Buffer | string };
+  /** DERP relay URLs announced to devices at `GET /.well-known/nexodus-relays` (see relay.ts). */
+  relays?: string[];
 }
 
 function validationField(err: FastifyError): string {
@@ -169,6 +171,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   app.get('/openapi.json', async () => openApiDocument);
   await app.register(healthRoutes, { ctx });
+  // Like OIDC discovery, outside the API: public facts a device needs before (and besides) its API calls.
+  app.get('/.well-known/nexodus-relays', async () => ({ relays: opts.relays ?? [] }));
 
   const identity = opts.identity;
   await app.register(identityRoutes, { identity });

@@ -1,10 +1,15 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 // SPDX-License-Identifier: Apache-2.0
 // nexodus-server: serve (the default command) and user administration.
+import { STUN_DEFAULT_PORT } from '@nexodus/nat';
 import { Command } from 'commander';
 import { identityView } from './db/open.js';
 import { IdentityError, IdentityService } from './identity/index.js';
+import { startRelay } from './relay.js';
 import { DEFAULT_HTTPS_LISTEN, DEFAULT_STATE_DIR, openConfiguredDatabase, startServer } from './server.js';
+import { ensureSelfSigned } from './tls.js';
 
 interface GlobalOpts {
   stateDir: string;
@@ -57,6 +62,21 @@ export function makeProgram(): Command {
       '--ui-dir <dir>',
       'the web UI build served at / (default: packages/ui/dist/web, or NEXODUS_UI_DIR)',
     )
+    .option(
+      '--stun-listen <host:port|off>',
+      `STUN responder UDP address, or off (default: 0.0.0.0:${STUN_DEFAULT_PORT})`,
+      process.env.NEXODUS_STUN_LISTEN,
+    )
+    .option(
+      '--relay-listen <host:port|off>',
+      'DERP relay (TLS like the API) on this TCP address, i.e. 0.0.0.0:443 (default: off)',
+      process.env.NEXODUS_RELAY_LISTEN,
+    )
+    .option(
+      '--relay-url <url>',
+      'relay URL announced to devices (default: https://<issuer host>:<relay port>/derp)',
+      process.env.NEXODUS_RELAY_URL,
+    )
     .action(
       async (
         o: GlobalOpts & {
@@ -67,8 +87,12 @@ export function makeProgram(): Command {
           issuer?: string;
           logLevel: string;
           uiDir?: string;
+          stunListen?: string;
+          relayListen?: string;
+          relayUrl?: string;
         },
       ) => {
+        const stun = o.stunListen ?? `0.0.0.0:${STUN_DEFAULT_PORT}`;
         const server = await startServer({
           stateDir: o.stateDir,
           ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}),
@@ -79,6 +103,10 @@ export function makeProgram(): Command {
           ...(o.issuer ? { issuer: o.issuer } : {}),
           logLevel: o.logLevel,
           ...(o.uiDir ? { uiDir: o.uiDir } : {}),
+          stunListen: stun === 'off' ? false : stun,
+          stunDefault: o.stunListen === undefined,
+          ...(o.relayListen && o.relayListen !== 'off' ? { relayListen: o.relayListen } : {}),
+          ...(o.relayUrl ? { relayUrl: o.relayUrl } : {}),
           ...(process.env.NEXODUS_ADMIN_PASSWORD
             ? { adminPassword: process.env.NEXODUS_ADMIN_PASSWORD }
             : {}),
@@ -96,6 +124,37 @@ export function makeProgram(): Command {
         process.on('SIGTERM', stop);
       },
     );
+
+  program
+    .command('relay')
+    .description('run only the DERP relay (Tailscale protocol), i.e. on another host than the API')
+    .option('--bind <host:port>', 'TCP address to listen on', '0.0.0.0:443')
+    .option('--tls-cert <file>', 'PEM certificate (default: a self-signed one in the state dir)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--plain', 'plain HTTP instead of TLS (tests only)')
+    .action(async (o: { bind: string; tlsCert?: string; tlsKey?: string; plain?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOpts>();
+      const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(o.bind);
+      if (!m) throw new Error(`--bind: expected host:port, got ${JSON.stringify(o.bind)}`);
+      const host = m[1] ?? (m[2] || '0.0.0.0');
+      let tls: { cert: string; key: string } | undefined;
+      if (!o.plain) {
+        if (o.tlsCert || o.tlsKey) {
+          if (!o.tlsCert || !o.tlsKey) throw new Error('--tls-cert and --tls-key go together');
+          tls = { cert: readFileSync(o.tlsCert, 'utf8'), key: readFileSync(o.tlsKey, 'utf8') };
+        } else {
+          const c = ensureSelfSigned(g.stateDir, ['localhost', '127.0.0.1', '::1', hostname()]);
+          tls = { cert: c.cert, key: c.key };
+        }
+      }
+      const relay = await startRelay({ host, port: Number(m[3]) }, tls);
+      process.stdout.write(
+        `DERP relay listening on TCP port ${relay.port} (${tls ? 'TLS' : 'plain HTTP'})\n`,
+      );
+      const stop = () => void relay.close().then(() => process.exit(0));
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
 
   const user = program.command('user').description('manage users of the built-in identity provider');
   user

@@ -12,6 +12,8 @@ import { migrateToLatest } from './db/migrate.js';
 import { identityView, openDatabase } from './db/open.js';
 import type { Database } from './db/schema.js';
 import { IdentityService } from './identity/index.js';
+import { type RelayListen, startRelay } from './relay.js';
+import { type StunListen, startStun } from './stun.js';
 import { ensureSelfSigned } from './tls.js';
 
 export const DEFAULT_STATE_DIR = './.state/server';
@@ -33,6 +35,17 @@ export interface ServerOptions {
   adminPassword?: string;
   /** The web UI build to serve (default packages/ui/dist/web or NEXODUS_UI_DIR). */
   uiDir?: string;
+  /**
+   * The STUN responders' UDP addresses (`host:port[,host:port]`, port 0 = ephemeral), or false/absent for none. The CLI
+   * passes `0.0.0.0:3478` unless told otherwise; `stunDefault` marks that value as not asked for, so a port
+   * taken by another process only warns.
+   */
+  stunListen?: string | false;
+  stunDefault?: boolean;
+  /** The DERP relay's TCP address (`host:port`, port 0 = ephemeral), or false/absent for none. */
+  relayListen?: string | false;
+  /** The relay URL announced to devices; default `https://<issuer host>:<relay port>/derp`. */
+  relayUrl?: string;
   /** Where human-facing lines go (generated admin password, CA path). Default: stdout. */
   print?: (line: string) => void;
 }
@@ -41,6 +54,12 @@ export interface RunningServer {
   app: FastifyInstance;
   db: Kysely<Database>;
   url: string;
+  /** The STUN responder's UDP port, when one runs. */
+  stunPort?: number;
+  /** The relay, when one runs. */
+  relay?: RelayListen;
+  /** The relay URL announced to devices. */
+  relayUrl?: string;
   close(): Promise<void>;
 }
 
@@ -106,6 +125,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const displayHost =
     host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   let app: FastifyInstance | undefined;
+  const stuns: StunListen[] = [];
+  let relay: RelayListen | undefined;
   try {
     // The issuer must be known before listening; with port 0 it is fixed up from the bound port below only
     // when not given, which is what tests use.
@@ -116,14 +137,34 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       print(`Created user "admin" with generated password: ${admin.generatedPassword}`);
       print('(shown once; set NEXODUS_ADMIN_PASSWORD to choose it yourself)');
     }
+    let relayUrl: string | undefined;
+    if (opts.relayListen) {
+      relay = await startRelay(splitHostPort(opts.relayListen, '--relay-listen'), https);
+      const issuerHost = new URL(issuer).hostname;
+      relayUrl = opts.relayUrl ?? `${https ? 'https' : 'http'}://${issuerHost}:${relay.port}/derp`;
+      print(`DERP relay listening on TCP port ${relay.port}, announced as ${relayUrl}`);
+    }
     app = await buildApp({
       db,
       identity,
       logger: log,
       ...(https ? { https } : {}),
       ...(opts.uiDir ? { uiDir: opts.uiDir } : {}),
+      ...(relayUrl ? { relays: [relayUrl] } : {}),
     });
     await app.listen({ host, port });
+    // One responder per address (comma-separated): two ports let devices tell a symmetric NAT, which
+    // maps each destination to another port, from one that keeps its mapping.
+    for (const a of opts.stunListen ? opts.stunListen.split(',') : []) {
+      const one = await startStun(
+        { ...splitHostPort(a.trim(), '--stun-listen'), isDefault: opts.stunDefault === true },
+        log,
+      );
+      if (one) {
+        stuns.push(one);
+        print(`STUN responder listening on UDP port ${one.port}`);
+      }
+    }
     const addr = app.server.address();
     const bound = typeof addr === 'object' && addr ? addr.port : port;
     const url = `${scheme}://${displayHost}:${bound}`;
@@ -133,12 +174,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       app: running,
       db,
       url,
+      ...(stuns[0] ? { stunPort: stuns[0].port } : {}),
+      ...(relay ? { relay } : {}),
+      ...(relayUrl ? { relayUrl } : {}),
       async close() {
+        for (const x of stuns) await x.close();
+        await relay?.close();
         await running.close();
         await db.destroy();
       },
     };
   } catch (err) {
+    for (const x of stuns) await x.close();
+    await relay?.close();
     await app?.close().catch(() => {});
     await db.destroy();
     throw err;

@@ -25,7 +25,7 @@ import { localStatic } from './noise.js';
 import { type Endpoint, Peer } from './peer.js';
 import { RateLimiter } from './ratelimiter.js';
 import { receiveDatagram } from './receive.js';
-import { type SendResult, sendKeepalive, sendPacket } from './send.js';
+import { type SendResult, sendInitiation, sendKeepalive, sendPacket } from './send.js';
 import { expireTimers, timersAnyAuthenticatedPacketTraversal } from './timers.js';
 
 export interface DeviceOptions {
@@ -61,6 +61,13 @@ export interface PeerConfig {
   presharedKey?: Uint8Array | string;
   /** Where to send first; updated by roaming. IPv6 without brackets. */
   endpoint?: Endpoint;
+  /**
+   * Other addresses the peer may be reached at (i.e. its LAN address, its reflexive address behind NAT, a
+   * relay). Every handshake initiation goes to the endpoint AND to each candidate; whichever path the
+   * response comes back on becomes the endpoint (roaming), so the first path to answer wins. Two peers
+   * that do this at the same time open endpoint-independent NATs for each other (hole punching).
+   */
+  candidates?: Endpoint[];
   /** CIDRs routed to this peer and accepted as inner source addresses from it, i.e. ['10.0.0.2/32']. */
   allowedIps: string[];
   /** Seconds between keepalives sent even when idle, 0 or undefined = off. */
@@ -191,14 +198,17 @@ export class WireGuardDevice {
     }
     const cidrs = parseCidrs(cfg.allowedIps ?? []);
     const endpoint = cfg.endpoint === undefined ? undefined : checkEndpoint(cfg.endpoint);
+    const candidates = (cfg.candidates ?? []).map(checkEndpoint);
     const keepalive = checkKeepalive(cfg.persistentKeepalive);
     const psk = cfg.presharedKey === undefined ? undefined : toKey(cfg.presharedKey, 'preshared key');
     const peer = new Peer(this.ctx.local, publicKey, key, psk, this.ctx.timers.cookieRefreshTime);
     peer.endpoint = endpoint;
+    peer.candidates = candidates;
     peer.persistentKeepalive = keepalive;
     this.ctx.peersByKey.set(key, peer);
     for (const c of cidrs) this.ctx.routes.insert(c, peer);
-    if (keepalive > 0 && endpoint !== undefined && now !== undefined) sendKeepalive(this.ctx, peer, now);
+    if (keepalive > 0 && (endpoint !== undefined || candidates.length > 0) && now !== undefined)
+      sendKeepalive(this.ctx, peer, now);
   }
 
   /** Changes the given fields of an existing peer; allowedIps, when given, replaces the whole list. */
@@ -206,6 +216,7 @@ export class WireGuardDevice {
     const peer = this.peer(update?.publicKey);
     const cidrs = update.allowedIps === undefined ? undefined : parseCidrs(update.allowedIps);
     const endpoint = update.endpoint === undefined ? undefined : checkEndpoint(update.endpoint);
+    const candidates = update.candidates === undefined ? undefined : update.candidates.map(checkEndpoint);
     const keepalive =
       update.persistentKeepalive === undefined ? undefined : checkKeepalive(update.persistentKeepalive);
     const psk = update.presharedKey === undefined ? undefined : toKey(update.presharedKey, 'preshared key');
@@ -214,6 +225,7 @@ export class WireGuardDevice {
       for (const c of cidrs) this.ctx.routes.insert(c, peer);
     }
     if (endpoint) peer.endpoint = endpoint;
+    if (candidates) peer.candidates = candidates;
     if (psk) peer.handshake.presharedKey = psk;
     if (keepalive !== undefined) {
       const wasOff = peer.persistentKeepalive === 0;
@@ -297,6 +309,16 @@ export class WireGuardDevice {
       peer.lastSentHandshake = Number.NEGATIVE_INFINITY;
     }
     sendKeepalive(this.ctx, peer, now);
+  }
+
+  /**
+   * Sends a handshake initiation now, to the endpoint and every candidate, even while the session is
+   * fresh: a path that opened since (i.e. a direct one while the relay carries the traffic) answers
+   * first and takes over. Initiations stay REKEY_TIMEOUT apart; the current session keeps working.
+   */
+  probe(publicKey: Uint8Array | string, now: number): void {
+    const peer = this.peer(publicKey);
+    sendInitiation(this.ctx, peer, now, false);
   }
 
   private peer(publicKey: Uint8Array | string | undefined): Peer {

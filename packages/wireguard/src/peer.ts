@@ -23,6 +23,8 @@ export class Peer {
   readonly staged: Uint8Array[] = [];
   /** Where to send, i.e. { address: '198.51.100.7', port: 51820 }; learnt from authenticated packets (roaming). */
   endpoint: Endpoint | undefined;
+  /** Other addresses initiations also go to (see PeerConfig.candidates). */
+  candidates: Endpoint[] = [];
   /** Persistent keepalive interval in seconds, 0 = off. */
   persistentKeepalive = 0;
   rxBytes = 0;

@@ -189,9 +189,17 @@ export function sendInitiation(ctx: DeviceContext, peer: Peer, now: number, isRe
   timersHandshakeInitiated(ctx, peer, now);
   publishHandshake(peer.key, 'initiation-sent', now, peer.handshakeAttempts);
   // Without an endpoint the retransmit timer still runs (and gives up), as in wireguard-go.
-  if (peer.endpoint !== undefined) {
+  const ep = peer.endpoint;
+  if (ep !== undefined) {
     peer.txBytes += msg.length;
-    ctx.output.sendDatagram(msg, peer.endpoint);
+    ctx.output.sendDatagram(msg, ep);
+  }
+  // The same message to every other candidate path: the responder takes the first copy, the rest are
+  // replays it drops (stale timestamp), and the path that answers becomes the endpoint.
+  for (const c of peer.candidates) {
+    if (ep !== undefined && c.port === ep.port && c.address === ep.address) continue;
+    peer.txBytes += msg.length;
+    ctx.output.sendDatagram(msg, c);
   }
 }
 

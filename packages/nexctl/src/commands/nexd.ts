@@ -89,6 +89,7 @@ export function registerNexdCommands(program: Command, ctx: CommandContext): voi
         ctx.write(
           formatTable(peers, [
             { header: 'PUBLIC KEY', value: (p) => p.publicKey },
+            { header: 'PATH', value: (p) => p.path },
             { header: 'ENDPOINT', value: (p) => p.endpoint },
             { header: 'ALLOWED IPS', value: (p) => p.allowedIps.join(',') },
             { header: 'LATEST HANDSHAKE', value: (p) => p.latestHandshake },

@@ -53,7 +53,7 @@ export class AgentTunnel implements TunnelHandle {
   readonly routes: RouteTable;
   readonly side: ProxySide;
   readonly addresses: string[];
-  readonly #peers: EnginePeers;
+  readonly peerSet: EnginePeers;
   readonly #pinger: Pinger;
   readonly #logger: Logger;
   #closed = false;
@@ -71,7 +71,7 @@ export class AgentTunnel implements TunnelHandle {
     this.addresses = addresses;
     this.#logger = opts.logger;
     this.side = { stream: new NodeStreamNetwork(), datagram: new NodeDatagramNetwork() };
-    this.#peers = new EnginePeers(node, {
+    this.peerSet = new EnginePeers(node, {
       logger: opts.logger,
       ...(opts.onHandshake ? { onHandshake: opts.onHandshake } : {}),
       ...(opts.simultaneousPeers ? { simultaneousPeers: true } : {}),
@@ -139,15 +139,15 @@ export class AgentTunnel implements TunnelHandle {
   }
 
   setPeer(peer: PeerConfig & { presharedKey?: string }): void {
-    if (!this.#closed) this.#peers.setPeer(peer);
+    if (!this.#closed) this.peerSet.setPeer(peer);
   }
 
   removePeer(publicKey: string): void {
-    if (!this.#closed) this.#peers.removePeer(publicKey);
+    if (!this.#closed) this.peerSet.removePeer(publicKey);
   }
 
   peers(): PeerStatus[] {
-    return this.#peers.peers();
+    return this.peerSet.peers();
   }
 
   ping(address: string, timeoutMs: number): Promise<PingResult> {
@@ -158,7 +158,7 @@ export class AgentTunnel implements TunnelHandle {
     if (this.#closed) return;
     this.#closed = true;
     this.#pinger.close();
-    this.#peers.close();
+    this.peerSet.close();
     this.routes.close();
     this.tun.close();
     const t = this.tun;

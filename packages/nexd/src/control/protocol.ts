@@ -53,8 +53,10 @@ export interface ProxyRuleStatus {
 
 export interface PeerStatus {
   publicKey: string;
-  /** i.e. `198.18.0.1:51820`, absent until known. */
+  /** i.e. `198.18.0.1:51820`, or the relay's URL when relayed; absent until known. */
   endpoint?: string;
+  /** The path in use: `direct` (UDP to the endpoint) or `relay` (DERP through the relay); absent until known. */
+  path?: 'direct' | 'relay';
   allowedIps: string[];
   /** ISO 8601 time of the latest handshake, absent if none yet. */
   latestHandshake?: string;

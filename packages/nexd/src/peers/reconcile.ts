@@ -14,11 +14,18 @@ export interface PeerConfig {
   allowedIps: string[];
   /** Seconds; absent means off. */
   persistentKeepalive?: number;
+  /**
+   * Every path to try, in order: local endpoints, then reflexive (STUN) ones, then the relay (`derp:` +
+   * the peer's key, when a relay serves the VPC). Absent when there is at most the endpoint.
+   */
+  candidates?: string[];
 }
+
+type PeerField = 'endpoint' | 'allowedIps' | 'persistentKeepalive' | 'candidates';
 
 export type PeerChange =
   | { op: 'add'; peer: PeerConfig }
-  | { op: 'update'; peer: PeerConfig; changed: ('endpoint' | 'allowedIps' | 'persistentKeepalive')[] }
+  | { op: 'update'; peer: PeerConfig; changed: PeerField[] }
   | { op: 'remove'; publicKey: string };
 
 /** The engine side of reconciliation (the wireguard package's device will implement it). */
@@ -39,10 +46,11 @@ export function diffPeers(current: readonly PeerConfig[], desired: readonly Peer
       changes.push({ op: 'add', peer });
       continue;
     }
-    const changed: ('endpoint' | 'allowedIps' | 'persistentKeepalive')[] = [];
+    const changed: PeerField[] = [];
     if (old.endpoint !== peer.endpoint) changed.push('endpoint');
     if (old.allowedIps.join(',') !== peer.allowedIps.join(',')) changed.push('allowedIps');
     if (old.persistentKeepalive !== peer.persistentKeepalive) changed.push('persistentKeepalive');
+    if ((old.candidates ?? []).join(',') !== (peer.candidates ?? []).join(',')) changed.push('candidates');
     if (changed.length > 0) changes.push({ op: 'update', peer, changed });
   }
   return changes;
@@ -96,6 +104,19 @@ export function peerFromDevice(device: VpcDevice, persistentKeepalive?: number):
   const peer: PeerConfig = { publicKey: device.public_key, allowedIps };
   if (ranked[0]?.address) peer.endpoint = ranked[0].address;
   if (persistentKeepalive) peer.persistentKeepalive = persistentKeepalive;
+  // Probing order (hole punching): a LAN address answers fastest where it is reachable at all, then the
+  // reflexive ones; others (a newer server's sources) last. Initiations go to all of them at once.
+  const order = ['local', 'stun'];
+  const rank = (src: string | undefined) => {
+    const r = order.indexOf(src ?? '');
+    return r < 0 ? order.length : r;
+  };
+  const candidates = [
+    ...new Set(
+      [...endpoints].sort((a, b) => rank(a.source) - rank(b.source)).map((e) => e.address as string),
+    ),
+  ];
+  if (candidates.length > 1) peer.candidates = candidates;
   return peer;
 }
 

@@ -21,6 +21,8 @@ export interface EnginePeersOptions {
   simultaneousPeers?: boolean;
   /** Told after a peer was added, updated or removed (agent mode keeps its routes in step). */
   onPeerChange?: (publicKey: string, allowedIps: readonly string[] | undefined) => void;
+  /** Probe no direct path: peers are reached only through the relay route (see relayEndpoint). */
+  relayOnly?: boolean;
 }
 
 export class EnginePeers implements PeerSink {
@@ -28,7 +30,18 @@ export class EnginePeers implements PeerSink {
   readonly #logger: Logger;
   readonly #simultaneous: boolean;
   readonly #onPeerChange: EnginePeersOptions['onPeerChange'];
+  readonly #relayOnly: boolean;
+  /**
+   * The relay's placeholder endpoint for a peer (set by the relay client when one is connected), tried
+   * after every direct candidate; undefined = no relay path to that peer.
+   */
+  relayEndpoint: ((publicKey: string) => { address: string; port: number } | undefined) | undefined =
+    undefined;
+  /** How a relayed path is shown: the relay's URL (set by the relay client with relayEndpoint). */
+  relayName: ((endpoint: { address: string; port: number }) => string | undefined) | undefined = undefined;
   readonly #known = new Set<string>();
+  /** The last configuration given per peer, re-applied when the relay path appears or goes. */
+  readonly #configs = new Map<string, PeerConfig & { presharedKey?: string }>();
   readonly #onHandshake: (msg: unknown) => void;
   /** Persistent keepalives held back until the first handshake with the peer (see setPeer). */
   readonly #deferredKeepalive = new Map<string, number>();
@@ -41,6 +54,7 @@ export class EnginePeers implements PeerSink {
     this.#logger = opts.logger;
     this.#simultaneous = opts.simultaneousPeers === true;
     this.#onPeerChange = opts.onPeerChange;
+    this.#relayOnly = opts.relayOnly === true;
     const count = opts.onHandshake;
     this.#onHandshake = (msg) => {
       const ev = msg as HandshakeEvent;
@@ -60,7 +74,15 @@ export class EnginePeers implements PeerSink {
   /** PeerSink: adds or updates a peer. Endpoints must be IP literals here (see resolveEndpoint). */
   setPeer(peer: PeerConfig & { presharedKey?: string }): void {
     if (this.#closed) return;
-    const endpoint = peer.endpoint ? splitLiteral(peer.endpoint) : undefined;
+    this.#configs.set(peer.publicKey, peer);
+    const relay = this.relayEndpoint?.(peer.publicKey);
+    const direct = this.#relayOnly
+      ? []
+      : (peer.candidates ?? (peer.endpoint ? [peer.endpoint] : []))
+          .map(splitLiteral)
+          .filter((e): e is { address: string; port: number } => e !== undefined);
+    const candidates = relay ? [...direct, relay] : direct;
+    const endpoint = this.#relayOnly ? relay : peer.endpoint ? splitLiteral(peer.endpoint) : relay;
     // A persistent keepalive on a peer without a session starts a handshake at once. Two devices that
     // learn of each other in the same instant (both follow the same watch stream) would then initiate
     // simultaneously; each answers the other's initiation, which replaces its own handshake state, so
@@ -80,10 +102,14 @@ export class EnginePeers implements PeerSink {
       this.#deferredKeepalive.set(peer.publicKey, keepalive);
       keepalive = undefined;
     }
+    // With several paths, roaming decides which one is in use: an update must not move a peer off the
+    // path that answered (i.e. back from direct to a dead reflexive address) just because the list changed.
+    const setEndpoint = endpoint && !(!isNew && candidates.length > 1);
     const cfg = {
       publicKey: peer.publicKey,
       allowedIps: peer.allowedIps,
-      ...(endpoint ? { endpoint } : {}),
+      ...(setEndpoint ? { endpoint } : {}),
+      candidates,
       ...(peer.presharedKey ? { presharedKey: peer.presharedKey } : {}),
       ...(keepalive ? { persistentKeepalive: keepalive } : {}),
     };
@@ -92,7 +118,8 @@ export class EnginePeers implements PeerSink {
       else {
         this.#node.addPeer(cfg);
         this.#known.add(peer.publicKey);
-        if (endpoint && this.#deferredKeepalive.has(peer.publicKey)) this.#armHoldBack(peer.publicKey);
+        if ((endpoint || candidates.length > 0) && this.#deferredKeepalive.has(peer.publicKey))
+          this.#armHoldBack(peer.publicKey);
       }
     } catch (err) {
       // A bad peer from the service must not take the daemon down; the rest of the set still applies.
@@ -102,9 +129,15 @@ export class EnginePeers implements PeerSink {
     this.#onPeerChange?.(peer.publicKey, peer.allowedIps);
   }
 
+  /** Applies every peer's configuration again, i.e. once the relay is connected (its paths are new). */
+  reapplyPeers(): void {
+    for (const p of [...this.#configs.values()]) this.setPeer(p);
+  }
+
   removePeer(publicKey: string): void {
     if (this.#closed || !this.#known.has(publicKey)) return;
     this.#known.delete(publicKey);
+    this.#configs.delete(publicKey);
     this.#deferredKeepalive.delete(publicKey);
     this.#clearHoldBack(publicKey);
     try {
@@ -139,12 +172,18 @@ export class EnginePeers implements PeerSink {
   peers(): PeerStatus[] {
     return this.#node.status().map((p) => ({
       publicKey: p.publicKey,
-      ...(p.endpoint ? { endpoint: formatEndpoint(p.endpoint.address, p.endpoint.port) } : {}),
+      ...(p.endpoint ? this.#describePath(p.endpoint) : {}),
       allowedIps: p.allowedIps,
       ...(p.latestHandshake ? { latestHandshake: new Date(p.latestHandshake).toISOString() } : {}),
       rxBytes: p.rxBytes,
       txBytes: p.txBytes,
     }));
+  }
+
+  #describePath(e: { address: string; port: number }): Pick<PeerStatus, 'endpoint' | 'path'> {
+    const relay = this.relayName?.(e);
+    if (relay !== undefined) return { endpoint: relay, path: 'relay' };
+    return { endpoint: formatEndpoint(e.address, e.port), path: 'direct' };
   }
 
   /** Stops the timers and the diagnostics subscription; the node is closed by its owner. */

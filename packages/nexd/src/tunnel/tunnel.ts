@@ -51,6 +51,8 @@ export interface TunnelOptions {
    * Standalone peers are static: their keepalives start at once, as wg-quick does.
    */
   simultaneousPeers?: boolean;
+  /** Probe no direct path: peers are reached only through the relay route (see relayEndpoint). */
+  relayOnly?: boolean;
 }
 
 /** `host:port` / `[v6]:port` -> an endpoint for the engine; names are resolved once, here. */
@@ -71,6 +73,10 @@ export interface TunnelHandle extends PeerSink {
   readonly side: ProxySide;
   /** The WireGuard UDP port. */
   readonly port: number;
+  /** The engine (STUN and the relay path use its socket and virtual routes). */
+  readonly node: WireGuardNode;
+  /** The peer set: the relay path sets its hooks here. */
+  readonly peerSet: EnginePeers;
   peers(): PeerStatus[];
   /** One ICMP echo through the tunnel (see Pinger). */
   ping(address: string, timeoutMs: number): Promise<PingResult>;
@@ -84,7 +90,8 @@ export class Tunnel implements TunnelHandle {
   readonly node: WireGuardNode;
   readonly stack: NetStack;
   readonly side: ProxySide;
-  readonly #peers: EnginePeers;
+  /** The peer set (hold-back, candidates, relay path); the relay client sets its hooks here. */
+  readonly peerSet: EnginePeers;
   readonly #pinger: Pinger;
   #closed = false;
   #flushQueued = false;
@@ -96,10 +103,11 @@ export class Tunnel implements TunnelHandle {
   private constructor(node: WireGuardNode, stack: NetStack, addresses: string[], opts: TunnelOptions) {
     this.node = node;
     this.stack = stack;
-    this.#peers = new EnginePeers(node, {
+    this.peerSet = new EnginePeers(node, {
       logger: opts.logger,
       ...(opts.onHandshake ? { onHandshake: opts.onHandshake } : {}),
       ...(opts.simultaneousPeers ? { simultaneousPeers: true } : {}),
+      ...(opts.relayOnly ? { relayOnly: true } : {}),
     });
     const pinger = new Pinger((p) => node.send(p), addresses);
     this.#pinger = pinger;
@@ -173,15 +181,15 @@ export class Tunnel implements TunnelHandle {
 
   /** PeerSink: adds or updates a peer. Endpoints must be IP literals here (see resolveEndpoint). */
   setPeer(peer: PeerConfig & { presharedKey?: string }): void {
-    if (!this.#closed) this.#peers.setPeer(peer);
+    if (!this.#closed) this.peerSet.setPeer(peer);
   }
 
   removePeer(publicKey: string): void {
-    if (!this.#closed) this.#peers.removePeer(publicKey);
+    if (!this.#closed) this.peerSet.removePeer(publicKey);
   }
 
   peers(): PeerStatus[] {
-    return this.#peers.peers();
+    return this.peerSet.peers();
   }
 
   ping(address: string, timeoutMs: number): Promise<PingResult> {
@@ -192,7 +200,7 @@ export class Tunnel implements TunnelHandle {
     if (this.#closed) return;
     this.#closed = true;
     this.#pinger.close();
-    this.#peers.close();
+    this.peerSet.close();
     this.stack.close();
     await this.node.close();
   }

@@ -202,12 +202,14 @@ export class ServerProcess {
     readonly stateDir: string,
     readonly port: number,
     readonly https: boolean,
+    /** Extra server flags, i.e. `['--relay-listen', '127.0.0.1:4443']`. */
+    readonly extraArgs: string[] = [],
   ) {
     this.url = `${https ? 'https' : 'http'}://127.0.0.1:${port}`;
   }
 
-  static async start(opts: { https?: boolean } = {}): Promise<ServerProcess> {
-    const s = new ServerProcess(tempDir('srv'), await freePort(), opts.https === true);
+  static async start(opts: { https?: boolean; args?: string[] } = {}): Promise<ServerProcess> {
+    const s = new ServerProcess(tempDir('srv'), await freePort(), opts.https === true, opts.args);
     await s.start();
     return s;
   }
@@ -219,7 +221,17 @@ export class ServerProcess {
       : ['--http-listen', `127.0.0.1:${this.port}`];
     this.child = new Child(
       process.execPath,
-      [SERVER_CLI, '--state-dir', this.stateDir, ...listen, '--log-level', 'warn'],
+      [
+        SERVER_CLI,
+        '--state-dir',
+        this.stateDir,
+        ...listen,
+        '--log-level',
+        'warn',
+        '--stun-listen',
+        'off',
+        ...this.extraArgs,
+      ],
       { NEXODUS_ADMIN_PASSWORD: ADMIN_PASSWORD },
     );
     await this.child.waitOutput('the server to listen', () =>

@@ -74,6 +74,12 @@ export class WireGuardNode {
    * into the receive buffer, valid until this returns: copy it to keep it.
    */
   onPacket: ((packet: Uint8Array, peerKey: string) => void) | undefined = undefined;
+  /**
+   * Called with each received datagram that is not shaped like a WireGuard message (type 1-4 followed by
+   * three zero bytes), i.e. STUN responses on the shared socket; the engine never sees those. `data` is
+   * a view into the receive buffer, valid until this returns. Unset: everything goes to the engine.
+   */
+  onOtherDatagram: ((data: Uint8Array, from: Endpoint) => void) | undefined = undefined;
   /** Socket buffer sizes the kernel granted, per family. */
   readonly socketBuffers: BindEvent[];
 
@@ -88,6 +94,9 @@ export class WireGuardNode {
     this.schedule();
   };
   private closed = false;
+  /** Datagrams to endpoints with this address go to `virtualSend` instead of a socket (i.e. a relay). */
+  private virtualAddress: string | undefined = undefined;
+  private virtualSend: ((data: Uint8Array, to: Endpoint) => void) | undefined = undefined;
 
   private constructor(
     private readonly sock4: dgram.Socket,
@@ -98,7 +107,7 @@ export class WireGuardNode {
     this.port = sock4.address().port;
     const batched = opts.batchedIo !== false;
     const hooks = {
-      onDatagram: (data: Uint8Array, from: Endpoint, t: number) => this.device.receiveDatagram(data, from, t),
+      onDatagram: (data: Uint8Array, from: Endpoint, t: number) => this.receive(data, from, t),
       onBurstEnd: () => this.requestSchedule(),
       now,
     };
@@ -141,7 +150,7 @@ export class WireGuardNode {
       }
     }
     sock.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
-      this.device.receiveDatagram(msg, rinfo, now());
+      this.receive(msg, rinfo, now());
       this.requestSchedule();
     });
     return new DgramSender(sock);
@@ -312,8 +321,56 @@ export class WireGuardNode {
     await Promise.all([closeSocket(this.sock4), this.sock6 ? closeSocket(this.sock6) : undefined]);
   }
 
+  /** One received datagram: WireGuard-shaped ones to the engine, the rest to onOtherDatagram. */
+  private receive(data: Uint8Array, from: Endpoint, t: number): void {
+    const other = this.onOtherDatagram;
+    if (
+      other !== undefined &&
+      !(data.length >= 4 && data[0] >= 1 && data[0] <= 4 && data[1] === 0 && data[2] === 0 && data[3] === 0)
+    ) {
+      other(data, from);
+      return;
+    }
+    this.device.receiveDatagram(data, from, t);
+  }
+
+  /**
+   * Sends a datagram that is not WireGuard's (i.e. a STUN request) from the WireGuard socket, so it gets
+   * the NAT mapping WireGuard's own datagrams get. Errors are counted in sendErrors.
+   */
+  sendOther(data: Uint8Array, to: Endpoint): void {
+    this.sendDatagram(data, to);
+  }
+
+  /**
+   * Routes datagrams for endpoints whose address is `address` (i.e. the relay's placeholder 127.3.3.40)
+   * to `send` instead of a socket; `data` is only valid during the call (copy it to keep it). Received
+   * datagrams of that path come back in through injectDatagram. One such route per node.
+   */
+  setVirtualRoute(address: string, send: (data: Uint8Array, to: Endpoint) => void): void {
+    this.virtualAddress = address;
+    this.virtualSend = send;
+  }
+
+  /** Hands the engine a datagram that arrived by another path than the sockets (i.e. a relay). */
+  injectDatagram(data: Uint8Array, from: Endpoint): void {
+    if (this.closed) return;
+    this.device.receiveDatagram(data, from, now());
+    this.requestSchedule();
+  }
+
+  /** See WireGuardDevice.probe: a handshake to the endpoint and every candidate, now. */
+  probe(publicKey: Uint8Array | string): void {
+    this.device.probe(publicKey, now());
+    this.requestSchedule();
+  }
+
   private sendDatagram(data: Uint8Array, to: Endpoint): void {
     if (this.closed) return;
+    if (to.address === this.virtualAddress) {
+      this.virtualSend!(data, to);
+      return;
+    }
     const sender = to.address.includes(':') ? this.sender6 : this.sender4;
     sender?.send(data, to);
   }
