@@ -38,11 +38,12 @@ const nginx: ContainerImage = {
       `user www-data;
 worker_processes 1;
 pid /run/nginx.pid;
-error_log /dev/stderr warn;
+error_log stderr warn;
 events { worker_connections 256; }
 http {
   include /etc/nginx/mime.types;
-  access_log /dev/stdout;
+  # Node gives a child socket pairs, not pipes, for stdio: /dev/stdout cannot be opened, so no access log.
+  access_log off;
   server {
     listen 80;
     listen [::]:80;

@@ -402,7 +402,7 @@ class PodWorker {
           name: meta.name!,
           namespace: meta.namespace!,
           gracePeriodSeconds: 0,
-          body: { preconditions: { uid: meta.uid } },
+          body: { gracePeriodSeconds: 0, preconditions: { uid: meta.uid } },
         })
         .catch(() => {});
     }
