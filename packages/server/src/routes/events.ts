@@ -79,7 +79,7 @@ export async function eventRoutes(
         .select(['id', 'vpc_id'])
         .where('public_key', '=', pk)
         .executeTakeFirst();
-      if (!d || d.vpc_id !== vpc.id) throw notFound('device with this public_key in this VPC');
+      if (!d || d.vpc_id !== vpc.id) throw notFound('device');
       if (p.kind === 'device' && p.deviceId !== d.id) {
         throw new NexError('NEX_ERR_FORBIDDEN', 'a device token may only mark its own device online');
       }

@@ -53,7 +53,7 @@ export async function metadataRoutes(app: FastifyInstance, opts: { ctx: ServerCo
         .where('device_id', '=', d.id)
         .where('key', '=', req.params.key)
         .executeTakeFirst();
-      if (!row) throw notFound('metadata key');
+      if (!row) throw notFound('device metadata');
       return metadataView(row);
     },
   );
@@ -109,7 +109,7 @@ export async function metadataRoutes(app: FastifyInstance, opts: { ctx: ServerCo
         .where('device_id', '=', d.id)
         .where('key', '=', req.params.key)
         .executeTakeFirst();
-      if (!exists) throw notFound('metadata key');
+      if (!exists) throw notFound('device metadata');
       return writeVpc(ctx, d.vpc_id, async (trx, revision) => {
         const row = await trx
           .deleteFrom('device_metadata')
@@ -117,7 +117,7 @@ export async function metadataRoutes(app: FastifyInstance, opts: { ctx: ServerCo
           .where('key', '=', req.params.key)
           .returningAll()
           .executeTakeFirst();
-        if (!row) throw notFound('metadata key');
+        if (!row) throw notFound('device metadata');
         const view = { ...metadataView(row), revision };
         await addTombstone(trx, d.vpc_id, 'device-metadata', `${d.id}/${row.key}`, revision, view);
         return view;

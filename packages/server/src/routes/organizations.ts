@@ -7,14 +7,14 @@ import { isUuid, requireUser } from '../access.js';
 import { principalOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { uniqueViolation } from '../db/constraints.js';
-import { NexError, notFound } from '../errors.js';
+import { badPathParam, NexError, notFound } from '../errors.js';
 import { byText } from '../order.js';
 import type { Principal } from '../principal.js';
 import { organizationView } from '../views.js';
 import { arrayOf, idParams, responses } from './route-schemas.js';
 
 async function readableOrg(ctx: ServerContext, p: Principal, id: string) {
-  if (!isUuid(id)) throw notFound('organization');
+  if (!isUuid(id)) throw badPathParam('id');
   const org = await ctx.db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
   if (!org) throw notFound('organization');
   if (p.kind === 'user' ? org.owner_id !== p.userId : org.id !== (await vpcOrg(ctx, p.vpcId))) {

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { isUuid, ownedVpc, requireUser } from '../access.js';
 import { principalOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
-import { NexError, notFound } from '../errors.js';
+import { badPathParam, NexError, notFound } from '../errors.js';
 import { newToken, REG_KEY_TOKEN_PREFIX } from '../tokens.js';
 import { regKeyView } from '../views.js';
 import { arrayOf, idParams, responses } from './route-schemas.js';
@@ -15,9 +15,9 @@ export async function regKeyRoutes(app: FastifyInstance, opts: { ctx: ServerCont
   const { ctx } = opts;
 
   const owned = async (userId: string, id: string) => {
-    if (!isUuid(id)) throw notFound('registration key');
+    if (!isUuid(id)) throw badPathParam('id');
     const k = await ctx.db.selectFrom('reg_keys').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!k || k.owner_id !== userId) throw notFound('registration key');
+    if (!k || k.owner_id !== userId) throw notFound('reg key');
     return k;
   };
 

@@ -14,7 +14,7 @@ import ipaddr from 'ipaddr.js';
 import { isUuid, ownedVpc, readableVpc, requireUser } from '../access.js';
 import { principalOf } from '../auth.js';
 import { type ServerContext, writeVpc } from '../context.js';
-import { NexError, notFound } from '../errors.js';
+import { badPathParam, NexError, notFound } from '../errors.js';
 import { addTombstone, nextRevision } from '../events/revisions.js';
 import type { Principal } from '../principal.js';
 import { securityGroupView } from '../views.js';
@@ -61,7 +61,7 @@ export async function securityGroupRoutes(app: FastifyInstance, opts: { ctx: Ser
   const { ctx } = opts;
 
   const readable = async (p: Principal, id: string) => {
-    if (!isUuid(id)) throw notFound('security group');
+    if (!isUuid(id)) throw badPathParam('id');
     const sg = await ctx.db.selectFrom('security_groups').selectAll().where('id', '=', id).executeTakeFirst();
     if (!sg) throw notFound('security group');
     await readableVpc(ctx, p, sg.vpc_id).catch(() => {

@@ -14,8 +14,9 @@ export async function userRoutes(
 ): Promise<void> {
   app.get('/api/users/me', { schema: { response: responses(200, userSchema) } }, async (req) => {
     const p = principalOf(req);
-    if (p.kind === 'user') return { id: p.userId, username: p.username };
+    // The original's user: {id, full_name, picture, username}; we keep no full name or picture yet.
+    if (p.kind === 'user') return { id: p.userId, full_name: '', picture: '', username: p.username };
     const u = opts.lookupUser ? await opts.lookupUser(p.ownerId) : undefined;
-    return { id: p.ownerId, username: u?.username ?? '' };
+    return { id: p.ownerId, full_name: '', picture: '', username: u?.username ?? '' };
   });
 }
