@@ -206,8 +206,16 @@ export class ServerProcess {
     this.url = `${https ? 'https' : 'http'}://127.0.0.1:${port}`;
   }
 
-  static async start(opts: { https?: boolean } = {}): Promise<ServerProcess> {
+  /** The issuer's path when started with `issuerPath` (the OIDC routes then live only under it). */
+  issuerPath = '';
+
+  /**
+   * `issuerPath` (i.e. `/realms/nexodus`) forces the original login flow: the issuer gets a path of its own, as
+   * a Keycloak realm has, so clients reach the token endpoint only through /device/login/start and discovery.
+   */
+  static async start(opts: { https?: boolean; issuerPath?: string } = {}): Promise<ServerProcess> {
     const s = new ServerProcess(tempDir('srv'), await freePort(), opts.https === true);
+    s.issuerPath = opts.issuerPath ?? '';
     await s.start();
     return s;
   }
@@ -219,7 +227,15 @@ export class ServerProcess {
       : ['--http-listen', `127.0.0.1:${this.port}`];
     this.child = new Child(
       process.execPath,
-      [SERVER_CLI, '--state-dir', this.stateDir, ...listen, '--log-level', 'warn'],
+      [
+        SERVER_CLI,
+        '--state-dir',
+        this.stateDir,
+        ...listen,
+        ...(this.issuerPath ? ['--issuer', `${this.url}${this.issuerPath}`] : []),
+        '--log-level',
+        'warn',
+      ],
       { NEXODUS_ADMIN_PASSWORD: ADMIN_PASSWORD },
     );
     await this.child.waitOutput('the server to listen', () =>
