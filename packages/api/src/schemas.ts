@@ -48,6 +48,27 @@ export const organizationSchema = {
 } as const;
 export type Organization = FromSchema<typeof organizationSchema>;
 
+/** A member of an organization (models.UserOrganization); we have one member per organization, its owner. */
+export const userOrganizationSchema = {
+  type: 'object',
+  properties: {
+    organization_id: { type: 'string' },
+    user_id: { type: 'string' },
+    roles: { type: 'array', items: { type: 'string' } },
+    user: userSchema,
+  },
+  required: ['organization_id', 'user_id', 'roles', 'user'],
+  additionalProperties: false,
+} as const;
+export type UserOrganization = FromSchema<typeof userOrganizationSchema>;
+
+/** GET /api/fflags: the original's feature flags, what this service implements. */
+export const featureFlagsSchema = {
+  type: 'object',
+  additionalProperties: { type: 'boolean' },
+} as const;
+export type FeatureFlags = Record<string, boolean>;
+
 export const addOrganizationSchema = {
   type: 'object',
   properties: {
@@ -248,6 +269,19 @@ export const addRegKeySchema = {
   additionalProperties: false,
 } as const;
 export type AddRegKey = FromSchema<typeof addRegKeySchema>;
+
+/** PATCH /api/reg-keys/{id} (models.UpdateRegKey): only the fields given change. */
+export const updateRegKeySchema = {
+  type: 'object',
+  properties: {
+    description: { type: 'string', maxLength: 256 },
+    expires_at: { type: 'string', maxLength: 64, description: 'RFC 3339 time' },
+    security_group_id: { type: 'string', maxLength: 64 },
+    settings: { type: 'object', additionalProperties: true },
+  },
+  additionalProperties: false,
+} as const;
+export type UpdateRegKey = FromSchema<typeof updateRegKeySchema>;
 
 export const securityRuleSchema = {
   type: 'object',

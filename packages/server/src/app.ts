@@ -22,6 +22,8 @@ import { type IdentityService, identityRoutes } from './identity/index.js';
 import { PoolCache } from './ipam.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventRoutes, resetOnlineAfterStart } from './routes/events.js';
+import { featureFlagRoutes } from './routes/fflags.js';
+import { healthRoutes } from './routes/health.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { regKeyRoutes } from './routes/reg-keys.js';
@@ -144,6 +146,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   });
 
   app.get('/openapi.json', async () => openApiDocument);
+  await app.register(healthRoutes, { ctx });
 
   const identity = opts.identity;
   await app.register(identityRoutes, { identity });
@@ -183,6 +186,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     await api.register(metadataRoutes, { ctx });
     await api.register(regKeyRoutes, { ctx });
     await api.register(securityGroupRoutes, { ctx });
+    await api.register(featureFlagRoutes);
     await api.register(eventRoutes, { ctx, bookmarkMs: opts.bookmarkMs ?? DEFAULT_BOOKMARK_MS });
   });
 

@@ -61,7 +61,7 @@ for (const engine of ENGINES) {
       assert.equal((await get(bearer('not-a-token'), '/api/users/me')).status, 401);
       const me = await get(alice, '/api/users/me');
       assert.equal(me.status, 200);
-      assert.deepEqual(me.json, { id: alice.id, username: alice.name });
+      assert.deepEqual(me.json, { id: alice.id, full_name: '', picture: '', username: alice.name });
       const orgs = await get(alice, '/api/organizations');
       assert.deepEqual(
         orgs.json.map((o: { id: string }) => o.id),
