@@ -20,6 +20,7 @@ import { ChangeBus } from './events/bus.js';
 import { SharedReads } from './events/shared-reads.js';
 import { type IdentityService, identityRoutes } from './identity/index.js';
 import { PoolCache } from './ipam.js';
+import { metricsRoutes } from './metrics.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventRoutes, resetOnlineAfterStart } from './routes/events.js';
 import { featureFlagRoutes } from './routes/fflags.js';
@@ -147,6 +148,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   app.get('/openapi.json', async () => openApiDocument);
   await app.register(healthRoutes, { ctx });
+  // Not encapsulated, so its onResponse hook sees every route.
+  await metricsRoutes(app, { ctx });
 
   const identity = opts.identity;
   await app.register(identityRoutes, { identity });

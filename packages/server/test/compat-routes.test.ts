@@ -177,7 +177,7 @@ for (const engine of ENGINES) {
       assert.equal(foreign.body, '{"error":"not found","resource":"reg key"}');
     });
 
-    it('DELETE /api/devices/{id}/metadata removes every key (204); watch-visible tombstones', async () => {
+    it('DELETE /api/devices/{id}/metadata removes every key (204); other users get 404', async () => {
       const d = await req('POST', alice, '/api/devices', { public_key: wgKey(), vpc_id: alice.id });
       for (const key of ['a', 'b']) {
         assert.equal(
@@ -190,6 +190,32 @@ for (const engine of ENGINES) {
       assert.equal(del.body, '');
       assert.equal((await req('GET', alice, `/api/devices/${d.json.id}/metadata`)).body, '[]');
       assert.equal((await req('DELETE', bob, `/api/devices/${d.json.id}/metadata`)).status, 404);
+    });
+
+    it('/metrics: requests and latency per route pattern, watch streams open, the database pool', async () => {
+      await req('GET', alice, `/api/vpcs/${alice.id}`);
+      await req('GET', alice, '/api/devices/00000000-0000-4000-8000-000000000000');
+      const m = await req('GET', undefined, '/metrics');
+      assert.equal(m.status, 200);
+      assert.match(String(m.headers['content-type']), /^text\/plain/);
+      // The route pattern, not the URL: ids never become labels.
+      assert.match(
+        m.body,
+        /nexodus_server_http_requests_total\{method="GET",route="\/api\/vpcs\/:id",status="200"\} [1-9]/,
+      );
+      assert.match(
+        m.body,
+        /nexodus_server_http_requests_total\{method="GET",route="\/api\/devices\/:id",status="404"\} 1/,
+      );
+      assert.doesNotMatch(m.body, new RegExp(alice.id));
+      assert.match(
+        m.body,
+        /nexodus_server_http_request_duration_seconds_bucket\{le="0.1",method="GET",route="\/api\/vpcs\/:id"\}/,
+      );
+      assert.match(m.body, /nexodus_server_watch_streams_open 0/);
+      if (engine === 'postgres')
+        assert.match(m.body, /nexodus_server_db_pool_connections\{state="total"\} [1-9]/);
+      else assert.doesNotMatch(m.body, /nexodus_server_db_pool_connections\{/);
     });
 
     it('/private/live and /private/ready answer without a token', async () => {

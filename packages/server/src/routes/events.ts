@@ -43,6 +43,14 @@ export async function resetOnlineAfterStart(ctx: ServerContext): Promise<void> {
   for (const r of rows) await setOnline(ctx, r.vpc_id, r.id, false);
 }
 
+/** The open watch streams of each app (read by /metrics). */
+const openStreams = new WeakMap<ServerContext, ReadonlySet<WatchStream>>();
+
+/** How many watch streams this app has open. */
+export function openWatchStreams(ctx: ServerContext): number {
+  return openStreams.get(ctx)?.size ?? 0;
+}
+
 export async function eventRoutes(
   app: FastifyInstance,
   opts: { ctx: ServerContext; bookmarkMs: number },
@@ -52,6 +60,7 @@ export async function eventRoutes(
   if (!counts) onlineCounts.set(ctx, (counts = new Map()));
   const online = counts;
   const streams = new Set<WatchStream>();
+  openStreams.set(ctx, streams);
   // preClose, not onClose: close() waits for in-flight requests, and a watch stream never finishes by itself.
   // Then wait for the offline marks, so a graceful stop leaves no device marked online (the database is
   // closed after the app).
