@@ -6,7 +6,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { registerApiCommands } from './commands/api.js';
 import type { GlobalOptions } from './commands/context.js';
 import { registerNexdCommands } from './commands/nexd.js';
-import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
+import { registerNexdSettingsCommands } from './commands/nexd-settings.js';
+import { OUTPUT_FORMATS, type OutputFormat, useOutputFormat } from './output.js';
 
 export const NEXCTL_EXIT_OK = 0;
 export const NEXCTL_EXIT_FAILURE = 1;
@@ -51,9 +52,15 @@ export async function runNexctl(
   // Subcommands inherit exitOverride/output settings only if configured before they are added.
   const globals = (): GlobalOptions => {
     const o = program.opts<{ stateDir: string; output: OutputFormat }>();
-    return { stateDir: o.stateDir, output: o.output };
+    return { stateDir: o.stateDir, output: useOutputFormat(o.output), format: o.output };
   };
+  // Before any command runs, so formatTable/formatJson write the chosen format even where a command did not
+  // ask for the globals.
+  program.hook('preAction', () => {
+    useOutputFormat(program.opts<{ output: OutputFormat }>().output);
+  });
   registerNexdCommands(program, { globals, write: io.stdout });
+  registerNexdSettingsCommands(program, { globals, write: io.stdout });
   const login = () => {
     const o = program.opts<{
       serviceUrl?: string;

@@ -83,6 +83,8 @@ export interface ControlMethods {
   status: { params: undefined; result: NexdStatus };
   peers: { params: undefined; result: PeerStatus[] };
   version: { params: undefined; result: { version: string } };
+  /** `nexctl nexd set debug on|off`: debug logging at run time (off: back to --log-level). */
+  'debug.set': { params: { on: boolean }; result: { level: string } };
   'proxy.list': { params: undefined; result: ProxyRuleStatus[] };
   'proxy.add': { params: ProxyRuleParams; result: { added: { type: string; rule: string }[] } };
   'proxy.remove': { params: ProxyRuleParams; result: { removed: { type: string; rule: string }[] } };
@@ -93,6 +95,7 @@ export const CONTROL_METHODS: readonly ControlMethod[] = [
   'status',
   'peers',
   'version',
+  'debug.set',
   'proxy.list',
   'proxy.add',
   'proxy.remove',
