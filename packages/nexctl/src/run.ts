@@ -7,6 +7,7 @@ import { registerApiCommands } from './commands/api.js';
 import type { GlobalOptions } from './commands/context.js';
 import { registerNexdCommands } from './commands/nexd.js';
 import { registerNexdSettingsCommands } from './commands/nexd-settings.js';
+import { registerResourceCommands } from './commands/resources.js';
 import { OUTPUT_FORMATS, type OutputFormat, useOutputFormat } from './output.js';
 
 export const NEXCTL_EXIT_OK = 0;
@@ -81,6 +82,7 @@ export async function runNexctl(
     };
   };
   registerApiCommands(program, { globals, write: io.stdout, login });
+  registerResourceCommands(program, { globals, write: io.stdout, login });
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return NEXCTL_EXIT_OK;

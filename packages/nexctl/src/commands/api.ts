@@ -59,7 +59,7 @@ function explain(url: string, err: unknown): ApiCommandError {
   return new ApiCommandError(String(err), { cause: err });
 }
 
-async function withApi<T>(ctx: ApiCommandContext, fn: (c: NexodusClient) => Promise<T>): Promise<T> {
+export async function withApi<T>(ctx: ApiCommandContext, fn: (c: NexodusClient) => Promise<T>): Promise<T> {
   const o = ctx.login();
   if (!o.serviceUrl) {
     throw new ApiCommandError('no service URL: pass --service-url URL (or set NEXD_SERVICE_URL)');
