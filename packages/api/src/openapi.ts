@@ -287,6 +287,17 @@ export const openApiDocument = {
     },
     '/api/vpcs/{id}/events': { post: watchOp('WatchEvents') },
     '/api/vpc/{id}/events': { post: watchOp('WatchEventsReferenceSpelling') },
+    '/api/events': {
+      post: op({
+        operationId: 'Watch',
+        summary: "Watch one VPC, named per kind in options (`vpc-id`); default: the token's VPC",
+        tags: ['Events'],
+        params: [{ name: 'public_key', in: 'query', required: false, schema: { type: 'string' } }],
+        body: { type: 'array', items: ref('Watch') },
+        result: ref('WatchEvent'),
+        produces: s.WATCH_CONTENT_TYPE,
+      }),
+    },
     '/api/devices': {
       get: op({
         operationId: 'ListDevices',

@@ -218,6 +218,58 @@ for (const engine of ENGINES) {
       else assert.doesNotMatch(m.body, /nexodus_server_db_pool_connections\{/);
     });
 
+    it('POST /api/events: one stream, the VPC named in options; two VPCs or no body are 400', async () => {
+      const d = await req('POST', alice, '/api/devices', {
+        public_key: wgKey(),
+        vpc_id: alice.id,
+        hostname: 'ev',
+      });
+      assert.equal(d.status, 201, d.body);
+      const two = await req('POST', alice, '/api/events', [
+        { kind: 'device', options: { 'vpc-id': alice.id } },
+        { kind: 'security-group', options: { 'vpc-id': bob.id } },
+      ]);
+      assert.equal(two.status, 400);
+      assert.equal(two.json.field, 'options');
+      assert.equal((await req('POST', alice, '/api/events')).status, 400);
+      const foreign = await req('POST', alice, '/api/events', [
+        { kind: 'device', options: { 'vpc-id': bob.id } },
+      ]);
+      assert.equal(foreign.body, '{"error":"not found","resource":"vpc"}');
+      await t.app.listen({ port: 0, host: '127.0.0.1' });
+      const a = t.app.server.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      const ac = new AbortController();
+      const res = await fetch(`http://127.0.0.1:${port}/api/events`, {
+        method: 'POST',
+        headers: { ...alice.headers, 'content-type': 'application/json' },
+        body: JSON.stringify([
+          { kind: 'device', options: { 'vpc-id': alice.id } },
+          { kind: 'security-group', options: { 'vpc-id': alice.id } },
+        ]),
+        signal: ac.signal,
+      });
+      assert.equal(res.status, 200);
+      const reader = res.body!.getReader();
+      let text = '';
+      const dec = new TextDecoder();
+      // Until both kinds reached their tail (the initial list sent).
+      while ((text.match(/"type":"tail"/g) ?? []).length < 2) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += dec.decode(value);
+      }
+      ac.abort();
+      const events = text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; kind: string; value: { id?: string } });
+      assert.ok(events.some((e) => e.type === 'change' && e.kind === 'device' && e.value.id === d.json.id));
+      assert.ok(
+        events.some((e) => e.type === 'change' && e.kind === 'security-group' && e.value.id === alice.id),
+      );
+    });
+
     it('/private/live and /private/ready answer without a token', async () => {
       for (const url of ['/private/live', '/private/ready']) {
         for (const method of ['GET', 'POST']) {

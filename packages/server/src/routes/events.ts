@@ -160,4 +160,55 @@ export async function eventRoutes(
   };
   app.post<WatchRoute>('/api/vpcs/:id/events', { schema, preValidation }, handler);
   app.post<WatchRoute>('/api/vpc/:id/events', { schema, preValidation }, handler);
+
+  // The original's POST /api/events: one stream, the VPC named per kind in `options` (`vpc-id`, or `vpc_id`).
+  // A stream here follows one VPC, so every kind must name the same one; without any, the token's VPC (a
+  // device or reg-key token's, a user's default VPC).
+  app.post<WatchRoute>(
+    '/api/events',
+    {
+      schema: { body: watchListSchema, querystring: schema.querystring },
+      preValidation: async (req) => {
+        if (req.body === undefined || req.body === null) {
+          throw new NexError(
+            'NEX_ERR_VALIDATION',
+            'body: expected a list of watches, i.e. [{"kind":"device"}]',
+            {
+              field: 'body',
+            },
+          );
+        }
+      },
+    },
+    async (req, reply) => {
+      const named = new Set<string>();
+      for (const w of req.body ?? []) {
+        const o = (w.options ?? {}) as Record<string, unknown>;
+        const id = o['vpc-id'] ?? o.vpc_id;
+        if (id !== undefined) {
+          if (typeof id !== 'string') {
+            throw new NexError('NEX_ERR_VALIDATION', 'options.vpc-id: expected a VPC id', {
+              field: 'options',
+            });
+          }
+          named.add(id);
+        }
+        // Our watches take no other options: drop them, the VPC stream validates its own body.
+        delete (w as { options?: unknown }).options;
+      }
+      if (named.size > 1) {
+        throw new NexError(
+          'NEX_ERR_VALIDATION',
+          'options.vpc-id: one stream follows one VPC; open one per VPC',
+          {
+            field: 'options',
+          },
+        );
+      }
+      const p = principalOf(req);
+      const vpcId = [...named][0] ?? (p.kind === 'user' ? p.userId : p.vpcId);
+      (req.params as { id: string }) = { id: vpcId };
+      return handler(req, reply);
+    },
+  );
 }
