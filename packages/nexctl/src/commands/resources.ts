@@ -38,8 +38,8 @@ export function parseRule(text: string): SecurityRule {
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
 function show<T>(ctx: ApiCommandContext, value: T | T[], columns: Column<T>[]): void {
-  if (ctx.globals().output === 'json') return ctx.write(formatJson(value));
-  ctx.write(formatTable(Array.isArray(value) ? value : [value], columns));
+  if (ctx.globals().output === 'json') ctx.write(formatJson(value));
+  else ctx.write(formatTable(Array.isArray(value) ? value : [value], columns));
 }
 
 const noToken = ({ bearer_token: _t, ...d }: Device) => d as Device;
