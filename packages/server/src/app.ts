@@ -182,7 +182,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         }),
       });
     }
-    await api.register(userRoutes, { lookupUser: (id) => identity.getUser(id) });
+    await api.register(userRoutes, { lookupUser: (id) => identity.getUser(id), ctx });
     await api.register(organizationRoutes, { ctx });
     await api.register(vpcRoutes, { ctx });
     await api.register(deviceRoutes, { ctx });

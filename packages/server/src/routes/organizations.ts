@@ -18,7 +18,7 @@ import { byText } from '../order.js';
 import type { Principal } from '../principal.js';
 import { organizationView } from '../views.js';
 import { arrayOf, idParams, responses } from './route-schemas.js';
-import { userView } from './users.js';
+import { loadUser } from './users.js';
 
 async function readableOrg(ctx: ServerContext, p: Principal, id: string) {
   if (!isUuid(id)) throw badPathParam('id');
@@ -132,9 +132,8 @@ export async function organizationRoutes(app: FastifyInstance, opts: { ctx: Serv
   const members = async (p: Principal, orgId: string): Promise<UserOrganization[]> => {
     requireUser(p);
     const org = await readableOrg(ctx, p, orgId);
-    return [
-      { organization_id: org.id, user_id: p.userId, roles: ['owner'], user: userView(p.userId, p.username) },
-    ];
+    const user = await loadUser(ctx, p.userId, p.username);
+    return [{ organization_id: org.id, user_id: p.userId, roles: ['owner'], user }];
   };
   const memberParams = {
     type: 'object',

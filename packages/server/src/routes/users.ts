@@ -5,6 +5,7 @@ import { type User, userSchema } from '@nexodus/api';
 import type { FastifyInstance } from 'fastify';
 import { isUuid } from '../access.js';
 import { principalOf } from '../auth.js';
+import type { ServerContext } from '../context.js';
 import { badPathParam, notFound } from '../errors.js';
 import type { Principal } from '../principal.js';
 import { arrayOf, idParams, responses } from './route-schemas.js';
@@ -14,13 +15,13 @@ export type LookupUser = (id: string) => Promise<{ id: string; username: string 
 
 export async function userRoutes(
   app: FastifyInstance,
-  opts: { lookupUser: LookupUser | undefined },
+  opts: { lookupUser: LookupUser | undefined; ctx: ServerContext },
 ): Promise<void> {
-  // The original's user: {id, full_name, picture, username}; we keep no full name or picture yet.
+  // The original's user: {id, full_name, picture, username}; the profile fields from user_profiles.
   const me = async (p: Principal): Promise<User> => {
-    if (p.kind === 'user') return userView(p.userId, p.username);
+    if (p.kind === 'user') return loadUser(opts.ctx, p.userId, p.username);
     const u = opts.lookupUser ? await opts.lookupUser(p.ownerId) : undefined;
-    return userView(p.ownerId, u?.username ?? '');
+    return loadUser(opts.ctx, p.ownerId, u?.username ?? '');
   };
 
   app.get('/api/users/me', { schema: { response: responses(200, userSchema) } }, async (req) =>
@@ -43,6 +44,12 @@ export async function userRoutes(
   );
 }
 
-export function userView(id: string, username: string): User {
-  return { id, full_name: '', picture: '', username };
+/** The user with its profile (empty full_name and picture when it has none). */
+export async function loadUser(ctx: ServerContext, id: string, username: string): Promise<User> {
+  const p = await ctx.db
+    .selectFrom('user_profiles')
+    .select(['full_name', 'picture'])
+    .where('user_id', '=', id)
+    .executeTakeFirst();
+  return { id, full_name: p?.full_name ?? '', picture: p?.picture ?? '', username };
 }
