@@ -18,6 +18,11 @@ import type { Database } from './db/schema.js';
 import { NexError } from './errors.js';
 import { ChangeBus } from './events/bus.js';
 import { SharedReads } from './events/shared-reads.js';
+import {
+  DEFAULT_TOMBSTONE_GC_INTERVAL_MS,
+  DEFAULT_TOMBSTONE_RETENTION_MS,
+  startTombstoneGc,
+} from './events/tombstone-gc.js';
 import { type IdentityService, identityRoutes } from './identity/index.js';
 import { PoolCache } from './ipam.js';
 import { metricsRoutes } from './metrics.js';
@@ -52,6 +57,8 @@ export interface BuildAppOptions {
   bookmarkMs?: number;
   /** Requests per principal (user, device, reg key; else address) and window; `false` turns it off. */
   apiRateLimit?: { max: number; timeWindowMs: number } | false;
+  /** Tombstone clean-up (default: hourly, 7 days' retention); `false` turns it off. */
+  tombstoneGc?: { intervalMs: number; retentionMs: number } | false;
   /** Fastify server options for HTTPS (the CLI passes `{ https: { key, cert } }`). */
   https?: { key: Buffer | string; cert: Buffer | string };
 }
@@ -193,7 +200,19 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     await api.register(eventRoutes, { ctx, bookmarkMs: opts.bookmarkMs ?? DEFAULT_BOOKMARK_MS });
   });
 
+  const gc = opts.tombstoneGc ?? {
+    intervalMs: DEFAULT_TOMBSTONE_GC_INTERVAL_MS,
+    retentionMs: DEFAULT_TOMBSTONE_RETENTION_MS,
+  };
+  const stopGc = gc
+    ? startTombstoneGc(opts.db, {
+        ...gc,
+        onError: (err) => app.log.warn({ err }, 'tombstone clean-up failed'),
+      })
+    : () => {};
+
   app.addHook('onClose', async () => {
+    stopGc();
     await bus.close();
   });
   return app;

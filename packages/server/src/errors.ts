@@ -32,6 +32,10 @@ export const ERRORS = {
     status: 409,
     doc: 'the object already exists; body `{"id","error":"resource already exists"}`, `id` names the existing one',
   },
+  NEX_ERR_WATCH_EXPIRED: {
+    status: 410,
+    doc: 'a watch resumed from a revision older than the kept tombstones; list again from the start',
+  },
   NEX_ERR_ADDRESS_IN_USE: { status: 409, doc: 'the requested tunnel address is assigned to another device' },
   NEX_ERR_BODY_TOO_LARGE: { status: 413, doc: 'the request body exceeds the size limit' },
   NEX_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, doc: 'the request body is not application/json' },
