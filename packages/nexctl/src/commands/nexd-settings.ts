@@ -10,7 +10,9 @@ export function registerNexdSettingsCommands(program: Command, ctx: CommandConte
   const nexd = program.commands.find((c) => c.name() === 'nexd');
   if (!nexd) throw new Error('registerNexdCommands must run first');
   const call = async <T>(fn: (c: ControlClient) => Promise<T>): Promise<T> => {
-    const c = await ControlClient.connect(controlSocketPath(ctx.globals().stateDir));
+    // `--unix-socket` (on main beside this branch) wins over the state dir's socket.
+    const g = ctx.globals() as ReturnType<CommandContext['globals']> & { unixSocket?: string };
+    const c = await ControlClient.connect(g.unixSocket ?? controlSocketPath(g.stateDir));
     try {
       return await fn(c);
     } finally {
