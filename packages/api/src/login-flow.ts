@@ -74,7 +74,14 @@ export async function resolveApiUrl(
     return api;
   } catch (err) {
     if (NO_SUCH_NAME.has((err as NodeJS.ErrnoException).code ?? '')) return asGiven;
-    return api;
+    // The resolver failed (i.e. EAI_AGAIN: no DNS server, names only in /etc/hosts): HOST as given when it
+    // resolves, else the original's rule (the connect error then names api.HOST).
+    try {
+      await resolve(u.hostname);
+      return asGiven;
+    } catch {
+      return api;
+    }
   }
 }
 

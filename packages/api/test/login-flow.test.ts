@@ -32,11 +32,15 @@ describe('apiUrlFor / resolveApiUrl', () => {
       await resolveApiUrl('https://nexodus-server.nexodus.svc.cluster.local', missing),
       'https://nexodus-server.nexodus.svc.cluster.local',
     );
-    // A failing resolver (not "no such name") keeps the original's rule: the error shows on connect.
+    // A failing resolver (not "no such name"): HOST when it resolves (i.e. from /etc/hosts), else api.HOST.
     const broken = async () => {
       throw Object.assign(new Error('EAI_AGAIN'), { code: 'EAI_AGAIN' });
     };
     assert.equal(await resolveApiUrl('https://nexodus.example', broken), 'https://api.nexodus.example');
+    const hostsOnly = async (h: string) => {
+      if (h.startsWith('api.')) throw Object.assign(new Error('EAI_AGAIN'), { code: 'EAI_AGAIN' });
+    };
+    assert.equal(await resolveApiUrl('https://server.lab', hostsOnly), 'https://server.lab');
     // IP literals never ask DNS.
     assert.equal(await resolveApiUrl('https://10.0.0.1:8443', missing), 'https://10.0.0.1:8443');
   });
