@@ -183,3 +183,47 @@ describe('nexd login with a registration key and with device authorization', { s
     await n.stop();
   });
 });
+
+describe('our nexd and nexctl against a server that only speaks the original login flow', { skip }, () => {
+  let server: ServerProcess;
+
+  before(async () => {
+    // The issuer has a path (as a Keycloak realm has): /oauth2/token exists only under it, so nexd and
+    // nexctl get in only through POST /device/login/start and OIDC discovery, as the original clients do.
+    server = await ServerProcess.start({ issuerPath: '/realms/nexodus' });
+  });
+  after(stopAll);
+
+  test('password login via discovery; peers; nexctl lists the devices; --reg-key URL#KEY names the service', async () => {
+    const root = await fetch(`${server.url}/oauth2/token`, { method: 'POST' });
+    assert.equal(root.status, 404, 'no OIDC route at the root in this mode');
+    await root.text();
+    const a = await NexdProcess.start({ tag: 'of1', args: ['proxy', server.url] });
+    assert.ok(a.child.logs.some((l) => l.msg === 'logged in' && l.method === 'password'));
+    const b = await NexdProcess.start({ tag: 'of2', args: ['proxy', server.url] });
+    await a.waitPeer(b.publicKey);
+    const list = await nexctl(['--service-url', server.url, '-o', 'json', 'device', 'list'], {
+      NEXD_USERNAME: 'admin',
+      NEXD_PASSWORD: ADMIN_PASSWORD,
+    });
+    assert.equal(list.code, 0, list.stderr);
+    const keys = (JSON.parse(list.stdout) as { public_key: string }[]).map((d) => d.public_key);
+    assert.ok(keys.includes(a.publicKey) && keys.includes(b.publicKey), list.stdout);
+    // The original prints a registration key as https://HOST#KEY for `nexd --reg-key`: no other URL needed.
+    const oauth = (await OAuthClient.discover({ serviceUrl: server.url })).oauth;
+    const t = await oauth.passwordGrant('admin', ADMIN_PASSWORD);
+    await oauth.close();
+    const api = new NexodusClient({ baseUrl: server.url, token: t.access_token });
+    const [vpc] = await api.listVpcs();
+    const key = await api.createRegKey({ vpc_id: vpc!.id, description: 'url form' });
+    await api.close();
+    const c = await NexdProcess.start({
+      tag: 'of3',
+      env: NO_PASSWORD,
+      globals: ['--reg-key', `${server.url}#${key.bearer_token}`],
+      args: ['proxy'],
+    });
+    assert.ok(c.child.logs.some((l) => l.msg === 'logged in' && l.method === 'reg-key'));
+    await c.waitPeer(a.publicKey);
+  });
+});

@@ -261,7 +261,7 @@ describe('web UI in Chromium against a real server and real nexd proxies', { ski
       .click();
     await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor({ timeout: UI_TIMEOUT_MS });
     const groups = await aliceApi.listSecurityGroups();
-    const rule = groups.flatMap((g) => g.inbound_rules).find((r) => r.from_port === 8080);
+    const rule = groups.flatMap((g) => g.inbound_rules ?? []).find((r) => r.from_port === 8080);
     assert.deepEqual(rule, {
       ip_protocol: 'tcp',
       from_port: 8080,

@@ -3,6 +3,13 @@
 // RFC 6749 password grant (NEXD_USERNAME/NEXD_PASSWORD) and refresh (§6), RFC 8628 device authorization grant.
 import { type Dispatcher, request } from 'undici';
 import { ApiError } from './errors.js';
+import {
+  discoverLogin,
+  LOGIN_SCOPE,
+  type LoginEndpoints,
+  resolveApiUrl,
+  verifyIdToken,
+} from './login-flow.js';
 import { makeDispatcher, type TlsOptions } from './transport.js';
 
 export const DEFAULT_CLIENT_ID = 'nexodus-cli';
@@ -18,6 +25,7 @@ export interface TokenResponse {
   expires_in?: number;
   refresh_token?: string;
   scope?: string;
+  id_token?: string;
 }
 
 export interface DeviceAuthorization {
@@ -43,23 +51,65 @@ export interface OAuthClientOptions extends TlsOptions {
   /** The server's base URL (the issuer), i.e. https://localhost:8443 */
   baseUrl: string;
   clientId?: string;
+  /**
+   * Endpoints found by the original login flow (`OAuthClient.discover`): grants go to them, ask for the
+   * `openid` scope, and their `id_token` is verified as the original client verifies it.
+   */
+  endpoints?: LoginEndpoints;
 }
 
 export class OAuthClient {
   readonly baseUrl: string;
   readonly clientId: string;
+  readonly endpoints: LoginEndpoints | undefined;
   private readonly dispatcher: Dispatcher | undefined;
+  private readonly tls: TlsOptions;
 
   constructor(opts: OAuthClientOptions) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
-    this.clientId = opts.clientId ?? DEFAULT_CLIENT_ID;
+    this.endpoints = opts.endpoints;
+    this.clientId = opts.clientId ?? opts.endpoints?.clientId ?? DEFAULT_CLIENT_ID;
     this.dispatcher = makeDispatcher(opts);
+    this.tls = { ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}) };
   }
 
-  private async form<T>(path: string, fields: Record<string, string>): Promise<T> {
+  /**
+   * The original clients' login flow: the API at `apiUrlFor(serviceUrl)`, `POST /device/login/start`, OIDC
+   * discovery at the issuer it names. `apiUrl` of the result is where the REST API is.
+   */
+  static async discover(
+    opts: Omit<OAuthClientOptions, 'baseUrl' | 'endpoints'> & { serviceUrl: string },
+  ): Promise<{ oauth: OAuthClient; apiUrl: string }> {
+    const apiUrl = await resolveApiUrl(opts.serviceUrl);
+    const { serviceUrl: _s, ...rest } = opts;
+    const dispatcher = makeDispatcher(rest);
+    const endpoints = await discoverLogin(apiUrl, { ...(dispatcher ? { dispatcher } : {}) });
+    await dispatcher?.close();
+    return { oauth: new OAuthClient({ ...rest, baseUrl: endpoints.issuer, endpoints }), apiUrl };
+  }
+
+  private url(path: '/oauth2/token' | '/oauth2/device_authorization'): string {
+    if (!this.endpoints) return this.baseUrl + path;
+    return path === '/oauth2/token'
+      ? this.endpoints.tokenEndpoint
+      : this.endpoints.deviceAuthorizationEndpoint;
+  }
+
+  /** With discovered endpoints: ask for the OIDC scopes, and check the id_token of a fresh login. */
+  private async login(fields: Record<string, string>): Promise<TokenResponse> {
+    if (!this.endpoints) return this.form('/oauth2/token', fields);
+    const t = await this.form<TokenResponse>('/oauth2/token', { ...fields, scope: LOGIN_SCOPE });
+    await verifyIdToken(t.id_token, this.endpoints, this.tls);
+    return t;
+  }
+
+  private async form<T>(
+    path: '/oauth2/token' | '/oauth2/device_authorization',
+    fields: Record<string, string>,
+  ): Promise<T> {
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(this.baseUrl + path, {
+      res = await request(this.url(path), {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
         body: new URLSearchParams(fields).toString(),
@@ -101,7 +151,7 @@ export class OAuthClient {
 
   /** RFC 6749 §4.3: exchange a username and password for tokens. */
   passwordGrant(username: string, password: string): Promise<TokenResponse> {
-    return this.form('/oauth2/token', {
+    return this.login({
       grant_type: 'password',
       username,
       password,
@@ -120,7 +170,10 @@ export class OAuthClient {
 
   /** RFC 8628 §3.1: starts a device login; show `user_code` and `verification_uri(_complete)` to the user. */
   startDeviceAuthorization(): Promise<DeviceAuthorization> {
-    return this.form('/oauth2/device_authorization', { client_id: this.clientId });
+    return this.form('/oauth2/device_authorization', {
+      client_id: this.clientId,
+      ...(this.endpoints ? { scope: LOGIN_SCOPE } : {}),
+    });
   }
 
   /**
@@ -137,7 +190,7 @@ export class OAuthClient {
       if (opts.signal?.aborted) throw new ApiError(0, 'NEX_CLIENT_ERR_ABORTED', 'device login aborted');
       await sleep(intervalS * 1000);
       try {
-        return await this.form<TokenResponse>('/oauth2/token', {
+        return await this.login({
           grant_type: DEVICE_CODE_GRANT_TYPE,
           device_code: auth.device_code,
           client_id: this.clientId,

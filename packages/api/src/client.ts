@@ -10,13 +10,16 @@ import type {
   AddVpc,
   Device,
   DeviceMetadata,
+  FeatureFlags,
   Organization,
   RegKey,
   SecurityGroup,
   UpdateDevice,
+  UpdateRegKey,
   UpdateSecurityGroup,
   UpdateVpc,
   User,
+  UserOrganization,
   Vpc,
   Watch,
   WatchEvent,
@@ -105,7 +108,20 @@ export class NexodusClient {
     return this.call('GET', '/api/users/me');
   }
 
+  listUsers(): Promise<User[]> {
+    return this.call('GET', '/api/users');
+  }
+  getUser(id: string): Promise<User> {
+    return this.call('GET', `/api/users/${enc(id)}`);
+  }
+  getFeatureFlags(): Promise<FeatureFlags> {
+    return this.call('GET', '/api/fflags');
+  }
+
   // organizations
+  listOrganizationUsers(orgId: string): Promise<UserOrganization[]> {
+    return this.call('GET', `/api/organizations/${enc(orgId)}/users`);
+  }
   listOrganizations(): Promise<Organization[]> {
     return this.call('GET', '/api/organizations');
   }
@@ -203,6 +219,10 @@ export class NexodusClient {
       value === undefined ? null : value,
     );
   }
+  /** Deletes every key of the device (204). */
+  clearDeviceMetadata(deviceId: string): Promise<void> {
+    return this.call('DELETE', `/api/devices/${enc(deviceId)}/metadata`);
+  }
   deleteDeviceMetadata(deviceId: string, key: string): Promise<DeviceMetadata> {
     return this.call('DELETE', `/api/devices/${enc(deviceId)}/metadata/${enc(key)}`);
   }
@@ -217,6 +237,9 @@ export class NexodusClient {
   /** `id` may be `me` when the client's token is a registration key. */
   getRegKey(id: string): Promise<RegKey> {
     return this.call('GET', `/api/reg-keys/${enc(id)}`);
+  }
+  updateRegKey(id: string, body: UpdateRegKey): Promise<RegKey> {
+    return this.call('PATCH', `/api/reg-keys/${enc(id)}`, body);
   }
   deleteRegKey(id: string): Promise<RegKey> {
     return this.call('DELETE', `/api/reg-keys/${enc(id)}`);

@@ -12,6 +12,15 @@ export {
 } from './auth.js';
 export { NexodusClient, type NexodusClientOptions } from './client.js';
 export { ApiError, type ClientErrorCode } from './errors.js';
+export {
+  apiUrlFor,
+  type DeviceStartResponse,
+  discoverLogin,
+  LOGIN_SCOPE,
+  type LoginEndpoints,
+  resolveApiUrl,
+  verifyIdToken,
+} from './login-flow.js';
 export { openApiDocument } from './openapi.js';
 export * from './schemas.js';
 export { type TlsOptions, untrustedCertificateCode } from './transport.js';

@@ -23,6 +23,9 @@ const schemas = {
   SecurityGroup: s.securityGroupSchema,
   AddSecurityGroup: s.addSecurityGroupSchema,
   UpdateSecurityGroup: s.updateSecurityGroupSchema,
+  UpdateRegKey: s.updateRegKeySchema,
+  UserOrganization: s.userOrganizationSchema,
+  FeatureFlags: s.featureFlagsSchema,
   Watch: s.watchSchema,
   WatchEvent: s.watchEventSchema,
 } as const;
@@ -39,6 +42,7 @@ const errors = {
   '429': { description: 'rate limited', content: json(ref('Error')) },
 };
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+const uidParam = { name: 'uid', in: 'path', required: true, schema: { type: 'string' } };
 const keyParam = { name: 'key', in: 'path', required: true, schema: { type: 'string' } };
 
 interface Op {
@@ -62,10 +66,13 @@ function op(o: Op) {
     ...(o.params ? { parameters: o.params } : {}),
     ...(o.body ? { requestBody: { required: true, content: json(o.body) } } : {}),
     responses: {
-      [status]: {
-        description: 'OK',
-        content: o.produces ? { [o.produces]: { schema: o.result } } : json(o.result),
-      },
+      [status]:
+        o.result === undefined
+          ? { description: 'No Content' }
+          : {
+              description: 'OK',
+              content: o.produces ? { [o.produces]: { schema: o.result } } : json(o.result),
+            },
       ...errors,
       ...(o.status === 201
         ? { '409': { description: 'already exists; `id` names it', content: json(ref('Error')) } }
@@ -91,7 +98,7 @@ export const openApiDocument = {
     title: 'Nexodus API',
     version: '1.0',
     description:
-      'The Nexodus control plane (TypeScript implementation). Errors are `{"error": ..., "code": "NEX_ERR_..."}`.',
+      'The Nexodus control plane (TypeScript implementation). Errors are the original\'s bodies (`{"error":"not found","resource"}`, `{"error":"operation not allowed","reason"}`, `{"error":"path parameter invalid","field"}`, `{"id","error":"resource already exists"}`), else `{"error": ..., "code": "NEX_ERR_..."}`.',
     license: { name: 'Apache 2.0', url: 'http://www.apache.org/licenses/LICENSE-2.0.html' },
   },
   components: {
@@ -105,6 +112,74 @@ export const openApiDocument = {
         summary: 'The user a token acts for',
         tags: ['Users'],
         result: ref('User'),
+      }),
+    },
+    '/api/users': {
+      get: op({
+        operationId: 'ListUsers',
+        summary: 'The users you can see',
+        tags: ['Users'],
+        result: list('User'),
+      }),
+    },
+    '/api/users/{id}': {
+      get: op({
+        operationId: 'GetUser',
+        summary: 'One user',
+        tags: ['Users'],
+        params: [idParam],
+        result: ref('User'),
+      }),
+    },
+    '/api/users/{id}/organizations/{organization}': {
+      delete: op({
+        operationId: 'DeleteUserFromOrganization',
+        summary: 'Leave an organization (an owner cannot)',
+        tags: ['Users'],
+        params: [idParam, { name: 'organization', in: 'path', required: true, schema: { type: 'string' } }],
+        status: 204,
+      }),
+    },
+    '/api/fflags': {
+      get: op({
+        operationId: 'ListFeatureFlags',
+        summary: 'Feature flags',
+        tags: ['FFlag'],
+        result: ref('FeatureFlags'),
+      }),
+    },
+    '/api/fflags/{name}': {
+      get: op({
+        operationId: 'GetFeatureFlag',
+        summary: 'One feature flag',
+        tags: ['FFlag'],
+        params: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+        result: ref('FeatureFlags'),
+      }),
+    },
+    '/api/organizations/{id}/users': {
+      get: op({
+        operationId: 'ListOrganizationUsers',
+        summary: 'Members of an organization',
+        tags: ['Organizations'],
+        params: [idParam],
+        result: list('UserOrganization'),
+      }),
+    },
+    '/api/organizations/{id}/users/{uid}': {
+      get: op({
+        operationId: 'GetOrganizationUser',
+        summary: 'One member of an organization',
+        tags: ['Organizations'],
+        params: [idParam, uidParam],
+        result: ref('UserOrganization'),
+      }),
+      delete: op({
+        operationId: 'DeleteOrganizationUser',
+        summary: 'Remove a member (an owner cannot be removed)',
+        tags: ['Organizations'],
+        params: [idParam, uidParam],
+        status: 204,
       }),
     },
     '/api/organizations': {
@@ -212,6 +287,17 @@ export const openApiDocument = {
     },
     '/api/vpcs/{id}/events': { post: watchOp('WatchEvents') },
     '/api/vpc/{id}/events': { post: watchOp('WatchEventsReferenceSpelling') },
+    '/api/events': {
+      post: op({
+        operationId: 'Watch',
+        summary: "Watch one VPC, named per kind in options (`vpc-id`); default: the token's VPC",
+        tags: ['Events'],
+        params: [{ name: 'public_key', in: 'query', required: false, schema: { type: 'string' } }],
+        body: { type: 'array', items: ref('Watch') },
+        result: ref('WatchEvent'),
+        produces: s.WATCH_CONTENT_TYPE,
+      }),
+    },
     '/api/devices': {
       get: op({
         operationId: 'ListDevices',
@@ -260,6 +346,13 @@ export const openApiDocument = {
         params: [idParam],
         result: list('DeviceMetadata'),
       }),
+      delete: op({
+        operationId: 'DeleteDeviceMetadata',
+        summary: 'Delete every metadata key of a device',
+        tags: ['Devices'],
+        params: [idParam],
+        status: 204,
+      }),
     },
     '/api/devices/{id}/metadata/{key}': {
       get: op({
@@ -307,6 +400,14 @@ export const openApiDocument = {
         summary: 'One registration key (`me` with a reg-key token)',
         tags: ['RegKey'],
         params: [idParam],
+        result: ref('RegKey'),
+      }),
+      patch: op({
+        operationId: 'UpdateRegKey',
+        summary: 'Change a registration key (description, expiry, security group, settings)',
+        tags: ['RegKey'],
+        params: [idParam],
+        body: ref('UpdateRegKey'),
         result: ref('RegKey'),
       }),
       delete: op({

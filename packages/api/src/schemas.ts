@@ -9,12 +9,14 @@ const uuid = { type: 'string', format: 'uuid' } as const;
 
 export const errorSchema = {
   type: 'object',
+  // Property order is the serialized order: the original writes a conflict as {"id", "error"}.
   properties: {
-    error: { type: 'string', description: 'what went wrong and what to do' },
-    code: { type: 'string', description: 'stable NEX_ERR_* code' },
-    field: { type: 'string', description: 'the request field that failed validation' },
-    reason: { type: 'string' },
     id: { type: 'string', description: 'for 409 conflicts: the id of the existing object' },
+    error: { type: 'string', description: 'what went wrong and what to do' },
+    code: { type: 'string', description: 'stable NEX_ERR_* code (absent on the original-shaped bodies)' },
+    field: { type: 'string', description: 'the request field (or path parameter) that is invalid' },
+    reason: { type: 'string', description: 'why the operation is not allowed, or the parameter invalid' },
+    resource: { type: 'string', description: 'for 404s: the kind of object not found, i.e. device' },
   },
   required: ['error'],
   additionalProperties: false,
@@ -25,11 +27,11 @@ export const userSchema = {
   type: 'object',
   properties: {
     id: { type: 'string' },
-    username: { type: 'string' },
     full_name: { type: 'string' },
     picture: { type: 'string' },
+    username: { type: 'string' },
   },
-  required: ['id', 'username'],
+  required: ['id', 'full_name', 'picture', 'username'],
   additionalProperties: false,
 } as const;
 export type User = FromSchema<typeof userSchema>;
@@ -40,12 +42,32 @@ export const organizationSchema = {
     id: { type: 'string' },
     name: { type: 'string' },
     description: { type: 'string' },
-    owner_id: { type: 'string' },
   },
-  required: ['id', 'name', 'description', 'owner_id'],
+  required: ['id', 'name', 'description'],
   additionalProperties: false,
 } as const;
 export type Organization = FromSchema<typeof organizationSchema>;
+
+/** A member of an organization (models.UserOrganization); we have one member per organization, its owner. */
+export const userOrganizationSchema = {
+  type: 'object',
+  properties: {
+    organization_id: { type: 'string' },
+    user_id: { type: 'string' },
+    roles: { type: 'array', items: { type: 'string' } },
+    user: userSchema,
+  },
+  required: ['organization_id', 'user_id', 'roles', 'user'],
+  additionalProperties: false,
+} as const;
+export type UserOrganization = FromSchema<typeof userOrganizationSchema>;
+
+/** GET /api/fflags: the original's feature flags, what this service implements. */
+export const featureFlagsSchema = {
+  type: 'object',
+  additionalProperties: { type: 'boolean' },
+} as const;
+export type FeatureFlags = Record<string, boolean>;
 
 export const addOrganizationSchema = {
   type: 'object',
@@ -69,7 +91,7 @@ export const vpcSchema = {
     private_cidr: { type: 'boolean' },
     revision: { type: 'integer' },
   },
-  required: ['id', 'organization_id', 'description', 'ipv4_cidr', 'ipv6_cidr', 'private_cidr'],
+  required: ['id', 'organization_id', 'description', 'ipv4_cidr', 'ipv6_cidr', 'private_cidr', 'revision'],
   additionalProperties: false,
 } as const;
 export type Vpc = FromSchema<typeof vpcSchema>;
@@ -248,6 +270,19 @@ export const addRegKeySchema = {
 } as const;
 export type AddRegKey = FromSchema<typeof addRegKeySchema>;
 
+/** PATCH /api/reg-keys/{id} (models.UpdateRegKey): only the fields given change. */
+export const updateRegKeySchema = {
+  type: 'object',
+  properties: {
+    description: { type: 'string', maxLength: 256 },
+    expires_at: { type: 'string', maxLength: 64, description: 'RFC 3339 time' },
+    security_group_id: { type: 'string', maxLength: 64 },
+    settings: { type: 'object', additionalProperties: true },
+  },
+  additionalProperties: false,
+} as const;
+export type UpdateRegKey = FromSchema<typeof updateRegKeySchema>;
+
 export const securityRuleSchema = {
   type: 'object',
   properties: {
@@ -274,7 +309,8 @@ export const securityGroupSchema = {
     outbound_rules: { type: 'array', items: securityRuleSchema },
     revision: { type: 'integer' },
   },
-  required: ['id', 'vpc_id', 'description', 'inbound_rules', 'outbound_rules', 'revision'],
+  // The original omits empty rule lists (omitempty): absent means none.
+  required: ['id', 'vpc_id', 'description', 'revision'],
   additionalProperties: false,
 } as const;
 export type SecurityGroup = FromSchema<typeof securityGroupSchema>;

@@ -6,7 +6,9 @@ import { Command, CommanderError, Option } from 'commander';
 import { registerApiCommands } from './commands/api.js';
 import type { GlobalOptions } from './commands/context.js';
 import { registerNexdCommands } from './commands/nexd.js';
-import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
+import { registerNexdSettingsCommands } from './commands/nexd-settings.js';
+import { registerResourceCommands } from './commands/resources.js';
+import { OUTPUT_FORMATS, type OutputFormat, useOutputFormat } from './output.js';
 
 export const NEXCTL_EXIT_OK = 0;
 export const NEXCTL_EXIT_FAILURE = 1;
@@ -58,9 +60,20 @@ export async function runNexctl(
   const globals = (): GlobalOptions => {
     const o = program.opts<{ stateDir: string; unixSocket?: string; output: OutputFormat }>();
     const socket = o.unixSocket ?? (env.NEXD_UNIX_SOCKET || undefined);
-    return { stateDir: o.stateDir, output: o.output, ...(socket ? { unixSocket: socket } : {}) };
+    return {
+      stateDir: o.stateDir,
+      output: useOutputFormat(o.output),
+      format: o.output,
+      ...(socket ? { unixSocket: socket } : {}),
+    };
   };
+  // Before any command runs, so formatTable/formatJson write the chosen format even where a command did not
+  // ask for the globals.
+  program.hook('preAction', () => {
+    useOutputFormat(program.opts<{ output: OutputFormat }>().output);
+  });
   registerNexdCommands(program, { globals, write: io.stdout });
+  registerNexdSettingsCommands(program, { globals, write: io.stdout });
   const login = () => {
     const o = program.opts<{
       serviceUrl?: string;
@@ -81,6 +94,7 @@ export async function runNexctl(
     };
   };
   registerApiCommands(program, { globals, write: io.stdout, login });
+  registerResourceCommands(program, { globals, write: io.stdout, login });
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return NEXCTL_EXIT_OK;

@@ -228,9 +228,9 @@ describe('nexctl nexd', () => {
     const none = await nexctl('nexd', 'proxy', 'add');
     assert.equal(none.code, 2);
     assert.match(none.err, /give at least one --ingress or --egress rule/);
-    const out = await nexctl('--output', 'yaml', 'nexd', 'status');
+    const out = await nexctl('--output', 'xml', 'nexd', 'status');
     assert.equal(out.code, 2);
-    assert.match(out.err, /Allowed choices are table, json/);
+    assert.match(out.err, /Allowed choices are table, column, no-header, json, json-raw, yaml/);
     const bare = await nexctl('nexd');
     assert.equal(bare.code, 2);
     assert.match(bare.err, /Usage: nexctl nexd \[options\] \[command\]/);
@@ -257,5 +257,40 @@ describe('nexctl nexd', () => {
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     assert.equal(code, 0);
     assert.equal(JSON.parse(out).publicKey, daemon.keys.publicKey);
+  });
+});
+
+describe('the original nexctl forms', () => {
+  test('nexd get tunnelip [-6]', async () => {
+    const v4 = await nexctl('nexd', 'get', 'tunnelip');
+    assert.equal(v4.code, 0, v4.err);
+    assert.equal(v4.out, '100.100.0.7\n');
+    const v6 = await nexctl('nexd', 'get', 'tunnelip', '-6');
+    assert.equal(v6.out, '200::7\n');
+    assert.equal((await nexctl('-o', 'json', 'nexd', 'get', 'tunnelip')).out, '"100.100.0.7"\n');
+  });
+
+  test('nexd set debug on|off changes the running log level', async () => {
+    const on = await nexctl('nexd', 'set', 'debug', 'on');
+    assert.equal(on.code, 0, on.err);
+    assert.equal(on.out, 'log level debug\n');
+    const off = await nexctl('-o', 'json-raw', 'nexd', 'set', 'debug', 'off');
+    assert.notEqual(JSON.parse(off.out).level, 'debug');
+    const bad = await nexctl('nexd', 'set', 'debug', 'maybe');
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /takes on or off/);
+  });
+
+  test('--output yaml, json-raw, no-header and column', async () => {
+    const yaml = await nexctl('-o', 'yaml', 'nexd', 'status');
+    assert.match(yaml.out, /^addresses:\n {2}ipv4:\n {4}- 100\.100\.0\.7$/m);
+    const raw = await nexctl('-o', 'json-raw', 'nexd', 'status');
+    assert.equal(raw.out.trimEnd().split('\n').length, 1);
+    assert.deepEqual(JSON.parse(raw.out).addresses.ipv4, ['100.100.0.7']);
+    const table = await nexctl('-o', 'column', 'nexd', 'proxy', 'list');
+    const bare = await nexctl('-o', 'no-header', 'nexd', 'proxy', 'list');
+    assert.equal(table.code, 0, table.err);
+    assert.match(table.out.split('\n')[0]!, /^[A-Z ]+$/, 'column has the header row');
+    assert.equal(bare.out, table.out.split('\n').slice(1).join('\n'), 'no-header is the same without it');
   });
 });

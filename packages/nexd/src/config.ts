@@ -91,8 +91,18 @@ const GLOBALS = [
   ['service-url', 'NEXD_SERVICE_URL', '<url>', 'URL of the Nexodus service, i.e. https://try.nexodus.io'],
   ['username', 'NEXD_USERNAME', '<name>', 'username for the password login'],
   ['password', 'NEXD_PASSWORD', '<password>', 'password for the password login'],
-  ['reg-key', 'NEXD_REG_KEY', '<key>', 'registration key (instead of a username and password)'],
-  ['request-ip', 'NEXD_REQUEST_IP', '<ipv4>', 'ask for this VPC IPv4 address'],
+  [
+    'reg-key',
+    'NEXD_REG_KEY',
+    '<key>',
+    'registration key (instead of a username and password); https://HOST#KEY also names the service',
+  ],
+  [
+    'request-ip',
+    'NEXD_REQUESTED_IP',
+    '<ipv4>',
+    'ask for this VPC IPv4 address (NEXD_REQUEST_IP is read too)',
+  ],
   [
     'listen-port',
     'NEXD_LISTEN_PORT',
@@ -300,6 +310,26 @@ function parseBool(flag: string, text: string): boolean {
   throw new BadFlagError(flag, `${flag} ${JSON.stringify(text)} is not a boolean; expected true or false`);
 }
 
+/** Older environment names still read (after the documented one): our first releases said NEXD_REQUEST_IP. */
+const ENV_ALIASES: Partial<Record<GlobalName, readonly string[]>> = { 'request-ip': ['NEXD_REQUEST_IP'] };
+
+/**
+ * `https://HOST#KEY`, as the original prints a registration key for `nexd --reg-key`: the service URL and the
+ * key in one. Undefined for a bare key.
+ */
+export function splitRegKeyUrl(text: string): { serviceUrl: string; key: string } | undefined {
+  if (!/^https?:\/\//i.test(text)) return undefined;
+  const hash = text.indexOf('#');
+  if (hash < 0) return undefined;
+  let key = text.slice(hash + 1);
+  try {
+    key = decodeURIComponent(key);
+  } catch {
+    // not percent-encoded: the key as written
+  }
+  return { serviceUrl: text.slice(0, hash), key };
+}
+
 /** Resolves a command line (without `node` and the script) and an environment into a command. */
 export function resolveNexdArgs(argv: readonly string[], env: Env): ResolveResult {
   const out = { text: '' };
@@ -334,8 +364,10 @@ function interpret(program: Command, action: 'proxy' | 'agent' | 'version', env:
     const v = opts[key];
     if (v !== undefined) return { value: v === true ? 'true' : String(v), source: `--${name}` };
     const envName = GLOBALS.find((g) => g[0] === name)![1];
-    const e = env[envName];
-    if (e !== undefined && e !== '') return { value: e, source: envName };
+    for (const n of [envName, ...(ENV_ALIASES[name] ?? [])]) {
+      const e = env[n];
+      if (e !== undefined && e !== '') return { value: e, source: n };
+    }
     return undefined;
   };
   /** A repeatable global: every flag value, else the variable's comma-separated values. */
@@ -526,6 +558,30 @@ function interpret(program: Command, action: 'proxy' | 'agent' | 'version', env:
       );
     }
     config.serviceUrl = u;
+  }
+  // A registration key given as https://HOST#KEY names the service too; a service URL with a #KEY carries a key.
+  const regKeyFlag = get('reg-key');
+  const keyUrl = regKeyFlag ? splitRegKeyUrl(regKeyFlag.value) : undefined;
+  if (regKeyFlag && keyUrl) {
+    if (keyUrl.key === '') {
+      throw new BadFlagError(
+        regKeyFlag.source,
+        `${regKeyFlag.source} ${JSON.stringify(regKeyFlag.value)} has no key after the #; expected https://HOST#KEY or the key alone`,
+      );
+    }
+    const u = parseServiceUrl(regKeyFlag.source, keyUrl.serviceUrl);
+    if (config.serviceUrl !== undefined && config.serviceUrl !== u) {
+      throw new BadFlagError(
+        regKeyFlag.source,
+        `${regKeyFlag.source} names the service ${u}, but the service URL is ${config.serviceUrl}; give one`,
+      );
+    }
+    config.serviceUrl = u;
+    config.regKey = keyUrl.key;
+  } else if (config.regKey === undefined) {
+    const given = positional ?? flagUrl?.value;
+    const fromUrl = given !== undefined ? splitRegKeyUrl(given) : undefined;
+    if (fromUrl && fromUrl.key !== '') config.regKey = fromUrl.key;
   }
   if (config.wgConfig !== undefined && config.serviceUrl !== undefined) {
     throw new BadFlagError(

@@ -192,6 +192,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }),
       peers: () => plane.peers(),
       ping: (params) => pingHandler(plane, params),
+      'debug.set': (params: unknown) => {
+        const on = (params as { on?: unknown } | undefined)?.on;
+        if (typeof on !== 'boolean') {
+          throw new NexdError('NEX_ERR_CONTROL', 'debug.set needs {"on": true|false}');
+        }
+        // The root logger, which the components log through; off restores the configured level.
+        logger.level = on ? 'debug' : config.logLevel;
+        logger.info({ level: logger.level }, 'log level changed');
+        return { level: logger.level };
+      },
       'proxy.list': () => proxyStatus(),
       'proxy.add': serialised(async (params) => {
         const rules = parseParams(params);

@@ -397,3 +397,48 @@ describe('reachability flags (issue 13)', () => {
     fails(['--relay', 'relay.example', 'proxy', URL], {}, 'NEX_ERR_BAD_FLAG', /is not a relay URL/);
   });
 });
+
+describe('the original clients’ forms: URL#regkey and NEXD_REQUESTED_IP', () => {
+  test('--reg-key https://HOST#KEY names the service and the key', () => {
+    const { config } = proxy(['--reg-key', 'https://try.nexodus.io#RK-abc%2Fdef', 'proxy']);
+    assert.equal(config.serviceUrl, 'https://try.nexodus.io');
+    assert.equal(config.regKey, 'RK-abc/def');
+    // The same service given again is fine; another one is a typed error.
+    const same = proxy(['--reg-key', 'https://try.nexodus.io#k', 'proxy', 'https://try.nexodus.io']);
+    assert.equal(same.config.regKey, 'k');
+    fails(
+      ['--reg-key', 'https://a.example#k', 'proxy', 'https://b.example'],
+      {},
+      'NEX_ERR_BAD_FLAG',
+      /names the service https:\/\/a\.example/,
+    );
+    fails(['--reg-key', 'https://a.example#', 'proxy'], {}, 'NEX_ERR_BAD_FLAG', /no key after the #/);
+    // A bare key stays a key.
+    assert.equal(proxy(['--reg-key', 'RK-plain', 'proxy', 'https://a']).config.regKey, 'RK-plain');
+  });
+
+  test('NEXD_REG_KEY=https://HOST#KEY and a service URL argument with #KEY', () => {
+    const env = proxy(['proxy'], { NEXD_REG_KEY: 'https://svc.example:8443#key-1' });
+    assert.equal(env.config.serviceUrl, 'https://svc.example:8443');
+    assert.equal(env.config.regKey, 'key-1');
+    const arg = proxy(['proxy', 'https://svc.example#key-2']);
+    assert.equal(arg.config.serviceUrl, 'https://svc.example');
+    assert.equal(arg.config.regKey, 'key-2');
+  });
+
+  test('NEXD_REQUESTED_IP is --request-ip (NEXD_REQUEST_IP still read; the flag wins)', () => {
+    assert.equal(
+      proxy(['proxy', 'https://a'], { NEXD_REQUESTED_IP: '100.100.0.7' }).config.requestIp,
+      '100.100.0.7',
+    );
+    assert.equal(
+      proxy(['proxy', 'https://a'], { NEXD_REQUEST_IP: '100.100.0.8' }).config.requestIp,
+      '100.100.0.8',
+    );
+    assert.equal(
+      proxy(['--request-ip', '100.100.0.9', 'proxy', 'https://a'], { NEXD_REQUESTED_IP: '100.100.0.7' })
+        .config.requestIp,
+      '100.100.0.9',
+    );
+  });
+});

@@ -343,3 +343,33 @@ describe('startPeerSync', () => {
     await sync.stop();
   });
 });
+
+describe('PeerStreamFollower and compacted tombstones', () => {
+  test('NEX_ERR_WATCH_EXPIRED: the next connection lists again from nothing; peers kept until its tail', async () => {
+    const h = harness();
+    h.follower.start();
+    h.opened[0].stream.push(change(device(1, 5)), change(device(2, 7)), TAIL);
+    await tick();
+    h.opened[0].stream.fail(new Error('ECONNRESET'));
+    await tick();
+    h.timers[0]!.fn();
+    assert.equal(h.opened[1]!.gtRevision, 7, 'an ordinary reconnect resumes');
+    h.opened[1]!.stream.push({
+      kind: '',
+      type: 'error',
+      value: { error: 'revisions up to 9 were compacted', code: 'NEX_ERR_WATCH_EXPIRED' },
+    });
+    await tick();
+    h.timers[1]!.fn();
+    assert.equal(h.opened[2]!.gtRevision, undefined, 'after the expiry it lists everything again');
+    const before = h.snapshots.length;
+    h.opened[2]!.stream.push(change(device(2, 12)));
+    await tick();
+    assert.equal(h.snapshots.length, before, 'the partial listing is not handed out');
+    h.opened[2]!.stream.push(TAIL);
+    await tick();
+    // dev-1 was deleted while its tombstone was purged: the new listing drops it.
+    assert.deepEqual(h.snapshots.at(-1), ['dev-2']);
+    await h.follower.stop();
+  });
+});

@@ -5,7 +5,7 @@
 import type { Selectable } from 'kysely';
 import type { ServerContext } from './context.js';
 import type { DevicesTable, VpcsTable } from './db/schema.js';
-import { NexError, notFound } from './errors.js';
+import { badPathParam, NexError, notFound } from './errors.js';
 import type { Principal } from './principal.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -27,7 +27,7 @@ export async function readableVpc(
   p: Principal,
   vpcId: string,
 ): Promise<Selectable<VpcsTable>> {
-  if (!isUuid(vpcId)) throw notFound('vpc');
+  if (!isUuid(vpcId)) throw badPathParam('id');
   const vpc = await ctx.db.selectFrom('vpcs').selectAll().where('id', '=', vpcId).executeTakeFirst();
   if (!vpc) throw notFound('vpc');
   const ok = p.kind === 'user' ? vpc.owner_id === p.userId : vpc.id === p.vpcId;
@@ -51,7 +51,7 @@ export async function readableDevice(
   p: Principal,
   deviceId: string,
 ): Promise<Selectable<DevicesTable>> {
-  if (!isUuid(deviceId)) throw notFound('device');
+  if (!isUuid(deviceId)) throw badPathParam('id');
   const d = await ctx.db.selectFrom('devices').selectAll().where('id', '=', deviceId).executeTakeFirst();
   if (!d) throw notFound('device');
   const ok = p.kind === 'user' ? d.owner_id === p.userId : d.vpc_id === p.vpcId;

@@ -19,11 +19,18 @@ import { databaseUnavailable, UNAVAILABLE_RETRY_AFTER_S } from './db/unavailable
 import { NexError } from './errors.js';
 import { ChangeBus } from './events/bus.js';
 import { SharedReads } from './events/shared-reads.js';
+import {
+  DEFAULT_TOMBSTONE_GC_INTERVAL_MS,
+  DEFAULT_TOMBSTONE_RETENTION_MS,
+  startTombstoneGc,
+} from './events/tombstone-gc.js';
 import { type IdentityService, identityRoutes } from './identity/index.js';
 import { inputGuard } from './input-guard.js';
 import { PoolCache } from './ipam.js';
+import { metricsRoutes } from './metrics.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventRoutes, resetOnlineAfterStart } from './routes/events.js';
+import { featureFlagRoutes } from './routes/fflags.js';
 import { healthRoutes } from './routes/health.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { organizationRoutes } from './routes/organizations.js';
@@ -55,6 +62,8 @@ export interface BuildAppOptions {
   apiRateLimit?: { max: number; timeWindowMs: number } | false;
   /** The web UI's build to serve at `/` (default: packages/ui/dist/web or NEXODUS_UI_DIR); `false`: none. */
   uiDir?: string | false;
+  /** Tombstone clean-up (default: hourly, 7 days' retention); `false` turns it off. */
+  tombstoneGc?: { intervalMs: number; retentionMs: number } | false;
   /** Fastify server options for HTTPS (the CLI passes `{ https: { key, cert } }`). */
   https?: { key: Buffer | string; cert: Buffer | string };
   /** DERP relay URLs announced to devices at `GET /.well-known/nexodus-relays` (see relay.ts). */
@@ -173,6 +182,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(healthRoutes, { ctx });
   // Like OIDC discovery, outside the API: public facts a device needs before (and besides) its API calls.
   app.get('/.well-known/nexodus-relays', async () => ({ relays: opts.relays ?? [] }));
+  // Not encapsulated, so its onResponse hook sees every route.
+  await metricsRoutes(app, { ctx });
 
   const identity = opts.identity;
   await app.register(identityRoutes, { identity });
@@ -206,17 +217,30 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         }),
       });
     }
-    await api.register(userRoutes, { lookupUser: (id) => identity.getUser(id) });
+    await api.register(userRoutes, { lookupUser: (id) => identity.getUser(id), ctx });
     await api.register(organizationRoutes, { ctx });
     await api.register(vpcRoutes, { ctx });
     await api.register(deviceRoutes, { ctx });
     await api.register(metadataRoutes, { ctx });
     await api.register(regKeyRoutes, { ctx });
     await api.register(securityGroupRoutes, { ctx });
+    await api.register(featureFlagRoutes);
     await api.register(eventRoutes, { ctx, bookmarkMs: opts.bookmarkMs ?? DEFAULT_BOOKMARK_MS });
   });
 
+  const gc = opts.tombstoneGc ?? {
+    intervalMs: DEFAULT_TOMBSTONE_GC_INTERVAL_MS,
+    retentionMs: DEFAULT_TOMBSTONE_RETENTION_MS,
+  };
+  const stopGc = gc
+    ? startTombstoneGc(opts.db, {
+        ...gc,
+        onError: (err) => app.log.warn({ err }, 'tombstone clean-up failed'),
+      })
+    : () => {};
+
   app.addHook('onClose', async () => {
+    stopGc();
     await bus.close();
   });
   return app;

@@ -5,7 +5,9 @@ import { hostname } from 'node:os';
 // nexodus-server: serve (the default command) and user administration.
 import { STUN_DEFAULT_PORT } from '@nexodus/nat';
 import { Command } from 'commander';
+import type { Kysely } from 'kysely';
 import { identityView } from './db/open.js';
+import type { Database } from './db/schema.js';
 import { IdentityError, IdentityService } from './identity/index.js';
 import { startRelay } from './relay.js';
 import { DEFAULT_HTTPS_LISTEN, DEFAULT_STATE_DIR, openConfiguredDatabase, startServer } from './server.js';
@@ -25,12 +27,15 @@ async function readStdin(): Promise<string> {
     .replace(/\r?\n$/, '');
 }
 
-async function withIdentity<T>(g: GlobalOpts, fn: (identity: IdentityService) => Promise<T>): Promise<T> {
+async function withIdentity<T>(
+  g: GlobalOpts,
+  fn: (identity: IdentityService, db: Kysely<Database>) => Promise<T>,
+): Promise<T> {
   const db = await openConfiguredDatabase(g);
   try {
     // The issuer does not matter for user administration (no tokens are issued).
     const identity = await IdentityService.create({ db: identityView(db), issuer: 'https://localhost:8443' });
-    return await fn(identity);
+    return await fn(identity, db);
   } finally {
     await db.destroy();
   }
@@ -162,14 +167,28 @@ export function makeProgram(): Command {
     .description('create a user; the password is read from stdin')
     .option('--password-stdin', 'read the password from standard input (required)')
     .option('--admin', 'make the user an administrator')
-    .action(async (name: string, o: { passwordStdin?: boolean; admin?: boolean }, cmd: Command) => {
-      if (!o.passwordStdin) throw new Error('pass --password-stdin and the password on standard input');
-      const password = await readStdin();
-      const u = await withIdentity(cmd.optsWithGlobals<GlobalOpts>(), (id) =>
-        id.createUser(name, password, { admin: o.admin === true }),
-      );
-      process.stdout.write(`created user ${u.username} (${u.id})\n`);
-    });
+    .option('--full-name <name>', "the user's full name (the API's full_name)")
+    .action(
+      async (
+        name: string,
+        o: { passwordStdin?: boolean; admin?: boolean; fullName?: string },
+        cmd: Command,
+      ) => {
+        if (!o.passwordStdin) throw new Error('pass --password-stdin and the password on standard input');
+        const password = await readStdin();
+        const u = await withIdentity(cmd.optsWithGlobals<GlobalOpts>(), async (id, db) => {
+          const created = await id.createUser(name, password, { admin: o.admin === true });
+          if (o.fullName !== undefined) {
+            await db
+              .insertInto('user_profiles')
+              .values({ user_id: created.id, full_name: o.fullName, picture: '' })
+              .execute();
+          }
+          return created;
+        });
+        process.stdout.write(`created user ${u.username} (${u.id})\n`);
+      },
+    );
   user
     .command('list')
     .description('list users')

@@ -24,7 +24,7 @@ export async function ensureUserDefaults(ctx: ServerContext, user: UserPrincipal
       .values({
         id,
         name: user.username,
-        description: `${user.username} organization`,
+        description: `${user.username}'s organization`,
         owner_id: id,
         created_at: now,
       })

@@ -31,12 +31,15 @@ function parseJson<T>(text: string, fallback: T): T {
   }
 }
 
+/** The original's organization: `{id, name, description}` (the owner is a member with role `owner`). */
 export function organizationView(r: Row<OrganizationsTable>): Organization {
-  return { id: r.id, name: r.name, description: r.description, owner_id: r.owner_id };
+  return { id: r.id, name: r.name, description: r.description };
 }
 
-export function vpcView(r: Row<VpcsTable>): Vpc {
+/** `revision` is the VPC's change counter (vpc_revisions), which moves on every change inside the VPC. */
+export function vpcView(r: Row<VpcsTable>, revision: number): Vpc {
   return {
+    revision,
     id: r.id,
     organization_id: r.organization_id,
     description: r.description,
@@ -87,15 +90,19 @@ export function metadataView(r: Row<DeviceMetadataTable>): DeviceMetadata {
   };
 }
 
+/** Rule lists appear only when non-empty, as the original's `omitempty` writes them. */
 export function securityGroupView(r: Row<SecurityGroupsTable>): SecurityGroup {
-  return {
+  const inbound = parseJson<SecurityRule[]>(r.inbound_rules, []);
+  const outbound = parseJson<SecurityRule[]>(r.outbound_rules, []);
+  const sg: SecurityGroup = {
     id: r.id,
     vpc_id: r.vpc_id,
     description: r.description,
-    inbound_rules: parseJson<SecurityRule[]>(r.inbound_rules, []),
-    outbound_rules: parseJson<SecurityRule[]>(r.outbound_rules, []),
     revision: Number(r.revision),
   };
+  if (inbound.length > 0) sg.inbound_rules = inbound;
+  if (outbound.length > 0) sg.outbound_rules = outbound;
+  return sg;
 }
 
 export function regKeyView(r: Row<RegKeysTable>): RegKey {

@@ -100,4 +100,31 @@ describe('nexodus-server', { timeout: 120_000 }, () => {
     assert.doesNotMatch((await cli(['user', 'list'])).stdout, /^carol\t/m);
     assert.notEqual((await cli(['user', 'delete', 'carol'])).code, 0);
   });
+
+  it('user add --full-name: /api/users/me shows it as full_name', async () => {
+    const add = await cli(
+      ['user', 'add', 'erin', '--full-name', 'Erin Example', '--password-stdin'],
+      'erin-password-1\n',
+    );
+    assert.equal(add.code, 0, add.stderr);
+    const server = await startServer({
+      stateDir: join(dir, 'users'),
+      listen: '127.0.0.1:0',
+      httpListen: '127.0.0.1:0',
+      adminPassword: 'erin-admin-pw-1',
+      logLevel: 'silent',
+      print: () => {},
+    });
+    try {
+      const oauth = new OAuthClient({ baseUrl: server.url });
+      const t = await oauth.passwordGrant('erin', 'erin-password-1');
+      const c = new NexodusClient({ baseUrl: server.url, token: t.access_token });
+      const me = await c.getMe();
+      assert.deepEqual(me, { id: me.id, full_name: 'Erin Example', picture: '', username: 'erin' });
+      await c.close();
+      await oauth.close();
+    } finally {
+      await server.close();
+    }
+  });
 });

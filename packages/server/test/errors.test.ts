@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ERRORS, NexError, type NexErrorCode } from '../src/errors.js';
+import { badPathParam, ERRORS, NexError, type NexErrorCode, notFound } from '../src/errors.js';
 
 const root = join(import.meta.dirname, '..');
 const docs = readFileSync(join(root, 'docs/errors.md'), 'utf8');
@@ -43,11 +43,24 @@ describe('error catalogue', () => {
     }
   });
 
-  it('NexError carries the catalogue status and a body with code, field and id', () => {
+  it('NexError carries the catalogue status; bodies are the original shapes where it has them', () => {
     const code: NexErrorCode = 'NEX_ERR_CONFLICT';
     const e = new NexError(code, 'exists', { id: 'x' });
     assert.equal(e.statusCode, 409);
-    assert.deepEqual(e.toBody(), { error: 'exists', code, id: 'x' });
+    assert.equal(JSON.stringify(e.toBody()), '{"id":"x","error":"resource already exists"}');
+    assert.deepEqual(notFound('device').toBody(), { error: 'not found', resource: 'device' });
+    assert.deepEqual(new NexError('NEX_ERR_FORBIDDEN', 'only the owner').toBody(), {
+      error: 'operation not allowed',
+      reason: 'only the owner',
+    });
+    assert.deepEqual(badPathParam('id').toBody(), { error: 'path parameter invalid', field: 'id' });
+    assert.deepEqual(badPathParam('id', 'not a UUID').toBody(), {
+      error: 'path parameter invalid',
+      field: 'id',
+      reason: 'not a UUID',
+    });
+    // Codes the original has no body for keep ours, with the stable code.
+    assert.deepEqual(new NexError('NEX_ERR_CONFLICT', 'exists').toBody(), { error: 'exists', code });
     assert.deepEqual(new NexError('NEX_ERR_VALIDATION', 'bad', { field: 'f' }).toBody(), {
       error: 'bad',
       code: 'NEX_ERR_VALIDATION',

@@ -20,7 +20,7 @@ describe('database outage', { timeout: 60_000 }, () => {
     const t = await createTestApp('postgres', {}, db);
     try {
       const u = await newUser(t);
-      assert.equal((await call(t.app, { method: 'GET', url: '/private/ready' })).json.ready, true);
+      assert.equal((await call(t.app, { method: 'GET', url: '/private/ready' })).json.status, 'UP');
       assert.equal(
         (await call(t.app, { method: 'GET', url: '/api/devices', headers: u.headers })).status,
         200,
@@ -51,7 +51,8 @@ describe('database outage', { timeout: 60_000 }, () => {
       assert.equal(tok.json.error, 'temporarily_unavailable');
       const ready = await call(t.app, { method: 'GET', url: '/private/ready' });
       assert.equal(ready.status, 503);
-      assert.equal(ready.json.ready, false);
+      assert.equal(ready.json.status, 'DOWN');
+      assert.equal(ready.headers['retry-after'], '5');
       assert.equal((await call(t.app, { method: 'GET', url: '/private/live' })).status, 200);
     } finally {
       await t.app.close();

@@ -16,6 +16,7 @@ const VPC: Vpc = {
   ipv4_cidr: '100.100.0.0/16',
   ipv6_cidr: '200::/64',
   private_cidr: false,
+  revision: 1,
 };
 
 function device(p: Partial<Device>): Device {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // `nexctl device list|delete`, `nexctl vpc list`: the API basics. Logs in like nexd: --service-url,
 // --username/--password (OAuth2 password grant), --ca-file, --insecure-skip-tls-verify, each also from
-// the NEXD_* variable nexd reads, so one environment serves both tools.
+// the NEXD_* variable nexd reads, so one environment serves both tools. The login follows the original
+// clients' flow (the API at https://api.HOST, POST /device/login/start, OIDC discovery at the issuer).
 import {
   ApiError,
   type Device,
@@ -58,7 +59,7 @@ function explain(url: string, err: unknown): ApiCommandError {
   return new ApiCommandError(String(err), { cause: err });
 }
 
-async function withApi<T>(ctx: ApiCommandContext, fn: (c: NexodusClient) => Promise<T>): Promise<T> {
+export async function withApi<T>(ctx: ApiCommandContext, fn: (c: NexodusClient) => Promise<T>): Promise<T> {
   const o = ctx.login();
   if (!o.serviceUrl) {
     throw new ApiCommandError('no service URL: pass --service-url URL (or set NEXD_SERVICE_URL)');
@@ -75,9 +76,10 @@ async function withApi<T>(ctx: ApiCommandContext, fn: (c: NexodusClient) => Prom
   let oauth: OAuthClient | undefined;
   let client: NexodusClient | undefined;
   try {
-    oauth = new OAuthClient({ baseUrl: o.serviceUrl, ...tls });
+    const found = await OAuthClient.discover({ serviceUrl: o.serviceUrl, ...tls });
+    oauth = found.oauth;
     const tokens = await oauth.passwordGrant(o.username, o.password);
-    client = new NexodusClient({ baseUrl: o.serviceUrl, token: tokens.access_token, ...tls });
+    client = new NexodusClient({ baseUrl: found.apiUrl, token: tokens.access_token, ...tls });
     return await fn(client);
   } catch (err) {
     throw explain(o.serviceUrl, err);

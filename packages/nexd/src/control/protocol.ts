@@ -107,6 +107,8 @@ export interface ControlMethods {
   peers: { params: undefined; result: PeerStatus[] };
   version: { params: undefined; result: { version: string } };
   ping: { params: PingParams; result: PingResult[] };
+  /** `nexctl nexd set debug on|off`: debug logging at run time (off: back to --log-level). */
+  'debug.set': { params: { on: boolean }; result: { level: string } };
   'proxy.list': { params: undefined; result: ProxyRuleStatus[] };
   'proxy.add': { params: ProxyRuleParams; result: { added: { type: string; rule: string }[] } };
   'proxy.remove': { params: ProxyRuleParams; result: { removed: { type: string; rule: string }[] } };
@@ -118,6 +120,7 @@ export const CONTROL_METHODS: readonly ControlMethod[] = [
   'peers',
   'version',
   'ping',
+  'debug.set',
   'proxy.list',
   'proxy.add',
   'proxy.remove',

@@ -141,6 +141,10 @@ export class PeerStreamFollower {
         this.#opts.onTail?.();
         return;
       case 'error':
+        // The service purged the tombstones since our revision: the next connection lists everything again
+        // (the peers stay as they are until that listing reaches its tail).
+        if ((ev.value as { code?: unknown } | null)?.code === 'NEX_ERR_WATCH_EXPIRED')
+          this.#haveListed = false;
         throw new Error(`watch stream error event: ${JSON.stringify(ev.value)}`);
       default:
         // Unknown event types from a newer server are ignored, not fatal.

@@ -7,8 +7,19 @@
 //   3. stored tokens from an earlier login that are still valid or refreshable;
 //   4. otherwise the device authorization grant (RFC 8628): print the code and URL, poll until approved.
 // User tokens go to a TokenKeeper, which refreshes them before expiry and stores them in the state.
+// Where: the original clients' flow (`@nexodus/api` login-flow.ts): the API at https://api.HOST for
+// --service-url https://HOST (IP literals and localhost as given), the issuer from POST /device/login/start,
+// its endpoints from OIDC discovery, and the grants' id_token verified; so nexd logs in to an original
+// Nexodus service (Keycloak behind it) and to ours the same way.
 import { readFileSync } from 'node:fs';
-import { ApiError, NexodusClient, OAuthClient, OAuthClientError, type TokenResponse } from '@nexodus/api';
+import {
+  ApiError,
+  NexodusClient,
+  OAuthClient,
+  OAuthClientError,
+  resolveApiUrl,
+  type TokenResponse,
+} from '@nexodus/api';
 import type { Logger } from 'pino';
 import type { GlobalConfig } from '../config.js';
 import { BadFlagError, NexdError } from '../errors.js';
@@ -36,6 +47,8 @@ export interface Session {
   keeper?: TokenKeeper;
   /** How this session logged in, for the log. */
   method: 'reg-key' | 'password' | 'stored-tokens' | 'device-authorization';
+  /** The REST API's base URL (https://api.HOST for https://HOST). */
+  apiUrl: string;
   close(): Promise<void>;
 }
 
@@ -70,31 +83,51 @@ export async function login(options: LoginOptions): Promise<Session> {
   const url = config.serviceUrl;
   if (!url) throw new BadFlagError('--service-url', 'service mode needs a service URL');
   const tls = tlsOptions(config);
-  const oauth = new OAuthClient({ baseUrl: url, ...tls });
-  const closeAll = async (client?: NexodusClient) => {
-    await client?.close();
-    await oauth.close();
-  };
 
   if (config.regKey) {
+    // A registration key is the bearer token itself: no identity provider is involved. A restarted nexd
+    // uses the device token it stored at registration first: a single-use key is dead once used.
+    const apiUrl = await resolveApiUrl(url);
+    const oauth = new OAuthClient({ baseUrl: apiUrl, ...tls });
+    const session = (client: NexodusClient): Session => ({
+      client,
+      oauth,
+      apiUrl,
+      method: 'reg-key',
+      close: async () => {
+        await client.close();
+        await oauth.close();
+      },
+    });
     const stored = (await store.load()).deviceToken;
     if (stored) {
-      const client = new NexodusClient({ baseUrl: url, token: stored, ...tls });
+      const client = new NexodusClient({ baseUrl: apiUrl, token: stored, ...tls });
       // The device may have been deleted (its token with it): then register again with the key.
       const refused = await client.getMe().then(
         () => false,
         (err: unknown) => err instanceof ApiError && err.status === HTTP_UNAUTHORIZED,
       );
-      if (!refused) return { client, oauth, method: 'reg-key', close: () => closeAll(client) };
+      if (!refused) return session(client);
       logger.warn('the stored device token was refused (device deleted?); registering with the key again');
       await client.close();
       await updateState(store, (s) => {
         delete s.deviceToken;
       });
     }
-    const client = new NexodusClient({ baseUrl: url, token: config.regKey, ...tls });
-    return { client, oauth, method: 'reg-key', close: () => closeAll(client) };
+    return session(new NexodusClient({ baseUrl: apiUrl, token: config.regKey, ...tls }));
   }
+
+  let oauth: OAuthClient;
+  let apiUrl: string;
+  try {
+    ({ oauth, apiUrl } = await OAuthClient.discover({ serviceUrl: url, ...tls }));
+  } catch (err) {
+    throw serviceError('login', url, err);
+  }
+  const closeAll = async (client?: NexodusClient) => {
+    await client?.close();
+    await oauth.close();
+  };
 
   const { username, password } = config;
   const relogin = async (): Promise<TokenResponse> => {
@@ -142,7 +175,7 @@ export async function login(options: LoginOptions): Promise<Session> {
     throw serviceError('login', url, err);
   }
   const client = new NexodusClient({
-    baseUrl: url,
+    baseUrl: apiUrl,
     tokenProvider: () => keeper.accessToken ?? '',
     ...tls,
   });
@@ -150,6 +183,7 @@ export async function login(options: LoginOptions): Promise<Session> {
     client,
     oauth,
     keeper,
+    apiUrl,
     method,
     close: async () => {
       keeper.stop();

@@ -58,7 +58,7 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
       logger,
       ...(options.prompt ? { prompt: options.prompt } : {}),
     });
-    logger.info({ serviceUrl: url, method: session.method }, 'logged in');
+    logger.info({ serviceUrl: url, apiUrl: session.apiUrl, method: session.method }, 'logged in');
     let registration: Registration | undefined;
     let tunnel: TunnelHandle | undefined;
     const { mtu, reason: mtuReason } = chooseTunnelMtu(config.mtu, underlayInterface());

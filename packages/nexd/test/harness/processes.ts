@@ -208,8 +208,19 @@ export class ServerProcess {
     this.url = `${https ? 'https' : 'http'}://127.0.0.1:${port}`;
   }
 
-  static async start(opts: { https?: boolean; args?: string[] } = {}): Promise<ServerProcess> {
+  /** The issuer's path when started with `issuerPath` (the OIDC routes then live only under it). */
+  issuerPath = '';
+
+  /**
+   * `issuerPath` (i.e. `/realms/nexodus`) forces the original login flow: the issuer gets a path of its own, as
+   * a Keycloak realm has, so clients reach the token endpoint only through /device/login/start and discovery.
+   * `args` go to the server after the harness's own.
+   */
+  static async start(
+    opts: { https?: boolean; args?: string[]; issuerPath?: string } = {},
+  ): Promise<ServerProcess> {
     const s = new ServerProcess(tempDir('srv'), await freePort(), opts.https === true, opts.args);
+    s.issuerPath = opts.issuerPath ?? '';
     await s.start();
     return s;
   }
@@ -226,6 +237,7 @@ export class ServerProcess {
         '--state-dir',
         this.stateDir,
         ...listen,
+        ...(this.issuerPath ? ['--issuer', `${this.url}${this.issuerPath}`] : []),
         '--log-level',
         'warn',
         '--stun-listen',

@@ -3,9 +3,11 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
 import { identityMigrations } from '../identity/index.js';
 import { coreMigration0002 } from './migrations/0002_core.js';
+import { coreMigration0003 } from './migrations/0003_user_profiles.js';
 
 export const coreMigrations: Record<string, Migration> = {
   '0002_core': coreMigration0002,
+  '0003_user_profiles': coreMigration0003,
 };
 
 /** Brings the schema to the latest version. Throws with the failing migration's name. */

@@ -27,7 +27,7 @@ export interface OpenDatabaseOptions {
   poolMax?: number;
 }
 
-const kinds = new WeakMap<object, { kind: DatabaseKind; url?: string }>();
+const kinds = new WeakMap<object, { kind: DatabaseKind; url?: string; pool?: pg.Pool }>();
 
 /**
  * Opens (does not migrate) the database. SQLite: WAL journal, foreign keys on, busy timeout,
@@ -45,7 +45,7 @@ export async function openDatabase<DB = Database>(opts: OpenDatabaseOptions): Pr
     const client = await pool.connect();
     client.release();
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
-    kinds.set(db, { kind: 'postgres', url: opts.url });
+    kinds.set(db, { kind: 'postgres', url: opts.url, pool });
     return db;
   }
   const sqlite = new SQLite(opts.sqlitePath ?? ':memory:');
@@ -61,6 +61,12 @@ export async function openDatabase<DB = Database>(opts: OpenDatabaseOptions): Pr
 /** Which engine a database opened by `openDatabase` runs on. */
 export function databaseKind(db: object): DatabaseKind {
   return kinds.get(db)?.kind ?? 'sqlite';
+}
+
+/** The PostgreSQL connection pool's counts (for /metrics), if the database is PostgreSQL. */
+export function databasePoolStats(db: object): { total: number; idle: number; waiting: number } | undefined {
+  const pool = kinds.get(db)?.pool;
+  return pool ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount } : undefined;
 }
 
 /** The PostgreSQL URL a database was opened with (for LISTEN connections), if any. */

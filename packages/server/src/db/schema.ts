@@ -113,6 +113,13 @@ export interface TombstonesTable {
   created_at: string;
 }
 
+/** The original's user fields that identity does not keep (`nexodus-server user add --full-name`). */
+export interface UserProfilesTable {
+  user_id: string;
+  full_name: string;
+  picture: string;
+}
+
 export interface CoreTables {
   organizations: OrganizationsTable;
   vpcs: VpcsTable;
@@ -123,6 +130,7 @@ export interface CoreTables {
   security_groups: SecurityGroupsTable;
   reg_keys: RegKeysTable;
   tombstones: TombstonesTable;
+  user_profiles: UserProfilesTable;
 }
 
 export type Database = IdentityTables & CoreTables;

@@ -15,6 +15,7 @@ import type { IpAllocationsTable } from '../db/schema.js';
 import { NexError } from '../errors.js';
 import { deviceView, metadataView, securityGroupView } from '../views.js';
 import { currentRevision } from './revisions.js';
+import { compactedRevision } from './tombstone-gc.js';
 
 /** Up to this many changed devices, their addresses are fetched by id rather than for the whole VPC. */
 const BY_ID_LIMIT = 200;
@@ -68,6 +69,17 @@ export class WatchStream {
   async start(): Promise<void> {
     this.running = true;
     try {
+      // A resume from before the purged tombstones would miss deletes: tell the client to list again.
+      const resumes = [...this.cursors.values()].filter((c) => c > 0);
+      if (resumes.length > 0) {
+        const compacted = await compactedRevision(this.ctx.db, this.vpcId);
+        if (resumes.some((c) => c < compacted)) {
+          throw new NexError(
+            'NEX_ERR_WATCH_EXPIRED',
+            `revisions up to ${compacted} were compacted; watch again without gt_revision to list everything`,
+          );
+        }
+      }
       await this.poll();
       for (const w of this.watches) {
         if (!w.at_tail) this.write(`{"type":"tail","kind":${JSON.stringify(w.kind)}}\n`);

@@ -16,7 +16,7 @@ import { principalOf } from '../auth.js';
 import { type ServerContext, writeVpc } from '../context.js';
 import { uniqueViolation } from '../db/constraints.js';
 import type { Database, DevicesTable, VpcsTable } from '../db/schema.js';
-import { NexError, notFound } from '../errors.js';
+import { badPathParam, NexError, notFound } from '../errors.js';
 import { addTombstone, nextRevision } from '../events/revisions.js';
 import { checkAdvertisedCidr, checkRequested, type Pool, parsePool } from '../ipam.js';
 import { byText } from '../order.js';
@@ -378,7 +378,7 @@ export async function deviceRoutes(app: FastifyInstance, opts: { ctx: ServerCont
     '/api/devices/:id',
     { schema: { params: idParams, response: responses(200, deviceSchema) } },
     async (req) => {
-      if (!isUuid(req.params.id)) throw notFound('device');
+      if (!isUuid(req.params.id)) throw badPathParam('id');
       const d = await writableDevice(ctx, principalOf(req), req.params.id);
       return deleteDevice(ctx, d);
     },

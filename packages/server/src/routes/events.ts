@@ -43,6 +43,14 @@ export async function resetOnlineAfterStart(ctx: ServerContext): Promise<void> {
   for (const r of rows) await setOnline(ctx, r.vpc_id, r.id, false);
 }
 
+/** The open watch streams of each app (read by /metrics). */
+const openStreams = new WeakMap<ServerContext, ReadonlySet<WatchStream>>();
+
+/** How many watch streams this app has open. */
+export function openWatchStreams(ctx: ServerContext): number {
+  return openStreams.get(ctx)?.size ?? 0;
+}
+
 export async function eventRoutes(
   app: FastifyInstance,
   opts: { ctx: ServerContext; bookmarkMs: number },
@@ -52,6 +60,7 @@ export async function eventRoutes(
   if (!counts) onlineCounts.set(ctx, (counts = new Map()));
   const online = counts;
   const streams = new Set<WatchStream>();
+  openStreams.set(ctx, streams);
   // preClose, not onClose: close() waits for in-flight requests, and a watch stream never finishes by itself.
   // Then wait for the offline marks, so a graceful stop leaves no device marked online (the database is
   // closed after the app).
@@ -79,7 +88,7 @@ export async function eventRoutes(
         .select(['id', 'vpc_id'])
         .where('public_key', '=', pk)
         .executeTakeFirst();
-      if (!d || d.vpc_id !== vpc.id) throw notFound('device with this public_key in this VPC');
+      if (!d || d.vpc_id !== vpc.id) throw notFound('device');
       if (p.kind === 'device' && p.deviceId !== d.id) {
         throw new NexError('NEX_ERR_FORBIDDEN', 'a device token may only mark its own device online');
       }
@@ -151,4 +160,55 @@ export async function eventRoutes(
   };
   app.post<WatchRoute>('/api/vpcs/:id/events', { schema, preValidation }, handler);
   app.post<WatchRoute>('/api/vpc/:id/events', { schema, preValidation }, handler);
+
+  // The original's POST /api/events: one stream, the VPC named per kind in `options` (`vpc-id`, or `vpc_id`).
+  // A stream here follows one VPC, so every kind must name the same one; without any, the token's VPC (a
+  // device or reg-key token's, a user's default VPC).
+  app.post<WatchRoute>(
+    '/api/events',
+    {
+      schema: { body: watchListSchema, querystring: schema.querystring },
+      preValidation: async (req) => {
+        if (req.body === undefined || req.body === null) {
+          throw new NexError(
+            'NEX_ERR_VALIDATION',
+            'body: expected a list of watches, i.e. [{"kind":"device"}]',
+            {
+              field: 'body',
+            },
+          );
+        }
+      },
+    },
+    async (req, reply) => {
+      const named = new Set<string>();
+      for (const w of req.body ?? []) {
+        const o = (w.options ?? {}) as Record<string, unknown>;
+        const id = o['vpc-id'] ?? o.vpc_id;
+        if (id !== undefined) {
+          if (typeof id !== 'string') {
+            throw new NexError('NEX_ERR_VALIDATION', 'options.vpc-id: expected a VPC id', {
+              field: 'options',
+            });
+          }
+          named.add(id);
+        }
+        // Our watches take no other options: drop them, the VPC stream validates its own body.
+        delete (w as { options?: unknown }).options;
+      }
+      if (named.size > 1) {
+        throw new NexError(
+          'NEX_ERR_VALIDATION',
+          'options.vpc-id: one stream follows one VPC; open one per VPC',
+          {
+            field: 'options',
+          },
+        );
+      }
+      const p = principalOf(req);
+      const vpcId = [...named][0] ?? (p.kind === 'user' ? p.userId : p.vpcId);
+      (req.params as { id: string }) = { id: vpcId };
+      return handler(req, reply);
+    },
+  );
 }

@@ -53,7 +53,7 @@ export async function metadataRoutes(app: FastifyInstance, opts: { ctx: ServerCo
         .where('device_id', '=', d.id)
         .where('key', '=', req.params.key)
         .executeTakeFirst();
-      if (!row) throw notFound('metadata key');
+      if (!row) throw notFound('device metadata');
       return metadataView(row);
     },
   );
@@ -109,7 +109,7 @@ export async function metadataRoutes(app: FastifyInstance, opts: { ctx: ServerCo
         .where('device_id', '=', d.id)
         .where('key', '=', req.params.key)
         .executeTakeFirst();
-      if (!exists) throw notFound('metadata key');
+      if (!exists) throw notFound('device metadata');
       return writeVpc(ctx, d.vpc_id, async (trx, revision) => {
         const row = await trx
           .deleteFrom('device_metadata')
@@ -117,11 +117,41 @@ export async function metadataRoutes(app: FastifyInstance, opts: { ctx: ServerCo
           .where('key', '=', req.params.key)
           .returningAll()
           .executeTakeFirst();
-        if (!row) throw notFound('metadata key');
+        if (!row) throw notFound('device metadata');
         const view = { ...metadataView(row), revision };
         await addTombstone(trx, d.vpc_id, 'device-metadata', `${d.id}/${row.key}`, revision, view);
         return view;
       });
+    },
+  );
+
+  // The original's DeleteDeviceMetadata: every key of the device, 204. Each key is deleted at a revision of its
+  // own (a tombstone per revision), so watchers see every delete, as for DELETE .../metadata/{key}.
+  app.delete<{ Params: { id: string } }>(
+    '/api/devices/:id/metadata',
+    { schema: { params: idParams } },
+    async (req, reply) => {
+      const d = await writableDevice(ctx, principalOf(req), req.params.id);
+      const keys = await ctx.db
+        .selectFrom('device_metadata')
+        .select('key')
+        .where('device_id', '=', d.id)
+        .execute();
+      for (const { key } of keys) {
+        await writeVpc(ctx, d.vpc_id, async (trx, revision) => {
+          const row = await trx
+            .deleteFrom('device_metadata')
+            .where('device_id', '=', d.id)
+            .where('key', '=', key)
+            .returningAll()
+            .executeTakeFirst();
+          // Deleted meanwhile by another request: that one left the tombstone.
+          if (!row) return;
+          const view = { ...metadataView(row), revision };
+          await addTombstone(trx, d.vpc_id, 'device-metadata', `${d.id}/${row.key}`, revision, view);
+        });
+      }
+      return reply.code(204).send();
     },
   );
 }

@@ -1,20 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 // /api/organizations: a user's organizations (the default one has the user's id), listed by name.
 import { randomUUID } from 'node:crypto';
-import { type AddOrganization, addOrganizationSchema, organizationSchema } from '@nexodus/api';
+import {
+  type AddOrganization,
+  addOrganizationSchema,
+  organizationSchema,
+  type UserOrganization,
+  userOrganizationSchema,
+} from '@nexodus/api';
 import type { FastifyInstance } from 'fastify';
 import { isUuid, requireUser } from '../access.js';
 import { principalOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { uniqueViolation } from '../db/constraints.js';
-import { NexError, notFound } from '../errors.js';
+import { badPathParam, NexError, notFound } from '../errors.js';
 import { byText } from '../order.js';
 import type { Principal } from '../principal.js';
 import { organizationView } from '../views.js';
 import { arrayOf, idParams, responses } from './route-schemas.js';
+import { loadUser } from './users.js';
 
 async function readableOrg(ctx: ServerContext, p: Principal, id: string) {
-  if (!isUuid(id)) throw notFound('organization');
+  if (!isUuid(id)) throw badPathParam('id');
   const org = await ctx.db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
   if (!org) throw notFound('organization');
   if (p.kind === 'user' ? org.owner_id !== p.userId : org.id !== (await vpcOrg(ctx, p.vpcId))) {
@@ -118,6 +125,70 @@ export async function organizationRoutes(app: FastifyInstance, opts: { ctx: Serv
       }
       await ctx.db.deleteFrom('organizations').where('id', '=', org.id).execute();
       return organizationView(org);
+    },
+  );
+
+  // Members (models.UserOrganization): an organization's only member is its owner, with the role `owner`.
+  const members = async (p: Principal, orgId: string): Promise<UserOrganization[]> => {
+    requireUser(p);
+    const org = await readableOrg(ctx, p, orgId);
+    const user = await loadUser(ctx, p.userId, p.username);
+    return [{ organization_id: org.id, user_id: p.userId, roles: ['owner'], user }];
+  };
+  const memberParams = {
+    type: 'object',
+    properties: { id: { type: 'string', maxLength: 64 }, uid: { type: 'string', maxLength: 256 } },
+    required: ['id', 'uid'],
+  } as const;
+
+  app.get<{ Params: { id: string } }>(
+    '/api/organizations/:id/users',
+    { schema: { params: idParams, response: responses(200, arrayOf(userOrganizationSchema)) } },
+    async (req) => members(principalOf(req), req.params.id),
+  );
+
+  app.get<{ Params: { id: string; uid: string } }>(
+    '/api/organizations/:id/users/:uid',
+    { schema: { params: memberParams, response: responses(200, userOrganizationSchema) } },
+    async (req) => {
+      const m = (await members(principalOf(req), req.params.id)).find((x) => x.user_id === req.params.uid);
+      if (!m) throw notFound('user');
+      return m;
+    },
+  );
+
+  // The owner cannot leave its own organization (it would be left without members).
+  app.delete<{ Params: { id: string; uid: string } }>(
+    '/api/organizations/:id/users/:uid',
+    { schema: { params: memberParams } },
+    async (req) => {
+      const p = principalOf(req);
+      const m = (await members(p, req.params.id)).find((x) => x.user_id === req.params.uid);
+      if (!m) throw notFound('user');
+      throw new NexError('NEX_ERR_FORBIDDEN', 'the owner of an organization cannot be removed from it');
+    },
+  );
+
+  app.delete<{ Params: { id: string; organization: string } }>(
+    '/api/users/:id/organizations/:organization',
+    {
+      schema: {
+        params: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', maxLength: 256 },
+            organization: { type: 'string', maxLength: 64 },
+          },
+          required: ['id', 'organization'],
+        },
+      },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      requireUser(p);
+      if (req.params.id !== p.userId && req.params.id !== 'me') throw notFound('user');
+      await readableOrg(ctx, p, req.params.organization);
+      throw new NexError('NEX_ERR_FORBIDDEN', 'the owner of an organization cannot be removed from it');
     },
   );
 }

@@ -2,9 +2,15 @@
 // JSON Schema fragments the route plugins share (params, list and response wrappers).
 import { errorSchema } from '@nexodus/api';
 
+/**
+ * The error body for serialization: the same fields without `required`, because fast-json-stringify writes
+ * required fields first and the original's conflict body is `{"id", "error"}` in that order.
+ */
+const { required: _required, ...errorBodySchema } = errorSchema;
+
 /** Response schemas for a route: the success body plus the error body for every 4xx/5xx. */
 export function responses<S>(status: number, schema: S): Record<string, unknown> {
-  return { [status]: schema, '4xx': errorSchema, '5xx': errorSchema };
+  return { [status]: schema, '4xx': errorBodySchema, '5xx': errorBodySchema };
 }
 
 export const idParams = {

@@ -13,7 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { isUuid, ownedVpc, readableVpc, requireUser } from '../access.js';
 import { principalOf } from '../auth.js';
 import { type ServerContext, writeVpc } from '../context.js';
-import { NexError, notFound } from '../errors.js';
+import { badPathParam, NexError, notFound } from '../errors.js';
 import { addTombstone, nextRevision } from '../events/revisions.js';
 import { parseStrictAddress, parseStrictCidr } from '../ip-text.js';
 import type { Principal } from '../principal.js';
@@ -59,7 +59,7 @@ export async function securityGroupRoutes(app: FastifyInstance, opts: { ctx: Ser
   const { ctx } = opts;
 
   const readable = async (p: Principal, id: string) => {
-    if (!isUuid(id)) throw notFound('security group');
+    if (!isUuid(id)) throw badPathParam('id');
     const sg = await ctx.db.selectFrom('security_groups').selectAll().where('id', '=', id).executeTakeFirst();
     if (!sg) throw notFound('security group');
     await readableVpc(ctx, p, sg.vpc_id).catch(() => {

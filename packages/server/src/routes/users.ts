@@ -1,21 +1,55 @@
 // SPDX-License-Identifier: Apache-2.0
-// /api/users/me: who the token acts for.
-import { userSchema } from '@nexodus/api';
+// /api/users: who the token acts for (`me`), and the users a user can see. Users see only themselves here: an
+// organization has one member, its owner (no invitations have been accepted into it).
+import { type User, userSchema } from '@nexodus/api';
 import type { FastifyInstance } from 'fastify';
+import { isUuid } from '../access.js';
 import { principalOf } from '../auth.js';
-import { responses } from './route-schemas.js';
+import type { ServerContext } from '../context.js';
+import { badPathParam, notFound } from '../errors.js';
+import type { Principal } from '../principal.js';
+import { arrayOf, idParams, responses } from './route-schemas.js';
 
 /** Finds a username for a device/reg-key token's owner (identity's getUser), if identity is present. */
 export type LookupUser = (id: string) => Promise<{ id: string; username: string } | undefined>;
 
 export async function userRoutes(
   app: FastifyInstance,
-  opts: { lookupUser: LookupUser | undefined },
+  opts: { lookupUser: LookupUser | undefined; ctx: ServerContext },
 ): Promise<void> {
-  app.get('/api/users/me', { schema: { response: responses(200, userSchema) } }, async (req) => {
-    const p = principalOf(req);
-    if (p.kind === 'user') return { id: p.userId, username: p.username };
+  // The original's user: {id, full_name, picture, username}; the profile fields from user_profiles.
+  const me = async (p: Principal): Promise<User> => {
+    if (p.kind === 'user') return loadUser(opts.ctx, p.userId, p.username);
     const u = opts.lookupUser ? await opts.lookupUser(p.ownerId) : undefined;
-    return { id: p.ownerId, username: u?.username ?? '' };
-  });
+    return loadUser(opts.ctx, p.ownerId, u?.username ?? '');
+  };
+
+  app.get('/api/users/me', { schema: { response: responses(200, userSchema) } }, async (req) =>
+    me(principalOf(req)),
+  );
+
+  app.get('/api/users', { schema: { response: responses(200, arrayOf(userSchema)) } }, async (req) => [
+    await me(principalOf(req)),
+  ]);
+
+  app.get<{ Params: { id: string } }>(
+    '/api/users/:id',
+    { schema: { params: idParams, response: responses(200, userSchema) } },
+    async (req) => {
+      const u = await me(principalOf(req));
+      if (req.params.id === 'me' || req.params.id === u.id) return u;
+      if (!isUuid(req.params.id)) throw badPathParam('id');
+      throw notFound('user');
+    },
+  );
+}
+
+/** The user with its profile (empty full_name and picture when it has none). */
+export async function loadUser(ctx: ServerContext, id: string, username: string): Promise<User> {
+  const p = await ctx.db
+    .selectFrom('user_profiles')
+    .select(['full_name', 'picture'])
+    .where('user_id', '=', id)
+    .executeTakeFirst();
+  return { id, full_name: p?.full_name ?? '', picture: p?.picture ?? '', username };
 }

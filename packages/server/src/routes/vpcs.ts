@@ -14,7 +14,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import { mayReadToken, ownedVpc, readableVpc, requireUser } from '../access.js';
 import { principalOf } from '../auth.js';
-import type { ServerContext } from '../context.js';
+import { type ServerContext, writeVpc } from '../context.js';
 import { createDefaultSecurityGroup } from '../defaults.js';
 import { NexError, notFound } from '../errors.js';
 import { DEFAULT_IPV4_CIDR, DEFAULT_IPV6_CIDR, parsePool } from '../ipam.js';
@@ -53,9 +53,14 @@ export async function vpcRoutes(app: FastifyInstance, opts: { ctx: ServerContext
 
   app.get('/api/vpcs', { schema: { response: responses(200, arrayOf(vpcSchema)) } }, async (req) => {
     const p = principalOf(req);
-    let q = ctx.db.selectFrom('vpcs').selectAll();
-    q = p.kind === 'user' ? q.where('owner_id', '=', p.userId) : q.where('id', '=', p.vpcId);
-    return (await q.orderBy('created_at').orderBy('id').execute()).map(vpcView);
+    let q = ctx.db
+      .selectFrom('vpcs')
+      .leftJoin('vpc_revisions', 'vpc_revisions.vpc_id', 'vpcs.id')
+      .selectAll('vpcs')
+      .select('vpc_revisions.revision');
+    q = p.kind === 'user' ? q.where('vpcs.owner_id', '=', p.userId) : q.where('vpcs.id', '=', p.vpcId);
+    const rows = await q.orderBy('vpcs.created_at').orderBy('vpcs.id').execute();
+    return rows.map(({ revision, ...r }) => vpcView(r, Number(revision ?? 0)));
   });
 
   app.post<{ Body: AddVpc }>(
@@ -88,14 +93,17 @@ export async function vpcRoutes(app: FastifyInstance, opts: { ctx: ServerContext
         await trx.insertInto('vpc_revisions').values({ vpc_id: row.id, revision: 0 }).execute();
       });
       await createDefaultSecurityGroup(ctx, row.id, p.userId);
-      return reply.code(201).send(vpcView(row));
+      return reply.code(201).send(vpcView(row, await vpcRevision(ctx, row.id)));
     },
   );
 
   app.get<{ Params: { id: string } }>(
     '/api/vpcs/:id',
     { schema: { params: idParams, response: responses(200, vpcSchema) } },
-    async (req) => vpcView(await readableVpc(ctx, principalOf(req), req.params.id)),
+    async (req) => {
+      const vpc = await readableVpc(ctx, principalOf(req), req.params.id);
+      return vpcView(vpc, await vpcRevision(ctx, vpc.id));
+    },
   );
 
   app.patch<{ Params: { id: string }; Body: UpdateVpc }>(
@@ -104,8 +112,12 @@ export async function vpcRoutes(app: FastifyInstance, opts: { ctx: ServerContext
     async (req) => {
       const vpc = await ownedVpc(ctx, principalOf(req), req.params.id);
       const description = req.body?.description ?? vpc.description;
-      await ctx.db.updateTable('vpcs').set({ description }).where('id', '=', vpc.id).execute();
-      return vpcView({ ...vpc, description });
+      // A change of the VPC takes the next revision, as the original's VPC revision moves on update.
+      const revision = await writeVpc(ctx, vpc.id, async (trx, rev) => {
+        await trx.updateTable('vpcs').set({ description }).where('id', '=', vpc.id).execute();
+        return rev;
+      });
+      return vpcView({ ...vpc, description }, revision);
     },
   );
 
@@ -114,6 +126,7 @@ export async function vpcRoutes(app: FastifyInstance, opts: { ctx: ServerContext
     { schema: { params: idParams, response: responses(200, vpcSchema) } },
     async (req) => {
       const vpc = await ownedVpc(ctx, principalOf(req), req.params.id);
+      const revision = await vpcRevision(ctx, vpc.id);
       if (vpc.is_default === 1)
         throw new NexError('NEX_ERR_DEFAULT_VPC', 'the default VPC cannot be deleted');
       // Foreign keys cascade to devices, addresses, metadata, security groups, reg keys and the counter.
@@ -124,7 +137,7 @@ export async function vpcRoutes(app: FastifyInstance, opts: { ctx: ServerContext
       });
       ctx.ipam.drop(vpc.id);
       ctx.bus.publishLocal(vpc.id);
-      return vpcView(vpc);
+      return vpcView(vpc, revision);
     },
   );
 
@@ -193,4 +206,14 @@ export async function vpcRoutes(app: FastifyInstance, opts: { ctx: ServerContext
       return rows.map(securityGroupView);
     },
   );
+}
+
+/** The VPC's current revision (0 before its first change). */
+async function vpcRevision(ctx: ServerContext, vpcId: string): Promise<number> {
+  const r = await ctx.db
+    .selectFrom('vpc_revisions')
+    .select('revision')
+    .where('vpc_id', '=', vpcId)
+    .executeTakeFirst();
+  return Number(r?.revision ?? 0);
 }

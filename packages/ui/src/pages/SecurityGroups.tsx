@@ -111,8 +111,8 @@ export function GroupEditor(props: { group: SecurityGroup; vpcName: string }) {
   const update = useUpdateSecurityGroup();
   const [description, setDescription] = useState(g.description);
   const [rules, setRules] = useState<Record<Direction, RuleDraft[]>>({
-    inbound: g.inbound_rules.map(toDraft),
-    outbound: g.outbound_rules.map(toDraft),
+    inbound: (g.inbound_rules ?? []).map(toDraft),
+    outbound: (g.outbound_rules ?? []).map(toDraft),
   });
   const [errors, setErrors] = useState<Record<Direction, RuleErrors[]> | undefined>();
   const submit = (e: React.FormEvent) => {

@@ -60,10 +60,13 @@ interface PageBody {
 }
 
 function sendPage(reply: FastifyReply, status: number, view: VerificationView): FastifyReply {
-  return reply
-    .code(status)
-    .headers(VERIFICATION_PAGE_HEADERS)
-    .send(renderVerificationPage(view, IDENTITY_PATHS.verification));
+  return (
+    reply
+      .code(status)
+      .headers(VERIFICATION_PAGE_HEADERS)
+      // The page posts back to where it is served (under the issuer's path, when it has one).
+      .send(renderVerificationPage(view, reply.request.routeOptions.url ?? IDENTITY_PATHS.verification))
+  );
 }
 
 export async function deviceRoutes(app: FastifyInstance, opts: { identity: IdentityService }): Promise<void> {

@@ -90,7 +90,17 @@ export async function discoveryRoutes(
     reply.header('cache-control', `public, max-age=${METADATA_MAX_AGE_SECONDS}`);
     return identity.jwks();
   });
+}
 
+/**
+ * The original's DeviceStart (`POST /device/login/start`), served at the API's root even when the issuer has a
+ * path of its own (as a Keycloak realm has): a client finds the issuer here, then discovers the rest.
+ */
+export async function deviceStartRoutes(
+  app: FastifyInstance,
+  opts: { identity: IdentityService },
+): Promise<void> {
+  const { identity } = opts;
   // DeviceStart takes no body; the original clients POST with or without one, so any body is ignored.
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();

@@ -7,7 +7,7 @@ import type { IdentityService } from '../service.js';
 import { adminUserRoutes } from './admin-users.js';
 import { authorizeRoutes } from './authorize.js';
 import { deviceRoutes } from './device.js';
-import { discoveryRoutes } from './discovery.js';
+import { deviceStartRoutes, discoveryRoutes } from './discovery.js';
 import { tokenRoutes } from './token.js';
 
 const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
@@ -19,9 +19,15 @@ export async function identityRoutes(
   // OAuth2 requests are form-encoded (RFC 6749 §4.3.2); the parent may already parse them.
   if (!app.hasContentTypeParser(FORM_CONTENT_TYPE)) await app.register(formbody);
   const pluginOpts = { identity: opts.identity };
-  await app.register(discoveryRoutes, pluginOpts);
-  await app.register(tokenRoutes, pluginOpts);
-  await app.register(deviceRoutes, pluginOpts);
+  // The OIDC routes live under the issuer's path (i.e. https://host/realms/nexodus -> /realms/nexodus/...), so
+  // an issuer with a path is served as discovery announces it; clients that follow the original login flow
+  // find them through /device/login/start, which (like the admin API) stays at the root.
+  const prefix = new URL(opts.identity.issuer).pathname.replace(/\/+$/, '');
+  const oidcOpts = prefix ? { ...pluginOpts, prefix } : pluginOpts;
+  await app.register(discoveryRoutes, oidcOpts);
+  await app.register(tokenRoutes, oidcOpts);
+  await app.register(deviceRoutes, oidcOpts);
+  await app.register(deviceStartRoutes, pluginOpts);
   await app.register(adminUserRoutes, pluginOpts);
   await app.register(authorizeRoutes, pluginOpts);
 }
