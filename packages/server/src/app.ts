@@ -22,6 +22,7 @@ import { type IdentityService, identityRoutes } from './identity/index.js';
 import { PoolCache } from './ipam.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventRoutes, resetOnlineAfterStart } from './routes/events.js';
+import { healthRoutes } from './routes/health.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { regKeyRoutes } from './routes/reg-keys.js';
@@ -144,6 +145,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   });
 
   app.get('/openapi.json', async () => openApiDocument);
+  await app.register(healthRoutes, { db: opts.db });
 
   const identity = opts.identity;
   await app.register(identityRoutes, { identity });
