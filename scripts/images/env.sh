@@ -6,7 +6,7 @@
 # file events logger, host networking for builds, runc, and storage on overlay (vfs when the kernel refuses it).
 # Override the place with NEXODUS_CONTAINERS_DIR; NEXODUS_STORAGE_DRIVER=vfs forces the slow driver.
 IMAGES_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-NEXODUS_CONTAINERS_DIR="${NEXODUS_CONTAINERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/nexodus-test/containers}"
+NEXODUS_CONTAINERS_DIR="${NEXODUS_CONTAINERS_DIR:-${NEXODUS_TEST_CACHE:-$HOME/.cache/nexodus-test}/containers}"
 mkdir -p "$NEXODUS_CONTAINERS_DIR"
 
 # Which storage driver works here is probed once (kernel overlay on the cache's file system) and kept.
