@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # `npm run image:base`: the base images for offline builds, made from Debian's packages, no registry:
 #   localhost/nexodus-ts/base:node<V>        Debian 12 "essential" (dash, coreutils) + libstdc++6 +
-#                                             ca-certificates + this machine's /usr/bin/node
+#                                             this machine's /usr/bin/node (Node has its own root CAs; the
+#                                             ca-certificates package would pull in perl, ~50 MB)
 #   localhost/nexodus-ts/build-base:node<V>  the same + npm, Node's headers, python3, make, g++ (node-gyp)
 # Node is not in Debian 12 at version 20, so it is copied from the machine (the nodejs package of
 # NodeSource here: /usr/bin/node, /usr/lib/node_modules/npm, /usr/include/node); the version is in the tag.
@@ -48,7 +49,7 @@ make_base() { # name includes extra-hooks...
 }
 
 if [ $force = 1 ] || ! have "$LOCAL_BASE"; then
-  make_base "$LOCAL_BASE" libstdc++6,ca-certificates
+  make_base "$LOCAL_BASE" libstdc++6
 fi
 if [ $force = 1 ] || ! have "$LOCAL_BUILD_BASE"; then
   make_base "$LOCAL_BUILD_BASE" libstdc++6,ca-certificates,python3,make,g++,libc6-dev \

@@ -67,5 +67,7 @@ export BUILDAH_ISOLATION=chroot
 IMAGE_VERSION="$(node -p "require('$IMAGES_REPO/packages/nexd/package.json').version")"
 NODE_VERSION="$(node -p 'process.versions.node')"
 IMAGE_PREFIX="${IMAGE_PREFIX:-localhost/nexodus-ts}"
-LOCAL_BASE="$IMAGE_PREFIX/base:node$NODE_VERSION"
-LOCAL_BUILD_BASE="$IMAGE_PREFIX/build-base:node$NODE_VERSION"
+# The local bases are named after the Node version and the recipe (base.sh), so a changed recipe makes new ones.
+BASE_KEY="$(sha256sum "$IMAGES_REPO/scripts/images/base.sh" | cut -c1-8)"
+LOCAL_BASE="$IMAGE_PREFIX/base:node$NODE_VERSION-$BASE_KEY"
+LOCAL_BUILD_BASE="$IMAGE_PREFIX/build-base:node$NODE_VERSION-$BASE_KEY"
