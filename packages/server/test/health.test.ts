@@ -8,7 +8,7 @@ import { createTestApp, ENGINES, engineSkip, stopSharedPostgres } from './helper
 describe('health probes', { timeout: 60_000 }, () => {
   after(stopSharedPostgres);
   for (const engine of ENGINES) {
-    it(`${engine}: /healthz and /readyz answer 200 without a token; /readyz is 503 without a database`, {
+    it(`${engine}: /healthz, /readyz and /metrics answer without a token; /readyz is 503 without a database`, {
       skip: engineSkip(engine),
     }, async () => {
       const t = await createTestApp(engine);
@@ -19,6 +19,10 @@ describe('health probes', { timeout: 60_000 }, () => {
         const ready = await t.app.inject({ method: 'GET', url: '/readyz' });
         assert.equal(ready.statusCode, 200);
         assert.deepEqual(ready.json(), { status: 'ready' });
+        const metrics = await t.app.inject({ method: 'GET', url: '/metrics' });
+        assert.equal(metrics.statusCode, 200);
+        assert.match(metrics.headers['content-type'] as string, /^text\/plain/);
+        assert.match(metrics.body, /^nexodus_server_process_cpu_seconds_total \d/m);
         await t.db.destroy();
         const gone = await t.app.inject({ method: 'GET', url: '/readyz' });
         assert.equal(gone.statusCode, 503);
