@@ -172,6 +172,8 @@ describe('helm charts (deploy/helm)', () => {
       key: 'password',
     });
     assert.equal(env(c, 'NEXD_HEALTH_ADDR').value, ':8080');
+    assert.equal(env(c, 'NEXD_STATE_SECRET').value, 'demo-nexd-proxy', 'the Secret the Role allows');
+    assert.equal(env(c, 'NEXD_STATE_DIR'), undefined, 'a state dir would keep nexd from the Secret store');
     assert.deepEqual(probe(c, 'livenessProbe'), { path: '/healthz', port: 8080 });
     assert.deepEqual(probe(c, 'readinessProbe'), { path: '/readyz', port: 8080 });
     // The read-only root's one writable place.

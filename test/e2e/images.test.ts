@@ -240,6 +240,15 @@ describe('container images run restricted (podman)', { skip, timeout: 600_000 },
     );
     assert.equal(page, 'Hello from the demo 1 backend\n');
 
+    // nexctl on PATH finds nexd's control socket in the default state dir (/var/lib/nexd -> /tmp).
+    const peers = podman(['exec', name, 'nexctl', '-o', 'json', 'nexd', 'peers']);
+    assert.equal(peers.code, 0, peers.stderr);
+    assert.ok(
+      (JSON.parse(peers.stdout) as { publicKey: string }[]).some(
+        (p) => p.publicKey === client.logs.find((l) => l.msg === 'WireGuard keys loaded')?.publicKey,
+      ),
+      `the client is a peer of the container: ${peers.stdout}`,
+    );
     // It ran as uid 65532 with no capability, and the root file system refused a write.
     const status = podman([
       'exec',
