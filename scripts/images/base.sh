@@ -2,8 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # `npm run image:base`: the base images for offline builds, made from Debian's packages, no registry:
 #   localhost/nexodus-ts/base:node<V>        Debian 12 "essential" (dash, coreutils) + libstdc++6 +
-#                                             this machine's /usr/bin/node (Node has its own root CAs; the
-#                                             ca-certificates package would pull in perl, ~50 MB)
+#                                             this machine's /usr/bin/node (Node has its own root CAs)
 #   localhost/nexodus-ts/build-base:node<V>  the same + npm, Node's headers, python3, make, g++ (node-gyp)
 # Node is not in Debian 12 at version 20, so it is copied from the machine (the nodejs package of
 # NodeSource here: /usr/bin/node, /usr/lib/node_modules/npm, /usr/include/node); the version is in the tag.
@@ -37,7 +36,9 @@ make_base() { # name includes extra-hooks...
   local tar="$NEXODUS_CONTAINERS_DIR/tmp/base-$$.tar"
   mkdir -p "$(dirname "$tar")"
   echo "image:base: mmdebstrap $SUITE ($includes) -> $name"
-  mmdebstrap --quiet --variant=essential --include="$includes" --format=tar "${dpkg_excludes[@]}" \
+  # merged-usr: /usr merged by mmdebstrap's hook (usr-is-merged), else apt picks usrmerge and with it perl.
+  mmdebstrap --quiet --variant=essential --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+    --include="$includes" --format=tar "${dpkg_excludes[@]}" \
     --customize-hook="copy-in $NODE_BIN /usr/bin" \
     --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/*' \
     "$@" "$SUITE" "$tar" "$MIRROR"
