@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 // SPDX-License-Identifier: Apache-2.0
 // nexodus-server: serve (the default command) and user administration.
+import { readFileSync, realpathSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { STUN_DEFAULT_PORT } from '@nexodus/nat';
 import { Command } from 'commander';
 import type { Kysely } from 'kysely';
@@ -208,8 +209,19 @@ export function makeProgram(): Command {
   return program;
 }
 
-// Run when executed directly (not when imported by tests).
-if (process.argv[1] && /cli\.(js|ts)$/.test(process.argv[1])) {
+/** Executed directly (not imported by tests), also through a symlink (npm's .bin, the image's PATH). */
+function invokedDirectly(): boolean {
+  const arg = process.argv[1];
+  if (!arg) return false;
+  if (/cli\.(js|ts)$/.test(arg)) return true;
+  try {
+    return realpathSync(arg) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
   makeProgram()
     .parseAsync(process.argv)
     .catch((err: unknown) => {

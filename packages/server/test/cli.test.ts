@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -30,6 +30,15 @@ function cli(args: string[], stdin?: string): Promise<{ stdout: string; stderr: 
 }
 
 describe('nexodus-server', { timeout: 120_000 }, () => {
+  it('runs through a symlink to its bin (npm .bin, the image PATH), not only as cli.js', async () => {
+    const link = join(dir, 'nexodus-server');
+    symlinkSync(CLI, link);
+    const out = await new Promise<string>((resolve) =>
+      execFile(process.execPath, ['--import', 'tsx', link, '--help'], (_e, stdout) => resolve(stdout)),
+    );
+    assert.match(out, /^Usage: nexodus-server/);
+  });
+
   it('self-signed certificate: parses, names localhost and the loopback addresses, verifies itself', () => {
     const { certPem } = createSelfSignedCertificate(['localhost', '127.0.0.1', '::1']);
     const x = new X509Certificate(certPem);

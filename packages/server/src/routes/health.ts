@@ -6,6 +6,9 @@ import { sql } from 'kysely';
 import type { ServerContext } from '../context.js';
 import { UNAVAILABLE_RETRY_AFTER_S } from '../db/unavailable.js';
 
+export const HEALTH_PATH = '/healthz';
+export const READY_PATH = '/readyz';
+
 /** A database that does not answer within this is "not ready". */
 const READY_TIMEOUT_MS = 2000;
 
@@ -45,4 +48,7 @@ export async function healthRoutes(app: FastifyInstance, opts: { ctx: ServerCont
     app.route({ method, url: '/private/live', schema, handler: live });
     app.route({ method, url: '/private/ready', schema, handler: ready });
   }
+  // The conventional names, which the Helm chart's and the image's probes use.
+  app.route({ method: 'GET', url: HEALTH_PATH, schema, handler: live });
+  app.route({ method: 'GET', url: READY_PATH, schema, handler: ready });
 }
