@@ -12,6 +12,7 @@ import {
   nexctl,
   ServerProcess,
   stopAll,
+  waitFor,
 } from '../../packages/nexd/test/harness/processes.js';
 
 const skip = buildSkipReason();
@@ -39,6 +40,71 @@ describe('a proxy reaches its own VPC address (item 11)', { skip }, () => {
         assert.equal(r.status, 200);
         assert.equal(r.body, 'Hello from myself\n');
       }
+    } finally {
+      await web.close();
+    }
+  });
+});
+
+describe('the service unreachable at start (item 13)', { skip }, () => {
+  after(() => stopAll());
+
+  const readyz = async (port: number) =>
+    (await httpGet(`http://127.0.0.1:${port}/readyz`, 2000).catch(() => ({ status: 0 }))).status;
+  const retries = (n: NexdProcess) =>
+    n.child.logs.filter((l) => /the service is not reachable yet; retrying/.test(String(l.msg))).length;
+
+  test('first start: nexd retries with backoff, not ready but alive, then registers once the server is up', async () => {
+    const server = await ServerProcess.start();
+    await server.stop();
+    const health = await freePort();
+    const n = await NexdProcess.start({
+      tag: 'late',
+      globals: ['--health-addr', `127.0.0.1:${health}`],
+      args: ['proxy', server.url],
+      wait: false,
+    });
+    await n.child.waitOutput('two logged retries', () => (retries(n) >= 2 ? true : undefined));
+    assert.ok(n.child.running, 'nexd did not exit');
+    assert.equal((await httpGet(`http://127.0.0.1:${health}/healthz`)).status, 200, 'alive');
+    assert.equal(await readyz(health), 503, 'not ready');
+    await server.start();
+    await n.running();
+    await waitFor('ready', async () => ((await readyz(health)) === 200 ? true : undefined), 20_000);
+  });
+
+  test('restart with saved peers: the data plane serves at once while the service is down, ready once it is back', async () => {
+    const server = await ServerProcess.start();
+    const web = await httpBackend('served from saved peers\n');
+    try {
+      const a = await NexdProcess.start({
+        tag: 'sva',
+        args: ['proxy', '--ingress', `tcp:80:127.0.0.1:${web.port}`, server.url],
+      });
+      const egress = await freePort();
+      const health = await freePort();
+      const bArgs = {
+        tag: 'svb',
+        globals: ['--health-addr', `127.0.0.1:${health}`],
+        args: ['proxy', '--egress', `tcp:${egress}:${a.addresses.ipv4}:80`, server.url],
+      };
+      const b = await NexdProcess.start(bArgs);
+      await b.waitPeer(a.publicKey);
+      assert.equal((await httpGet(`http://127.0.0.1:${egress}/`)).body, 'served from saved peers\n');
+      await b.stop();
+      await server.stop();
+      const b2 = await NexdProcess.start({ ...bArgs, stateDir: b.stateDir });
+      assert.ok(b2.child.logs.some((l) => /peers saved at the last run/.test(String(l.msg))));
+      const r = await waitFor('a GET through the saved peer', () =>
+        httpGet(`http://127.0.0.1:${egress}/`, 3000),
+      ).catch((err: unknown) => {
+        throw new Error(`${String(err)}\nA: ${a.publicKey}\nB:\n${b2.child.stdout}`);
+      });
+      assert.equal(r.body, 'served from saved peers\n');
+      assert.ok(retries(b2) >= 1, 'the registration is being retried');
+      assert.equal(await readyz(health), 503, 'not ready while the service is down');
+      await server.start();
+      await waitFor('ready', async () => ((await readyz(health)) === 200 ? true : undefined), 30_000);
     } finally {
       await web.close();
     }

@@ -16,6 +16,10 @@ export interface PeerSyncOptions {
   metrics: NexdMetrics;
   logger: Logger;
   persistentKeepalive?: number;
+  /** Peers already in the engine (restored from the state), so the first listing also removes stale ones. */
+  initialPeers?: readonly PeerConfig[];
+  /** Called with the peer set after each change was applied (service mode stores it). */
+  onPeers?: (peers: readonly PeerConfig[]) => void;
   /** Passed to the follower (tests inject timers and randomness). */
   follower?: Partial<ConstructorParameters<typeof PeerStreamFollower>[0]>;
 }
@@ -29,7 +33,7 @@ export interface PeerSync {
 
 export function startPeerSync(options: PeerSyncOptions): PeerSync {
   const { sink, selfPublicKey, readiness, metrics, logger } = options;
-  let current: PeerConfig[] = [];
+  let current: PeerConfig[] = [...(options.initialPeers ?? [])];
   const follower = new PeerStreamFollower({
     ...options.follower,
     open: options.open,
@@ -40,6 +44,7 @@ export function startPeerSync(options: PeerSyncOptions): PeerSync {
       applyPeerChanges(sink, changes);
       current = desired;
       metrics.peers.set(current.length);
+      options.onPeers?.(current);
       for (const c of changes) {
         const key = c.op === 'remove' ? c.publicKey : c.peer.publicKey;
         logger.info(

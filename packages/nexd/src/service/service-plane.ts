@@ -6,17 +6,23 @@
 //   2. bind UDP  3. register (409 -> PATCH the existing device)  4. store the device id  5. netstack
 //   6. peer sync (`POST /api/vpcs/{id}/events?public_key=`), readiness once at tail.
 // When the service later becomes unreachable nothing here stops: the data plane keeps its last peers and
-// the follower reconnects with backoff from the last revision.
+// the follower reconnects with backoff from the last revision. When it is unreachable at start, steps 1-3
+// are retried with backoff (retry.ts) while nexd stays not ready; a device that registered before (the
+// state holds its addresses and peers) serves its data plane from the state at once and registers in the
+// background.
 import { type WatchEvent as ApiWatchEvent, NexodusClient } from '@nexodus/api';
 import type { DataPlane, DataPlaneContext, DataPlaneFactory } from '../data-plane.js';
 import { formatEndpoint, localEndpoints, type RegisteredEndpoint } from '../endpoints.js';
 import type { OpenWatch, WatchEvent } from '../peers/follower.js';
+import type { PeerConfig } from '../peers/reconcile.js';
 import { type PeerSync, startPeerSync } from '../peers/sync.js';
+import type { StoredNetwork } from '../state/state.js';
 import { updateState } from '../state/store.js';
 import { Tunnel } from '../tunnel/tunnel.js';
 import { serviceError } from './failures.js';
 import { login, type Session, tlsOptions } from './login.js';
 import { type Registration, registerDevice } from './registration.js';
+import { isTransient, type RetryOptions, retryTransient } from './retry.js';
 
 /** Keepalives keep NAT mappings (and a proxy pod's conntrack entry) alive between idle peers. */
 export const PEER_PERSISTENT_KEEPALIVE_S = 20;
@@ -24,6 +30,8 @@ export const PEER_PERSISTENT_KEEPALIVE_S = 20;
 export interface ServicePlaneOptions {
   /** Overrides for tests: follower backoff. */
   follower?: { initialBackoffMs?: number; maxBackoffMs?: number };
+  /** Overrides for tests: the start-up retry backoff. */
+  retry?: Pick<RetryOptions, 'initialMs' | 'maxMs' | 'random'>;
   prompt?: (text: string) => void;
 }
 
@@ -33,90 +41,237 @@ function endpointsFor(ctx: DataPlaneContext, port: number): RegisteredEndpoint[]
   return localEndpoints(port);
 }
 
+const sameList = (a: readonly string[], b: readonly string[]) => a.join(',') === b.join(',');
+
 export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFactory {
   return async (ctx) => {
     const { config, logger, store, readiness, metrics, keys } = ctx;
     const url = config.serviceUrl!;
-    const session: Session = await login({
-      config,
-      store,
-      logger,
-      ...(options.prompt ? { prompt: options.prompt } : {}),
-    });
-    logger.info({ serviceUrl: url, method: session.method }, 'logged in');
-    let registration: Registration | undefined;
-    let tunnel: Tunnel;
-    try {
-      tunnel = await Tunnel.open({
-        privateKey: keys.privateKey,
-        ...(config.listenPort !== undefined ? { listenPort: config.listenPort } : {}),
+    const abort = new AbortController();
+    const retry: RetryOptions = { logger, signal: abort.signal, ...options.retry };
+    const state = await store.load();
+    const saved = state.network;
+    let deviceId = state.deviceId;
+
+    const openSession = async (): Promise<Session> => {
+      const session = await login({
+        config,
+        store,
         logger,
-        onHandshake: () => metrics.handshakes.inc(),
-        simultaneousPeers: true,
-        addresses: async (port) => {
-          const endpoints = endpointsFor(ctx, port);
-          registration = await registerDevice(session.client, {
-            publicKey: keys.publicKey,
-            endpoints,
-            ...(config.requestIp ? { requestIp: config.requestIp } : {}),
-          }).catch((err: unknown) => {
-            throw serviceError('device registration', url, err);
-          });
-          logger.info(
-            { deviceId: registration.device.id, vpcId: registration.device.vpc_id, endpoints },
-            registration.outcome === 'created' ? 'device registered' : 'device already registered; updated',
-          );
-          const deviceId = registration.device.id;
-          await updateState(store, (s) => {
-            s.deviceId = deviceId;
-          });
-          return registration.addresses;
-        },
+        ...(options.prompt ? { prompt: options.prompt } : {}),
       });
-    } catch (err) {
-      await session.close();
-      throw err;
-    }
-    const reg = registration!;
-    readiness.set('registered');
-    // A registration key may be single-use: once registered, the device's own token reads its VPC.
-    const watchClient =
-      session.method === 'reg-key' && reg.device.bearer_token
-        ? new NexodusClient({
-            baseUrl: url,
-            token: reg.device.bearer_token,
-            ...tlsOptions(config),
-          })
-        : session.client;
-    const vpcId = reg.device.vpc_id;
-    const open: OpenWatch = (gtRevision, signal) =>
-      watchClient.watchEvents(
-        vpcId,
-        [{ kind: 'device', ...(gtRevision !== undefined ? { gt_revision: gtRevision } : {}) }],
-        { publicKey: keys.publicKey, signal },
-      ) as AsyncIterable<ApiWatchEvent> as AsyncIterable<WatchEvent>;
-    const sync: PeerSync = startPeerSync({
-      open,
-      sink: tunnel,
-      selfPublicKey: keys.publicKey,
-      readiness,
-      metrics,
+      logger.info({ serviceUrl: url, method: session.method }, 'logged in');
+      return session;
+    };
+    const register = async (session: Session, port: number): Promise<Registration> => {
+      const endpoints = endpointsFor(ctx, port);
+      const reg = await registerDevice(session.client, {
+        publicKey: keys.publicKey,
+        endpoints,
+        ...(config.requestIp ? { requestIp: config.requestIp } : {}),
+      }).catch((err: unknown) => {
+        throw serviceError('device registration', url, err);
+      });
+      logger.info(
+        { deviceId: reg.device.id, vpcId: reg.device.vpc_id, endpoints },
+        reg.outcome === 'created' ? 'device registered' : 'device already registered; updated',
+      );
+      deviceId = reg.device.id;
+      const vpcId = reg.device.vpc_id;
+      await updateState(store, (s) => {
+        s.deviceId = reg.device.id;
+        s.network = {
+          vpcId,
+          addresses: reg.addresses,
+          ipv4: reg.ipv4,
+          ipv6: reg.ipv6,
+          peers: s.network?.vpcId === vpcId ? s.network.peers : [],
+        };
+      });
+      return reg;
+    };
+    const savePeers = peerSaver(ctx);
+
+    /** Steps 4-6 once registered: readiness, the watch stream into the engine. */
+    const goOnline = (session: Session, reg: Registration, tunnel: Tunnel, initialPeers: PeerConfig[]) => {
+      readiness.set('registered');
+      // A registration key may be single-use: once registered, the device's own token reads its VPC.
+      const watchClient =
+        session.method === 'reg-key' && reg.device.bearer_token
+          ? new NexodusClient({
+              baseUrl: url,
+              token: reg.device.bearer_token,
+              ...tlsOptions(config),
+            })
+          : session.client;
+      const vpcId = reg.device.vpc_id;
+      const open: OpenWatch = (gtRevision, signal) =>
+        watchClient.watchEvents(
+          vpcId,
+          [{ kind: 'device', ...(gtRevision !== undefined ? { gt_revision: gtRevision } : {}) }],
+          { publicKey: keys.publicKey, signal },
+        ) as AsyncIterable<ApiWatchEvent> as AsyncIterable<WatchEvent>;
+      const sync: PeerSync = startPeerSync({
+        open,
+        sink: tunnel,
+        selfPublicKey: keys.publicKey,
+        readiness,
+        metrics,
+        logger,
+        persistentKeepalive: PEER_PERSISTENT_KEEPALIVE_S,
+        initialPeers,
+        onPeers: savePeers,
+        ...(options.follower ? { follower: options.follower } : {}),
+      });
+      return {
+        close: async () => {
+          await sync.stop();
+          if (watchClient !== session.client) await watchClient.close();
+          await session.close();
+        },
+      };
+    };
+
+    const tunnelOptions = {
+      privateKey: keys.privateKey,
+      ...(config.listenPort !== undefined ? { listenPort: config.listenPort } : {}),
       logger,
-      persistentKeepalive: PEER_PERSISTENT_KEEPALIVE_S,
-      ...(options.follower ? { follower: options.follower } : {}),
-    });
+      onHandshake: () => metrics.handshakes.inc(),
+      simultaneousPeers: true,
+    };
+
+    if (!saved) {
+      // Nothing to serve before the service answers: wait for it (the health server already says not ready).
+      const { session, tunnel, reg } = await retryTransient(
+        'start-up',
+        async () => {
+          const session = await openSession();
+          let reg: Registration | undefined;
+          try {
+            const tunnel = await Tunnel.open({
+              ...tunnelOptions,
+              addresses: async (port) => {
+                reg = await register(session, port);
+                return reg.addresses;
+              },
+            });
+            return { session, tunnel, reg: reg! };
+          } catch (err) {
+            await session.close();
+            throw err;
+          }
+        },
+        retry,
+      );
+      const online = goOnline(session, reg, tunnel, []);
+      return {
+        tunnel: tunnel.side,
+        addresses: { ipv4: reg.ipv4, ipv6: reg.ipv6 },
+        deviceId: reg.device.id,
+        peers: () => tunnel.peers(),
+        close: async () => {
+          abort.abort();
+          await online.close();
+          await tunnel.close();
+        },
+      };
+    }
+
+    // Registered before: serve the saved addresses and peers now, reach the service in the background.
+    const tunnel = await Tunnel.open({ ...tunnelOptions, addresses: saved.addresses });
+    for (const p of saved.peers) tunnel.setPeer(p);
+    metrics.peers.set(saved.peers.length);
+    logger.info(
+      { peers: saved.peers.length, vpcId: saved.vpcId },
+      'serving the data plane with the addresses and peers saved at the last run; connecting to the service',
+    );
+    const connect = async () => {
+      const session = await openSession();
+      try {
+        return { session, reg: await register(session, tunnel.port) };
+      } catch (err) {
+        await session.close();
+        throw err;
+      }
+    };
+    // The first attempt decides as before: a failure retrying cannot fix (wrong password, untrusted
+    // certificate) stops nexd; only an unreachable service lets it run on the saved peers.
+    let first: Awaited<ReturnType<typeof connect>> | undefined;
+    let firstError: unknown;
+    try {
+      first = await connect();
+    } catch (err) {
+      if (!isTransient(err)) {
+        await tunnel.close();
+        throw err;
+      }
+      firstError = err;
+    }
+    const online = (
+      first ? Promise.resolve(first) : retryTransient('start-up', connect, { ...retry, firstError })
+    ).then(
+      async ({ session, reg }) => {
+        if (abort.signal.aborted) {
+          await session.close();
+          return undefined;
+        }
+        if (reg.device.vpc_id !== saved.vpcId || !sameList(reg.addresses, saved.addresses)) {
+          logger.error(
+            { saved: saved.addresses, assigned: reg.addresses },
+            'the service assigned other addresses than the saved ones; restart nexd to use them',
+          );
+        }
+        return goOnline(session, reg, tunnel, saved.peers);
+      },
+      (err: unknown) => {
+        if (!abort.signal.aborted) {
+          logger.error(
+            { code: (err as { code?: string }).code, err: (err as Error).message },
+            'cannot reach or use the service; serving the saved peers, not ready',
+          );
+        }
+        return undefined;
+      },
+    );
     const plane: DataPlane = {
       tunnel: tunnel.side,
-      addresses: { ipv4: reg.ipv4, ipv6: reg.ipv6 },
-      deviceId: reg.device.id,
+      addresses: { ipv4: saved.ipv4, ipv6: saved.ipv6 },
+      get deviceId() {
+        return deviceId;
+      },
       peers: () => tunnel.peers(),
       close: async () => {
-        await sync.stop();
-        if (watchClient !== session.client) await watchClient.close();
-        await session.close();
+        abort.abort();
+        await (await online)?.close();
         await tunnel.close();
       },
     };
     return plane;
+  };
+}
+
+/** Stores the applied peer set, coalescing bursts: one write in flight, then the latest set. */
+function peerSaver(ctx: DataPlaneContext): (peers: readonly PeerConfig[]) => void {
+  let pending: StoredNetwork['peers'] | undefined;
+  let writing = false;
+  const drain = async () => {
+    writing = true;
+    while (pending) {
+      const peers = pending;
+      pending = undefined;
+      await updateState(ctx.store, (s) => {
+        if (s.network) s.network.peers = peers;
+      }).catch((err: unknown) =>
+        ctx.logger.warn(
+          { err: String(err) },
+          'cannot store the peer list (a restart would start without it)',
+        ),
+      );
+    }
+    writing = false;
+  };
+  return (peers) => {
+    pending = peers.map((p) => ({ ...p, allowedIps: [...p.allowedIps] }));
+    if (!writing) void drain();
   };
 }
