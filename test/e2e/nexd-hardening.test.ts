@@ -2,6 +2,8 @@
 // nexd faults from the adversarial review (issue 16, items 11-16), each end to end against the real
 // server and real nexd processes on loopback.
 import assert from 'node:assert/strict';
+import net from 'node:net';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
   buildSkipReason,
@@ -108,5 +110,44 @@ describe('the service unreachable at start (item 13)', { skip }, () => {
     } finally {
       await web.close();
     }
+  });
+});
+
+describe('control socket clients that half-close (item 14)', { skip }, () => {
+  after(() => stopAll());
+
+  test('proxy.add then FIN: the answer arrives, the rule is active; proxy.remove likewise', async () => {
+    const server = await ServerProcess.start();
+    const n = await NexdProcess.start({ tag: 'hcl', args: ['proxy', server.url] });
+    const port = await freePort();
+    const call = (method: string) =>
+      new Promise<string>((resolve, reject) => {
+        const c = net.connect({ path: join(n.stateDir, 'nexd.sock'), allowHalfOpen: true });
+        let got = '';
+        c.setEncoding('utf8');
+        c.on('data', (d: string) => {
+          got += d;
+        });
+        c.on('end', () => {
+          c.end();
+          resolve(got);
+        });
+        c.on('error', reject);
+        c.on('connect', () =>
+          c.end(`${JSON.stringify({ id: 7, method, params: { egress: [`tcp:${port}:100.100.9.9:80`] } })}\n`),
+        );
+      });
+    const added = JSON.parse(await call('proxy.add')) as { id: number; result?: unknown };
+    assert.deepEqual(added, {
+      id: 7,
+      result: { added: [{ type: 'egress', rule: `tcp:${port}:100.100.9.9:80` }] },
+    });
+    const list = await nexctl(['--state-dir', n.stateDir, 'nexd', 'proxy', 'list', '-o', 'json']);
+    assert.match(list.stdout, new RegExp(`tcp:${port}:100\\.100\\.9\\.9:80`));
+    const removed = JSON.parse(await call('proxy.remove')) as { id: number; result?: unknown };
+    assert.deepEqual(removed, {
+      id: 7,
+      result: { removed: [{ type: 'egress', rule: `tcp:${port}:100.100.9.9:80` }] },
+    });
   });
 });
