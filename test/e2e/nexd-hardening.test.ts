@@ -14,6 +14,8 @@ import {
   nexctl,
   ServerProcess,
   stopAll,
+  udpEcho,
+  udpRequest,
   waitFor,
 } from '../../packages/nexd/test/harness/processes.js';
 
@@ -149,5 +151,81 @@ describe('control socket clients that half-close (item 14)', { skip }, () => {
       id: 7,
       result: { removed: [{ type: 'egress', rule: `tcp:${port}:100.100.9.9:80` }] },
     });
+  });
+});
+
+describe('a restarted nexd gets the first datagram sent to it once ready (item 12)', { skip }, () => {
+  after(() => stopAll());
+
+  test('restart the lower key, then the higher key: the first UDP datagram after /readyz 200 arrives', async () => {
+    const server = await ServerProcess.start();
+    type Side = {
+      n: NexdProcess;
+      health: number;
+      egress: number;
+      echo: { port: number; close(): Promise<void> };
+    };
+    const start = async (tag: string, stateDir?: string, old?: Side): Promise<Side> => {
+      const echo = old?.echo ?? (await udpEcho(`${tag}:`));
+      const health = old?.health ?? (await freePort());
+      const n = await NexdProcess.start({
+        tag,
+        ...(stateDir ? { stateDir } : {}),
+        globals: ['--health-addr', `127.0.0.1:${health}`],
+        args: ['proxy', '--ingress', `udp:7000:127.0.0.1:${echo.port}`, server.url],
+      });
+      return { n, health, echo, egress: old?.egress ?? (await freePort('udp')) };
+    };
+    const ready = (s: Side) =>
+      waitFor(
+        `${s.n.publicKey} ready`,
+        async () =>
+          (await httpGet(`http://127.0.0.1:${s.health}/readyz`, 1000).catch(() => undefined))?.status === 200,
+        30_000,
+      );
+    let x = await start('rsx');
+    let y = await start('rsy');
+    try {
+      // Each reaches the other's UDP echo through an egress rule (stored, so it survives the restart).
+      for (const [from, to] of [
+        [x, y],
+        [y, x],
+      ] as const) {
+        const r = await nexctl([
+          '--state-dir',
+          from.n.stateDir,
+          'nexd',
+          'proxy',
+          'add',
+          '--egress',
+          `udp:${from.egress}:${to.n.addresses.ipv4}:7000`,
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+      }
+      await ready(x);
+      await ready(y);
+      assert.equal(await waitFor('x -> y', () => udpRequest(x.egress, 'hi', 2000)), 'rsy:hi');
+      assert.equal(await waitFor('y -> x', () => udpRequest(y.egress, 'hi', 2000)), 'rsx:hi');
+      const lowerFirst = x.n.publicKey < y.n.publicKey ? ['x', 'y'] : ['y', 'x'];
+      for (const which of lowerFirst) {
+        const restarted = which === 'x' ? x : y;
+        const other = which === 'x' ? y : x;
+        await restarted.n.stop();
+        const again = await start(`rs${which}`, restarted.n.stateDir, restarted);
+        if (which === 'x') x = again;
+        else y = again;
+        await ready(again);
+        // One datagram, no retry: it must not be encrypted for the session the restart threw away.
+        const key = again.n.publicKey < other.n.publicKey ? 'lower' : 'higher';
+        assert.equal(
+          await udpRequest(other.egress, `first-${which}`, 3000).catch((e: unknown) => String(e)),
+          `rs${which}:first-${which}`,
+          `the first datagram to the restarted ${key}-key nexd`,
+        );
+      }
+    } finally {
+      await x.echo.close();
+      await y.echo.close();
+    }
   });
 });

@@ -18,6 +18,8 @@ export interface PeerSyncOptions {
   persistentKeepalive?: number;
   /** Peers already in the engine (restored from the state), so the first listing also removes stale ones. */
   initialPeers?: readonly PeerConfig[];
+  /** Called after readiness was marked at each tail, with the peer set applied then. */
+  onTail?: (peers: readonly PeerConfig[]) => void;
   /** Called with the peer set after each change was applied (service mode stores it). */
   onPeers?: (peers: readonly PeerConfig[]) => void;
   /** Passed to the follower (tests inject timers and randomness). */
@@ -53,7 +55,10 @@ export function startPeerSync(options: PeerSyncOptions): PeerSync {
         );
       }
     },
-    onTail: () => readiness.set('peer-stream-at-tail'),
+    onTail: () => {
+      readiness.set('peer-stream-at-tail');
+      options.onTail?.(current);
+    },
     onReconnect: (attempt, delayMs, cause) => {
       metrics.streamReconnects.inc();
       logger.warn(

@@ -49,6 +49,7 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
     const url = config.serviceUrl!;
     const abort = new AbortController();
     const retry: RetryOptions = { logger, signal: abort.signal, ...options.retry };
+    readiness.require('peer-sessions');
     const state = await store.load();
     const saved = state.network;
     let deviceId = state.deviceId;
@@ -95,6 +96,24 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
     /** Steps 4-6 once registered: readiness, the watch stream into the engine. */
     const goOnline = (session: Session, reg: Registration, tunnel: Tunnel, initialPeers: PeerConfig[]) => {
       readiness.set('registered');
+      // Ready only with a session to every peer of the first listing. A restarted device lost its sessions
+      // while its peers still hold theirs and keep encrypting for them; whichever side's key is lower (the
+      // lower one holds its handshake back, see Tunnel.setPeer), a datagram sent to us before the new
+      // handshake would be lost. Once every peer has completed one with us, nothing sent later is.
+      let sessionsChecked = false;
+      const awaitSessions = (peers: readonly PeerConfig[]) => {
+        if (sessionsChecked) return;
+        sessionsChecked = true;
+        const keys = peers.filter((p) => p.endpoint !== undefined).map((p) => p.publicKey);
+        void tunnel.waitForSessions(keys).then((missing) => {
+          if (missing.length > 0)
+            logger.warn(
+              { peers: missing },
+              'no WireGuard session with these peers yet; reporting ready anyway',
+            );
+          readiness.set('peer-sessions');
+        });
+      };
       // A registration key may be single-use: once registered, the device's own token reads its VPC.
       const watchClient =
         session.method === 'reg-key' && reg.device.bearer_token
@@ -121,6 +140,7 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
         persistentKeepalive: PEER_PERSISTENT_KEEPALIVE_S,
         initialPeers,
         onPeers: savePeers,
+        onTail: awaitSessions,
         ...(options.follower ? { follower: options.follower } : {}),
       });
       return {

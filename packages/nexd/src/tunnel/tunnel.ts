@@ -27,6 +27,11 @@ export const TUNNEL_MTU = 1420;
 export const TUNNEL_TCP_BUFFER_BYTES = 1024 * 1024;
 /** How long the side that holds back its keepalive waits for the other side's handshake (see setPeer). */
 export const HANDSHAKE_HOLD_BACK_MS = 1000;
+/**
+ * How long readiness waits for a session with every peer (see waitForSessions): a peer that is down must
+ * not keep a device unready for ever. Two handshake attempts (REKEY_TIMEOUT = 5 s each) plus the hold-back.
+ */
+export const SESSION_READY_TIMEOUT_MS = 11_000;
 /** SO_RCVBUF/SO_SNDBUF to ask for: the kernel default (208 KiB) drops bursts of bulk transfer. */
 export const TUNNEL_SOCKET_BUFFER_BYTES = 8 * 1024 * 1024;
 
@@ -76,6 +81,9 @@ export class Tunnel implements PeerSink {
   readonly #deferredKeepalive = new Map<string, number>();
   /** Per held-back peer, one timer that starts the handshake if the other side has not (see setPeer). */
   readonly #holdBack = new Map<string, NodeJS.Timeout>();
+  /** Peers with a handshake completed since this tunnel opened. */
+  readonly #sessions = new Set<string>();
+  readonly #sessionWaiters = new Set<() => void>();
   #closed = false;
   #flushQueued = false;
   readonly #flushInput = (): void => {
@@ -108,6 +116,8 @@ export class Tunnel implements PeerSink {
       const ev = msg as HandshakeEvent;
       if (ev.event !== 'complete' || !this.#known.has(ev.peer)) return;
       count?.();
+      this.#sessions.add(ev.peer);
+      for (const w of this.#sessionWaiters) w();
       this.#clearHoldBack(ev.peer);
       const keepalive = this.#deferredKeepalive.get(ev.peer);
       if (keepalive !== undefined) {
@@ -212,9 +222,34 @@ export class Tunnel implements PeerSink {
     }
   }
 
+  /**
+   * Resolves once each of `publicKeys` (still a peer) has completed a handshake since this tunnel opened,
+   * or after `timeoutMs`, with the keys that have none. A restarted device's peers keep encrypting for
+   * the session it lost until a new handshake replaces it; readiness waits for this (service-plane.ts).
+   */
+  waitForSessions(publicKeys: readonly string[], timeoutMs = SESSION_READY_TIMEOUT_MS): Promise<string[]> {
+    const missing = () => publicKeys.filter((k) => this.#known.has(k) && !this.#sessions.has(k));
+    if (missing().length === 0 || this.#closed) return Promise.resolve(missing());
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#sessionWaiters.delete(check);
+        resolve(missing());
+      };
+      const check = () => {
+        if (missing().length === 0 || this.#closed) done();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref();
+      this.#sessionWaiters.add(check);
+    });
+  }
+
   removePeer(publicKey: string): void {
     if (this.#closed || !this.#known.has(publicKey)) return;
     this.#known.delete(publicKey);
+    this.#sessions.delete(publicKey);
+    for (const w of this.#sessionWaiters) w();
     this.#deferredKeepalive.delete(publicKey);
     this.#clearHoldBack(publicKey);
     try {
@@ -262,6 +297,7 @@ export class Tunnel implements PeerSink {
     diagnostics.unsubscribe('wireguard:handshake', this.#onHandshake);
     for (const t of this.#holdBack.values()) clearTimeout(t);
     this.#holdBack.clear();
+    for (const w of this.#sessionWaiters) w();
     this.stack.close();
     await this.node.close();
   }
