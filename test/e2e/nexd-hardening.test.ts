@@ -2,6 +2,7 @@
 // nexd faults from the adversarial review (issue 16, items 11-16), each end to end against the real
 // server and real nexd processes on loopback.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -12,8 +13,10 @@ import {
   httpGet,
   NexdProcess,
   nexctl,
+  nexdRun,
   ServerProcess,
   stopAll,
+  tempDir,
   udpEcho,
   udpRequest,
   waitFor,
@@ -227,5 +230,26 @@ describe('a restarted nexd gets the first datagram sent to it once ready (item 1
       await x.echo.close();
       await y.echo.close();
     }
+  });
+});
+
+describe('CLI polish (item 15)', { skip }, () => {
+  after(() => stopAll());
+
+  test('a fatal error is printed once: one plain line on stderr, no JSON copy on stdout', async () => {
+    const dir = tempDir('fatal');
+    writeFileSync(join(dir, 'state.json'), '{ not json', { mode: 0o600 });
+    const r = await nexdRun(['--state-dir', dir, 'proxy', 'http://127.0.0.1:1']);
+    assert.equal(r.code, 1);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, /^nexd: .*state\.json/);
+    assert.doesNotMatch(r.stdout, /state\.json/, 'not also as a log line');
+  });
+
+  test('nexd prxy suggests proxy; exit 2', async () => {
+    const r = await nexdRun(['prxy']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /did you mean proxy\?/);
   });
 });

@@ -2,7 +2,8 @@
 // `--output json|table`: JSON is the machine-readable form (stable field names from the control protocol);
 // a table is for people: one header row in capitals, columns padded to their widest cell.
 
-export const OUTPUT_FORMATS = ['table', 'json'] as const;
+// `flags` (proxy list only) prints rules as `--ingress RULE` lines to paste back into nexd or nexctl.
+export const OUTPUT_FORMATS = ['table', 'json', 'flags'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 export interface Column<T> {

@@ -7,6 +7,7 @@ import { registerApiCommands } from './commands/api.js';
 import type { GlobalOptions } from './commands/context.js';
 import { registerNexdCommands } from './commands/nexd.js';
 import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
+import { NEXCTL_VERSION } from './version.js';
 
 export const NEXCTL_EXIT_OK = 0;
 export const NEXCTL_EXIT_FAILURE = 1;
@@ -29,6 +30,7 @@ export async function runNexctl(
     .configureHelp({ showGlobalOptions: true, helpWidth: 110 })
     .showSuggestionAfterError(true)
     .helpOption('-h, --help', 'show this help')
+    .version(`nexctl ${NEXCTL_VERSION}`, '--version', 'print the nexctl version')
     .addOption(
       new Option(
         '--state-dir <dir>',
