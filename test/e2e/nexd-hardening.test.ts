@@ -6,7 +6,9 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { NexodusClient, OAuthClient } from '@nexodus/api';
 import {
+  ADMIN_PASSWORD,
   buildSkipReason,
   freePort,
   httpBackend,
@@ -16,6 +18,7 @@ import {
   nexdRun,
   ServerProcess,
   stopAll,
+  tcpEcho,
   tempDir,
   udpEcho,
   udpRequest,
@@ -251,5 +254,144 @@ describe('CLI polish (item 15)', { skip }, () => {
     const r = await nexdRun(['prxy']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /did you mean proxy\?/);
+  });
+});
+
+describe('security groups enforced in proxy mode (item 16)', { skip }, () => {
+  after(() => stopAll());
+
+  /** Opens a connection to 127.0.0.1:port, sends `hello` and waits for the echo; resolves with the socket. */
+  const echoConnection = (port: number) =>
+    new Promise<net.Socket>((resolve, reject) => {
+      const c = net.connect(port, '127.0.0.1');
+      c.setEncoding('utf8');
+      c.once('error', reject);
+      c.once('close', () => reject(new Error('closed before the echo')));
+      c.once('data', () => {
+        c.removeAllListeners('close');
+        c.removeAllListeners('error');
+        resolve(c);
+      });
+      c.write('hello');
+    });
+
+  test('two devices in different groups: inbound by source, protocol and port; outbound; live changes', async () => {
+    const server = await ServerProcess.start();
+    const web = await httpBackend('web\n');
+    const echo = await tcpEcho();
+    const udp = await udpEcho('u:');
+    try {
+      const a = await NexdProcess.start({
+        tag: 'sga',
+        args: [
+          'proxy',
+          '--ingress',
+          `tcp:80:127.0.0.1:${web.port}`,
+          '--ingress',
+          `tcp:7000:127.0.0.1:${echo.port}`,
+          '--ingress',
+          `udp:7007:127.0.0.1:${udp.port}`,
+          server.url,
+        ],
+      });
+      const aIp = a.addresses.ipv4;
+      const port = {
+        web: await freePort(),
+        echo: await freePort(),
+        udp: await freePort('udp'),
+        cweb: await freePort(),
+      };
+      const b = await NexdProcess.start({
+        tag: 'sgb',
+        args: [
+          'proxy',
+          '--egress',
+          `tcp:${port.web}:${aIp}:80`,
+          '--egress',
+          `tcp:${port.echo}:${aIp}:7000`,
+          '--egress',
+          `udp:${port.udp}:${aIp}:7007`,
+          server.url,
+        ],
+      });
+      const c = await NexdProcess.start({
+        tag: 'sgc',
+        args: ['proxy', '--egress', `tcp:${port.cweb}:${aIp}:80`, server.url],
+      });
+      await b.waitPeer(a.publicKey);
+      await c.waitPeer(a.publicKey);
+      const tokens = await new OAuthClient({ baseUrl: server.url }).passwordGrant('admin', ADMIN_PASSWORD);
+      const api = new NexodusClient({ baseUrl: server.url, token: tokens.access_token });
+      const devices = await api.listDevices();
+      const idOf = (n: NexdProcess) => devices.find((d) => d.public_key === n.publicKey)!.id;
+      const vpcId = devices[0]!.vpc_id;
+      const bIp = b.addresses.ipv4;
+
+      // Everything passes under the default group.
+      assert.equal(
+        (await waitFor('B -> A web', () => httpGet(`http://127.0.0.1:${port.web}/`, 3000))).body,
+        'web\n',
+      );
+      const open = await waitFor('B -> A echo', () => echoConnection(port.echo).catch(() => undefined));
+
+      // A's group: TCP 80 and 7000 from B's address only; no UDP.
+      const groupA = await api.createSecurityGroup({
+        vpc_id: vpcId,
+        description: 'A',
+        inbound_rules: [
+          { ip_protocol: 'tcp', from_port: 80, to_port: 80, ip_ranges: [`${bIp}/32`] },
+          { ip_protocol: 'tcp', from_port: 7000, to_port: 7000, ip_ranges: [bIp] },
+        ],
+      });
+      await api.updateDevice(idOf(a), { security_group_id: groupA.id });
+      await a.child.waitLog(
+        'A applies its group',
+        (l) => l.msg === 'security group applied' && l.securityGroupId === groupA.id,
+      );
+      assert.equal((await httpGet(`http://127.0.0.1:${port.web}/`)).body, 'web\n', 'B is permitted');
+      await assert.rejects(httpGet(`http://127.0.0.1:${port.cweb}/`, 5000), 'C is refused (reset)');
+      await assert.rejects(udpRequest(port.udp, 'x', 1500), 'UDP is dropped');
+      assert.ok(!open.destroyed, 'the open connection from B is still permitted');
+
+      // Changing A's group applies without a restart: C and UDP are permitted, B loses port 7000 and its
+      // open connection is closed.
+      const closed = new Promise<void>((r) => open.once('close', () => r()));
+      open.on('error', () => {});
+      await api.updateSecurityGroup(groupA.id, {
+        inbound_rules: [
+          { ip_protocol: 'tcp', from_port: 80, to_port: 80 },
+          { ip_protocol: 'udp', from_port: 7007, to_port: 7007, ip_ranges: ['100.100.0.0/16'] },
+        ],
+      });
+      assert.equal(
+        (await waitFor('C permitted', () => httpGet(`http://127.0.0.1:${port.cweb}/`, 2000))).body,
+        'web\n',
+      );
+      assert.equal(await waitFor('UDP permitted', () => udpRequest(port.udp, 'y', 1500)), 'u:y');
+      await closed;
+      await assert.rejects(echoConnection(port.echo), 'port 7000 is no longer permitted');
+
+      // B's own group, outbound: only UDP; its TCP egress dials are refused by B itself.
+      const groupB = await api.createSecurityGroup({
+        vpc_id: vpcId,
+        description: 'B',
+        outbound_rules: [{ ip_protocol: 'udp' }],
+      });
+      await api.updateDevice(idOf(b), { security_group_id: groupB.id });
+      await b.child.waitLog(
+        'B applies its group',
+        (l) => l.msg === 'security group applied' && l.securityGroupId === groupB.id,
+      );
+      await assert.rejects(httpGet(`http://127.0.0.1:${port.web}/`, 5000), 'B may not dial TCP');
+      assert.equal(await udpRequest(port.udp, 'z', 3000), 'u:z', 'B may send UDP');
+      await b.child.waitLog(
+        'a dial failure with the security group code',
+        (l) => l.err === 'NEX_ERR_SECURITY_GROUP',
+      );
+    } finally {
+      await web.close();
+      await echo.close();
+      await udp.close();
+    }
   });
 });

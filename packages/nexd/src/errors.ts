@@ -20,6 +20,7 @@ export const NEXD_ERROR_CODES = [
   'NEX_ERR_SERVICE_UNREACHABLE',
   'NEX_ERR_TLS',
   'NEX_ERR_REGISTRATION',
+  'NEX_ERR_SECURITY_GROUP',
 ] as const;
 export type NexdErrorCode = (typeof NEXD_ERROR_CODES)[number];
 

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SecurityPolicy } from '../src/security/filter.js';
+import { SecurityGate } from '../src/security/gate.js';
 
 const tcp = (address: string, port: number) => ({ protocol: 'tcp' as const, address, port });
 const udp = (address: string, port: number) => ({ protocol: 'udp' as const, address, port });
@@ -79,5 +80,34 @@ describe('SecurityPolicy', () => {
     assert.ok(p.allowsInbound(tcp('100.100.0.1', 22)));
     assert.ok(p.allowsInbound(udp('100.100.0.77', 53)));
     assert.equal(p.allowsInbound(tcp('100.100.0.77', 22)), false);
+  });
+});
+
+describe('SecurityGate', () => {
+  test('counts refusals, tracks admitted connections and closes those a new policy refuses', () => {
+    const gate = new SecurityGate();
+    const closed: string[] = [];
+    const ok = gate.admitStream('inbound', tcp('100.100.0.2', 80), () => closed.push('a'));
+    const other = gate.admitStream('inbound', tcp('100.100.0.3', 80), () => closed.push('b'));
+    assert.ok(ok && other);
+    assert.equal(gate.openConnections, 2);
+    const n = gate.setPolicy(
+      SecurityPolicy.compile({
+        id: 'g',
+        inbound_rules: [{ ip_protocol: 'tcp', ip_ranges: ['100.100.0.2'] }],
+      }),
+    );
+    assert.equal(n, 1);
+    assert.deepEqual(closed, ['b']);
+    assert.equal(gate.counters.closedByPolicyChange, 1);
+    assert.equal(
+      gate.admitStream('inbound', tcp('100.100.0.3', 80), () => {}),
+      undefined,
+    );
+    assert.equal(gate.counters.tcpRefused, 1);
+    assert.equal(gate.admitDatagram('inbound', udp('100.100.0.2', 53)), false, 'no udp rule');
+    assert.equal(gate.counters.udpDropped, 1);
+    ok.untrack();
+    assert.equal(gate.openConnections, 0);
   });
 });

@@ -6,7 +6,14 @@ import type { Logger } from 'pino';
 import type { NexdMetrics } from '../health/metrics.js';
 import type { Readiness } from '../health/readiness.js';
 import { type OpenWatch, PeerStreamFollower } from './follower.js';
-import { applyPeerChanges, desiredPeers, diffPeers, type PeerConfig, type PeerSink } from './reconcile.js';
+import {
+  applyPeerChanges,
+  desiredPeers,
+  diffPeers,
+  type PeerConfig,
+  type PeerSink,
+  type VpcDevice,
+} from './reconcile.js';
 
 export interface PeerSyncOptions {
   open: OpenWatch;
@@ -18,6 +25,8 @@ export interface PeerSyncOptions {
   persistentKeepalive?: number;
   /** Peers already in the engine (restored from the state), so the first listing also removes stale ones. */
   initialPeers?: readonly PeerConfig[];
+  /** Called with this device's own record (matched by public key) from every device map. */
+  onSelf?: (device: VpcDevice) => void;
   /** Called after readiness was marked at each tail, with the peer set applied then. */
   onTail?: (peers: readonly PeerConfig[]) => void;
   /** Called with the peer set after each change was applied (service mode stores it). */
@@ -40,6 +49,9 @@ export function startPeerSync(options: PeerSyncOptions): PeerSync {
     ...options.follower,
     open: options.open,
     onDevices: (devices) => {
+      if (options.onSelf) {
+        for (const d of devices.values()) if (d.public_key === selfPublicKey) options.onSelf(d);
+      }
       const desired = desiredPeers(devices.values(), selfPublicKey, options.persistentKeepalive);
       const changes = diffPeers(current, desired);
       if (changes.length === 0) return;

@@ -16,6 +16,8 @@ import { formatEndpoint, localEndpoints, type RegisteredEndpoint } from '../endp
 import type { OpenWatch, WatchEvent } from '../peers/follower.js';
 import type { PeerConfig } from '../peers/reconcile.js';
 import { type PeerSync, startPeerSync } from '../peers/sync.js';
+import { followSecurityGroups } from '../security/follow.js';
+import { SecurityGate } from '../security/gate.js';
 import type { StoredNetwork } from '../state/state.js';
 import { updateState } from '../state/store.js';
 import { Tunnel } from '../tunnel/tunnel.js';
@@ -50,6 +52,10 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
     const abort = new AbortController();
     const retry: RetryOptions = { logger, signal: abort.signal, ...options.retry };
     readiness.require('peer-sessions');
+    readiness.require('security-groups');
+    // Security groups are enforced on the tunnel side of the proxy; nothing is filtered until the
+    // device's group is known (not ready until then).
+    const gate = new SecurityGate();
     const state = await store.load();
     const saved = state.network;
     let deviceId = state.deviceId;
@@ -130,6 +136,19 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
           [{ kind: 'device', ...(gtRevision !== undefined ? { gt_revision: gtRevision } : {}) }],
           { publicKey: keys.publicKey, signal },
         ) as AsyncIterable<ApiWatchEvent> as AsyncIterable<WatchEvent>;
+      const security = followSecurityGroups({
+        open: (gtRevision, signal) =>
+          watchClient.watchEvents(
+            vpcId,
+            [{ kind: 'security-group', ...(gtRevision !== undefined ? { gt_revision: gtRevision } : {}) }],
+            { publicKey: keys.publicKey, signal },
+          ) as AsyncIterable<ApiWatchEvent> as AsyncIterable<WatchEvent>,
+        gate,
+        logger,
+        readiness,
+        groupId: reg.device.security_group_id,
+        ...(options.follower ? { follower: options.follower } : {}),
+      });
       const sync: PeerSync = startPeerSync({
         open,
         sink: tunnel,
@@ -141,11 +160,13 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
         initialPeers,
         onPeers: savePeers,
         onTail: awaitSessions,
+        onSelf: (d) => security.setGroupId(d.security_group_id),
         ...(options.follower ? { follower: options.follower } : {}),
       });
       return {
         close: async () => {
           await sync.stop();
+          await security.stop();
           if (watchClient !== session.client) await watchClient.close();
           await session.close();
         },
@@ -158,6 +179,7 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
       logger,
       onHandshake: () => metrics.handshakes.inc(),
       simultaneousPeers: true,
+      gate,
     };
 
     if (!saved) {

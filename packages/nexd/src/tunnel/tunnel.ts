@@ -15,6 +15,7 @@ import { formatEndpoint, splitEndpoint } from '../endpoints.js';
 import { NexdError } from '../errors.js';
 import type { PeerConfig, PeerSink } from '../peers/reconcile.js';
 import type { ProxySide } from '../proxy/network.js';
+import type { SecurityGate } from '../security/gate.js';
 import { NetStackDatagramNetwork, NetStackStreamNetwork } from './netstack-network.js';
 
 /** WireGuard's default tunnel MTU (1500 minus the IPv6 + UDP + WireGuard overhead of 80 bytes). */
@@ -55,6 +56,8 @@ export interface TunnelOptions {
    * Standalone peers are static: their keepalives start at once, as wg-quick does.
    */
   simultaneousPeers?: boolean;
+  /** The device's security group, enforced on the tunnel side of the proxy (service mode). */
+  gate?: SecurityGate;
 }
 
 /** `host:port` / `[v6]:port` -> an endpoint for the engine; names are resolved once, here. */
@@ -96,7 +99,11 @@ export class Tunnel implements PeerSink {
     this.stack = stack;
     this.#logger = opts.logger;
     this.#simultaneous = opts.simultaneousPeers === true;
-    this.side = { stream: new NetStackStreamNetwork(stack), datagram: new NetStackDatagramNetwork(stack) };
+    const net = opts.gate ? { gate: opts.gate } : {};
+    this.side = {
+      stream: new NetStackStreamNetwork(stack, net),
+      datagram: new NetStackDatagramNetwork(stack, net),
+    };
     // Batch per event-loop turn: libuv reads many datagrams in one poll phase, one 'message' callback
     // each. NetStack.input() would flush (poll + socket events) after every one of them; feeding the
     // interface directly and flushing once from setImmediate, after the poll phase, turns a burst of
