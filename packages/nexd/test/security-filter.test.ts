@@ -85,7 +85,8 @@ describe('SecurityPolicy', () => {
 
 describe('SecurityGate', () => {
   test('counts refusals, tracks admitted connections and closes those a new policy refuses', () => {
-    const gate = new SecurityGate();
+    const refusals: string[] = [];
+    const gate = new SecurityGate({ onRefused: (d, p) => refusals.push(`${d}/${p}`) });
     const closed: string[] = [];
     const ok = gate.admitStream('inbound', tcp('100.100.0.2', 80), () => closed.push('a'));
     const other = gate.admitStream('inbound', tcp('100.100.0.3', 80), () => closed.push('b'));
@@ -107,6 +108,7 @@ describe('SecurityGate', () => {
     assert.equal(gate.counters.tcpRefused, 1);
     assert.equal(gate.admitDatagram('inbound', udp('100.100.0.2', 53)), false, 'no udp rule');
     assert.equal(gate.counters.udpDropped, 1);
+    assert.deepEqual(refusals, ['inbound/tcp', 'inbound/udp']);
     ok.untrack();
     assert.equal(gate.openConnections, 0);
   });

@@ -28,8 +28,14 @@ interface Tracked {
 
 export class SecurityGate {
   #policy: SecurityPolicy = SecurityPolicy.allowAll();
+  readonly #onRefused: ((direction: Direction, protocol: Flow['protocol']) => void) | undefined;
   readonly #open = new Set<Tracked>();
   readonly counters: SecurityCounters = { tcpRefused: 0, udpDropped: 0, closedByPolicyChange: 0 };
+
+  /** `onRefused` is called once per refusal (metrics: nexd_security_group_refused_total). */
+  constructor(options: { onRefused?: (direction: Direction, protocol: Flow['protocol']) => void } = {}) {
+    this.#onRefused = options.onRefused;
+  }
 
   get policy(): SecurityPolicy {
     return this.#policy;
@@ -77,6 +83,7 @@ export class SecurityGate {
   }
 
   #refused(direction: Direction, flow: Flow): void {
+    this.#onRefused?.(direction, flow.protocol);
     if (securityRefusalChannel.hasSubscribers) {
       securityRefusalChannel.publish({ direction, ...flow, groupId: this.#policy.groupId });
     }

@@ -55,7 +55,9 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
     readiness.require('security-groups');
     // Security groups are enforced on the tunnel side of the proxy; nothing is filtered until the
     // device's group is known (not ready until then).
-    const gate = new SecurityGate();
+    const gate = new SecurityGate({
+      onRefused: (direction, protocol) => metrics.securityRefused.inc({ direction, protocol }),
+    });
     const state = await store.load();
     const saved = state.network;
     let deviceId = state.deviceId;
