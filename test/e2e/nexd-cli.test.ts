@@ -96,14 +96,23 @@ describe('nexd and nexctl against an HTTPS service', { skip }, () => {
     assert.match(r.stderr, /login to https:\/\/127\.0\.0\.1:\d+ refused.*--username\/--password/);
   });
 
-  test('unreachable service: names the URL, exit 1; state intact', async () => {
+  test('unreachable service: nexd keeps running and retrying (no crash loop), each attempt logged; state intact', async () => {
     const port = await freePort();
-    const r = await failingRun(['proxy', `http://127.0.0.1:${port}`]);
-    assert.equal(r.code, 1);
+    const n = await NexdProcess.start({
+      tag: 'unr',
+      stateDir: a.stateDir,
+      args: ['proxy', `http://127.0.0.1:${port}`],
+      wait: false,
+    });
+    const retries = () =>
+      n.child.logs.filter((l) => /the service is not reachable yet; retrying/.test(String(l.msg)));
+    await n.child.waitOutput('two logged retries', () => (retries().length >= 2 ? true : undefined));
     assert.match(
-      r.stderr,
-      new RegExp(`cannot reach the service at http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED`),
+      String(retries()[0]!.err),
+      new RegExp(`cannot reach the service at http://127\\.0\\.0\\.1:${port}`),
     );
+    assert.equal((await n.stop()).code, 0, 'SIGTERM still stops it cleanly');
+    assert.equal(await readFile(join(a.stateDir, 'state.json'), 'utf8'), stateBefore, 'state untouched');
   });
 
   test('bad rules and bad flags: exit 2 naming the bad part; state intact', async () => {

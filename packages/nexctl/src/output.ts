@@ -8,7 +8,8 @@
 // `json` branch, and formatJson/formatTable then write the chosen format (set by run.ts for each command).
 import { stringify as toYaml } from 'yaml';
 
-export const OUTPUT_FORMATS = ['table', 'column', 'no-header', 'json', 'json-raw', 'yaml'] as const;
+// `flags` (proxy list only) prints rules as `--ingress RULE` lines to paste back into nexd or nexctl.
+export const OUTPUT_FORMATS = ['table', 'column', 'no-header', 'json', 'json-raw', 'yaml', 'flags'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 /** What a command branches on: a table for people, or structured data. */
 export type OutputMode = 'table' | 'json';

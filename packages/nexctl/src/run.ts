@@ -9,6 +9,7 @@ import { registerNexdCommands } from './commands/nexd.js';
 import { registerNexdSettingsCommands } from './commands/nexd-settings.js';
 import { registerResourceCommands } from './commands/resources.js';
 import { OUTPUT_FORMATS, type OutputFormat, useOutputFormat } from './output.js';
+import { NEXCTL_VERSION } from './version.js';
 
 export const NEXCTL_EXIT_OK = 0;
 export const NEXCTL_EXIT_FAILURE = 1;
@@ -31,6 +32,7 @@ export async function runNexctl(
     .configureHelp({ showGlobalOptions: true, helpWidth: 110 })
     .showSuggestionAfterError(true)
     .helpOption('-h, --help', 'show this help')
+    .version(`nexctl ${NEXCTL_VERSION}`, '--version', 'print the nexctl version')
     .addOption(
       new Option(
         '--state-dir <dir>',

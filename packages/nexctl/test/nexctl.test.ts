@@ -154,6 +154,21 @@ describe('nexctl nexd', () => {
     assert.match(r.err, /this data plane cannot send ICMP echoes/);
   });
 
+  test('proxy list with no rules prints nothing on stdout (table and flags); JSON is []', async () => {
+    for (const args of [[], ['-o', 'flags']]) {
+      const r = await nexctl(...args, 'nexd', 'proxy', 'list');
+      assert.equal(r.code, 0, r.err);
+      assert.equal(r.out, '', `nexctl ${args.join(' ')} nexd proxy list`);
+    }
+    assert.deepEqual(JSON.parse((await nexctl('-o', 'json', 'nexd', 'proxy', 'list')).out), []);
+  });
+
+  test('--version prints the nexctl version', async () => {
+    const r = await nexctl('--version');
+    assert.equal(r.code, 0);
+    assert.match(r.out, /^nexctl \d+\.\d+\.\d+\n$/);
+  });
+
   test('proxy add, list, remove drive the running proxy and its state', async () => {
     const [pi, pe] = [await freePort(), await freePort()];
     const add = await nexctl(
@@ -179,6 +194,12 @@ describe('nexctl nexd', () => {
     assert.match(lines[1], new RegExp(`^ingress +tcp:${pi}:127\\.0\\.0\\.1:${backendPort} +runtime +1 +`));
     const json = JSON.parse((await nexctl('-o', 'json', 'nexd', 'proxy', 'list')).out);
     assert.equal(json.length, 2);
+    const flags = await nexctl('-o', 'flags', 'nexd', 'proxy', 'list');
+    assert.equal(
+      flags.out,
+      `--ingress tcp:${pi}:127.0.0.1:${backendPort}\n--egress tcp:${pe}:127.0.0.1:${backendPort}\n`,
+      'lines to paste back',
+    );
     assert.equal(json[1].bytesToDestination, 3);
 
     const rm1 = await nexctl('nexd', 'proxy', 'remove', '--ingress', `tcp:${pi}:127.0.0.1:${backendPort}`);
@@ -230,7 +251,7 @@ describe('nexctl nexd', () => {
     assert.match(none.err, /give at least one --ingress or --egress rule/);
     const out = await nexctl('--output', 'xml', 'nexd', 'status');
     assert.equal(out.code, 2);
-    assert.match(out.err, /Allowed choices are table, column, no-header, json, json-raw, yaml/);
+    assert.match(out.err, /Allowed choices are table, column, no-header, json, json-raw, yaml, flags/);
     const bare = await nexctl('nexd');
     assert.equal(bare.code, 2);
     assert.match(bare.err, /Usage: nexctl nexd \[options\] \[command\]/);

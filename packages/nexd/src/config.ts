@@ -16,6 +16,7 @@ import {
   RuleParseError,
   ruleKey,
 } from './proxy/rules.js';
+import { closest } from './suggest.js';
 import { MAX_MTU, MIN_MTU } from './tunnel/mtu.js';
 import { NEXD_VERSION } from './version.js';
 
@@ -545,9 +546,11 @@ function interpret(program: Command, action: 'proxy' | 'agent' | 'version', env:
   if (flagUrl) config.serviceUrl = parseServiceUrl(flagUrl.source, flagUrl.value);
   if (positional !== undefined) {
     if (!positional.includes('://')) {
+      const near = closest(positional, ['proxy', 'version', 'help']);
       throw new BadFlagError(
         'service URL argument',
-        `${JSON.stringify(positional)} is neither a command (proxy, version, help) nor a service URL like https://try.nexodus.io`,
+        `${JSON.stringify(positional)} is neither a command (proxy, version, help) nor a service URL like https://try.nexodus.io` +
+          (near ? `; did you mean ${near}?` : ''),
       );
     }
     const u = parseServiceUrl('service URL argument', positional);

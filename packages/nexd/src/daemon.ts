@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // `nexd proxy`: put the pieces together. Order of start-up (each step fails fast with a typed error, and
 // nothing stored is modified before the state has been read successfully):
-//   1. state store load  2. keys  3. data plane  4. proxy rules (flags, then persisted runtime rules)
-//   5. control socket  6. health server.  Shutdown runs the reverse, draining proxied connections.
+//   1. state store load  2. keys  3. health server (so /healthz answers and /readyz says not ready while
+//   the data plane waits for the service)  4. data plane  5. proxy rules (flags, then persisted runtime
+//   rules)  6. control socket.  Shutdown runs the reverse, draining proxied connections.
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { GlobalConfig } from './config.js';
@@ -130,15 +131,25 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       origin: flagRules.has(`${s.type} ${s.rule}`) ? 'flag' : 'runtime',
     }));
   const metrics = new NexdMetrics(proxyStatus);
-  const plane: DataPlane = await options.dataPlane({
-    config,
-    keys,
-    logger,
-    store,
-    metrics,
-    readiness,
-    ...(wgConfig ? { wgConfig } : {}),
-  });
+  let health: HealthServer | undefined;
+  if (config.healthAddr) {
+    health = await startHealthServer({ ...config.healthAddr, readiness, metrics });
+    logger.info({ port: health.port }, 'health server listening');
+  }
+  const plane: DataPlane = await options
+    .dataPlane({
+      config,
+      keys,
+      logger,
+      store,
+      metrics,
+      readiness,
+      ...(wgConfig ? { wgConfig } : {}),
+    })
+    .catch(async (err: unknown) => {
+      await health?.close();
+      throw err;
+    });
   logAddresses(logger, plane.addresses.ipv4, plane.addresses.ipv6);
   const local = options.local ?? { stream: new NodeStreamNetwork(), datagram: new NodeDatagramNetwork() };
   proxy = new ProxyEngine({ tunnel: plane.tunnel, local, logger });
@@ -146,6 +157,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const cleanupOnFailure = async (err: unknown): Promise<never> => {
     await engine.close();
     await plane.close();
+    await health?.close();
     throw err;
   };
   for (const r of options.rules) await engine.addRule(r).catch(cleanupOnFailure);
@@ -249,17 +261,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     },
     logger,
   ).catch(cleanupOnFailure);
-
-  let health: HealthServer | undefined;
-  if (config.healthAddr) {
-    health = await startHealthServer({ ...config.healthAddr, readiness, metrics }).catch(
-      async (err: unknown) => {
-        await control.close();
-        return cleanupOnFailure(err);
-      },
-    );
-    logger.info({ port: health.port }, 'health server listening');
-  }
 
   logger.info(
     { controlSocket: control.path, rules: engine.rules().length },

@@ -23,6 +23,7 @@ export const NEXD_ERROR_CODES = [
   'NEX_ERR_AGENT_PRIVILEGES',
   'NEX_ERR_AGENT_NO_TUN',
   'NEX_ERR_AGENT_LINK',
+  'NEX_ERR_SECURITY_GROUP',
 ] as const;
 export type NexdErrorCode = (typeof NEXD_ERROR_CODES)[number];
 

@@ -87,7 +87,7 @@ export async function runNexd(
       keyLocations: { ...deps.keyLocations, privateKeyFile: config.privateKeyFile },
     });
   } catch (err) {
-    logger.error({ code: (err as { code?: string }).code }, describeError(err));
+    // One line, on stderr (where a shell and `kubectl logs` both show it), not also as a JSON log line.
     io.stderr(`nexd: ${describeError(err)}\n`);
     return EXIT_FAILURE;
   }

@@ -288,6 +288,8 @@ describe('bad command lines: a typed error naming the bad part', () => {
       'NEX_ERR_BAD_FLAG',
       /"prox" is neither a command \(proxy, version, help\) nor a service URL/,
     ],
+    ['mistyped command', ['prxy'], {}, 'NEX_ERR_BAD_FLAG', /"prxy" is neither .*; did you mean proxy\?/],
+    ['mistyped version', ['verison'], {}, 'NEX_ERR_BAD_FLAG', /did you mean version\?/],
     ['extra argument', ['proxy', 'https://a', 'https://b'], {}, 'NEX_ERR_BAD_FLAG', /too many arguments/],
     [
       'bad listen port',

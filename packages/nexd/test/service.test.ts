@@ -38,6 +38,26 @@ test('serviceError: a refused connection names the URL and the errno', () => {
   assert.match(e.message, /cannot reach the service at https:\/\/svc\.example:8443 \(ECONNREFUSED/);
 });
 
+test('serviceError: says in words what failed, never OpenSSL text', () => {
+  const openssl = new ApiError(0, 'NEX_CLIENT_ERR_NETWORK', 'fetch failed', {
+    cause: Object.assign(
+      new Error('C0F7A1B2:error:0A00010B:SSL routines:ssl3_get_record:wrong version number'),
+      { code: 'ERR_SSL_WRONG_VERSION_NUMBER' },
+    ),
+  });
+  const tls = serviceError('login', URL_, openssl);
+  assert.equal(tls.code, 'NEX_ERR_SERVICE_UNREACHABLE');
+  assert.doesNotMatch(tls.message, /SSL routines|0A00010B/);
+  assert.match(tls.message, /TLS handshake failed/);
+  for (const [code, words] of [
+    ['ECONNREFUSED', /connection refused/],
+    ['ENOTFOUND', /name not found/],
+    ['ETIMEDOUT', /no answer before the timeout/],
+  ] as const) {
+    assert.match(serviceError('login', URL_, withCause(code)).message, words);
+  }
+});
+
 test('serviceError: 401/403 are login errors, other statuses registration errors; NexdErrors pass through', () => {
   assert.equal(
     serviceError('x', URL_, new ApiError(401, 'NEX_ERR_UNAUTHENTICATED', 'no')).code,

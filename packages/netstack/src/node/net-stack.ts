@@ -13,7 +13,9 @@ import { DEFAULT_MSS_V4, type TcpConfig } from '../tcp/config.js';
 import type { TcpListener } from '../tcp/listener.js';
 import { TcpEvent, TcpSocket } from '../tcp/socket.js';
 import type { UdpSocket } from '../udp/socket.js';
+import { readU32 } from '../wire/error.js';
 import { Cidr, IpAddress } from '../wire/ip-address.js';
+import { fillTcpChecksum } from '../wire/tcp.js';
 import { NetStackError, socketError } from './errors.js';
 import { type ServerHost, TcpServer } from './tcp-server.js';
 import { type StreamHost, TcpSocketStream } from './tcp-stream.js';
@@ -35,6 +37,20 @@ export interface NetStackOptions {
   /** The link fills TCP checksums (default false); see InterfaceConfig.tcpChecksumOffload. */
   tcpChecksumOffload?: boolean;
 }
+
+/**
+ * Packets to our own addresses waiting for the next flush (a host's loopback queue). Bounded: a burst
+ * beyond it is dropped and counted, and TCP retransmits, as on a full link.
+ */
+export const LOOPBACK_QUEUE_MAX = 1024;
+
+const IP_PROTOCOL_TCP = 6;
+const IPV4_OFFSET_PROTOCOL = 9;
+const IPV4_OFFSET_DST = 16;
+const IPV6_HEADER_LEN = 40;
+const IPV6_OFFSET_NEXT_HEADER = 6;
+const IPV6_OFFSET_SRC = 8;
+const IPV6_OFFSET_DST = 24;
 
 export interface ListenOptions {
   port: number;
@@ -71,6 +87,12 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
   private readonly idleStreams = new Set<TcpSocketStream>();
   private nextIdleAt = Number.POSITIVE_INFINITY;
   private readonly udps = new Set<UdpSocketHandle>();
+  /** Copies of packets we sent to ourselves, input at the next flush (see the constructor). */
+  private readonly loopback: Uint8Array[] = [];
+  private loopbackPackets = 0;
+  private loopbackDrops = 0;
+  private readonly dstScratch = new IpAddress();
+  private readonly srcScratch = new IpAddress();
 
   constructor(opts: NetStackOptions) {
     super();
@@ -81,10 +103,18 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
       throw new TypeError('NetStack options need a link with send(packet: Uint8Array)');
     }
     const link = opts.link;
+    // A packet to one of our own addresses is delivered to ourselves, as a host does over its loopback:
+    // the link (a WireGuard tunnel) has no peer for our own address and would drop it, so a proxy could
+    // not reach its own VPC address. It is copied (the buffer is the core's scratch) and input at the next
+    // flush, never from inside poll().
     // A throwing link (a tunnel without a peer for this destination, say) must not take the stack down with
     // it: the packet counts as lost, TCP retransmits, and stats() reports it.
     this.link = {
       send: (packet: Uint8Array) => {
+        if (this.isToSelf(packet)) {
+          this.queueLoopback(packet);
+          return;
+        }
         try {
           link.send(packet);
         } catch (err) {
@@ -134,12 +164,75 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
     // Events can make sockets dirty again (a stream writes in its 'data' handler): loop a bounded number of
     // times, then leave the rest to the next turn.
     for (let i = 0; i < 8; i++) {
+      if (this.loopback.length > 0) this.inputLoopback();
       this.iface.poll(this.now(), this.link);
       this.iface.dispatchEvents();
-      if (this.iface.pollAt() !== 0) break;
+      if (this.iface.pollAt() !== 0 && this.loopback.length === 0) break;
     }
+    if (this.loopback.length > 0) this.scheduleFlush();
     this.rearm();
   };
+
+  /** True when the packet's destination is one of our addresses. */
+  private isToSelf(packet: Uint8Array): boolean {
+    const version = packet[0] >> 4;
+    const d = this.dstScratch;
+    if (version === 4 && packet.length >= IPV4_OFFSET_DST + 4) {
+      d.family = 4;
+      d.w0 = d.w1 = d.w2 = 0;
+      d.w3 = readU32(packet, IPV4_OFFSET_DST);
+    } else if (version === 6 && packet.length >= IPV6_HEADER_LEN) {
+      d.family = 6;
+      d.w0 = readU32(packet, IPV6_OFFSET_DST);
+      d.w1 = readU32(packet, IPV6_OFFSET_DST + 4);
+      d.w2 = readU32(packet, IPV6_OFFSET_DST + 8);
+      d.w3 = readU32(packet, IPV6_OFFSET_DST + 12);
+    } else {
+      return false;
+    }
+    return this.iface.isOwnAddress(d);
+  }
+
+  private queueLoopback(packet: Uint8Array): void {
+    if (this.loopback.length >= LOOPBACK_QUEUE_MAX) {
+      this.loopbackDrops++;
+      return;
+    }
+    const copy = packet.slice();
+    // With checksum offload the core leaves TCP checksums to the link, which a looped packet skips.
+    if (this.iface.tcpChecksumOffload) this.fillLoopbackChecksum(copy);
+    this.loopback.push(copy);
+    this.loopbackPackets++;
+    this.scheduleFlush();
+  }
+
+  private fillLoopbackChecksum(p: Uint8Array): void {
+    const version = p[0] >> 4;
+    const s = this.srcScratch;
+    const d = this.dstScratch; // still holds this packet's destination (isToSelf)
+    if (version === 4) {
+      if (p[IPV4_OFFSET_PROTOCOL] !== IP_PROTOCOL_TCP) return;
+      s.family = 4;
+      s.w0 = s.w1 = s.w2 = 0;
+      s.w3 = readU32(p, IPV4_OFFSET_DST - 4);
+      fillTcpChecksum(p, (p[0] & 0x0f) * 4, p.length, s, d);
+    } else {
+      if (p[IPV6_OFFSET_NEXT_HEADER] !== IP_PROTOCOL_TCP) return;
+      s.family = 6;
+      s.w0 = readU32(p, IPV6_OFFSET_SRC);
+      s.w1 = readU32(p, IPV6_OFFSET_SRC + 4);
+      s.w2 = readU32(p, IPV6_OFFSET_SRC + 8);
+      s.w3 = readU32(p, IPV6_OFFSET_SRC + 12);
+      fillTcpChecksum(p, IPV6_HEADER_LEN, p.length, s, d);
+    }
+  }
+
+  private inputLoopback(): void {
+    const now = this.now();
+    const n = this.loopback.length;
+    for (let i = 0; i < n; i++) this.iface.input(this.loopback[i], now);
+    this.loopback.splice(0, n);
+  }
 
   private immediateQueued = false;
   private readonly onImmediate = (): void => {
@@ -325,10 +418,19 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
     this.iface.udpClose(s);
   }
 
-  stats(): InterfaceStats & { streams: number; linkErrors: number; lastLinkError: string | undefined } {
+  stats(): InterfaceStats & {
+    streams: number;
+    linkErrors: number;
+    lastLinkError: string | undefined;
+    /** Packets delivered to our own addresses without the link, and those dropped on a full queue. */
+    loopbackPackets: number;
+    loopbackDrops: number;
+  } {
     return {
       ...this.iface.stats(),
       streams: this.streams.size,
+      loopbackPackets: this.loopbackPackets,
+      loopbackDrops: this.loopbackDrops,
       linkErrors: this.linkErrors,
       lastLinkError: this.lastLinkError === undefined ? undefined : String(this.lastLinkError),
     };
@@ -344,6 +446,7 @@ export class NetStack extends EventEmitter implements StreamHost, ServerHost, Ud
     this.iface.poll(this.now(), this.link);
     this.iface.dispatchEvents();
     this.closed = true;
+    this.loopback.length = 0;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }

@@ -179,7 +179,12 @@ export function registerNexdCommands(program: Command, ctx: CommandContext): voi
     .action(() =>
       withClient(ctx, async (c) => {
         const rules = await c.call('proxy.list');
-        if (ctx.globals().output === 'json') return ctx.write(formatJson(rules));
+        const output = ctx.globals().output;
+        if (output === 'json') return ctx.write(formatJson(rules));
+        if (ctx.globals().format === 'flags')
+          return ctx.write(rules.map((r) => `--${r.type} ${r.rule}\n`).join(''));
+        // No rules, no output (as the original nexctl): a header alone reads like a broken listing.
+        if (rules.length === 0) return;
         ctx.write(
           formatTable(rules, [
             { header: 'TYPE', value: (r) => r.type },

@@ -146,6 +146,10 @@ export class AgentTunnel implements TunnelHandle {
     if (!this.#closed) this.peerSet.removePeer(publicKey);
   }
 
+  waitForSessions(publicKeys: readonly string[], timeoutMs?: number): Promise<string[]> {
+    return this.peerSet.waitForSessions(publicKeys, timeoutMs);
+  }
+
   peers(): PeerStatus[] {
     return this.peerSet.peers();
   }

@@ -68,13 +68,29 @@ export async function serveControl(
   }
   await unlink(path).catch(() => {});
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
+  // allowHalfOpen: a client may shut down its sending side right after its request (`nc -N`, socat,
+  // shutdown(SHUT_WR)). Node's default would then end our side at once, and the answer of a handler still
+  // running (proxy.add applies the change, then answers) would be lost. So our side ends only once every
+  // request read before the client's FIN has been answered.
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     let buffered = '';
+    let pending = 0;
+    let peerEnded = false;
+    const endIfDone = () => {
+      if (peerEnded && pending === 0 && !socket.destroyed) socket.end();
+    };
     const send = (r: ControlResponse) => {
-      if (!socket.destroyed) socket.write(`${JSON.stringify(r)}\n`);
+      if (!socket.destroyed && socket.writable) socket.write(`${JSON.stringify(r)}\n`);
+    };
+    const handle = (line: string) => {
+      pending++;
+      void handleLine(line).finally(() => {
+        pending--;
+        endIfDone();
+      });
     };
     const handleLine = async (line: string) => {
       let req: unknown;
@@ -114,7 +130,7 @@ export async function serveControl(
       while (nl >= 0) {
         const line = buffered.slice(0, nl).trim();
         buffered = buffered.slice(nl + 1);
-        if (line !== '') void handleLine(line);
+        if (line !== '') handle(line);
         nl = buffered.indexOf('\n');
       }
       // The limit is in bytes (protocol.ts); a string's length counts UTF-16 units, up to 3x fewer.
@@ -125,6 +141,14 @@ export async function serveControl(
         });
         socket.end();
       }
+    });
+    socket.on('end', () => {
+      peerEnded = true;
+      // The FIN also ends a last request sent without its newline.
+      const line = buffered.trim();
+      buffered = '';
+      if (line !== '' && socket.writable) handle(line);
+      endIfDone();
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -12,6 +12,8 @@ export class NexdMetrics {
   readonly peers: Gauge;
   /** Times the VPC watch stream had to be re-established. */
   readonly streamReconnects: Counter;
+  /** TCP connections and UDP datagrams the security group refused (labels direction, protocol). */
+  readonly securityRefused: Counter<'direction' | 'protocol'>;
 
   constructor(proxyStatus: () => ProxyRuleStatus[]) {
     const registers = [this.registry];
@@ -69,6 +71,12 @@ export class NexdMetrics {
     this.streamReconnects = new Counter({
       name: 'nexd_stream_reconnects_total',
       help: 'Times the VPC watch stream was re-established',
+      registers,
+    });
+    this.securityRefused = new Counter({
+      name: 'nexd_security_group_refused_total',
+      help: 'TCP connections and UDP datagrams refused by the security group (direction, protocol)',
+      labelNames: ['direction', 'protocol'] as const,
       registers,
     });
   }

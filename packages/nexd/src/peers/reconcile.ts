@@ -72,6 +72,8 @@ export interface VpcDevice {
   ipv6_tunnel_ips?: { address?: string; cidr?: string }[];
   /** i.e. `[{ source: 'local', address: '198.18.0.1:51820' }, { source: 'stun', address: '203.0.113.5:40001' }]`. */
   endpoints?: { source?: string; address?: string }[];
+  /** The device's security group (proxy mode enforces it, see security/). */
+  security_group_id?: string;
   revision?: number;
 }
 

@@ -6,7 +6,14 @@ import type { Logger } from 'pino';
 import type { NexdMetrics } from '../health/metrics.js';
 import type { Readiness } from '../health/readiness.js';
 import { type OpenWatch, PeerStreamFollower } from './follower.js';
-import { applyPeerChanges, desiredPeers, diffPeers, type PeerConfig, type PeerSink } from './reconcile.js';
+import {
+  applyPeerChanges,
+  desiredPeers,
+  diffPeers,
+  type PeerConfig,
+  type PeerSink,
+  type VpcDevice,
+} from './reconcile.js';
 
 export interface PeerSyncOptions {
   open: OpenWatch;
@@ -16,6 +23,14 @@ export interface PeerSyncOptions {
   metrics: NexdMetrics;
   logger: Logger;
   persistentKeepalive?: number;
+  /** Peers already in the engine (restored from the state), so the first listing also removes stale ones. */
+  initialPeers?: readonly PeerConfig[];
+  /** Called with this device's own record (matched by public key) from every device map. */
+  onSelf?: (device: VpcDevice) => void;
+  /** Called after readiness was marked at each tail, with the peer set applied then. */
+  onTail?: (peers: readonly PeerConfig[]) => void;
+  /** Called with the peer set after each change was applied (service mode stores it). */
+  onPeers?: (peers: readonly PeerConfig[]) => void;
   /** Passed to the follower (tests inject timers and randomness). */
   follower?: Partial<ConstructorParameters<typeof PeerStreamFollower>[0]>;
 }
@@ -29,17 +44,21 @@ export interface PeerSync {
 
 export function startPeerSync(options: PeerSyncOptions): PeerSync {
   const { sink, selfPublicKey, readiness, metrics, logger } = options;
-  let current: PeerConfig[] = [];
+  let current: PeerConfig[] = [...(options.initialPeers ?? [])];
   const follower = new PeerStreamFollower({
     ...options.follower,
     open: options.open,
     onDevices: (devices) => {
+      if (options.onSelf) {
+        for (const d of devices.values()) if (d.public_key === selfPublicKey) options.onSelf(d);
+      }
       const desired = desiredPeers(devices.values(), selfPublicKey, options.persistentKeepalive);
       const changes = diffPeers(current, desired);
       if (changes.length === 0) return;
       applyPeerChanges(sink, changes);
       current = desired;
       metrics.peers.set(current.length);
+      options.onPeers?.(current);
       for (const c of changes) {
         const key = c.op === 'remove' ? c.publicKey : c.peer.publicKey;
         logger.info(
@@ -48,7 +67,10 @@ export function startPeerSync(options: PeerSyncOptions): PeerSync {
         );
       }
     },
-    onTail: () => readiness.set('peer-stream-at-tail'),
+    onTail: () => {
+      readiness.set('peer-stream-at-tail');
+      options.onTail?.(current);
+    },
     onReconnect: (attempt, delayMs, cause) => {
       metrics.streamReconnects.inc();
       logger.warn(

@@ -16,6 +16,27 @@ function causeCodes(err: unknown): string[] {
   return codes;
 }
 
+/** What failed, in words, for the codes a connection attempt ends with (never OpenSSL's own text). */
+const FAILURE_WORDS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused: nothing listens on that port',
+  ECONNRESET: 'the connection was reset',
+  ENOTFOUND: 'name not found in DNS',
+  EAI_AGAIN: 'name lookup failed for now (DNS not answering)',
+  ETIMEDOUT: 'no answer before the timeout',
+  UND_ERR_CONNECT_TIMEOUT: 'no answer before the timeout',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  EPROTO: 'TLS handshake failed: is it an HTTPS port, and the URL https?',
+  EPIPE: 'the connection was closed while sending',
+  UND_ERR_SOCKET: 'the connection was closed before an answer',
+};
+
+function failureWords(code: string): string {
+  if (FAILURE_WORDS[code]) return FAILURE_WORDS[code];
+  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return 'TLS handshake failed';
+  return 'the connection failed';
+}
+
 /** Maps a failure of `what` (i.e. `login`) against `url` to a NexdError. */
 export function serviceError(what: string, url: string, err: unknown): NexdError {
   if (err instanceof NexdError) return err;
@@ -30,10 +51,15 @@ export function serviceError(what: string, url: string, err: unknown): NexdError
   }
   if (err instanceof ApiError && err.status === 0) {
     const codes = causeCodes(err);
-    const code = codes.find((c) => c.startsWith('E') && c !== 'ERR_') ?? codes[codes.length - 1] ?? 'error';
+    const code =
+      codes.find((c) => c in FAILURE_WORDS) ??
+      codes.find((c) => c.startsWith('E') && !c.startsWith('ERR_')) ??
+      codes.find((c) => c.startsWith('ERR_SSL_') || c.startsWith('ERR_TLS_')) ??
+      codes[codes.length - 1] ??
+      'error';
     return new NexdError(
       'NEX_ERR_SERVICE_UNREACHABLE',
-      `${what}: cannot reach the service at ${url} (${code}: ${(err.cause as Error | undefined)?.message ?? err.message}); ` +
+      `${what}: cannot reach the service at ${url} (${code}: ${failureWords(code)}); ` +
         'check the URL and that the service is running',
       { cause: err },
     );

@@ -18,6 +18,26 @@ export interface StoredTokens {
   expiresAt?: string;
 }
 
+/** A peer as last applied to the engine, so a restart can serve the data plane before the service answers. */
+export interface StoredPeer {
+  publicKey: string;
+  /** i.e. `127.0.0.1:51820`. */
+  endpoint?: string;
+  /** i.e. `['100.100.0.2/32', '200::2/128']`. */
+  allowedIps: string[];
+  persistentKeepalive?: number;
+}
+
+/** What the last successful registration and peer sync gave this device (see service-plane.ts). */
+export interface StoredNetwork {
+  vpcId: string;
+  /** Netstack addresses with prefix, i.e. `['100.100.0.1/16', '200::1/64']`. */
+  addresses: string[];
+  ipv4: string[];
+  ipv6: string[];
+  peers: StoredPeer[];
+}
+
 export interface State {
   version: typeof STATE_VERSION;
   /** WireGuard private key, base64 as `wg genkey` prints it. */
@@ -34,6 +54,7 @@ export interface State {
   /** The WireGuard port of the last start, so peers' stored endpoint stays right across restarts, i.e. 51820. */
   listenPort?: number;
   proxyRules: StoredRule[];
+  network?: StoredNetwork;
 }
 
 export function emptyState(): State {
@@ -49,6 +70,35 @@ function optionalString(o: Record<string, unknown>, key: string, where: string):
   if (v === undefined) return undefined;
   if (typeof v !== 'string') throw new Error(`${where}${key} must be a string`);
   return v;
+}
+
+function stringArray(v: unknown, where: string): string[] {
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new Error(`${where} must be strings`);
+  return v as string[];
+}
+
+function validateNetwork(v: unknown): StoredNetwork {
+  if (!isObject(v) || typeof v.vpcId !== 'string') throw new Error('network must be {"vpcId":"...",...}');
+  const peers = v.peers ?? [];
+  if (!Array.isArray(peers)) throw new Error('network.peers must be an array');
+  return {
+    vpcId: v.vpcId,
+    addresses: stringArray(v.addresses, 'network.addresses'),
+    ipv4: stringArray(v.ipv4 ?? [], 'network.ipv4'),
+    ipv6: stringArray(v.ipv6 ?? [], 'network.ipv6'),
+    peers: peers.map((p, i) => {
+      if (!isObject(p) || typeof p.publicKey !== 'string')
+        throw new Error(`network.peers[${i}] has no publicKey`);
+      const peer: StoredPeer = {
+        publicKey: p.publicKey,
+        allowedIps: stringArray(p.allowedIps, `network.peers[${i}].allowedIps`),
+      };
+      const endpoint = optionalString(p, 'endpoint', `network.peers[${i}].`);
+      if (endpoint !== undefined) peer.endpoint = endpoint;
+      if (typeof p.persistentKeepalive === 'number') peer.persistentKeepalive = p.persistentKeepalive;
+      return peer;
+    }),
+  };
 }
 
 /** Checks a parsed JSON value and returns it as State; `location` names the file or Secret in errors. */
@@ -88,6 +138,7 @@ export function validateState(value: unknown, location: string): State {
       }
       state.tokens = tokens;
     }
+    if (value.network !== undefined) state.network = validateNetwork(value.network);
     const rules = value.proxyRules ?? [];
     if (!Array.isArray(rules)) throw new Error('proxyRules must be an array');
     rules.forEach((r, i) => {

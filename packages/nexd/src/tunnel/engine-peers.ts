@@ -12,6 +12,11 @@ import type { PeerConfig, PeerSink } from '../peers/reconcile.js';
 
 /** How long the side that holds back its keepalive waits for the other side's handshake (see setPeer). */
 export const HANDSHAKE_HOLD_BACK_MS = 1000;
+/**
+ * How long readiness waits for a session with every peer (see waitForSessions): a peer that is down must
+ * not keep a device unready for ever. Two handshake attempts (REKEY_TIMEOUT = 5 s each) plus the hold-back.
+ */
+export const SESSION_READY_TIMEOUT_MS = 11_000;
 
 export interface EnginePeersOptions {
   logger: Logger;
@@ -47,6 +52,9 @@ export class EnginePeers implements PeerSink {
   readonly #deferredKeepalive = new Map<string, number>();
   /** Per held-back peer, one timer that starts the handshake if the other side has not (see setPeer). */
   readonly #holdBack = new Map<string, NodeJS.Timeout>();
+  /** Peers with a handshake completed since this peer set began. */
+  readonly #sessions = new Set<string>();
+  readonly #sessionWaiters = new Set<() => void>();
   #closed = false;
 
   constructor(node: WireGuardNode, opts: EnginePeersOptions) {
@@ -60,6 +68,8 @@ export class EnginePeers implements PeerSink {
       const ev = msg as HandshakeEvent;
       if (ev.event !== 'complete' || !this.#known.has(ev.peer)) return;
       count?.();
+      this.#sessions.add(ev.peer);
+      for (const w of this.#sessionWaiters) w();
       this.#clearHoldBack(ev.peer);
       const keepalive = this.#deferredKeepalive.get(ev.peer);
       if (keepalive !== undefined) {
@@ -138,6 +148,8 @@ export class EnginePeers implements PeerSink {
     if (this.#closed || !this.#known.has(publicKey)) return;
     this.#known.delete(publicKey);
     this.#configs.delete(publicKey);
+    this.#sessions.delete(publicKey);
+    for (const w of this.#sessionWaiters) w();
     this.#deferredKeepalive.delete(publicKey);
     this.#clearHoldBack(publicKey);
     try {
@@ -146,6 +158,29 @@ export class EnginePeers implements PeerSink {
       this.#logger.warn({ publicKey, err: String(err) }, 'peer removal failed');
     }
     this.#onPeerChange?.(publicKey, undefined);
+  }
+
+  /**
+   * Resolves once every peer of `publicKeys` that is still in the set has completed a handshake with us,
+   * or after `timeoutMs`, with the keys that have none. A restarted device's peers keep encrypting for
+   * the session it lost until a new handshake replaces it; readiness waits for this (service-plane.ts).
+   */
+  waitForSessions(publicKeys: readonly string[], timeoutMs = SESSION_READY_TIMEOUT_MS): Promise<string[]> {
+    const missing = () => publicKeys.filter((k) => this.#known.has(k) && !this.#sessions.has(k));
+    if (missing().length === 0 || this.#closed) return Promise.resolve(missing());
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#sessionWaiters.delete(check);
+        resolve(missing());
+      };
+      const check = () => {
+        if (missing().length === 0 || this.#closed) done();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref();
+      this.#sessionWaiters.add(check);
+    });
   }
 
   #armHoldBack(publicKey: string): void {
@@ -193,6 +228,7 @@ export class EnginePeers implements PeerSink {
     diagnostics.unsubscribe('wireguard:handshake', this.#onHandshake);
     for (const t of this.#holdBack.values()) clearTimeout(t);
     this.#holdBack.clear();
+    for (const w of this.#sessionWaiters) w();
   }
 }
 

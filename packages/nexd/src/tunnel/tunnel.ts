@@ -14,6 +14,7 @@ import { splitEndpoint } from '../endpoints.js';
 import { NexdError } from '../errors.js';
 import type { PeerConfig, PeerSink } from '../peers/reconcile.js';
 import type { ProxySide } from '../proxy/network.js';
+import type { SecurityGate } from '../security/gate.js';
 import { EnginePeers } from './engine-peers.js';
 import { DEFAULT_TUNNEL_MTU } from './mtu.js';
 import { NetStackDatagramNetwork, NetStackStreamNetwork } from './netstack-network.js';
@@ -27,7 +28,7 @@ export const TUNNEL_MTU = DEFAULT_TUNNEL_MTU;
  * RTT through two userspace hops on a busy host is a few ms, not the loopback's tens of µs.
  */
 export const TUNNEL_TCP_BUFFER_BYTES = 1024 * 1024;
-export { HANDSHAKE_HOLD_BACK_MS } from './engine-peers.js';
+export { HANDSHAKE_HOLD_BACK_MS, SESSION_READY_TIMEOUT_MS } from './engine-peers.js';
 /** SO_RCVBUF/SO_SNDBUF to ask for: the kernel default (208 KiB) drops bursts of bulk transfer. */
 export const TUNNEL_SOCKET_BUFFER_BYTES = 8 * 1024 * 1024;
 
@@ -53,6 +54,8 @@ export interface TunnelOptions {
   simultaneousPeers?: boolean;
   /** Probe no direct path: peers are reached only through the relay route (see relayEndpoint). */
   relayOnly?: boolean;
+  /** The device's security group, enforced on the tunnel side of the proxy (service mode). */
+  gate?: SecurityGate;
 }
 
 /** `host:port` / `[v6]:port` -> an endpoint for the engine; names are resolved once, here. */
@@ -78,6 +81,8 @@ export interface TunnelHandle extends PeerSink {
   /** The peer set: the relay path sets its hooks here. */
   readonly peerSet: EnginePeers;
   peers(): PeerStatus[];
+  /** Resolves once each of `publicKeys` has a session with us, or after the timeout, with those that have none. */
+  waitForSessions(publicKeys: readonly string[], timeoutMs?: number): Promise<string[]>;
   /** One ICMP echo through the tunnel (see Pinger). */
   ping(address: string, timeoutMs: number): Promise<PingResult>;
   close(): Promise<void>;
@@ -111,7 +116,11 @@ export class Tunnel implements TunnelHandle {
     });
     const pinger = new Pinger((p) => node.send(p), addresses);
     this.#pinger = pinger;
-    this.side = { stream: new NetStackStreamNetwork(stack), datagram: new NetStackDatagramNetwork(stack) };
+    const net = opts.gate ? { gate: opts.gate } : {};
+    this.side = {
+      stream: new NetStackStreamNetwork(stack, net),
+      datagram: new NetStackDatagramNetwork(stack, net),
+    };
     // Batch per event-loop turn: libuv reads many datagrams in one poll phase, one 'message' callback
     // each. NetStack.input() would flush (poll + socket events) after every one of them; feeding the
     // interface directly and flushing once from setImmediate, after the poll phase, turns a burst of
@@ -182,6 +191,15 @@ export class Tunnel implements TunnelHandle {
   /** PeerSink: adds or updates a peer. Endpoints must be IP literals here (see resolveEndpoint). */
   setPeer(peer: PeerConfig & { presharedKey?: string }): void {
     if (!this.#closed) this.peerSet.setPeer(peer);
+  }
+
+  /**
+   * Resolves once each of `publicKeys` (still a peer) has completed a handshake since this tunnel opened,
+   * or after `timeoutMs`, with the keys that have none. A restarted device's peers keep encrypting for
+   * the session it lost until a new handshake replaces it; readiness waits for this (service-plane.ts).
+   */
+  waitForSessions(publicKeys: readonly string[], timeoutMs?: number): Promise<string[]> {
+    return this.peerSet.waitForSessions(publicKeys, timeoutMs);
   }
 
   removePeer(publicKey: string): void {
