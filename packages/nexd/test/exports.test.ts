@@ -13,7 +13,7 @@ test('@nexodus/nexd and @nexodus/nexd/control resolve and export the public API'
     'NodeDatagramNetwork',
     'FileStateStore',
     'SecretStateStore',
-    'MemorySecretApi',
+    'openSecretStore',
     'loadKeys',
     'generateKeyPair',
     'parseWgConfig',
