@@ -3,16 +3,20 @@
 // the shared conformance suite, conflicts between writers, an API server outage, RBAC refusals, corrupt
 // Secrets, the original nexd's Secret, and the default name from the pod's workload.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { waitFor } from '../../../test/e2e/lib/exec.js';
 import { ControlPlane, kubeSkipReason } from '../../../test/e2e/lib/kube/control-plane.js';
+import { ControlClient } from '../src/control/client.js';
+import { startDaemon } from '../src/daemon.js';
 import { SECRET_STATE_KEY, SecretStateStore } from '../src/state/secret-store.js';
-import { rootOwner } from '../src/state/secret-target.js';
+import { inCluster, openSecretStore, rootOwner } from '../src/state/secret-target.js';
 import type { State } from '../src/state/state.js';
 import { updateState } from '../src/state/store.js';
+import { LOCAL_HOST, loopbackDataPlane, loopbackSide } from './fixtures/loopback-data-plane.js';
+import { captureLogs, freePort, tcpEcho, tcpRoundTrip, tempDir } from './helpers.js';
 import { stateStoreConformance } from './state-conformance.js';
 
 const RBAC_FILE = join(import.meta.dirname, '..', '..', '..', 'deploy', 'rbac', 'nexd-state.yaml');
@@ -305,5 +309,77 @@ describe('SecretStateStore on a real kube-apiserver', { skip, timeout: 600_000 }
     } finally {
       await cp.startApiServer();
     }
+  });
+
+  test('nexd in a "pod": a real ServiceAccount token and the shipped Role; rules added while the API server is down survive a restart', async (t) => {
+    const nsPod = await cp.namespace();
+    await cp.kubectl(['apply', '-n', nsPod, '-f', RBAC_FILE]);
+    const dir = await tempDir();
+    t.after(() => dir.remove());
+    // What the kubelet mounts, and the variables it sets.
+    const saDir = join(dir.path, 'serviceaccount');
+    await mkdir(saDir);
+    await writeFile(join(saDir, 'token'), await cp.serviceAccountToken(nsPod, 'nexd-proxy'));
+    await writeFile(join(saDir, 'ca.crt'), cp.caPem);
+    await writeFile(join(saDir, 'namespace'), nsPod);
+    const env = { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(cp.port) };
+    assert.ok(inCluster(env, saDir));
+    const echo = await tcpEcho('E');
+    t.after(() => echo.close());
+    const logs: ReturnType<typeof captureLogs>[] = [];
+    const start = async () => {
+      const log = captureLogs();
+      logs.push(log);
+      const store = await openSecretStore({ env, name: 'nexd-proxy-state', serviceAccountDir: saDir });
+      assert.equal(store.location, `secret nexd-proxy-state in namespace ${nsPod}`);
+      return startDaemon({
+        config: {
+          stateDir: dir.path,
+          insecureSkipTlsVerify: false,
+          logLevel: 'info',
+          drainSeconds: 0,
+          serviceUrl: 'http://127.0.0.1:1',
+        },
+        rules: [],
+        logger: log.logger,
+        store,
+        dataPlane: loopbackDataPlane({ ready: true }),
+        local: loopbackSide(LOCAL_HOST),
+        keyLocations: { mountedPrivateKey: join(dir.path, 'none.key') },
+      });
+    };
+    const first = await start();
+    const [p1, p2] = [await freePort(), await freePort()];
+    const c = await ControlClient.connect(join(dir.path, 'nexd.sock'));
+    await c.call('proxy.add', { egress: [`tcp:${p1}:127.0.0.1:${echo.port}`] });
+    await cp.stopApiServer();
+    try {
+      // The control socket answers and the new rule carries traffic while the API server is gone.
+      await c.call('proxy.add', { egress: [`tcp:${p2}:127.0.0.1:${echo.port}`] });
+      assert.equal((await tcpRoundTrip(p2, 'down', LOCAL_HOST)).toString(), 'E:down');
+      assert.equal((await tcpRoundTrip(p1, 'down', LOCAL_HOST)).toString(), 'E:down');
+    } finally {
+      await cp.startApiServer();
+    }
+    c.close();
+    await first.stop(0); // flushes the pending state
+    const second = await start();
+    t.after(() => second.stop(0));
+    assert.equal(second.keySource, 'state');
+    assert.equal(second.keys.publicKey, first.keys.publicKey, 'same device key after the restart');
+    const back = await tcpRoundTrip(p2, 'back', LOCAL_HOST).catch(async (err: unknown) => {
+      const secret = await core.readNamespacedSecret({ name: 'nexd-proxy-state', namespace: nsPod });
+      const msgs = logs.map((l) => l.lines.map((x) => `${x.msg} ${JSON.stringify(x)}`.slice(0, 300)));
+      throw new Error(
+        `${err}; Secret: ${unb64(secret.data?.[SECRET_STATE_KEY])}; logs: ${JSON.stringify(msgs)}`,
+      );
+    });
+    assert.equal(back.toString(), 'E:back', 'the rule added during the outage');
+    // With a token of a ServiceAccount the Role is not bound to, nexd does not start, and says why.
+    await writeFile(join(saDir, 'token'), await cp.serviceAccountToken(nsPod, 'unbound'));
+    await assert.rejects(start(), {
+      code: 'NEX_ERR_STATE_FORBIDDEN',
+      message: /unbound may not get secrets "nexd-proxy-state"/,
+    });
   });
 });

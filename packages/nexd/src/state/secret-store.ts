@@ -11,8 +11,10 @@
 //      concurrency: one PUT per save). On 409 it re-reads the Secret, checks it still parses, keeps its other
 //      keys and tries again; on 404 it creates it. Transient failures are retried with backoff, each time
 //      with the newest state (states saved meanwhile are coalesced: the newest wins).
-//   3. Permanent failures (403, a Secret that no longer parses, 4xx) stop the writer: the waiting and every
-//      later save reject with the typed error. A Secret that does not parse is never written.
+//   3. Permanent failures (403 before any write succeeded, a Secret that no longer parses, other 4xx) stop the
+//      writer: the waiting and every later save reject with the typed error. A Secret that does not parse is
+//      never written. A 401/403 after a successful write is retried (an API server that restarted and has not
+//      synced RBAC yet answers 403 for a moment; a rotated token gives 401 until it is re-read).
 import * as k8s from '@kubernetes/client-node';
 import { NexdError } from '../errors.js';
 import { decodeState, emptyState, encodeState, type State, validateState } from './state.js';
@@ -25,6 +27,8 @@ export const REQUEST_TIMEOUT_MS = 5000;
 /** Retry backoff of the writer and of the first load: doubling from MIN to MAX. */
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 5000;
+/** While flushing, how often a sleeping writer is told to try again. */
+const FLUSH_RETRY_MS = 500;
 /** How long load() keeps retrying an unreachable API server before nexd gives up starting. */
 export const LOAD_TIMEOUT_MS = 60_000;
 
@@ -106,6 +110,9 @@ export class SecretStateStore implements StateStore {
   #writing = false;
   #fatal: unknown;
   #outageSince: number | undefined;
+  #wake: (() => void) | undefined;
+  /** A write has succeeded with these credentials (see the 401/403 handling of the writer). */
+  #everWritten = false;
 
   constructor(options: SecretStateStoreOptions) {
     this.#o = options;
@@ -167,11 +174,35 @@ export class SecretStateStore implements StateStore {
     return done;
   }
 
-  /** Resolves when every saved state is in the Secret (or the writer stopped on a permanent error). */
+  /**
+   * Resolves true when every saved state is in the Secret, false after `timeoutMs` (or when the writer stopped
+   * on a permanent error). Cuts the writer's backoff short, at most every FLUSH_RETRY_MS: a pod that is
+   * stopping should not sleep through the moment the API server is back.
+   */
   async flush(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    while (this.pendingWrites > 0 && !this.#fatal && Date.now() < deadline) await sleep(50);
+    let nextWake = 0;
+    while (this.pendingWrites > 0 && !this.#fatal && Date.now() < deadline) {
+      if (Date.now() >= nextWake) {
+        this.#wake?.();
+        nextWake = Date.now() + FLUSH_RETRY_MS;
+      }
+      await sleep(50);
+    }
     return this.pendingWrites === 0;
+  }
+
+  /** The writer's backoff; #wake ends it early. */
+  #backoff(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wake = done;
+    });
   }
 
   async #runWriter(): Promise<void> {
@@ -195,6 +226,7 @@ export class SecretStateStore implements StateStore {
       const text = this.#pendingText;
       try {
         await this.#write(text);
+        this.#everWritten = true;
         this.#written = generation;
         this.#settle(
           (w) => w.generation <= generation,
@@ -210,7 +242,11 @@ export class SecretStateStore implements StateStore {
         }
       } catch (err) {
         const f = err instanceof NexdError ? undefined : failureOf(err);
-        if (f === undefined || !transient(f)) {
+        // 401/403 after this store has written before: the credentials were good, so this is an API server
+        // that just restarted and has not synced RBAC yet, or a token being rotated. Retry, and say why.
+        const refusedAfterSuccess =
+          f !== undefined && (f.status === 401 || f.status === 403) && this.#everWritten;
+        if (f === undefined || (!transient(f) && !refusedAfterSuccess)) {
           this.#fatal = f === undefined ? err : this.#permanent(this.#lastVerb, f);
           this.#settle(
             () => true,
@@ -222,7 +258,11 @@ export class SecretStateStore implements StateStore {
         if (this.#outageSince === undefined) {
           this.#outageSince = Date.now();
           this.#o.logger?.warn(
-            { secret: this.location, error: f.message, status: f.status },
+            {
+              secret: this.location,
+              error: refusedAfterSuccess ? this.#permanent(this.#lastVerb, f).message : f.message,
+              status: f.status,
+            },
             'API server not answering: the state stays pending and is written when it is back',
           );
         }
@@ -231,7 +271,7 @@ export class SecretStateStore implements StateStore {
           () => true,
           (w) => w.resolve(),
         );
-        await sleep(delay);
+        await this.#backoff(delay);
         delay = Math.min(delay * 2, RETRY_MAX_MS);
       }
     }
