@@ -24,4 +24,4 @@ export {
 export { openApiDocument } from './openapi.js';
 export * from './schemas.js';
 export { type TlsOptions, untrustedCertificateCode } from './transport.js';
-export { MAX_WATCH_LINE, parseWatchStream } from './watch.js';
+export { MAX_WATCH_LINE, parseWatchStream, WATCH_EXPIRED_CODE } from './watch.js';

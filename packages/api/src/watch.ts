@@ -5,6 +5,11 @@ import type { WatchEvent } from './schemas.js';
 
 /** Longest line accepted (a device with many endpoints is a few KiB; 64 KiB metadata values plus framing). */
 export const MAX_WATCH_LINE = 1024 * 1024;
+/**
+ * The code of the `error` event that ends a stream resumed from a revision whose tombstones were purged:
+ * the client must list again from scratch (it would otherwise miss deletes).
+ */
+export const WATCH_EXPIRED_CODE = 'NEX_ERR_WATCH_EXPIRED';
 
 /**
  * Splits a byte stream into watch events. Throws ApiError `NEX_CLIENT_ERR_BAD_RESPONSE` on an event without

@@ -308,6 +308,8 @@ describe('the original nexctl forms', () => {
     const raw = await nexctl('-o', 'json-raw', 'nexd', 'status');
     assert.equal(raw.out.trimEnd().split('\n').length, 1);
     assert.deepEqual(JSON.parse(raw.out).addresses.ipv4, ['100.100.0.7']);
+    // A listing with rows (an empty rule list prints nothing at all, as the original nexctl).
+    assert.equal((await nexctl('nexd', 'proxy', 'add', '--ingress', 'tcp:8080:127.0.0.1:80')).code, 0);
     const table = await nexctl('-o', 'column', 'nexd', 'proxy', 'list');
     const bare = await nexctl('-o', 'no-header', 'nexd', 'proxy', 'list');
     assert.equal(table.code, 0, table.err);

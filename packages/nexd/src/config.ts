@@ -54,6 +54,10 @@ export interface GlobalConfig {
   /** Registered as the local endpoint instead of the host's interface addresses, i.e. `127.0.0.1`. */
   localEndpointIp?: string;
   stateDir: string;
+  /** `--state-dir` (or NEXD_STATE_DIR) was given: in a pod, keep the state in that directory, not a Secret. */
+  stateDirGiven?: boolean;
+  /** `--state-secret`: keep the state in this Kubernetes Secret, i.e. `nexd-proxy-state`. */
+  stateSecret?: string;
   insecureSkipTlsVerify: boolean;
   caFile?: string;
   privateKeyFile?: string;
@@ -135,6 +139,12 @@ const GLOBALS = [
     'NEXD_STATE_DIR',
     '<dir>',
     `directory for keys, tokens, runtime rules and the control socket (default: ${DEFAULT_STATE_DIR})`,
+  ],
+  [
+    'state-secret',
+    'NEXD_STATE_SECRET',
+    '<name>',
+    "keep the state in this Kubernetes Secret (default in a pod: a Secret named after the pod's workload)",
   ],
   [
     'insecure-skip-tls-verify',
@@ -394,6 +404,19 @@ function interpret(program: Command, action: 'proxy' | 'agent' | 'version', env:
     logLevel: 'info',
     drainSeconds: DEFAULT_DRAIN_SECONDS,
   };
+  if (get('state-dir')) config.stateDirGiven = true;
+  const secret = get('state-secret');
+  if (secret) {
+    // A Secret's name is a DNS subdomain (RFC 1123): the API server would refuse anything else.
+    const label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+    if (secret.value.length > 253 || !secret.value.split('.').every((l) => label.test(l))) {
+      throw new BadFlagError(
+        secret.source,
+        `${secret.source} ${JSON.stringify(secret.value)} is not a Secret name; expected lower-case letters, digits, '-' and '.', i.e. nexd-proxy-state`,
+      );
+    }
+    config.stateSecret = secret.value;
+  }
   const insecure = get('insecure-skip-tls-verify');
   if (insecure) config.insecureSkipTlsVerify = parseBool(insecure.source, insecure.value);
   for (const [name, field] of [

@@ -37,6 +37,9 @@ import { type StateStore, updateState } from './state/store.js';
 import { NEXD_VERSION } from './version.js';
 import { loadWgConfig, type WgConfig } from './wg-config.js';
 
+/** How long stop() waits for a pending state write (the Secret store during an API server outage). */
+const STATE_FLUSH_MS = 5000;
+
 export interface DaemonOptions {
   config: GlobalConfig;
   /** Rules from the command line. */
@@ -282,6 +285,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         logger.warn({ aborted: result.aborted }, 'closed connections still open after the drain timeout');
       await plane.close();
       await health?.close();
+      // A state write still pending (API server down) gets a last chance before the process ends.
+      if (store.flush && !(await store.flush(STATE_FLUSH_MS)))
+        logger.warn({ state: store.location }, 'exiting with a state write still pending');
       return result;
     },
   };

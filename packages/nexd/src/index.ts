@@ -47,6 +47,13 @@ export {
 export { installGracefulShutdown } from './shutdown.js';
 export { FileStateStore, STATE_FILE_NAME } from './state/file-store.js';
 export * from './state/secret-store.js';
+export {
+  inCluster,
+  inClusterConfig,
+  openSecretStore,
+  rootOwner,
+  SERVICE_ACCOUNT_DIR,
+} from './state/secret-target.js';
 export * from './state/state.js';
 export { type StateStore, updateState } from './state/store.js';
 export { type RefreshTokens, TOKEN_REFRESH_SKEW_MS, TokenKeeper, type TokenKeeperOptions } from './tokens.js';

@@ -11,6 +11,8 @@ import { createLogger } from './log.js';
 import type { ProxySide } from './proxy/network.js';
 import { installGracefulShutdown } from './shutdown.js';
 import { FileStateStore } from './state/file-store.js';
+import { inCluster, openSecretStore } from './state/secret-target.js';
+import type { StateStore } from './state/store.js';
 import { userspaceDataPlane } from './tunnel/index.js';
 import { NEXD_VERSION } from './version.js';
 
@@ -29,6 +31,8 @@ export interface RunDeps {
   agentDataPlane?: DataPlaneFactory;
   local?: ProxySide;
   keyLocations?: KeyLocations;
+  /** Where the pod's ServiceAccount token, CA and namespace are (default: the kubelet's mount). */
+  serviceAccountDir?: string;
   /** Called once the daemon is up (tests use it to reach the Daemon). */
   onStarted?: (daemon: Daemon) => void;
 }
@@ -76,11 +80,23 @@ export async function runNexd(
   const logger = createLogger(config.logLevel);
   let daemon: Daemon;
   try {
+    // In a pod the state goes to a Secret (as the original nexd did), unless a --state-dir asks for a file.
+    const useSecret =
+      config.stateSecret !== undefined || (!config.stateDirGiven && inCluster(env, deps.serviceAccountDir));
+    const store: StateStore = useSecret
+      ? await openSecretStore({
+          env,
+          ...(config.stateSecret ? { name: config.stateSecret } : {}),
+          ...(deps.serviceAccountDir ? { serviceAccountDir: deps.serviceAccountDir } : {}),
+          logger,
+        })
+      : new FileStateStore(config.stateDir);
+    logger.info({ state: store.location }, 'state store');
     daemon = await startDaemon({
       config,
       rules,
       logger,
-      store: new FileStateStore(config.stateDir),
+      store,
       dataPlane,
       kind: command.kind,
       ...(deps.local ? { local: deps.local } : {}),

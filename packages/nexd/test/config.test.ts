@@ -92,6 +92,8 @@ describe('globals, environment and precedence', () => {
       '51820',
       '--state-dir',
       '/tmp/nexd-x',
+      '--state-secret',
+      'nexd-proxy-state',
       '--insecure-skip-tls-verify',
       '--ca-file',
       '/ca.pem',
@@ -114,6 +116,8 @@ describe('globals, environment and precedence', () => {
       requestIp: '100.100.0.9',
       listenPort: 51820,
       stateDir: '/tmp/nexd-x',
+      stateDirGiven: true,
+      stateSecret: 'nexd-proxy-state',
       insecureSkipTlsVerify: true,
       caFile: '/ca.pem',
       privateKeyFile: '/k',
@@ -443,4 +447,26 @@ describe('the original clients’ forms: URL#regkey and NEXD_REQUESTED_IP', () =
       '100.100.0.9',
     );
   });
+});
+
+test('--state-secret takes a Secret name and refuses anything the API server would', () => {
+  const ok = resolveNexdArgs(
+    ['--state-secret', 'nexd-proxy.state', 'proxy', '--egress', 'tcp:80:1.2.3.4:80', 'https://n.example'],
+    {},
+  );
+  assert.ok(ok.ok && ok.command.kind === 'proxy' && ok.command.config.stateSecret === 'nexd-proxy.state');
+  const env = resolveNexdArgs(['proxy', '--egress', 'tcp:80:1.2.3.4:80', 'https://n.example'], {
+    NEXD_STATE_SECRET: 'from-env',
+  });
+  assert.ok(env.ok && env.command.kind === 'proxy' && env.command.config.stateSecret === 'from-env');
+  assert.ok(env.ok && env.command.kind === 'proxy' && env.command.config.stateDirGiven === undefined);
+  for (const bad of ['Upper', '-lead', 'a_b', 'x'.repeat(254)]) {
+    const r = resolveNexdArgs(
+      ['--state-secret', bad, 'proxy', '--egress', 'tcp:80:1.2.3.4:80', 'https://n.example'],
+      {},
+    );
+    assert.ok(!r.ok, bad);
+    assert.equal(r.error.code, 'NEX_ERR_BAD_FLAG');
+    assert.match(r.error.message, /is not a Secret name/);
+  }
 });

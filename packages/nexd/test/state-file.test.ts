@@ -94,3 +94,44 @@ test('updateState: concurrent updates of one store (tokens, device id, rules) ar
   });
   assert.equal((await store.load()).deviceId, 'dev-2');
 });
+
+test('FileStateStore: the original nexd’s state.json is read and migrated; the next save writes ours', async (t) => {
+  const dir = await tempDir();
+  t.after(() => dir.remove());
+  const store = new FileStateStore(dir.path);
+  // The shape the Go nexd's fstore wrote: dashed keys, Go zero values, oauth2.Token, proxy-rules-config.
+  await writeFile(
+    store.location,
+    JSON.stringify({
+      'bearer-token': 'sealed',
+      'auth-token': {
+        access_token: 'at',
+        token_type: 'Bearer',
+        refresh_token: 'rt',
+        expiry: '0001-01-01T00:00:00Z',
+      },
+      'public-key': 'HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=',
+      'private-key': 'yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=',
+      'proxy-rules-config': { egress: ['TCP:5432:100.100.0.1:5432'], ingress: ['tcp:80:web.ns.svc:80'] },
+    }),
+  );
+  const s = await store.load();
+  assert.deepEqual(s, {
+    version: 1,
+    privateKey: 'yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=',
+    publicKey: 'HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=',
+    tokens: { accessToken: 'at', refreshToken: 'rt' },
+    proxyRules: [
+      { type: 'egress', rule: 'tcp:5432:100.100.0.1:5432' },
+      { type: 'ingress', rule: 'tcp:80:web.ns.svc:80' },
+    ],
+  });
+  await store.save(s);
+  assert.equal(JSON.parse(await readFile(store.location, 'utf8')).version, 1);
+  // A bad rule in the original's file is corrupt state like any other, and is kept.
+  await writeFile(store.location, '{"proxy-rules-config":{"egress":["tcp:99999:x:1"],"ingress":null}}');
+  await assert.rejects(store.load(), {
+    code: 'NEX_ERR_STATE_CORRUPT',
+    message: /original nexd state: .*99999/,
+  });
+});

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
-import { MemorySecretApi, SecretStateStore } from '../src/state/secret-store.js';
 import type { StoredTokens } from '../src/state/state.js';
+import { emptyState, type State } from '../src/state/state.js';
+import type { StateStore } from '../src/state/store.js';
 import { MAX_TIMER_DELAY_MS, TokenKeeper } from '../src/tokens.js';
 import { captureLogs } from './helpers.js';
 
@@ -11,13 +12,24 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 let clock: number;
 let timers: { fn: () => void; ms: number; cleared: boolean }[];
-let store: SecretStateStore;
+/** The token keeper's store, in memory: these tests are about timing, not storage (see state-*.test.ts). */
+class MemoryStateStore implements StateStore {
+  readonly location = 'memory';
+  #state: State = emptyState();
+  async load(): Promise<State> {
+    return structuredClone(this.#state);
+  }
+  async save(state: State): Promise<void> {
+    this.#state = structuredClone(state);
+  }
+}
+let store: MemoryStateStore;
 const flush = () => new Promise((r) => setImmediate(r));
 
 beforeEach(() => {
   clock = T0;
   timers = [];
-  store = new SecretStateStore(new MemorySecretApi());
+  store = new MemoryStateStore();
 });
 
 function keeper(refresh: (rt: string) => Promise<StoredTokens>) {

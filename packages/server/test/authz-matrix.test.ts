@@ -7,6 +7,7 @@
 // side's objects. Watch streams go through a real listening socket (inject would wait for their end).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { UI_ROUTES } from '../src/ui-hosting.js';
 import {
   bearer,
   call,
@@ -36,8 +37,10 @@ type Outcome = 'ok' | 401 | 403 | 404;
  * - self: a device write; the owner, the device itself (other ids: fixed 403), the key that registered it
  * - register: POST /api/devices into the side's VPC
  * - admin: identity's admin API; our test users are not admins
+ * - owner-kept: removing an organization's owner from it: never allowed (403 for the owner), the rest as
+ *   user-obj (a foreign organization or user is a 404, tokens get the fixed 403)
  */
-type Rule = 'any' | 'user' | 'read' | 'user-obj' | 'self' | 'register' | 'admin';
+type Rule = 'any' | 'user' | 'read' | 'user-obj' | 'self' | 'register' | 'admin' | 'owner-kept';
 
 interface SideObjects {
   user: TestUser;
@@ -154,6 +157,39 @@ const ROUTES: Record<string, RouteSpec> = {
     stream: true,
     target: (o) => ({ url: `/api/vpc/${o.vpcId}/events`, body: [{ kind: 'device' }] }),
   },
+  'POST /api/events': {
+    rule: 'read',
+    stream: true,
+    target: (o) => ({ url: '/api/events', body: [{ kind: 'device', options: { 'vpc-id': o.vpcId } }] }),
+  },
+  'GET /api/fflags': { rule: 'any', target: () => ({ url: '/api/fflags' }) },
+  'GET /api/fflags/:name': { rule: 'any', target: () => ({ url: '/api/fflags/devices' }) },
+  'GET /api/users': { rule: 'any', target: () => ({ url: '/api/users' }) },
+  'GET /api/users/:id': { rule: 'read', target: (o) => ({ url: `/api/users/${o.user.id}` }) },
+  'GET /api/organizations/:id/users': {
+    rule: 'user-obj',
+    target: (o) => ({ url: `/api/organizations/${o.vpcId}/users` }),
+  },
+  'GET /api/organizations/:id/users/:uid': {
+    rule: 'user-obj',
+    target: (o) => ({ url: `/api/organizations/${o.vpcId}/users/${o.user.id}` }),
+  },
+  'DELETE /api/organizations/:id/users/:uid': {
+    rule: 'owner-kept',
+    target: (o) => ({ url: `/api/organizations/${o.vpcId}/users/${o.user.id}` }),
+  },
+  'DELETE /api/users/:id/organizations/:organization': {
+    rule: 'owner-kept',
+    target: (o) => ({ url: `/api/users/${o.user.id}/organizations/${o.vpcId}` }),
+  },
+  'PATCH /api/reg-keys/:id': {
+    rule: 'user-obj',
+    target: (o) => ({ url: `/api/reg-keys/${o.regKeyId}`, body: { description: 'changed' } }),
+  },
+  'DELETE /api/devices/:id/metadata': {
+    rule: 'self',
+    target: (o) => ({ url: `/api/devices/${o.deviceId}/metadata` }),
+  },
   'GET /api/admin/users': { rule: 'admin', target: () => ({ url: '/api/admin/users' }) },
   'POST /api/admin/users': {
     rule: 'admin',
@@ -165,11 +201,21 @@ const ROUTES: Record<string, RouteSpec> = {
   },
 };
 
-/** Routes outside the matrix: public by design (discovery, login, probes, the API document). */
+/** Routes outside the matrix: public by design (discovery, login, probes, metrics, the API document, the UI). */
 const PUBLIC_ROUTES = new Set([
   'GET /openapi.json',
   'GET /private/live',
   'GET /private/ready',
+  'POST /private/live',
+  'POST /private/ready',
+  'GET /healthz',
+  'GET /readyz',
+  'GET /metrics',
+  'GET /.well-known/nexodus-relays',
+  'GET /oauth2/authorize',
+  'POST /oauth2/authorize',
+  'POST /oauth2/logout',
+  ...UI_ROUTES.map((r) => `GET ${r}`),
   'GET /.well-known/openid-configuration',
   'GET /.well-known/jwks.json',
   'GET /device/login/start',
@@ -206,6 +252,8 @@ function expected(rule: Rule, who: PrincipalKind, side: Side): Outcome {
       return own ? 'ok' : 403;
     case 'admin':
       return user ? 403 : 401;
+    case 'owner-kept':
+      return user ? (own ? 403 : 404) : 403;
     default: {
       const never: never = rule;
       throw new Error(`unknown rule ${never}`);

@@ -5,6 +5,7 @@
 // is kept (the data plane runs on with the last known peers) and the stream is reopened with
 // `gt_revision` = the highest revision seen, after an exponential backoff with full jitter
 // (AWS Architecture Blog, "Exponential Backoff and Jitter"), reset once a reconnect reaches its tail.
+import { WATCH_EXPIRED_CODE } from '@nexodus/api';
 import type { VpcDevice } from './reconcile.js';
 
 /** One event of the watch stream (`models.WatchEvent`). */
@@ -143,8 +144,7 @@ export class PeerStreamFollower {
       case 'error':
         // The service purged the tombstones since our revision: the next connection lists everything again
         // (the peers stay as they are until that listing reaches its tail).
-        if ((ev.value as { code?: unknown } | null)?.code === 'NEX_ERR_WATCH_EXPIRED')
-          this.#haveListed = false;
+        if ((ev.value as { code?: unknown } | null)?.code === WATCH_EXPIRED_CODE) this.#haveListed = false;
         throw new Error(`watch stream error event: ${JSON.stringify(ev.value)}`);
       default:
         // Unknown event types from a newer server are ignored, not fatal.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // What nexd keeps between restarts, and the validation applied whenever it is read back.
 import { StateCorruptError } from '../errors.js';
-import { type ProxyType, parseRule, RuleParseError } from '../proxy/rules.js';
+import { formatRule, type ProxyType, parseRule, RuleParseError } from '../proxy/rules.js';
 
 export const STATE_VERSION = 1;
 
@@ -155,7 +155,67 @@ export function validateState(value: unknown, location: string): State {
   }
 }
 
-/** Parses stored text; bad JSON or a bad shape is a StateCorruptError naming `location`. */
+/**
+ * The state file of the original (Go) nexd, in a file or in the Secret its kstore wrote: no `version`,
+ * dashed keys, Go's zero values for what is unset (`""`, `null`), i.e.
+ * `{"public-key":"...","private-key":"...","auth-token":{"access_token":"...","token_type":"Bearer",
+ * "refresh_token":"...","expiry":"2023-07-01T10:00:00Z"},"proxy-rules-config":{"egress":null,"ingress":["tcp:80:web:80"]}}`.
+ * Its kstore created the Secret with `{}` before the first save, so `{}` is a (empty) state of this shape.
+ * `bearer-token` is dropped: the original never read it back either, and our nexd gets its own device token.
+ */
+export function migrateOriginalState(value: Record<string, unknown>, location: string): State {
+  try {
+    const state: State = emptyState();
+    const str = (o: Record<string, unknown>, key: string, where: string): string | undefined => {
+      const v = o[key];
+      if (v === undefined || v === null || v === '') return undefined;
+      if (typeof v !== 'string') throw new Error(`${where}${key} must be a string`);
+      return v;
+    };
+    const privateKey = str(value, 'private-key', '');
+    const publicKey = str(value, 'public-key', '');
+    if (privateKey !== undefined) state.privateKey = privateKey;
+    if (publicKey !== undefined) state.publicKey = publicKey;
+    const auth = value['auth-token'];
+    if (auth !== undefined && auth !== null) {
+      if (!isObject(auth)) throw new Error('auth-token must be an object');
+      const accessToken = str(auth, 'access_token', 'auth-token.');
+      if (accessToken !== undefined) {
+        const tokens: StoredTokens = { accessToken };
+        const refreshToken = str(auth, 'refresh_token', 'auth-token.');
+        if (refreshToken !== undefined) tokens.refreshToken = refreshToken;
+        const expiry = str(auth, 'expiry', 'auth-token.');
+        // Go's zero time (0001-01-01T00:00:00Z) means "no expiry".
+        if (expiry !== undefined && !expiry.startsWith('0001-')) {
+          if (Number.isNaN(Date.parse(expiry))) throw new Error('auth-token.expiry is not a date');
+          tokens.expiresAt = new Date(expiry).toISOString();
+        }
+        state.tokens = tokens;
+      }
+    }
+    const rules = value['proxy-rules-config'];
+    if (rules !== undefined && rules !== null) {
+      if (!isObject(rules)) throw new Error('proxy-rules-config must be an object');
+      for (const type of ['egress', 'ingress'] as const) {
+        const list = rules[type] ?? [];
+        if (!Array.isArray(list)) throw new Error(`proxy-rules-config.${type} must be an array`);
+        list.forEach((r, i) => {
+          if (typeof r !== 'string') throw new Error(`proxy-rules-config.${type}[${i}] must be a string`);
+          // Canonical text, so a rule given again on the command line is recognised as the same rule.
+          state.proxyRules.push({ type, rule: formatRule(parseRule(type, r)) });
+        });
+      }
+    }
+    return state;
+  } catch (err) {
+    throw new StateCorruptError(location, `original nexd state: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Parses stored text; bad JSON or a bad shape is a StateCorruptError naming `location`. An object without
+ * `version` is the original nexd's format and is migrated (the next save writes ours).
+ */
 export function decodeState(text: string, location: string): State {
   let value: unknown;
   try {
@@ -163,6 +223,7 @@ export function decodeState(text: string, location: string): State {
   } catch (err) {
     throw new StateCorruptError(location, `not valid JSON: ${(err as Error).message}`);
   }
+  if (isObject(value) && !('version' in value)) return migrateOriginalState(value, location);
   return validateState(value, location);
 }
 

@@ -11,6 +11,11 @@ import type { State } from './state.js';
 export interface StateStore {
   load(): Promise<State>;
   save(state: State): Promise<void>;
+  /**
+   * Stores that write behind (the Secret store during an API server outage) resolve true once everything
+   * saved is stored, false after `timeoutMs`; the file store writes before save() resolves and has none.
+   */
+  flush?(timeoutMs: number): Promise<boolean>;
   /** Where the state lives, for logs and error messages, i.e. `/var/lib/nexd/state.json`. */
   readonly location: string;
 }
