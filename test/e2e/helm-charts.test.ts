@@ -212,7 +212,7 @@ describe('helm charts (deploy/helm)', () => {
         'serviceUrl=https://nexodus.example.com',
         'ingress[0]=tcp:80:nginx-service.nexd-proxy-demo1.svc.cluster.local:80',
         'ingress[1]=udp:53:[fd00::53]:53',
-        'egress[0]=tcp:8080:100.100.0.1:80',
+        'egress[0]=tcp:8081:100.100.0.1:80',
         'egress[1]=udp:5353:100.100.0.2:53',
         'credentials.existingSecret=',
         'credentials.regKeySecret=nexd-reg-key',
@@ -228,7 +228,7 @@ describe('helm charts (deploy/helm)', () => {
       '--ingress',
       'udp:53:[fd00::53]:53',
       '--egress',
-      'tcp:8080:100.100.0.1:80',
+      'tcp:8081:100.100.0.1:80',
       '--egress',
       'udp:5353:100.100.0.2:53',
     ]);
@@ -244,7 +244,7 @@ describe('helm charts (deploy/helm)', () => {
     );
     const svc = findObject(objects, 'Service', 'p-nexd-proxy');
     assert.deepEqual(svc.spec.ports, [
-      { name: 'egress-0', port: 8080, targetPort: 'egress-0', protocol: 'TCP' },
+      { name: 'egress-0', port: 8081, targetPort: 'egress-0', protocol: 'TCP' },
       { name: 'egress-1', port: 5353, targetPort: 'egress-1', protocol: 'UDP' },
     ]);
     assert.deepEqual(
@@ -252,7 +252,7 @@ describe('helm charts (deploy/helm)', () => {
         .filter((p: { name: string }) => p.name.startsWith('egress'))
         .map((p: KubeObject) => [p.containerPort, p.protocol]),
       [
-        [8080, 'TCP'],
+        [8081, 'TCP'],
         [5353, 'UDP'],
       ],
     );
@@ -270,5 +270,12 @@ describe('helm charts (deploy/helm)', () => {
     assert.match(none.stderr, /set credentials.existingSecret/);
     const two = helmTemplate(helm, 'nexd-proxy', { set: ['replicaCount=2'] });
     assert.match(two.stderr, /replicaCount is 2; nexd-proxy runs one replica per release/);
+  });
+  test('nexd-proxy: an egress rule on the health port is refused at render, naming both', (t) => {
+    const helm = helmBin(t);
+    if (!helm) return;
+    const r = helmTemplate(helm, 'nexd-proxy', { values: { egress: ['tcp:8080:100.100.0.1:80'] } });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /egress rule "tcp:8080:100\.100\.0\.1:80" listens on port 8080, which healthPort/);
   });
 });

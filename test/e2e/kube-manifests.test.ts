@@ -10,6 +10,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
+import { type ChartName, findHelm, type RenderOptions, renderChartYaml } from './lib/helm.js';
 import { ControlPlane, kubeSkipReason } from './lib/kube/control-plane.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -29,8 +30,45 @@ const files =
   async (): Promise<string> =>
     (await Promise.all(paths.map((p) => readFile(join(ROOT, p), 'utf8')))).join('\n---\n');
 
+/** A Helm chart rendered by the pinned helm (a test peer, as the control plane). */
+const chart = (name: ChartName, opts: RenderOptions) => async (): Promise<string> => {
+  const helm = findHelm();
+  if (!helm) throw new Error('helm is not built (scripts/test-peers/build.sh helm)');
+  return renderChartYaml(helm, name, opts);
+};
+
 /** Ours: must pass `restricted` without a warning. */
 export const SOURCES: ManifestSource[] = [
+  {
+    name: 'deploy/helm/nexodus-server (default values: SQLite on a PVC)',
+    namespace: 'helm-server',
+    render: chart('nexodus-server', { release: 'nx', namespace: 'helm-server' }),
+  },
+  {
+    name: 'deploy/helm/nexodus-server (PostgreSQL, 3 replicas)',
+    namespace: 'helm-server-pg',
+    render: chart('nexodus-server', {
+      release: 'nx',
+      namespace: 'helm-server-pg',
+      values: {
+        replicaCount: 3,
+        database: { type: 'postgres', postgres: { urlSecret: 'nexodus-db', urlKey: 'uri' } },
+        issuer: 'https://nexodus.example.com',
+      },
+    }),
+  },
+  {
+    name: 'deploy/helm/nexd-proxy (ingress and egress rules)',
+    namespace: 'helm-nexd',
+    render: chart('nexd-proxy', {
+      release: 'demo',
+      namespace: 'helm-nexd',
+      values: {
+        ingress: ['tcp:80:nginx-service.helm-nexd.svc.cluster.local:80'],
+        egress: ['tcp:5432:100.100.0.1:5432'],
+      },
+    }),
+  },
   {
     name: 'deploy/rbac',
     namespace: 'nexd-rbac',

@@ -63,7 +63,8 @@ export async function registerDevice(client: NexodusClient, input: RegistrationI
     device = await client.createDevice(body);
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== HTTP_CONFLICT) throw err;
-    if (!err.id && (err.code === 'NEX_ERR_CONFLICT' || /public key/i.test(err.message))) {
+    // A bare 409 (no id): the original's "resource already exists", or our message naming the key.
+    if (!err.id && /public key|already exists/i.test(err.message)) {
       // The service names the device only to its owner: this key is held by someone else's device.
       throw new NexdError(
         'NEX_ERR_REGISTRATION',

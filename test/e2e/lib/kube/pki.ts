@@ -99,6 +99,8 @@ export async function makeControlPlanePki(dir: string): Promise<ControlPlanePki>
   ]);
   const sans = [
     'IP:127.0.0.1',
+    // The `kubernetes` Service's ClusterIP (the first of --service-cluster-ip-range): what Pods dial.
+    'IP:10.0.0.1',
     'DNS:localhost',
     'DNS:kubernetes',
     'DNS:kubernetes.default',
