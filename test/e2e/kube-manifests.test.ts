@@ -167,6 +167,19 @@ describe('manifests on a real API server', { skip, timeout: 300_000 }, () => {
       assert.deepEqual(podSecurityWarnings(r.stderr), [], 'no PodSecurity warning');
       assert.match(r.stdout, /serverside-applied \(server dry run\)/);
       const core = cp.api(k8s.CoreV1Api);
+      // The Pods below name the source's own ServiceAccounts (a chart makes one per release): admission
+      // looks them up, so they must exist for real, not only in the dry run.
+      for (const obj of k8s.loadAllYaml(text) as k8s.KubernetesObject[]) {
+        if (obj?.kind !== 'ServiceAccount' || !obj.metadata?.name) continue;
+        await core
+          .createNamespacedServiceAccount({
+            namespace: src.namespace,
+            body: { metadata: { name: obj.metadata.name } },
+          })
+          .catch((err: { code?: number }) => {
+            if (err.code !== 409) throw err;
+          });
+      }
       let pods = 0;
       for (const obj of k8s.loadAllYaml(text) as k8s.KubernetesObject[]) {
         const template = (obj as k8s.V1Deployment).spec?.template;
