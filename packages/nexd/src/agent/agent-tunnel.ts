@@ -6,21 +6,15 @@
 // The device gets the VPC addresses, each peer's allowed IPs become routes to it (RouteTable), and the
 // proxy's "tunnel side" is the host's own sockets: the kernel routes VPC addresses into the device.
 import type { NativeBinding } from '@nexodus/native';
-import { WireGuardNode } from '@nexodus/wireguard';
+import type { WireGuardNode } from '@nexodus/wireguard';
 import type { Logger } from 'pino';
 import type { PeerStatus } from '../control/protocol.js';
-import { NexdError } from '../errors.js';
 import type { PeerConfig } from '../peers/reconcile.js';
 import type { ProxySide } from '../proxy/network.js';
 import { NodeDatagramNetwork, NodeStreamNetwork } from '../proxy/node-network.js';
 import { EnginePeers } from '../tunnel/engine-peers.js';
 import { Pinger, type PingResult } from '../tunnel/pinger.js';
-import {
-  TUNNEL_MTU,
-  TUNNEL_SOCKET_BUFFER_BYTES,
-  type TunnelHandle,
-  type TunnelOptions,
-} from '../tunnel/tunnel.js';
+import { openWireGuardNode, TUNNEL_MTU, type TunnelHandle, type TunnelOptions } from '../tunnel/tunnel.js';
 import { configureLink, RouteTable, type RunIp, runIp } from './ip-link.js';
 import { TunDevice, type TunIoMode } from './tun-device.js';
 
@@ -93,21 +87,8 @@ export class AgentTunnel implements TunnelHandle {
   static async open(opts: TunnelOptions & AgentTunnelOptions): Promise<AgentTunnel> {
     const mtu = opts.mtu ?? TUNNEL_MTU;
     const ip = opts.ip ?? runIp;
-    const node = await WireGuardNode.open({
-      privateKey: opts.privateKey,
-      listenPort: opts.listenPort ?? 0,
-      mtu,
-      socketBufferBytes: TUNNEL_SOCKET_BUFFER_BYTES,
-      // The kernel hands the TUN complete packets, checksums included.
-      tcpChecksumOffload: false,
-      logger: opts.logger,
-    }).catch((err: unknown) => {
-      throw new NexdError(
-        'NEX_ERR_DATA_PLANE_UNAVAILABLE',
-        `cannot open the WireGuard UDP socket: ${(err as Error).message}`,
-        { cause: err },
-      );
-    });
+    // The kernel hands the TUN complete packets, checksums included.
+    const node = await openWireGuardNode(opts, false);
     let tun: TunDevice | undefined;
     try {
       const vpc = typeof opts.addresses === 'function' ? await opts.addresses(node.port) : opts.addresses;

@@ -88,6 +88,27 @@ export interface TunnelHandle extends PeerSink {
   close(): Promise<void>;
 }
 
+/**
+ * The WireGuard node of either tunnel: both sockets with large buffers, the tunnel's MTU. `tcpChecksumOffload`:
+ * the node fills TCP checksums while sealing (the netstack leaves them to it; a TUN's packets have them).
+ */
+export function openWireGuardNode(opts: TunnelOptions, tcpChecksumOffload: boolean): Promise<WireGuardNode> {
+  return WireGuardNode.open({
+    privateKey: opts.privateKey,
+    listenPort: opts.listenPort ?? 0,
+    mtu: opts.mtu ?? TUNNEL_MTU,
+    socketBufferBytes: TUNNEL_SOCKET_BUFFER_BYTES,
+    tcpChecksumOffload,
+    logger: opts.logger,
+  }).catch((err: unknown) => {
+    throw new NexdError(
+      'NEX_ERR_DATA_PLANE_UNAVAILABLE',
+      `cannot open the WireGuard UDP socket: ${(err as Error).message}`,
+      { cause: err },
+    );
+  });
+}
+
 /** Opens a tunnel: `Tunnel.open` (netstack) or the agent's `AgentTunnel.open` (TUN). */
 export type OpenTunnel = (opts: TunnelOptions) => Promise<TunnelHandle>;
 
@@ -140,20 +161,7 @@ export class Tunnel implements TunnelHandle {
 
   static async open(opts: TunnelOptions): Promise<Tunnel> {
     const mtu = opts.mtu ?? TUNNEL_MTU;
-    const node = await WireGuardNode.open({
-      privateKey: opts.privateKey,
-      listenPort: opts.listenPort ?? 0,
-      mtu,
-      socketBufferBytes: TUNNEL_SOCKET_BUFFER_BYTES,
-      tcpChecksumOffload: tcpChecksumOffloadAvailable,
-      logger: opts.logger,
-    }).catch((err: unknown) => {
-      throw new NexdError(
-        'NEX_ERR_DATA_PLANE_UNAVAILABLE',
-        `cannot open the WireGuard UDP socket: ${(err as Error).message}`,
-        { cause: err },
-      );
-    });
+    const node = await openWireGuardNode(opts, tcpChecksumOffloadAvailable);
     let addresses: string[];
     try {
       addresses = typeof opts.addresses === 'function' ? await opts.addresses(node.port) : opts.addresses;
