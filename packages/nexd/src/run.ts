@@ -81,16 +81,32 @@ export async function runNexd(
   let daemon: Daemon;
   try {
     // In a pod the state goes to a Secret (as the original nexd did), unless a --state-dir asks for a file.
-    const useSecret =
-      config.stateSecret !== undefined || (!config.stateDirGiven && inCluster(env, deps.serviceAccountDir));
-    const store: StateStore = useSecret
-      ? await openSecretStore({
-          env,
-          ...(config.stateSecret ? { name: config.stateSecret } : {}),
-          ...(deps.serviceAccountDir ? { serviceAccountDir: deps.serviceAccountDir } : {}),
-          logger,
-        })
-      : new FileStateStore(config.stateDir);
+    const explicitSecret = config.stateSecret !== undefined;
+    const useSecret = explicitSecret || (!config.stateDirGiven && inCluster(env, deps.serviceAccountDir));
+    const secretStore = () =>
+      openSecretStore({
+        env,
+        ...(config.stateSecret ? { name: config.stateSecret } : {}),
+        ...(deps.serviceAccountDir ? { serviceAccountDir: deps.serviceAccountDir } : {}),
+        logger,
+      });
+    let store: StateStore = new FileStateStore(config.stateDir);
+    if (explicitSecret) store = await secretStore();
+    else if (useSecret) {
+      // Chosen only because this is a pod: a pod without the Role (the scenario's manifests ship none)
+      // still runs, on the file store, and says what it loses and how to fix it. Asked for, it is fatal.
+      try {
+        const s = await secretStore();
+        await s.load();
+        store = s;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'NEX_ERR_STATE_FORBIDDEN') throw err;
+        logger.warn(
+          { err: (err as Error).message, state: store.location },
+          'the pod may not keep its state in a Secret: using the file store, so a restarted pod gets a new identity (add deploy/rbac/nexd-state.yaml, or --state-secret NAME with its Role)',
+        );
+      }
+    }
     logger.info({ state: store.location }, 'state store');
     daemon = await startDaemon({
       config,

@@ -5,7 +5,7 @@
 // volumes bind-mounted at their mountPath, its user, capabilities and no_new_privs from the securityContext
 // (setpriv), and a read-only root when readOnlyRootFilesystem asks for one.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Container, V1PodSecurityContext } from '@kubernetes/client-node';
 import type { Proc } from '../exec.js';
@@ -31,6 +31,23 @@ export interface ContainerRun {
   argv: string[];
   env: Map<string, string>;
   mounts: Mount[];
+}
+
+/**
+ * `path` as it resolves inside the container, whose root is an overlay of the host's: symlinks on the way
+ * (Debian's `/var/run -> /run`, where the ServiceAccount token is mounted) are followed as the container
+ * will see them, so a mount lands where the container looks, and never on the host through an absolute
+ * link. The part below the deepest existing directory is kept as written (it is created in the container).
+ */
+export function containerPath(path: string): string {
+  const parts = path.split('/').filter(Boolean);
+  for (let i = parts.length; i >= 0; i--) {
+    const head = `/${parts.slice(0, i).join('/')}`;
+    if (!existsSync(head)) continue;
+    const real = realpathSync(head);
+    return join(real, ...parts.slice(i));
+  }
+  return path;
 }
 
 /** Single-quotes `s` for sh. */
@@ -81,7 +98,7 @@ export function startScript(run: ContainerRun): string {
     );
   }
   for (const mt of run.mounts) {
-    const target = m + mt.target;
+    const target = m + containerPath(mt.target);
     // A file mount (resolv.conf) needs a file to mount over; a volume a directory.
     lines.push(
       `[ -d ${q(mt.source)} ] && mkdir -p ${q(target)} || { [ -e ${q(target)} ] || : > ${q(target)}; }`,
