@@ -6,8 +6,10 @@
 // route cannot ship without deciding who may call it. Lists are also checked not to contain the other
 // side's objects. Watch streams go through a real listening socket (inject would wait for their end).
 import assert from 'node:assert/strict';
+import { type Dirent, existsSync, readdirSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { UI_ROUTES } from '../src/ui-hosting.js';
+import { defaultUiDir, UI_ROUTES } from '../src/ui-hosting.js';
 import {
   bearer,
   call,
@@ -201,6 +203,14 @@ const ROUTES: Record<string, RouteSpec> = {
   },
 };
 
+/** The files of the UI build under `dir`, as paths relative to it (none when the UI is not built). */
+function uiBuildFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return (readdirSync(dir, { recursive: true, withFileTypes: true }) as Dirent[])
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)).split(sep).join('/'));
+}
+
 /** Routes outside the matrix: public by design (discovery, login, probes, metrics, the API document, the UI). */
 const PUBLIC_ROUTES = new Set([
   'GET /openapi.json',
@@ -216,6 +226,8 @@ const PUBLIC_ROUTES = new Set([
   'POST /oauth2/authorize',
   'POST /oauth2/logout',
   ...UI_ROUTES.map((r) => `GET ${r}`),
+  // The UI build's files (when it is built), one static route each.
+  ...uiBuildFiles(defaultUiDir()).map((f) => `GET /${f}`),
   'GET /.well-known/openid-configuration',
   'GET /.well-known/jwks.json',
   'GET /device/login/start',
