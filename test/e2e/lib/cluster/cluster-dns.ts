@@ -55,7 +55,8 @@ export class ClusterDns {
 
   private constructor(
     readonly address: string,
-    private readonly domain: string,
+    /** The cluster domain it answers, i.e. `cluster.local`. */
+    readonly domain: string,
   ) {}
 
   /** Starts dnsmasq on `address` (added to `ns`'s loopback) and keeps its records current. */
