@@ -24,7 +24,10 @@ const skip =
   kubeSkipReason();
 const NS = 'nexd-proxy-demo1';
 
-describe("demo 1: a remote device reaches the cluster's nginx Service through nexd proxy", { skip }, () => {
+describe("demo 1: a remote device reaches the cluster's nginx Service through nexd proxy", {
+  skip,
+  timeout: 300_000,
+}, () => {
   let lab: Lab;
   let cp: ControlPlane;
   let cluster: TestCluster;
@@ -97,11 +100,14 @@ describe("demo 1: a remote device reaches the cluster's nginx Service through ne
     agent = await NexdIn.start(hub, device);
   });
 
-  after(async () => {
-    await cluster?.stop();
-    await cp?.stop();
-    await lab?.cleanup();
-  });
+  after(
+    async () => {
+      await cluster?.stop();
+      await cp?.stop();
+      await lab?.cleanup();
+    },
+    { timeout: 60_000 },
+  );
 
   test('the proxy Pod runs the seed command as written: the keys from the Secret, state on the file store', () => {
     const log = cluster.logs(NS, proxyPod);

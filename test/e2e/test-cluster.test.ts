@@ -70,7 +70,10 @@ spec:
   type: ClusterIP
 `;
 
-describe('test cluster: real control plane + test node agent, service proxy and DNS', { skip }, () => {
+describe('test cluster: real control plane + test node agent, service proxy and DNS', {
+  skip,
+  timeout: 300_000,
+}, () => {
   let lab: Lab;
   let cp: ControlPlane;
   let cluster: TestCluster;
@@ -83,11 +86,14 @@ describe('test cluster: real control plane + test node agent, service proxy and 
     ns = await cp.namespace();
   });
 
-  after(async () => {
-    await cluster?.stop();
-    await cp?.stop();
-    await lab?.cleanup();
-  });
+  after(
+    async () => {
+      await cluster?.stop();
+      await cp?.stop();
+      await lab?.cleanup();
+    },
+    { timeout: 60_000 },
+  );
 
   /** Applies a one-shot Pod whose container `main` runs `script` and returns its log once it printed `done`. */
   async function runPod(name: string, script: string, podExtra = '', containerExtra = ''): Promise<string> {

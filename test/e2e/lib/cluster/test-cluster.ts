@@ -40,6 +40,8 @@ export class TestCluster {
   /** The host (root namespace) side of the uplink: services the Pods should reach listen here. */
   hostAddress = '';
   readonly #relay: net.Server = net.createServer();
+  /** The relay's open connections: a Pod whose namespace vanished never closes its side of them. */
+  readonly #relayed = new Set<net.Socket>();
   #attached = 0;
 
   private constructor(
@@ -110,6 +112,10 @@ export class TestCluster {
   async #startApiRelay(api: URL): Promise<number> {
     this.#relay.on('connection', (client) => {
       const up = net.connect(Number(api.port || 443), api.hostname);
+      for (const s of [client, up]) {
+        this.#relayed.add(s);
+        s.once('close', () => this.#relayed.delete(s));
+      }
       client.pipe(up).pipe(client);
       client.on('error', () => up.destroy());
       up.on('error', () => client.destroy());
@@ -188,6 +194,8 @@ export class TestCluster {
     await this.agent?.stop();
     await this.proxy?.stop();
     await this.dns?.stop();
-    await new Promise<void>((r) => this.#relay.close(() => r()));
+    const closed = new Promise<void>((r) => this.#relay.close(() => r()));
+    for (const s of this.#relayed) s.destroy();
+    await closed;
   }
 }
