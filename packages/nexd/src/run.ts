@@ -11,7 +11,7 @@ import { createLogger } from './log.js';
 import type { ProxySide } from './proxy/network.js';
 import { installGracefulShutdown } from './shutdown.js';
 import { FileStateStore } from './state/file-store.js';
-import { inCluster, openSecretStore } from './state/secret-target.js';
+import { inCluster } from './state/in-cluster.js';
 import type { StateStore } from './state/store.js';
 import { userspaceDataPlane } from './tunnel/index.js';
 import { NEXD_VERSION } from './version.js';
@@ -83,8 +83,9 @@ export async function runNexd(
     // In a pod the state goes to a Secret (as the original nexd did), unless a --state-dir asks for a file.
     const explicitSecret = config.stateSecret !== undefined;
     const useSecret = explicitSecret || (!config.stateDirGiven && inCluster(env, deps.serviceAccountDir));
-    const secretStore = () =>
-      openSecretStore({
+    // Loaded only here: the Kubernetes client is large (see state/in-cluster.ts).
+    const secretStore = async () =>
+      (await import('./state/secret-target.js')).openSecretStore({
         env,
         ...(config.stateSecret ? { name: config.stateSecret } : {}),
         ...(deps.serviceAccountDir ? { serviceAccountDir: deps.serviceAccountDir } : {}),

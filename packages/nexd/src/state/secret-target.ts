@@ -4,26 +4,15 @@
 // `--state-secret NAME` asks for it anywhere (outside a pod through $KUBECONFIG or ~/.kube/config).
 // Default name, as the original nexd chose it: the pod's root owner (the Deployment of its ReplicaSet, the
 // StatefulSet, the DaemonSet, the CronJob of its Job), so every restart of the workload finds the same Secret.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { NexdError } from '../errors.js';
+import { type Env, inCluster, SERVICE_ACCOUNT_DIR } from './in-cluster.js';
 import { REQUEST_TIMEOUT_MS, SecretStateStore, type SecretStateStoreOptions } from './secret-store.js';
 
-/** Where the kubelet mounts the pod's ServiceAccount token, CA and namespace. */
-export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-/** True when nexd runs in a pod: the API server's address in the environment and a token mounted. */
-export function inCluster(env: Env, serviceAccountDir = SERVICE_ACCOUNT_DIR): boolean {
-  return (
-    !!env.KUBERNETES_SERVICE_HOST &&
-    !!env.KUBERNETES_SERVICE_PORT &&
-    existsSync(join(serviceAccountDir, 'token'))
-  );
-}
+export { inCluster, SERVICE_ACCOUNT_DIR } from './in-cluster.js';
 
 /** The pod's own client: API server from the environment, token (re-read as the kubelet rotates it) and CA. */
 export function inClusterConfig(env: Env, serviceAccountDir = SERVICE_ACCOUNT_DIR): k8s.KubeConfig {
