@@ -11,7 +11,9 @@
 #include <linux/if_tun.h>
 #include <linux/virtio_net.h>
 #include <node_api.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -70,25 +72,54 @@ napi_value tun_open(napi_env env, napi_callback_info info) {
   return make_int(env, fd);
 }
 
+// The arguments every batch call starts with: (fd, data: Uint8Array, lengths: Uint32Array, fourth).
+typedef struct {
+  int32_t fd;
+  uint8_t* data;
+  size_t data_len;
+  uint32_t* lengths;
+  size_t max;
+  napi_value fourth;
+} tun_batch;
+
+// Reads them into `b`; on a wrong argument returns false with a TypeError naming `fn` pending.
+static bool batch_args(napi_env env, napi_callback_info info, const char* fn, tun_batch* b) {
+  size_t argc = 4;
+  napi_value argv[4];
+  char msg[96];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+      napi_get_value_int32(env, argv[0], &b->fd) != napi_ok) {
+    snprintf(msg, sizeof msg, "%s(fd, data, lengths, ...) needs a file descriptor first", fn);
+    throw_args(env, msg);
+    return false;
+  }
+  if (!typed_array(env, argv[1], napi_uint8_array, (void**)&b->data, &b->data_len)) {
+    snprintf(msg, sizeof msg, "%s: data must be a Uint8Array", fn);
+    throw_args(env, msg);
+    return false;
+  }
+  if (!typed_array(env, argv[2], napi_uint32_array, (void**)&b->lengths, &b->max)) {
+    snprintf(msg, sizeof msg, "%s: lengths must be a Uint32Array", fn);
+    throw_args(env, msg);
+    return false;
+  }
+  b->fourth = argv[3];
+  return true;
+}
+
 // tunRead(fd, data: Uint8Array, lengths: Uint32Array, slot) -> count or -errno
 // Reads packets into `data` back to back while at least `slot` bytes (the largest packet, i.e. the MTU)
 // are left and `lengths` has room; stops at EAGAIN. Returns how many packets it read (their sizes in
 // `lengths`), or -errno when it read none (-EAGAIN: nothing queued).
 napi_value tun_read(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  int32_t fd;
+  tun_batch b;
   uint32_t slot;
-  uint8_t* data;
-  uint32_t* lengths;
-  size_t data_len, max;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
-  if (!typed_array(env, argv[1], napi_uint8_array, (void**)&data, &data_len))
-    return throw_args(env, "tunRead: data must be a Uint8Array");
-  if (!typed_array(env, argv[2], napi_uint32_array, (void**)&lengths, &max))
-    return throw_args(env, "tunRead: lengths must be a Uint32Array");
-  CHECK(napi_get_value_uint32(env, argv[3], &slot));
+  if (!batch_args(env, info, "tunRead", &b)) return NULL;
+  CHECK(napi_get_value_uint32(env, b.fourth, &slot));
+  int32_t fd = b.fd;
+  uint8_t* data = b.data;
+  uint32_t* lengths = b.lengths;
+  size_t data_len = b.data_len, max = b.max;
   if (slot == 0) return throw_args(env, "tunRead: slot must be > 0");
   size_t off = 0, n = 0;
   while (n < max && data_len - off >= slot) {
@@ -200,22 +231,17 @@ static size_t segment_tcp(const uint8_t* p, size_t n, size_t mss, uint8_t* out, 
 // left to us are finished and TCP super-packets are split into MSS-sized segments, so the caller sees
 // plain IP packets. Reads while the worst case of one super-packet fits in what is left.
 napi_value tun_read_vnet(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  int32_t fd;
-  uint8_t* data;
-  uint32_t* lengths;
+  tun_batch b;
   uint32_t* drops;
-  size_t data_len, max, drops_len;
+  size_t drops_len;
   static _Thread_local uint8_t scratch[MAX_SUPER + sizeof(struct virtio_net_hdr)];  // per thread: Workers
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
-  if (!typed_array(env, argv[1], napi_uint8_array, (void**)&data, &data_len))
-    return throw_args(env, "tunReadVnet: data must be a Uint8Array");
-  if (!typed_array(env, argv[2], napi_uint32_array, (void**)&lengths, &max))
-    return throw_args(env, "tunReadVnet: lengths must be a Uint32Array");
-  if (!typed_array(env, argv[3], napi_uint32_array, (void**)&drops, &drops_len) || drops_len < 2)
+  if (!batch_args(env, info, "tunReadVnet", &b)) return NULL;
+  if (!typed_array(env, b.fourth, napi_uint32_array, (void**)&drops, &drops_len) || drops_len < 2)
     return throw_args(env, "tunReadVnet: counters must be a Uint32Array(2)");
+  int32_t fd = b.fd;
+  uint8_t* data = b.data;
+  uint32_t* lengths = b.lengths;
+  size_t data_len = b.data_len, max = b.max;
   size_t off = 0, n = 0;
   while (max - n >= MAX_SEGS && data_len - off >= MAX_SEG_OUTPUT) {
     ssize_t r = read(fd, scratch, sizeof(scratch));
@@ -256,20 +282,14 @@ napi_value tun_read_vnet(napi_env env, napi_callback_info info) {
 // Writes `count` packets laid end to end in `data`. A packet the kernel refuses (i.e. -EINVAL for a
 // malformed one) is dropped, as a NIC would; the count says how many went in.
 napi_value tun_write(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  int32_t fd;
+  tun_batch b;
   uint32_t count;
-  uint8_t* data;
-  uint32_t* lengths;
-  size_t data_len, max;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
-  if (!typed_array(env, argv[1], napi_uint8_array, (void**)&data, &data_len))
-    return throw_args(env, "tunWrite: data must be a Uint8Array");
-  if (!typed_array(env, argv[2], napi_uint32_array, (void**)&lengths, &max))
-    return throw_args(env, "tunWrite: lengths must be a Uint32Array");
-  CHECK(napi_get_value_uint32(env, argv[3], &count));
+  if (!batch_args(env, info, "tunWrite", &b)) return NULL;
+  CHECK(napi_get_value_uint32(env, b.fourth, &count));
+  int32_t fd = b.fd;
+  uint8_t* data = b.data;
+  uint32_t* lengths = b.lengths;
+  size_t data_len = b.data_len, max = b.max;
   if (count > max) return throw_args(env, "tunWrite: count exceeds lengths");
   size_t off = 0;
   int64_t ok = 0;
