@@ -8,13 +8,10 @@
 import type { NativeBinding } from '@nexodus/native';
 import type { WireGuardNode } from '@nexodus/wireguard';
 import type { Logger } from 'pino';
-import type { PeerStatus } from '../control/protocol.js';
-import type { PeerConfig } from '../peers/reconcile.js';
 import type { ProxySide } from '../proxy/network.js';
 import { NodeDatagramNetwork, NodeStreamNetwork } from '../proxy/node-network.js';
-import { EnginePeers } from '../tunnel/engine-peers.js';
-import { Pinger, type PingResult } from '../tunnel/pinger.js';
-import { openWireGuardNode, TUNNEL_MTU, type TunnelHandle, type TunnelOptions } from '../tunnel/tunnel.js';
+import { EngineTunnel } from '../tunnel/engine-tunnel.js';
+import { openWireGuardNode, TUNNEL_MTU, type TunnelOptions } from '../tunnel/tunnel.js';
 import { configureLink, RouteTable, type RunIp, runIp } from './ip-link.js';
 import { TunDevice, type TunIoMode } from './tun-device.js';
 
@@ -41,16 +38,12 @@ export function hostAddresses(addresses: string[]): string[] {
   return addresses.map((a) => (a.includes(':') ? a : `${a.split('/')[0]}/32`));
 }
 
-export class AgentTunnel implements TunnelHandle {
-  readonly node: WireGuardNode;
+export class AgentTunnel extends EngineTunnel {
   readonly tun: TunDevice;
   readonly routes: RouteTable;
   readonly side: ProxySide;
   readonly addresses: string[];
-  readonly peerSet: EnginePeers;
-  readonly #pinger: Pinger;
   readonly #logger: Logger;
-  #closed = false;
 
   private constructor(
     node: WireGuardNode,
@@ -59,20 +52,15 @@ export class AgentTunnel implements TunnelHandle {
     addresses: string[],
     opts: TunnelOptions,
   ) {
-    this.node = node;
+    super(node, addresses, opts, (key: string, allowed: readonly string[] | undefined) =>
+      allowed ? routes.set(key, allowed) : routes.remove(key),
+    );
     this.tun = tun;
     this.routes = routes;
     this.addresses = addresses;
     this.#logger = opts.logger;
     this.side = { stream: new NodeStreamNetwork(), datagram: new NodeDatagramNetwork() };
-    this.peerSet = new EnginePeers(node, {
-      logger: opts.logger,
-      ...(opts.onHandshake ? { onHandshake: opts.onHandshake } : {}),
-      ...(opts.simultaneousPeers ? { simultaneousPeers: true } : {}),
-      onPeerChange: (key, allowed) => (allowed ? routes.set(key, allowed) : routes.remove(key)),
-    });
-    const pinger = new Pinger((p) => node.send(p), addresses);
-    this.#pinger = pinger;
+    const pinger = this.pinger;
     node.onPacket = (packet) => {
       if (pinger.active && pinger.intercept(packet)) return;
       tun.write(packet);
@@ -115,35 +103,7 @@ export class AgentTunnel implements TunnelHandle {
     }
   }
 
-  get port(): number {
-    return this.node.port;
-  }
-
-  setPeer(peer: PeerConfig & { presharedKey?: string }): void {
-    if (!this.#closed) this.peerSet.setPeer(peer);
-  }
-
-  removePeer(publicKey: string): void {
-    if (!this.#closed) this.peerSet.removePeer(publicKey);
-  }
-
-  waitForSessions(publicKeys: readonly string[], timeoutMs?: number): Promise<string[]> {
-    return this.peerSet.waitForSessions(publicKeys, timeoutMs);
-  }
-
-  peers(): PeerStatus[] {
-    return this.peerSet.peers();
-  }
-
-  ping(address: string, timeoutMs: number): Promise<PingResult> {
-    return this.#pinger.ping(address, timeoutMs);
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#pinger.close();
-    this.peerSet.close();
+  protected closeCarrier(): void {
     this.routes.close();
     this.tun.close();
     const t = this.tun;
@@ -157,6 +117,5 @@ export class AgentTunnel implements TunnelHandle {
       },
       'TUN device closed',
     );
-    await this.node.close();
   }
 }

@@ -12,13 +12,14 @@ import type { Logger } from 'pino';
 import type { PeerStatus } from '../control/protocol.js';
 import { splitEndpoint } from '../endpoints.js';
 import { NexdError } from '../errors.js';
-import type { PeerConfig, PeerSink } from '../peers/reconcile.js';
+import type { PeerSink } from '../peers/reconcile.js';
 import type { ProxySide } from '../proxy/network.js';
 import type { SecurityGate } from '../security/gate.js';
-import { EnginePeers } from './engine-peers.js';
+import type { EnginePeers } from './engine-peers.js';
+import { EngineTunnel } from './engine-tunnel.js';
 import { DEFAULT_TUNNEL_MTU } from './mtu.js';
 import { NetStackDatagramNetwork, NetStackStreamNetwork } from './netstack-network.js';
-import { Pinger, type PingResult } from './pinger.js';
+import type { PingResult } from './pinger.js';
 
 /** WireGuard's default tunnel MTU (1500 minus the IPv6 + UDP + WireGuard overhead of 80 bytes). */
 export const TUNNEL_MTU = DEFAULT_TUNNEL_MTU;
@@ -112,31 +113,19 @@ export function openWireGuardNode(opts: TunnelOptions, tcpChecksumOffload: boole
 /** Opens a tunnel: `Tunnel.open` (netstack) or the agent's `AgentTunnel.open` (TUN). */
 export type OpenTunnel = (opts: TunnelOptions) => Promise<TunnelHandle>;
 
-export class Tunnel implements TunnelHandle {
-  readonly node: WireGuardNode;
+export class Tunnel extends EngineTunnel {
   readonly stack: NetStack;
   readonly side: ProxySide;
-  /** The peer set (hold-back, candidates, relay path); the relay client sets its hooks here. */
-  readonly peerSet: EnginePeers;
-  readonly #pinger: Pinger;
-  #closed = false;
   #flushQueued = false;
   readonly #flushInput = (): void => {
     this.#flushQueued = false;
-    if (!this.#closed) this.stack.scheduleFlush();
+    if (!this.closed) this.stack.scheduleFlush();
   };
 
   private constructor(node: WireGuardNode, stack: NetStack, addresses: string[], opts: TunnelOptions) {
-    this.node = node;
+    super(node, addresses, opts);
     this.stack = stack;
-    this.peerSet = new EnginePeers(node, {
-      logger: opts.logger,
-      ...(opts.onHandshake ? { onHandshake: opts.onHandshake } : {}),
-      ...(opts.simultaneousPeers ? { simultaneousPeers: true } : {}),
-      ...(opts.relayOnly ? { relayOnly: true } : {}),
-    });
-    const pinger = new Pinger((p) => node.send(p), addresses);
-    this.#pinger = pinger;
+    const pinger = this.pinger;
     const net = opts.gate ? { gate: opts.gate } : {};
     this.side = {
       stream: new NetStackStreamNetwork(stack, net),
@@ -149,7 +138,7 @@ export class Tunnel implements TunnelHandle {
     // its receive buffer, valid during the call; the interface copies what it keeps.
     const iface = stack.iface;
     node.onPacket = (packet) => {
-      if (this.#closed) return;
+      if (this.closed) return;
       if (pinger.active && pinger.intercept(packet)) return;
       iface.input(packet, stack.now());
       if (!this.#flushQueued) {
@@ -192,42 +181,7 @@ export class Tunnel implements TunnelHandle {
     return new Tunnel(node, stack, addresses, opts);
   }
 
-  get port(): number {
-    return this.node.port;
-  }
-
-  /** PeerSink: adds or updates a peer. Endpoints must be IP literals here (see resolveEndpoint). */
-  setPeer(peer: PeerConfig & { presharedKey?: string }): void {
-    if (!this.#closed) this.peerSet.setPeer(peer);
-  }
-
-  /**
-   * Resolves once each of `publicKeys` (still a peer) has completed a handshake since this tunnel opened,
-   * or after `timeoutMs`, with the keys that have none. A restarted device's peers keep encrypting for
-   * the session it lost until a new handshake replaces it; readiness waits for this (service-plane.ts).
-   */
-  waitForSessions(publicKeys: readonly string[], timeoutMs?: number): Promise<string[]> {
-    return this.peerSet.waitForSessions(publicKeys, timeoutMs);
-  }
-
-  removePeer(publicKey: string): void {
-    if (!this.#closed) this.peerSet.removePeer(publicKey);
-  }
-
-  peers(): PeerStatus[] {
-    return this.peerSet.peers();
-  }
-
-  ping(address: string, timeoutMs: number): Promise<PingResult> {
-    return this.#pinger.ping(address, timeoutMs);
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#pinger.close();
-    this.peerSet.close();
+  protected closeCarrier(): void {
     this.stack.close();
-    await this.node.close();
   }
 }
