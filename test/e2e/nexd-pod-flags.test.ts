@@ -23,6 +23,7 @@ import {
   tempDir,
   waitFor,
 } from '../../packages/nexd/test/harness/processes.js';
+import { nginxServerConfig } from './lib/kernel-peer.js';
 import { which } from './lib/root.js';
 
 const skip = buildSkipReason() ?? (which('nginx') ? undefined : 'needs nginx (run scripts/install-deps.sh)');
@@ -34,25 +35,11 @@ async function proxyProtocolNginx(port: number): Promise<{ close(): void }> {
   const conf = join(dir, 'nginx.conf');
   writeFileSync(
     conf,
-    `daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  server {
-    listen 127.0.0.1:${port} proxy_protocol;
-    return 200 "client=$proxy_protocol_addr port=$proxy_protocol_port\\n";
-  }
-}
-`,
+    nginxServerConfig(
+      dir,
+      `    listen 127.0.0.1:${port} proxy_protocol;\n    return 200 "client=$proxy_protocol_addr port=$proxy_protocol_port\\n";`,
+      { masterProcess: false },
+    ),
   );
   const proc = spawn(which('nginx')!, ['-c', conf, '-e', join(dir, 'error.log')], { stdio: 'ignore' });
   await waitFor('nginx to listen', async () => {
