@@ -11,12 +11,12 @@ import { after, before, describe, it } from 'node:test';
 import { buildSkipReason } from '../../packages/nexd/test/harness/processes.js';
 import {
   blockUdp,
+  demo3Pair,
   HOLD_CONNECTION_SCRIPT,
   type NatLab,
   type NexdInNs,
   natLab,
   nexdPeers,
-  startNexd,
 } from './lib/nat-lab.js';
 import { exec, Lab, type Proc, waitFor } from './lib/netns.js';
 import { rootSkipReason } from './lib/root.js';
@@ -44,19 +44,16 @@ describe('NAT traversal: UDP blocked on one side -> relay; unblocked -> direct',
     const data = randomBytes(SIZE);
     writeFileSync(file, data);
     sha = createHash('sha256').update(data).digest('hex');
-    lab.spawn(nl.sites[1].host, process.execPath, [
-      '-e',
+    ({ n1, n2 } = demo3Pair(
+      lab,
+      nl,
       `const fs=require('fs');require('http').createServer((q,s)=>{if(q.url!=='/blob')return s.end('small');s.setHeader('content-length',fs.statSync(${JSON.stringify(file)}).size);fs.createReadStream(${JSON.stringify(file)}).pipe(s)}).listen(8000,'127.0.0.1');` +
         `require('net').createServer((c)=>c.pipe(c)).listen(7000,'127.0.0.1')`,
-    ]);
-    n2 = startNexd(lab, nl, nl.sites[1], {
-      requestIp: '100.100.0.12',
-      args: ['proxy', '--ingress', 'tcp:80:127.0.0.1:8000', '--ingress', 'tcp:81:127.0.0.1:7000'],
-    });
-    n1 = startNexd(lab, nl, nl.sites[0], {
-      requestIp: '100.100.0.11',
-      args: ['proxy', '--egress', 'tcp:8080:100.100.0.12:80', '--egress', 'tcp:8081:100.100.0.12:81'],
-    });
+      [
+        [80, 8000],
+        [81, 7000],
+      ],
+    ));
   });
   after(async () => lab?.cleanup());
 

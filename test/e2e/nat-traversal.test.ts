@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { buildSkipReason } from '../../packages/nexd/test/harness/processes.js';
-import { type NatLab, type NexdInNs, natLab, nexdPeers, startNexd } from './lib/nat-lab.js';
+import { demo3Pair, httpBodyServer, type NatLab, type NexdInNs, natLab, nexdPeers } from './lib/nat-lab.js';
 import { exec, Lab, waitFor } from './lib/netns.js';
 import { rootSkipReason } from './lib/root.js';
 
@@ -32,18 +32,7 @@ describe('NAT traversal: direct path through STUN and hole punching', { skip, ti
       await exec(s.nat, 'sysctl', ['-q', '-w', 'net.netfilter.nf_conntrack_udp_timeout=25']);
       await exec(s.nat, 'sysctl', ['-q', '-w', 'net.netfilter.nf_conntrack_udp_timeout_stream=25']);
     }
-    lab.spawn(nl.sites[1].host, process.execPath, [
-      '-e',
-      `require('http').createServer((q,s)=>s.end(${JSON.stringify(HTTP_BODY)})).listen(8000,'127.0.0.1')`,
-    ]);
-    n2 = startNexd(lab, nl, nl.sites[1], {
-      requestIp: '100.100.0.12',
-      args: ['proxy', '--ingress', 'tcp:80:127.0.0.1:8000'],
-    });
-    n1 = startNexd(lab, nl, nl.sites[0], {
-      requestIp: '100.100.0.11',
-      args: ['proxy', '--egress', 'tcp:8080:100.100.0.12:80'],
-    });
+    ({ n1, n2 } = demo3Pair(lab, nl, httpBodyServer(HTTP_BODY)));
   });
   after(async () => lab?.cleanup());
 

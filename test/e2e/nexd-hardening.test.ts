@@ -2,7 +2,7 @@
 // nexd faults from the adversarial review (issue 16, items 11-16), each end to end against the real
 // server and real nexd processes on loopback.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -102,6 +102,12 @@ describe('the service unreachable at start (item 13)', { skip }, () => {
       await b.waitPeer(a.publicKey);
       assert.equal((await httpGet(`http://127.0.0.1:${egress}/`)).body, 'served from saved peers\n');
       await b.stop();
+      // A graceful stop stores the peer list applied last, even when its write was still in flight.
+      const stored = JSON.parse(readFileSync(join(b.stateDir, 'state.json'), 'utf8'));
+      assert.deepEqual(
+        stored.network.peers.map((p: { publicKey: string }) => p.publicKey),
+        [a.publicKey],
+      );
       await server.stop();
       const b2 = await NexdProcess.start({ ...bArgs, stateDir: b.stateDir });
       assert.ok(b2.child.logs.some((l) => /peers saved at the last run/.test(String(l.msg))));

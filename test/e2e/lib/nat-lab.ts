@@ -190,6 +190,33 @@ export function startNexd(
   return { proc, stateDir, logs };
 }
 
+/**
+ * Demo 3 across the NATs: `server` (a Node script) runs in site 2's host, whose nexd exposes each
+ * `ports` entry (`[vpcPort, localPort]`) with an ingress rule from VPC address 100.100.0.12; site 1's nexd
+ * reaches them from local port `8000 + vpcPort` (80 -> 8080) by egress rules to that address.
+ */
+export function demo3Pair(
+  lab: Lab,
+  nl: NatLab,
+  server: string,
+  ports: [vpc: number, local: number][] = [[80, 8000]],
+): { n1: NexdInNs; n2: NexdInNs } {
+  lab.spawn(nl.sites[1].host, process.execPath, ['-e', server]);
+  const n2 = startNexd(lab, nl, nl.sites[1], {
+    requestIp: '100.100.0.12',
+    args: ['proxy', ...ports.flatMap(([vpc, local]) => ['--ingress', `tcp:${vpc}:127.0.0.1:${local}`])],
+  });
+  const n1 = startNexd(lab, nl, nl.sites[0], {
+    requestIp: '100.100.0.11',
+    args: ['proxy', ...ports.flatMap(([vpc]) => ['--egress', `tcp:${8000 + vpc}:100.100.0.12:${vpc}`])],
+  });
+  return { n1, n2 };
+}
+
+/** A Node script for demo3Pair: an HTTP server on 127.0.0.1:8000 that answers `body`. */
+export const httpBodyServer = (body: string) =>
+  `require('http').createServer((q,s)=>s.end(${JSON.stringify(body)})).listen(8000,'127.0.0.1')`;
+
 /** `nexctl nexd peers` of a nexd, as JSON. */
 export async function nexdPeers(ns: string, n: NexdInNs): Promise<Record<string, unknown>[]> {
   const NEXCTL = join(NEXD_CLI, '../../../nexctl/dist/cli.js');
