@@ -178,7 +178,7 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
         logger,
         persistentKeepalive: PEER_PERSISTENT_KEEPALIVE_S,
         initialPeers,
-        onPeers: savePeers,
+        onPeers: savePeers.save,
         onTail: awaitSessions,
         onSelf: (d) => security.setGroupId(d.security_group_id),
         ...(options.follower ? { follower: options.follower } : {}),
@@ -194,6 +194,8 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
         close: async () => {
           reach.close();
           await sync.stop();
+          // A peer list applied just before a stop must survive it: the restart serves from it.
+          await savePeers.flush();
           await security.stop();
           if (watchClient !== session.client) await watchClient.close();
           await session.close();
@@ -341,12 +343,17 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
   };
 }
 
-/** Stores the applied peer set, coalescing bursts: one write in flight, then the latest set. */
-function peerSaver(ctx: DataPlaneContext): (peers: readonly PeerConfig[]) => void {
+/**
+ * Stores the applied peer set, coalescing bursts: one write in flight, then the latest set. `flush()`
+ * resolves once the latest set given is stored (or its write failed and was logged).
+ */
+function peerSaver(ctx: DataPlaneContext): {
+  save: (peers: readonly PeerConfig[]) => void;
+  flush: () => Promise<void>;
+} {
   let pending: StoredNetwork['peers'] | undefined;
-  let writing = false;
+  let draining: Promise<void> | undefined;
   const drain = async () => {
-    writing = true;
     while (pending) {
       const peers = pending;
       pending = undefined;
@@ -359,10 +366,15 @@ function peerSaver(ctx: DataPlaneContext): (peers: readonly PeerConfig[]) => voi
         ),
       );
     }
-    writing = false;
+    draining = undefined;
   };
-  return (peers) => {
-    pending = peers.map((p) => ({ ...p, allowedIps: [...p.allowedIps] }));
-    if (!writing) void drain();
+  return {
+    save: (peers) => {
+      pending = peers.map((p) => ({ ...p, allowedIps: [...p.allowedIps] }));
+      draining ??= drain();
+    },
+    flush: async () => {
+      await draining;
+    },
   };
 }
