@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DelayBox } from './lib/delay-box.js';
-import { exec, ip, Lab } from './lib/netns.js';
+import { exec, ip, Lab, waitFor } from './lib/netns.js';
 import { rootSkipReason } from './lib/root.js';
 
 const skip = rootSkipReason(['ip', 'iptables', 'python3']);
@@ -74,6 +74,7 @@ describe('DelayBox: a transparent UDP delay and loss in a router namespace', {
     assert.ok(Math.max(...delayed.rtts) < 200, `delayed RTTs ${delayed.rtts}`);
     assert.deepEqual(delayed.replies, ['10.77.1.2:40000'], 'the server saw the client itself');
     assert.deepEqual(delayed.from, ['10.77.2.2:7000'], 'the answers came from the server itself');
+    await waitFor('the forwarded count', () => (box.forwarded >= 20 ? true : undefined), 5000, 100);
     await box.stop();
     const after = await run(5);
     assert.ok(median(after.rtts) < 20, `RTTs after stop ${after.rtts}`);

@@ -5,7 +5,8 @@
 # so neither end sees anything but a slower path. Endpoints need no change (unlike a relay they must be
 # configured with), which is what the demos' Pods need: their manifests name no relay.
 #
-# usage: python3 delay-box.py PORT DELAY_MS     (prints "ready" once bound; SIGTERM stops it)
+# usage: python3 delay-box.py PORT DELAY_MS     (prints "ready" once bound, then "forwarded N dropped M"
+# each second the counts change; SIGTERM stops it)
 # The namespace's rules (delay-box.ts sets them up):
 #   iptables -t mangle -A PREROUTING -p udp -s A -d B -j TPROXY --on-port PORT --tproxy-mark 0x1/0x1
 #   ip rule add fwmark 0x1/0x1 lookup 100; ip route add local 0.0.0.0/0 dev lo table 100
@@ -53,11 +54,20 @@ def main():
     by_source = {}  # (ip, port) -> socket bound to that address, sending as it
     readers = [listener]
     queue = collections.deque()  # (due, data, source, destination), in due order (fixed delay)
-    dropped = 0
+    dropped = forwarded = 0
+    reported = (0, 0)
+    next_report = time.monotonic() + 1.0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print("ready", flush=True)
     while True:
-        timeout = max(0.0, queue[0][0] - time.monotonic()) if queue else None
+        now = time.monotonic()
+        if now >= next_report:
+            next_report = now + 1.0
+            if (forwarded, dropped) != reported:
+                reported = (forwarded, dropped)
+                print(f"forwarded {forwarded} dropped {dropped}", flush=True)
+        due = queue[0][0] if queue else next_report
+        timeout = max(0.0, min(due, next_report) - now)
         readable, _, _ = select.select(readers, [], [], timeout)
         for s in readable:
             while True:
@@ -86,6 +96,7 @@ def main():
                 readers.append(sender)
             try:
                 sender.sendto(data, destination)
+                forwarded += 1
             except OSError:
                 dropped += 1
 

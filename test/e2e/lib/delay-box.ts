@@ -102,6 +102,12 @@ export class DelayBox {
     return box;
   }
 
+  /** Datagrams sent on after their delay so far (reported by the process once a second). */
+  get forwarded(): number {
+    const all = [...this.proc.stdout.matchAll(/^forwarded (\d+) dropped \d+$/gm)];
+    return all.length === 0 ? 0 : Number(all[all.length - 1]![1]);
+  }
+
   async #rule(args: string[]): Promise<void> {
     await exec(this.ns, 'iptables', args);
     this.#rules.push(args);
