@@ -3,8 +3,9 @@
 // second one, a `nexodus-server relay` process (B, port 444). Site 1's UDP is blocked and so is its
 // TCP to A, so site 1 reaches only B while site 2 reaches both: the common relay is found. Then site 1
 // may reach A too, B is stopped while it carries the traffic, and within a bounded time the traffic
-// flows through A, an open TCP connection through the tunnel included. Last, UDP is unblocked and the
-// direct path still takes over.
+// flows through A, an open TCP connection through the tunnel included. B comes back and A goes silent
+// (its packets dropped, no connection closed): the relay clients' pings notice, and the traffic moves
+// to B. Last, UDP is unblocked and the direct path still takes over.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { buildSkipReason, SERVER_CLI } from '../../packages/nexd/test/harness/processes.js';
@@ -71,10 +72,8 @@ describe('NAT traversal: two relays for one VPC; failover when the relay in use 
   const connected = (n: NexdInNs, url: string) =>
     n.logs().some((l) => l.msg === 'relay connected' && l.relay === url);
 
-  before(async () => {
-    lab = await Lab.create('nrs');
-    nl = await natLab(lab, ['masquerade', 'masquerade'], ['--relay-announce', RELAY_B]);
-    relayB = lab.spawn(nl.inet, process.execPath, [
+  const startRelayB = () =>
+    lab.spawn(nl.inet, process.execPath, [
       SERVER_CLI,
       '--state-dir',
       lab.tempDir('relay-b'),
@@ -83,6 +82,19 @@ describe('NAT traversal: two relays for one VPC; failover when the relay in use 
       '--bind',
       `${SERVICE_IP}:${RELAY_B_PORT}`,
     ]);
+  /** Drops everything to and from a relay port in the service's namespace: the relay is alive but mute. */
+  const silence = async (port: number, on: boolean) => {
+    for (const rule of [
+      ['INPUT', '-p', 'tcp', '--dport', String(port), '-j', 'DROP'],
+      ['OUTPUT', '-p', 'tcp', '--sport', String(port), '-j', 'DROP'],
+    ])
+      await exec(nl.inet, 'iptables', [on ? '-I' : '-D', ...rule]);
+  };
+
+  before(async () => {
+    lab = await Lab.create('nrs');
+    nl = await natLab(lab, ['masquerade', 'masquerade'], ['--relay-announce', RELAY_B]);
+    relayB = startRelayB();
     await waitFor(
       'relay B to listen',
       () => (/listening on TCP port/.test(relayB.stdout) ? true : undefined),
@@ -183,6 +195,54 @@ describe('NAT traversal: two relays for one VPC; failover when the relay in use 
     assert.ok(!holder.stdout.includes('closed'), 'the connection was never dropped');
     assert.ok(!holder.stdout.includes('error'), holder.stdout);
     await holder.stop();
+  });
+
+  it(`relay A goes silent (its packets dropped, nothing closed): within ${FAILOVER_MS / 1000} s traffic flows through B again`, async () => {
+    const ups = (n: NexdInNs) =>
+      n.logs().filter((l) => l.msg === 'relay connected' && l.relay === RELAY_B).length;
+    const before = [ups(n1), ups(n2)];
+    relayB = startRelayB();
+    await waitFor(
+      'relay B to listen again',
+      () => (/listening on TCP port/.test(relayB.stdout) ? true : undefined),
+      20_000,
+    );
+    // Both clients retry with a backoff of up to 30 s.
+    await waitFor(
+      'both nexds back on relay B',
+      () => (ups(n1) > before[0]! && ups(n2) > before[1]!) || undefined,
+      45_000,
+    );
+    const [p1] = await paths();
+    assert.equal(p1?.endpoint, RELAY_A, 'still on A while both are up');
+    const t0 = Date.now();
+    await silence(RELAY_PORT, true);
+    try {
+      const body = await waitFor('HTTP through relay B', get, FAILOVER_MS, 250).catch(async (e) => {
+        throw new Error(`${e}\npeers: ${JSON.stringify(await paths())}${dump()}`);
+      });
+      assert.equal(body, 'two-relays');
+      console.log(`# failover to relay B: HTTP answered ${Date.now() - t0} ms after relay A went silent`);
+      const ps = await paths();
+      assert.deepEqual(
+        ps.map((p) => p?.endpoint),
+        [RELAY_B, RELAY_B],
+        JSON.stringify(ps),
+      );
+      assert.ok(
+        n1
+          .logs()
+          .some(
+            (l) =>
+              l.msg === 'relay connection lost; reconnecting' &&
+              l.relay === RELAY_A &&
+              /no answer/.test(String(l.reason)),
+          ),
+        'nexd1 gave relay A up for not answering',
+      );
+    } finally {
+      await silence(RELAY_PORT, false);
+    }
   });
 
   it('UDP unblocked: the direct path takes over from the relay', async () => {
