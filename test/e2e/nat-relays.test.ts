@@ -156,8 +156,20 @@ describe('NAT traversal: two relays for one VPC; failover when the relay in use 
       () => (holder.stdout.includes('before-failover') ? true : undefined),
       20_000,
     );
+    // A probe for direct paths (every 10 s while relayed) makes a new handshake; it must not move the
+    // peer to the other relay that works as well.
     const [p1] = await paths();
-    assert.equal(p1?.endpoint, RELAY_B, 'still on B while both are up');
+    await waitFor(
+      'a probe handshake',
+      async () => {
+        const [p] = await paths();
+        return p?.latestHandshake !== p1?.latestHandshake ? p : undefined;
+      },
+      25_000,
+      250,
+    );
+    const [p1After] = await paths();
+    assert.equal(p1After?.endpoint, RELAY_B, 'still on B while both are up');
 
     const t0 = Date.now();
     await relayB.stop();

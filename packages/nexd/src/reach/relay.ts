@@ -12,8 +12,9 @@
 // endpoint was on it is moved to the same peer's placeholder on another connected relay, with a
 // keepalive over the current session: the peer sees an authenticated packet arrive from that relay and
 // roams too. A relay that answers "peer not here" (PeerGone) is avoided for that peer the same way.
-// While a peer is relayed, a probe every RELAY_PROBE_MS sends a fresh initiation over every path, so a
-// direct one that opens later takes over (the session stays, so open TCP connections do not notice).
+// While a peer is relayed, a probe every RELAY_PROBE_MS sends a fresh initiation over every direct path
+// and the relay in use, so a direct one that opens later takes over (the session stays, so open TCP
+// connections do not notice) while a relayed peer does not hop between relays that both work.
 import http from 'node:http';
 import https from 'node:https';
 import { DerpClient, type DerpClientState } from '@nexodus/nat';
@@ -51,6 +52,12 @@ export class RelayPath {
   readonly #tick: NodeJS.Timeout;
   readonly #to = { address: RELAY_PLACEHOLDER, port: 0 };
   #rehomeQueued = false;
+  /**
+   * During a periodic probe (sent synchronously), the only relay port its initiation may go to: the
+   * peer's relay in use. The probe looks for direct paths; letting it go over every relay as well would
+   * move a healthy relayed peer to whichever relay answered first, every RELAY_PROBE_MS. 0 = no limit.
+   */
+  #probeOnly = 0;
   #closed = false;
 
   constructor(opts: RelayPathOptions) {
@@ -94,6 +101,7 @@ export class RelayPath {
       );
     }
     tunnel.node.setVirtualRoute(RELAY_PLACEHOLDER, (data, to) => {
+      if (this.#probeOnly !== 0 && to.port !== this.#probeOnly) return;
       const relay = ports.relayAt(to.port);
       if (relay >= 0) this.#relays[relay]!.send(ports.keyAt(to.port)!, data);
     });
@@ -117,10 +125,13 @@ export class RelayPath {
       if (opts.relayOnly) return;
       for (const p of tunnel.node.status()) {
         if (p.endpoint?.address !== RELAY_PLACEHOLDER) continue;
+        this.#probeOnly = p.endpoint.port;
         try {
           tunnel.node.probe(p.publicKey);
         } catch {
           // removed meanwhile
+        } finally {
+          this.#probeOnly = 0;
         }
       }
     }, RELAY_PROBE_MS).unref();
