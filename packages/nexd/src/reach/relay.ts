@@ -137,11 +137,6 @@ export class RelayPath {
     }, RELAY_PROBE_MS).unref();
   }
 
-  /** Per relay: its URL, whether it is connected, and its client's counters. */
-  relays(): { url: string; state: DerpClientState; counters: DerpClient['counters'] }[] {
-    return this.#relays.map((r) => ({ url: r.url, state: r.state, counters: r.counters }));
-  }
-
   #stateChanged(i: number, state: DerpClientState, detail?: string): void {
     if (this.#closed || state === 'connecting') return;
     const url = this.urls[i];
@@ -211,7 +206,9 @@ export class RelayPath {
         base = ports.portOf(0, Buffer.from(p.publicKey, 'base64'));
         if (base === 0) continue;
       }
-      const to = this.#pick(base, from);
+      // Off a relay that is up (but said "not here") only onto one not known to lack the peer too: a
+      // peer that is offline everywhere must not be moved round the relays every RELAY_PROBE_MS.
+      const to = this.#pick(base, from, from < 0 || !this.#up[from]);
       if (to < 0) continue;
       try {
         node.updatePeer({
@@ -224,20 +221,23 @@ export class RelayPath {
       }
       this.#logger.info(
         { publicKey: p.publicKey, relay: this.urls[to], ...(from >= 0 ? { from: this.urls[from] } : {}) },
-        from >= 0 ? 'peer moved to another relay' : 'peer reached through a relay',
+        from >= 0 ? 'peer moved to another relay' : 'peer given a relayed endpoint',
       );
     }
   }
 
-  /** The relay to move a peer's endpoint (`base`, on relay `from` or none) to; -1 for none. */
-  #pick(base: number, from: number): number {
+  /**
+   * The connected relay to move a peer's endpoint (`base`, on relay `from` or none) to, preferring one
+   * not known to lack the peer (the only kind allowed unless `anyUp`); -1 for none.
+   */
+  #pick(base: number, from: number, anyUp: boolean): number {
     let fallback = -1;
     for (let i = 0; i < this.#up.length; i++) {
       if (i === from || !this.#up[i]) continue;
       if (!this.#absent.has(this.#ports.move(base, i))) return i;
       if (fallback < 0) fallback = i;
     }
-    return fallback;
+    return anyUp ? fallback : -1;
   }
 
   close(): void {
