@@ -80,7 +80,7 @@ export function makeProgram(): Command {
     )
     .option(
       '--relay-url <url>',
-      'relay URL announced to devices (default: https://<issuer host>:<relay port>/derp)',
+      'URL announced for the built-in relay (default: https://<issuer host>:<relay port>/derp)',
       process.env.NEXODUS_RELAY_URL,
     )
     .option(
