@@ -10,8 +10,9 @@ import type net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { DerpServer } from '@nexodus/nat';
 import { encodeKey, generatePrivateKey } from '@nexodus/wireguard';
+import { pino } from 'pino';
 import { createLogger } from '../src/log.js';
-import { RelayPath } from '../src/reach/relay.js';
+import { MAX_RELAYS, RelayPath } from '../src/reach/relay.js';
 import { Tunnel } from '../src/tunnel/tunnel.js';
 
 const logger = createLogger('silent');
@@ -135,5 +136,33 @@ describe('RelayPath with two relays (relay-only tunnels on loopback)', { timeout
     console.log(`# moved to relay B ${took} ms after relay A closed`);
     assert.equal(pathTo(one!, two)?.endpoint, new URL(b.url).href);
     assert.equal(pathTo(two, one!)?.endpoint, new URL(b.url).href);
+  });
+
+  it(`uses at most ${MAX_RELAYS} relays and warns about the rest`, async () => {
+    const lines: string[] = [];
+    const warnLogger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+    const tunnel = await Tunnel.open({
+      privateKey: encodeKey(generatePrivateKey()),
+      addresses: ['100.100.0.9/16'],
+      logger,
+    });
+    // Nothing listens on port 1: the clients only retry.
+    const urls = Array.from({ length: MAX_RELAYS + 2 }, (_, i) => `http://127.0.0.1:1/derp${i}`);
+    const path = new RelayPath({
+      urls,
+      privateKey: encodeKey(generatePrivateKey()),
+      tunnel,
+      logger: warnLogger,
+    });
+    try {
+      assert.deepEqual(path.urls, urls.slice(0, MAX_RELAYS));
+      const warn = lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => /more than 8 relays/.test(String(l.msg)));
+      assert.deepEqual(warn?.ignored, urls.slice(MAX_RELAYS), lines.join(''));
+    } finally {
+      path.close();
+      await tunnel.close();
+    }
   });
 });
