@@ -3,6 +3,9 @@
 
 export { openFrom, publicKeyOf, sealTo } from './derp/box.js';
 export {
+  DERP_CONNECT_TIMEOUT_MS,
+  DERP_PING_INTERVAL_MS,
+  DERP_PING_TIMEOUT_MS,
   DERP_RECONNECT_MAX_MS,
   DerpClient,
   type DerpClientCounters,

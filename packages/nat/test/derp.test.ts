@@ -153,6 +153,105 @@ describe('derp relay (ours <-> ours)', { timeout: 60_000 }, () => {
   });
 });
 
+/**
+ * A TCP hop in front of the relay that can go silent: once frozen it forwards nothing either way and
+ * closes nothing, as a relay host that died or a firewall that started dropping the flow would.
+ */
+async function freezableHop(to: number): Promise<{ url: string; freeze(): void; close(): Promise<void> }> {
+  let frozen = false;
+  const socks = new Set<net.Socket>();
+  const srv = net.createServer((a) => {
+    const b = net.connect(to, '127.0.0.1');
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      socks.add(x);
+      x.on('error', () => {});
+      x.on('data', (d) => {
+        if (!frozen) y.write(d);
+      });
+      x.on('close', () => y.destroy());
+    }
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(srv.address() as net.AddressInfo).port}/derp`,
+    freeze: () => {
+      frozen = true;
+    },
+    close: async () => {
+      for (const x of socks) x.destroy();
+      await new Promise<void>((r) => srv.close(() => r()));
+    },
+  };
+}
+
+describe('derp client liveness', { timeout: 30_000 }, () => {
+  it('pings a quiet relay and stays up; gives up one that went silent', async () => {
+    const r = await ourRelay();
+    const hop = await freezableHop(r.port);
+    const states: string[] = [];
+    let reason = '';
+    const c = new DerpClient({
+      url: hop.url,
+      privateKey: randomBytes(32),
+      onPacket: () => {},
+      onState: (st, detail) => {
+        states.push(st);
+        if (st === 'backoff') reason = detail ?? '';
+      },
+      liveness: { intervalMs: 150, timeoutMs: 300 },
+    });
+    try {
+      await c.ready();
+      // Quiet for several ping intervals: pongs keep it up.
+      await sleep(1000);
+      assert.equal(c.state, 'ready', states.join(' '));
+      assert.equal(c.counters.silentDrops, 0);
+      hop.freeze();
+      const t0 = Date.now();
+      await waitFor('backoff', () => (c.state === 'backoff' ? true : undefined), 5000);
+      const took = Date.now() - t0;
+      assert.ok(took < 1500, `given up after ${took} ms`);
+      assert.match(reason, /^no answer from the relay for \d+ ms$/);
+      assert.equal(c.counters.silentDrops, 1);
+      assert.deepEqual(states.slice(0, 3), ['connecting', 'ready', 'backoff']);
+    } finally {
+      c.close();
+      await hop.close();
+      await r.close();
+    }
+  });
+
+  it('gives up a dial that never logs in (a listener that says nothing)', async () => {
+    const held = new Set<net.Socket>();
+    const mute = net.createServer((s) => {
+      held.add(s);
+      s.on('error', () => {});
+    });
+    await new Promise<void>((res) => mute.listen(0, '127.0.0.1', () => res()));
+    let reason = '';
+    const c = new DerpClient({
+      url: `http://127.0.0.1:${(mute.address() as net.AddressInfo).port}/derp`,
+      privateKey: randomBytes(32),
+      onPacket: () => {},
+      onState: (st, detail) => {
+        if (st === 'backoff') reason = detail ?? '';
+      },
+      liveness: { intervalMs: 1000, timeoutMs: 1000, connectTimeoutMs: 300 },
+    });
+    try {
+      await waitFor('backoff', () => (c.state === 'backoff' ? true : undefined), 3000);
+      assert.equal(reason, 'not logged in to the relay within 300 ms');
+    } finally {
+      c.close();
+      for (const s of held) s.destroy();
+      await new Promise<void>((res) => mute.close(() => res()));
+    }
+  });
+});
+
 function startProc(bin: string, args: string[]): { p: ChildProcess; out: () => string } {
   const p = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';

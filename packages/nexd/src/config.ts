@@ -183,7 +183,7 @@ const GLOBALS = [
     'relay',
     'NEXD_RELAY',
     '<url>',
-    'DERP relay to use besides those the service announces, i.e. https://relay.example:8443/derp (repeatable)',
+    'DERP relay to use besides those the service announces, i.e. https://relay.example:8443/derp (repeatable; every relay is connected, up to 8)',
   ],
   ['relay-only', 'NEXD_RELAY_ONLY', '', 'reach peers only through the relay (no direct paths)'],
   [

@@ -80,8 +80,14 @@ export function makeProgram(): Command {
     )
     .option(
       '--relay-url <url>',
-      'relay URL announced to devices (default: https://<issuer host>:<relay port>/derp)',
+      'URL announced for the built-in relay (default: https://<issuer host>:<relay port>/derp)',
       process.env.NEXODUS_RELAY_URL,
+    )
+    .option(
+      '--relay-announce <url>',
+      'another relay to announce beside the built-in one, i.e. a `nexodus-server relay` elsewhere; ' +
+        'repeatable (NEXODUS_RELAY_ANNOUNCE: comma-separated). Devices use every announced relay',
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
     )
     .action(
       async (
@@ -96,9 +102,17 @@ export function makeProgram(): Command {
           stunListen?: string;
           relayListen?: string;
           relayUrl?: string;
+          relayAnnounce?: string[];
         },
       ) => {
         const stun = o.stunListen ?? `0.0.0.0:${STUN_DEFAULT_PORT}`;
+        // Flags replace the environment's list rather than adding to it.
+        const announce =
+          o.relayAnnounce ??
+          (process.env.NEXODUS_RELAY_ANNOUNCE ?? '')
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== '');
         const server = await startServer({
           stateDir: o.stateDir,
           ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}),
@@ -113,6 +127,7 @@ export function makeProgram(): Command {
           stunDefault: o.stunListen === undefined,
           ...(o.relayListen && o.relayListen !== 'off' ? { relayListen: o.relayListen } : {}),
           ...(o.relayUrl ? { relayUrl: o.relayUrl } : {}),
+          ...(announce.length > 0 ? { relayAnnounce: announce } : {}),
           ...(process.env.NEXODUS_ADMIN_PASSWORD
             ? { adminPassword: process.env.NEXODUS_ADMIN_PASSWORD }
             : {}),

@@ -46,6 +46,11 @@ export interface ServerOptions {
   relayListen?: string | false;
   /** The relay URL announced to devices; default `https://<issuer host>:<relay port>/derp`. */
   relayUrl?: string;
+  /**
+   * More relays announced beside the built-in one (i.e. `nexodus-server relay` on other hosts), in order;
+   * devices connect to every one, so a VPC keeps a relay path when one of them goes away.
+   */
+  relayAnnounce?: string[];
   /** Where human-facing lines go (generated admin password, CA path). Default: stdout. */
   print?: (line: string) => void;
 }
@@ -61,6 +66,21 @@ export interface RunningServer {
   /** The relay URL announced to devices. */
   relayUrl?: string;
   close(): Promise<void>;
+}
+
+/** An announced relay must be a URL nexd can dial: http(s)://host[:port]/path. */
+function checkRelayUrl(text: string, flag: string): string {
+  let u: URL | undefined;
+  try {
+    u = new URL(text);
+  } catch {
+    u = undefined;
+  }
+  if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:') || u.hostname === '')
+    throw new Error(
+      `${flag}: expected a relay URL like https://relay.example:443/derp, got ${JSON.stringify(text)}`,
+    );
+  return u.href;
 }
 
 function splitHostPort(addr: string, flag: string): { host: string; port: number } {
@@ -99,6 +119,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     plain ? opts.httpListen! : (opts.listen ?? DEFAULT_HTTPS_LISTEN),
     plain ? '--http-listen' : '--listen',
   );
+  const announced = (opts.relayAnnounce ?? []).map((u) => checkRelayUrl(u, '--relay-announce'));
   let https: { key: string; cert: string } | undefined;
   if (!plain) {
     if (opts.tlsCert || opts.tlsKey) {
@@ -144,13 +165,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       relayUrl = opts.relayUrl ?? `${https ? 'https' : 'http'}://${issuerHost}:${relay.port}/derp`;
       print(`DERP relay listening on TCP port ${relay.port}, announced as ${relayUrl}`);
     }
+    // The built-in relay first, then the others, each once.
+    const relays = [...new Set([...(relayUrl ? [relayUrl] : []), ...announced])];
+    if (relays.length > (relayUrl ? 1 : 0)) print(`Relays announced to devices: ${relays.join(' ')}`);
     app = await buildApp({
       db,
       identity,
       logger: log,
       ...(https ? { https } : {}),
       ...(opts.uiDir ? { uiDir: opts.uiDir } : {}),
-      ...(relayUrl ? { relays: [relayUrl] } : {}),
+      ...(relays.length > 0 ? { relays } : {}),
     });
     await app.listen({ host, port });
     // One responder per address (comma-separated): two ports let devices tell a symmetric NAT, which

@@ -71,6 +71,64 @@ describe('nexodus-server DERP relay', { timeout: 60_000 }, () => {
     }
   });
 
+  it('announces several relays: the built-in one first, then --relay-announce, each once', async () => {
+    const stateDir = join(dir, 'several');
+    const s = await startServer({
+      stateDir,
+      listen: '127.0.0.1:0',
+      relayListen: '127.0.0.1:0',
+      relayAnnounce: [
+        'https://relay-b.example/derp',
+        'http://10.0.0.7:8443/derp',
+        'https://relay-b.example/derp',
+      ],
+      adminPassword: 'relay-admin-pw-2',
+      logLevel: 'warn',
+      print: () => {},
+    });
+    try {
+      const ca = readFileSync(join(stateDir, 'tls.crt'), 'utf8');
+      assert.deepEqual(await getJson(`${s.url}/.well-known/nexodus-relays`, ca), {
+        relays: [s.relayUrl, 'https://relay-b.example/derp', 'http://10.0.0.7:8443/derp'],
+      });
+    } finally {
+      await s.close();
+    }
+    // Without a relay of its own the service still announces the others.
+    const t = await startServer({
+      stateDir,
+      listen: '127.0.0.1:0',
+      relayAnnounce: ['https://relay-b.example/derp'],
+      adminPassword: 'relay-admin-pw-2',
+      logLevel: 'warn',
+      print: () => {},
+    });
+    try {
+      const ca = readFileSync(join(stateDir, 'tls.crt'), 'utf8');
+      assert.deepEqual(await getJson(`${t.url}/.well-known/nexodus-relays`, ca), {
+        relays: ['https://relay-b.example/derp'],
+      });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('refuses an announced relay that is not an http(s) URL, saying what is expected', async () => {
+    for (const bad of ['relay-b.example:443', 'ftp://relay-b.example/derp', '']) {
+      await assert.rejects(
+        startServer({
+          stateDir: join(dir, 'bad'),
+          listen: '127.0.0.1:0',
+          relayAnnounce: [bad],
+          adminPassword: 'relay-admin-pw-3',
+          logLevel: 'warn',
+          print: () => {},
+        }),
+        /--relay-announce: expected a relay URL like https:\/\/relay\.example:443\/derp/,
+      );
+    }
+  });
+
   it('`nexodus-server relay` runs the relay alone (TLS with a self-signed certificate in the state dir)', async () => {
     const stateDir = join(dir, 'alone');
     const cli = join(import.meta.dirname, '../src/cli.ts');

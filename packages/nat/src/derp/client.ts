@@ -3,7 +3,12 @@
 // upgraded from `GET /derp`, logged in with a Curve25519 key (a WireGuard device uses its WireGuard key).
 // Packets go out as SendPacket frames to a peer's key and come in as RecvPacket frames from one. When the
 // connection drops it is made again after an exponential backoff (1 s doubling to 30 s, full jitter).
+// A relay that goes silent without closing the connection (its host died, a firewall now drops the
+// flow) would hold a 'ready' client for as long as TCP retransmits, so a connection on which nothing
+// arrived for DERP_PING_INTERVAL_MS gets a Ping, and one that then stays silent for DERP_PING_TIMEOUT_MS
+// more is given up like a closed one (derper and ours answer pings with a Pong).
 // State: 'connecting' -> 'ready' -> ('backoff' -> 'connecting' ...) | 'closed'.
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { openFrom, publicKeyOf, sealTo } from './box.js';
@@ -31,6 +36,12 @@ export const DERP_RECONNECT_INITIAL_MS = 1000;
 export const DERP_RECONNECT_MAX_MS = 30_000;
 /** Bytes waiting in our socket beyond which packets are dropped rather than queued. */
 export const DERP_CLIENT_QUEUE_BYTES = 4 * 1024 * 1024;
+/** Quiet time (nothing received) after which the relay is pinged. */
+export const DERP_PING_INTERVAL_MS = 4000;
+/** Time after a ping with nothing received at all before the connection is given up. */
+export const DERP_PING_TIMEOUT_MS = 4000;
+/** Time from dialling to logged in (a dropped SYN would otherwise wait for the kernel, ~2 min). */
+export const DERP_CONNECT_TIMEOUT_MS = 10_000;
 const MAX_HTTP_HEAD = 16 * 1024;
 
 export type DerpClientState = 'connecting' | 'ready' | 'backoff' | 'closed';
@@ -48,6 +59,8 @@ export interface DerpClientOptions {
   onState?(state: DerpClientState, detail?: string): void;
   /** A peer we sent to is gone from the relay (reason 0 disconnected, 1 not here). */
   onPeerGone?(peer: Uint8Array, reason: number): void;
+  /** Dead-relay detection (see the top of this file); defaults DERP_PING_INTERVAL_MS etc. */
+  liveness?: { intervalMs: number; timeoutMs: number; connectTimeoutMs?: number };
 }
 
 export interface DerpClientCounters {
@@ -58,6 +71,8 @@ export interface DerpClientCounters {
   /** Dropped because not connected or the socket was backed up. */
   packetsDropped: number;
   connects: number;
+  /** Connections given up because the relay stopped answering (see liveness). */
+  silentDrops: number;
 }
 
 export class DerpClient {
@@ -69,6 +84,7 @@ export class DerpClient {
     bytesReceived: 0,
     packetsDropped: 0,
     connects: 0,
+    silentDrops: 0,
   };
   /** The relay's key, learnt from its ServerKey frame. */
   serverKey: Uint8Array | undefined = undefined;
@@ -79,6 +95,10 @@ export class DerpClient {
   #attempt = 0;
   #timer: NodeJS.Timeout | undefined = undefined;
   #ready: { promise: Promise<void>; resolve: () => void };
+  /** performance.now() of the last bytes received, and of the outstanding ping (0 = none). */
+  #lastRx = 0;
+  #pingSentAt = 0;
+  #liveness: NodeJS.Timeout | undefined = undefined;
 
   constructor(opts: DerpClientOptions) {
     this.#opts = opts;
@@ -127,6 +147,7 @@ export class DerpClient {
   close(): void {
     this.#setState('closed');
     clearTimeout(this.#timer);
+    clearInterval(this.#liveness);
     this.#socket?.destroy();
     this.#socket = undefined;
   }
@@ -156,6 +177,12 @@ export class DerpClient {
       : net.connect({ host, port });
     this.#socket = sock;
     sock.setNoDelay(true);
+    const connectMs = this.#opts.liveness?.connectTimeoutMs ?? DERP_CONNECT_TIMEOUT_MS;
+    clearInterval(this.#liveness);
+    this.#liveness = setTimeout(
+      () => this.#lost(sock, `not logged in to the relay within ${connectMs} ms`),
+      connectMs,
+    ).unref();
     let head = '';
     let upgraded = false;
     const reader = new FrameReader(KEY_SIZE + MAX_PACKET_SIZE + 64);
@@ -166,6 +193,7 @@ export class DerpClient {
       );
     });
     sock.on('data', (chunk: Buffer) => {
+      this.#lastRx = performance.now();
       let data: Uint8Array = chunk;
       if (!upgraded) {
         head += chunk.toString('latin1');
@@ -221,6 +249,7 @@ export class DerpClient {
         }
         this.#attempt = 0;
         this.counters.connects++;
+        this.#watch(sock);
         this.#setState('ready');
         this.#ready.resolve();
         return true;
@@ -243,8 +272,37 @@ export class DerpClient {
     }
   }
 
+  /** Pings a quiet relay and gives up a silent one (see DERP_PING_INTERVAL_MS). */
+  #watch(sock: net.Socket): void {
+    const { intervalMs, timeoutMs } = this.#opts.liveness ?? {
+      intervalMs: DERP_PING_INTERVAL_MS,
+      timeoutMs: DERP_PING_TIMEOUT_MS,
+    };
+    this.#pingSentAt = 0;
+    clearInterval(this.#liveness);
+    this.#liveness = setInterval(
+      () => {
+        if (this.#socket !== sock) return;
+        const now = performance.now();
+        if (this.#pingSentAt !== 0 && this.#lastRx < this.#pingSentAt) {
+          if (now - this.#pingSentAt < timeoutMs) return;
+          this.counters.silentDrops++;
+          this.#lost(sock, `no answer from the relay for ${Math.round(now - this.#lastRx)} ms`);
+          return;
+        }
+        this.#pingSentAt = 0;
+        if (now - this.#lastRx < intervalMs) return;
+        this.#pingSentAt = now;
+        sock.write(encodeFrame(FRAME_PING, randomBytes(PING_SIZE)));
+      },
+      Math.max(10, Math.min(intervalMs, timeoutMs) / 4),
+    ).unref();
+  }
+
   #lost(sock: net.Socket, why: string): void {
     if (this.#socket !== sock) return;
+    clearInterval(this.#liveness);
+    this.#liveness = undefined;
     this.#socket = undefined;
     sock.destroy();
     if (this.#state === 'closed') return;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Reachability across NAT once registered: reflexive endpoints from STUN (asked through the WireGuard
 // socket itself, so the mapping is the one peers will use) registered beside the local ones and
-// refreshed, symmetric NAT reported, and the relay path through the first relay the service announces
-// (or --relay). Nothing here blocks the data plane: STUN answers and the relay arrive when they do.
+// refreshed, symmetric NAT reported, and the relay path through every relay the service announces
+// (and --relay; see reach/relay.ts for how a peer's relay is chosen). Nothing here blocks the data plane: STUN answers and the relay arrive when they do.
 import { readFileSync } from 'node:fs';
 import type { NexodusClient } from '@nexodus/api';
 import type { DataPlaneContext } from '../data-plane.js';
@@ -69,7 +69,7 @@ export async function startReachability(opts: ReachabilityOptions): Promise<{ cl
     ).unref();
   };
   if (stun) void refreshReflexive().catch(refreshFailed).finally(scheduleRefresh);
-  // The relay path: the relays the service announces (and --relay), the first one used.
+  // The relay path: the relays given with --relay, then those the service announces, each connected.
   const tlsForRelay = {
     ...(config.caFile ? { ca: readFileSync(config.caFile) } : {}),
     ...(config.insecureSkipTlsVerify ? { insecureSkipVerify: true } : {}),

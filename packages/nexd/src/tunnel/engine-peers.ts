@@ -26,7 +26,7 @@ export interface EnginePeersOptions {
   simultaneousPeers?: boolean;
   /** Told after a peer was added, updated or removed (agent mode keeps its routes in step). */
   onPeerChange?: (publicKey: string, allowedIps: readonly string[] | undefined) => void;
-  /** Probe no direct path: peers are reached only through the relay route (see relayEndpoint). */
+  /** Probe no direct path: peers are reached only through the relay route (see relayEndpoints). */
   relayOnly?: boolean;
 }
 
@@ -37,12 +37,11 @@ export class EnginePeers implements PeerSink {
   readonly #onPeerChange: EnginePeersOptions['onPeerChange'];
   readonly #relayOnly: boolean;
   /**
-   * The relay's placeholder endpoint for a peer (set by the relay client when one is connected), tried
-   * after every direct candidate; undefined = no relay path to that peer.
+   * A peer's placeholder endpoints, one per connected relay (set by the relay path), tried after every
+   * direct candidate; none = no relay path to that peer now.
    */
-  relayEndpoint: ((publicKey: string) => { address: string; port: number } | undefined) | undefined =
-    undefined;
-  /** How a relayed path is shown: the relay's URL (set by the relay client with relayEndpoint). */
+  relayEndpoints: ((publicKey: string) => { address: string; port: number }[]) | undefined = undefined;
+  /** How a relayed path is shown: the relay's URL (set by the relay path with relayEndpoints). */
   relayName: ((endpoint: { address: string; port: number }) => string | undefined) | undefined = undefined;
   readonly #known = new Set<string>();
   /** The last configuration given per peer, re-applied when the relay path appears or goes. */
@@ -85,14 +84,14 @@ export class EnginePeers implements PeerSink {
   setPeer(peer: PeerConfig & { presharedKey?: string }): void {
     if (this.#closed) return;
     this.#configs.set(peer.publicKey, peer);
-    const relay = this.relayEndpoint?.(peer.publicKey);
+    const relays = this.relayEndpoints?.(peer.publicKey) ?? [];
     const direct = this.#relayOnly
       ? []
       : (peer.candidates ?? (peer.endpoint ? [peer.endpoint] : []))
           .map(splitLiteral)
           .filter((e): e is { address: string; port: number } => e !== undefined);
-    const candidates = relay ? [...direct, relay] : direct;
-    const endpoint = this.#relayOnly ? relay : peer.endpoint ? splitLiteral(peer.endpoint) : relay;
+    const candidates = [...direct, ...relays];
+    const endpoint = this.#relayOnly ? relays[0] : peer.endpoint ? splitLiteral(peer.endpoint) : relays[0];
     // A persistent keepalive on a peer without a session starts a handshake at once. Two devices that
     // learn of each other in the same instant (both follow the same watch stream) would then initiate
     // simultaneously; each answers the other's initiation, which replaces its own handshake state, so

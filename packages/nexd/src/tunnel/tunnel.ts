@@ -53,7 +53,7 @@ export interface TunnelOptions {
    * Standalone peers are static: their keepalives start at once, as wg-quick does.
    */
   simultaneousPeers?: boolean;
-  /** Probe no direct path: peers are reached only through the relay route (see relayEndpoint). */
+  /** Probe no direct path: peers are reached only through the relay route (see relayEndpoints). */
   relayOnly?: boolean;
   /** The device's security group, enforced on the tunnel side of the proxy (service mode). */
   gate?: SecurityGate;
