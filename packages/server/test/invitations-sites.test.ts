@@ -118,6 +118,10 @@ for (const engine of ENGINES) {
           { organization_id: alice.id, user_id: bob.id, roles: ['member'], user: user(bob) },
         ]),
       );
+      // Members see each other as users; others still do not.
+      assert.equal((await req('GET', alice, '/api/users')).body, JSON.stringify([user(alice), user(bob)]));
+      assert.equal((await req('GET', bob, `/api/users/${alice.id}`)).body, JSON.stringify(user(alice)));
+      assert.equal((await req('GET', carol, `/api/users/${alice.id}`)).status, 404);
       // ...but a member does not delete it, nor invite into it.
       assert.equal((await req('DELETE', bob, `/api/organizations/${alice.id}`)).status, 404);
       const byMember = await req('POST', bob, '/api/invitations', {
