@@ -293,6 +293,16 @@ for (const engine of ENGINES) {
       const foreign = await req('POST', bob, '/api/service-networks', { organization_id: alice.id });
       assert.equal(foreign.body, '{"error":"not found","resource":"organization"}');
 
+      // Concurrent writers get distinct revisions (the counter row, not a max() read).
+      const many = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          req('POST', alice, '/api/service-networks', { organization_id: alice.id, description: `n${i}` }),
+        ),
+      );
+      const revs = many.map((m) => m.json.revision as number);
+      assert.equal(new Set(revs).size, revs.length, String(revs));
+      for (const m of many)
+        assert.equal((await req('DELETE', alice, `/api/service-networks/${m.json.id}`)).status, 200);
       const upd = await req('PATCH', alice, `/api/service-networks/${a.json.id}`, { description: 'c' });
       assert.equal(upd.status, 200);
       assert.equal(upd.json.description, 'c');

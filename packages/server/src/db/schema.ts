@@ -172,7 +172,14 @@ export interface SitesTable {
   created_at: string;
 }
 
+/** The revision counter of a table without a VPC (service_networks, sites). */
+export interface TableRevisionsTable {
+  name: string;
+  revision: number;
+}
+
 export interface CoreTables {
+  table_revisions: TableRevisionsTable;
   organization_members: OrganizationMembersTable;
   invitations: InvitationsTable;
   service_networks: ServiceNetworksTable;

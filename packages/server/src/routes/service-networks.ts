@@ -37,18 +37,20 @@ export function serviceNetworkView(r: Row): ServiceNetwork {
 }
 
 /**
- * The next revision of `table` (service_networks or sites): above every revision it holds, so that lists
- * and a future watch can resume from one. Taken inside the writing transaction.
+ * The next revision of `table` (service_networks or sites), from its counter row: the UPDATE holds the row
+ * until commit, so concurrent writers get distinct, increasing values. Call inside the writing transaction.
  */
 export async function nextTableRevision(
   trx: Transaction<Database> | Kysely<Database>,
   table: 'service_networks' | 'sites',
 ): Promise<number> {
   const r = await trx
-    .selectFrom(table)
-    .select((eb) => eb.fn.max('revision').as('max'))
-    .executeTakeFirst();
-  return Number(r?.max ?? 0) + 1;
+    .updateTable('table_revisions')
+    .set((eb) => ({ revision: eb('revision', '+', 1) }))
+    .where('name', '=', table)
+    .returning('revision')
+    .executeTakeFirstOrThrow();
+  return Number(r.revision);
 }
 
 /** A service network of an organization the user belongs to (`owner`: with the owner role). */

@@ -57,6 +57,21 @@ export const coreMigration0004: Migration = {
       .column('organization_id')
       .execute();
 
+    // One counter per table (service_networks, sites): an UPDATE ... RETURNING takes the next value, which
+    // serializes concurrent writers on both engines (a max()+1 read would hand one value to two of them).
+    await db.schema
+      .createTable('table_revisions')
+      .addColumn('name', 'text', (c) => c.primaryKey())
+      .addColumn('revision', 'bigint', (c) => c.notNull())
+      .execute();
+    await (db as Kysely<{ table_revisions: { name: string; revision: number } }>)
+      .insertInto('table_revisions')
+      .values([
+        { name: 'service_networks', revision: 0 },
+        { name: 'sites', revision: 0 },
+      ])
+      .execute();
+
     await db.schema
       .createTable('sites')
       .addColumn('id', 'text', (c) => c.primaryKey())
@@ -86,7 +101,7 @@ export const coreMigration0004: Migration = {
   },
 
   async down(db: Kysely<unknown>): Promise<void> {
-    for (const t of ['sites', 'service_networks', 'invitations', 'organization_members']) {
+    for (const t of ['sites', 'table_revisions', 'service_networks', 'invitations', 'organization_members']) {
       await db.schema.dropTable(t).ifExists().execute();
     }
   },
