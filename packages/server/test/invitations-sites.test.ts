@@ -314,7 +314,7 @@ for (const engine of ENGINES) {
       assert.equal(gone.body, '{"error":"not found","resource":"service_network"}');
     });
 
-    it('sites: the token for the owner only, 409 on a second public key, no network delete while attached', async () => {
+    it('sites: the token for the owner and the site itself (its own site only), 409 on a second public key, no network delete while attached', async () => {
       const sn = (await req('POST', alice, '/api/service-networks', { organization_id: alice.id })).json;
       const key = wgKey();
       const noKey = await req('POST', alice, '/api/sites', { service_network_id: sn.id });
@@ -371,6 +371,41 @@ for (const engine of ENGINES) {
           [site.id],
         );
       }
+      // The site's own token reads and updates the site, and nothing else.
+      const asSite = {
+        id: 'site',
+        name: 'site',
+        token: site.bearer_token,
+        headers: { authorization: `Bearer ${site.bearer_token}` },
+      };
+      const self = await req('GET', asSite, `/api/sites/${site.id}`);
+      assert.equal(self.status, 200, self.body);
+      assert.equal(self.json.bearer_token, site.bearer_token);
+      const renamed = await req('PATCH', asSite, `/api/sites/${site.id}`, { os: 'freebsd' });
+      assert.equal(renamed.json.os, 'freebsd');
+      const other = (
+        await req('POST', alice, '/api/sites', { service_network_id: sn.id, public_key: wgKey() })
+      ).json;
+      const fixed403 =
+        '{"error":"operation not allowed","reason":"a site token may only read and update its own site"}';
+      for (const [method, url] of [
+        ['GET', `/api/sites/${other.id}`],
+        ['GET', '/api/sites'],
+        ['DELETE', `/api/sites/${site.id}`],
+        ['GET', '/api/devices'],
+        ['GET', '/api/users/me'],
+      ] as const) {
+        const r = await req(method, asSite, url);
+        assert.equal(r.status, 403, `${method} ${url}`);
+        assert.equal(r.body, fixed403);
+      }
+      const unknown = await req(
+        'GET',
+        { ...asSite, headers: { authorization: 'Bearer nexst_nope' } },
+        `/api/sites/${site.id}`,
+      );
+      assert.equal(unknown.status, 401);
+      assert.equal((await req('DELETE', alice, `/api/sites/${other.id}`)).status, 200);
       const attached = await req('DELETE', alice, `/api/service-networks/${sn.id}`);
       assert.equal(attached.status, 400);
       assert.equal(
@@ -381,6 +416,8 @@ for (const engine of ENGINES) {
       assert.equal(del.status, 200);
       assert.equal(del.json.bearer_token, undefined);
       assert.equal((await req('DELETE', alice, `/api/service-networks/${sn.id}`)).status, 200);
+      // A deleted site's token is dead.
+      assert.equal((await req('GET', asSite, `/api/sites/${site.id}`)).status, 401);
     });
   });
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // /api/sites: a user's sites in the service networks of their organizations (models.Site), behind the `sites`
 // feature flag as in the original (405 when off). A site gets a bearer token like a device does here: stored
-// as its SHA-256 for lookups and shown (bearer_token) only to the site's owner. Listed by hostname.
+// as its SHA-256 for lookups and shown (bearer_token) only to the site's owner and the site itself, whose
+// token reads and updates its own site and nothing else (auth.ts). Listed by hostname.
 import { randomUUID } from 'node:crypto';
 import {
   type AddSite,
@@ -11,7 +12,7 @@ import {
   type UpdateSite,
   updateSiteSchema,
 } from '@nexodus/api';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Selectable } from 'kysely';
 import { isUuid, requireUser } from '../access.js';
 import { principalOf } from '../auth.js';
@@ -21,13 +22,10 @@ import type { SitesTable } from '../db/schema.js';
 import { badPathParam, fieldNotPresent, NexError, notFound } from '../errors.js';
 import { byText } from '../order.js';
 import type { UserPrincipal } from '../principal.js';
-import { newToken } from '../tokens.js';
+import { newToken, SITE_TOKEN_PREFIX } from '../tokens.js';
 import { requireFlag } from './fflags.js';
 import { arrayOf, idParams, inOrder, responses } from './route-schemas.js';
 import { nextTableRevision, readableServiceNetwork } from './service-networks.js';
-
-/** Site bearer tokens (the prefix keeps them apart from device and reg-key tokens). */
-export const SITE_TOKEN_PREFIX = 'nexst_';
 
 type Row = Selectable<SitesTable>;
 
@@ -151,21 +149,33 @@ export async function siteRoutes(
     },
   );
 
+  /** The site a request may read or update: the owner's, or the site's own token's (others: fixed 403). */
+  const target = async (req: FastifyRequest<{ Params: { id: string } }>): Promise<Row> => {
+    if (!req.site) return ownSite(ctx, gate(principalOf(req)), req.params.id);
+    if (req.params.id !== req.site.siteId) {
+      throw new NexError('NEX_ERR_FORBIDDEN', 'a site token may only read and update its own site');
+    }
+    requireFlag(opts.flags, 'sites');
+    const s = await ctx.db
+      .selectFrom('sites')
+      .selectAll()
+      .where('id', '=', req.site.siteId)
+      .executeTakeFirst();
+    if (!s) throw notFound('site');
+    return s;
+  };
+
   app.get<{ Params: { id: string } }>(
     '/api/sites/:id',
     { schema: { params: idParams, response: responses(200, inOrder(siteSchema)) } },
-    async (req) => {
-      const p = gate(principalOf(req));
-      return siteView(await ownSite(ctx, p, req.params.id), true);
-    },
+    async (req) => siteView(await target(req), true),
   );
 
   app.patch<{ Params: { id: string }; Body: UpdateSite | undefined }>(
     '/api/sites/:id',
     { schema: { params: idParams, body: updateSiteSchema, response: responses(200, inOrder(siteSchema)) } },
     async (req) => {
-      const p = gate(principalOf(req));
-      const s = await ownSite(ctx, p, req.params.id);
+      const s = await target(req);
       const b = req.body ?? {};
       const next = await ctx.db.transaction().execute(async (trx) => {
         const r: Row = {
