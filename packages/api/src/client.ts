@@ -4,19 +4,27 @@ import { type Dispatcher, request } from 'undici';
 import { ApiError } from './errors.js';
 import type {
   AddDevice,
+  AddInvitation,
   AddOrganization,
   AddRegKey,
   AddSecurityGroup,
+  AddServiceNetwork,
+  AddSite,
   AddVpc,
   Device,
   DeviceMetadata,
   FeatureFlags,
+  Invitation,
   Organization,
   RegKey,
   SecurityGroup,
+  ServiceNetwork,
+  Site,
   UpdateDevice,
   UpdateRegKey,
   UpdateSecurityGroup,
+  UpdateServiceNetwork,
+  UpdateSite,
   UpdateVpc,
   User,
   UserOrganization,
@@ -260,6 +268,61 @@ export class NexodusClient {
   }
   deleteSecurityGroup(id: string): Promise<SecurityGroup> {
     return this.call('DELETE', `/api/security-groups/${enc(id)}`);
+  }
+
+  // invitations
+  /** Invitations for the caller and into organizations the caller owns. */
+  listInvitations(): Promise<Invitation[]> {
+    return this.call('GET', '/api/invitations');
+  }
+  /** 409 (ApiError.id) when an unexpired invitation for that user and organization exists. */
+  createInvitation(body: AddInvitation): Promise<Invitation> {
+    return this.call('POST', '/api/invitations', body);
+  }
+  getInvitation(id: string): Promise<Invitation> {
+    return this.call('GET', `/api/invitations/${enc(id)}`);
+  }
+  /** Joins the invitation's organization with its roles (204). */
+  acceptInvitation(id: string): Promise<void> {
+    return this.call('POST', `/api/invitations/${enc(id)}/accept`);
+  }
+  deleteInvitation(id: string): Promise<void> {
+    return this.call('DELETE', `/api/invitations/${enc(id)}`);
+  }
+
+  // service networks and sites
+  listServiceNetworks(): Promise<ServiceNetwork[]> {
+    return this.call('GET', '/api/service-networks');
+  }
+  createServiceNetwork(body: AddServiceNetwork): Promise<ServiceNetwork> {
+    return this.call('POST', '/api/service-networks', body);
+  }
+  getServiceNetwork(id: string): Promise<ServiceNetwork> {
+    return this.call('GET', `/api/service-networks/${enc(id)}`);
+  }
+  updateServiceNetwork(id: string, body: UpdateServiceNetwork): Promise<ServiceNetwork> {
+    return this.call('PATCH', `/api/service-networks/${enc(id)}`, body);
+  }
+  deleteServiceNetwork(id: string): Promise<ServiceNetwork> {
+    return this.call('DELETE', `/api/service-networks/${enc(id)}`);
+  }
+  listSitesInServiceNetwork(id: string): Promise<Site[]> {
+    return this.call('GET', `/api/service-networks/${enc(id)}/sites`);
+  }
+  listSites(): Promise<Site[]> {
+    return this.call('GET', '/api/sites');
+  }
+  createSite(body: AddSite): Promise<Site> {
+    return this.call('POST', '/api/sites', body);
+  }
+  getSite(id: string): Promise<Site> {
+    return this.call('GET', `/api/sites/${enc(id)}`);
+  }
+  updateSite(id: string, body: UpdateSite): Promise<Site> {
+    return this.call('PATCH', `/api/sites/${enc(id)}`, body);
+  }
+  deleteSite(id: string): Promise<Site> {
+    return this.call('DELETE', `/api/sites/${enc(id)}`);
   }
 
   /**

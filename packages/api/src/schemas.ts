@@ -387,3 +387,136 @@ export type WatchEvent =
 
 /** The media type of the watch stream: one JSON object per line. */
 export const WATCH_CONTENT_TYPE = 'application/json;stream=watch';
+
+/** Roles a member of an organization can have (models.UserOrganization roles). */
+export const ORGANIZATION_ROLES = ['owner', 'member'] as const;
+
+/**
+ * An invitation into an organization (models.Invitation). `user_id` and `email` appear only when set
+ * (omitempty); `from` is the inviting user and `organization` the organization, both embedded.
+ */
+export const invitationSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    user_id: { type: 'string' },
+    email: { type: 'string' },
+    from: userSchema,
+    organization_id: { type: 'string' },
+    organization: organizationSchema,
+    roles: { type: 'array', items: { type: 'string' } },
+    expires_at: { type: 'string', description: 'RFC 3339; an expired invitation cannot be accepted' },
+  },
+  required: ['id', 'organization_id', 'roles', 'expires_at'],
+  additionalProperties: false,
+} as const;
+export type Invitation = FromSchema<typeof invitationSchema>;
+
+/** POST /api/invitations: one of `user_id` or `email`; `roles` default `["member"]`. */
+export const addInvitationSchema = {
+  type: 'object',
+  properties: {
+    user_id: { type: 'string', maxLength: 64 },
+    email: { type: 'string', minLength: 1, maxLength: 256 },
+    organization_id: { type: 'string', maxLength: 64 },
+    roles: {
+      type: 'array',
+      maxItems: ORGANIZATION_ROLES.length,
+      items: { type: 'string', enum: ORGANIZATION_ROLES },
+    },
+  },
+  additionalProperties: false,
+} as const;
+export type AddInvitation = FromSchema<typeof addInvitationSchema>;
+
+/** A service network: interconnected sites of an organization (models.ServiceNetwork). */
+export const serviceNetworkSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    organization_id: { type: 'string' },
+    description: { type: 'string' },
+    ca_certificates: { type: 'array', items: { type: 'string' } },
+    revision: { type: 'integer' },
+  },
+  required: ['id', 'organization_id', 'description', 'revision'],
+  additionalProperties: false,
+} as const;
+export type ServiceNetwork = FromSchema<typeof serviceNetworkSchema>;
+
+export const addServiceNetworkSchema = {
+  type: 'object',
+  properties: {
+    organization_id: { type: 'string', maxLength: 64 },
+    description: { type: 'string', maxLength: 256 },
+  },
+  additionalProperties: false,
+} as const;
+export type AddServiceNetwork = FromSchema<typeof addServiceNetworkSchema>;
+
+export const updateServiceNetworkSchema = {
+  type: 'object',
+  properties: { description: { type: 'string', maxLength: 256 } },
+  additionalProperties: false,
+} as const;
+export type UpdateServiceNetwork = FromSchema<typeof updateServiceNetworkSchema>;
+
+/** A site of a service network (models.Site); `online_at` is null until the site was online once. */
+export const siteSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    revision: { type: 'integer' },
+    owner_id: { type: 'string' },
+    service_network_id: { type: 'string' },
+    bearer_token: { type: 'string', description: 'the token the site uses; only for its owner' },
+    hostname: { type: 'string' },
+    os: { type: 'string' },
+    name: { type: 'string' },
+    platform: { type: 'string' },
+    public_key: { type: 'string' },
+    link_secret: { type: 'string' },
+    online: { type: 'boolean' },
+    online_at: { type: ['string', 'null'] },
+  },
+  required: [
+    'id',
+    'revision',
+    'owner_id',
+    'service_network_id',
+    'hostname',
+    'os',
+    'name',
+    'platform',
+    'public_key',
+    'link_secret',
+    'online',
+    'online_at',
+  ],
+  additionalProperties: false,
+} as const;
+export type Site = FromSchema<typeof siteSchema>;
+
+export const addSiteSchema = {
+  type: 'object',
+  properties: {
+    service_network_id: { type: 'string', maxLength: 64 },
+    name: { type: 'string', maxLength: 253 },
+    platform: { type: 'string', maxLength: 64 },
+    public_key: { type: 'string', pattern: WG_KEY_PATTERN },
+  },
+  additionalProperties: false,
+} as const;
+export type AddSite = FromSchema<typeof addSiteSchema>;
+
+export const updateSiteSchema = {
+  type: 'object',
+  properties: {
+    hostname: { type: 'string', maxLength: 253 },
+    os: { type: 'string', maxLength: 64 },
+    link_secret: { type: 'string', maxLength: 1024 },
+    revision: { type: 'integer', minimum: 0 },
+  },
+  additionalProperties: false,
+} as const;
+export type UpdateSite = FromSchema<typeof updateSiteSchema>;

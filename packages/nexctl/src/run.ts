@@ -5,6 +5,7 @@ import { DEFAULT_STATE_DIR } from '@nexodus/nexd/control';
 import { Command, CommanderError, Option } from 'commander';
 import { registerApiCommands } from './commands/api.js';
 import type { GlobalOptions } from './commands/context.js';
+import { registerInvitationCommands } from './commands/invitations.js';
 import { registerNexdCommands } from './commands/nexd.js';
 import { registerNexdSettingsCommands } from './commands/nexd-settings.js';
 import { registerResourceCommands } from './commands/resources.js';
@@ -97,6 +98,7 @@ export async function runNexctl(
   };
   registerApiCommands(program, { globals, write: io.stdout, login });
   registerResourceCommands(program, { globals, write: io.stdout, login });
+  registerInvitationCommands(program, { globals, write: io.stdout, login });
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return NEXCTL_EXIT_OK;

@@ -30,12 +30,15 @@ import { PoolCache } from './ipam.js';
 import { metricsRoutes } from './metrics.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventRoutes, resetOnlineAfterStart } from './routes/events.js';
-import { featureFlagRoutes } from './routes/fflags.js';
+import { featureFlagRoutes, featureFlags, type SwitchableFlag } from './routes/fflags.js';
 import { healthRoutes } from './routes/health.js';
+import { invitationRoutes } from './routes/invitations.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { regKeyRoutes } from './routes/reg-keys.js';
 import { securityGroupRoutes } from './routes/security-groups.js';
+import { serviceNetworkRoutes } from './routes/service-networks.js';
+import { siteRoutes } from './routes/sites.js';
 import { userRoutes } from './routes/users.js';
 import { vpcRoutes } from './routes/vpcs.js';
 import { defaultUiDir, uiRoutes } from './ui-hosting.js';
@@ -66,6 +69,8 @@ export interface BuildAppOptions {
   tombstoneGc?: { intervalMs: number; retentionMs: number } | false;
   /** Fastify server options for HTTPS (the CLI passes `{ https: { key, cert } }`). */
   https?: { key: Buffer | string; cert: Buffer | string };
+  /** Feature flags to switch (default: the original's, `sites` from NEXAPI_FFLAG_SITES=true). */
+  fflags?: Partial<Record<SwitchableFlag, boolean>>;
   /** DERP relay URLs announced to devices at `GET /.well-known/nexodus-relays` (see relay.ts). */
   relays?: string[];
 }
@@ -224,7 +229,11 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     await api.register(metadataRoutes, { ctx });
     await api.register(regKeyRoutes, { ctx });
     await api.register(securityGroupRoutes, { ctx });
-    await api.register(featureFlagRoutes);
+    const flags = featureFlags(opts.fflags ?? { sites: process.env.NEXAPI_FFLAG_SITES === 'true' });
+    await api.register(featureFlagRoutes, { flags });
+    await api.register(invitationRoutes, { ctx });
+    await api.register(serviceNetworkRoutes, { ctx, flags });
+    await api.register(siteRoutes, { ctx, flags });
     await api.register(eventRoutes, { ctx, bookmarkMs: opts.bookmarkMs ?? DEFAULT_BOOKMARK_MS });
   });
 

@@ -6,13 +6,18 @@ import type { ServerContext } from './context.js';
 import { ensureUserDefaults } from './defaults.js';
 import { NexError } from './errors.js';
 import type { Principal, UserPrincipal } from './principal.js';
-import { DEVICE_TOKEN_PREFIX, hashToken, REG_KEY_TOKEN_PREFIX } from './tokens.js';
+import { DEVICE_TOKEN_PREFIX, hashToken, REG_KEY_TOKEN_PREFIX, SITE_TOKEN_PREFIX } from './tokens.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /** Set instead of `principal` for a site's token, on the only routes it may call (SITE_ROUTES). */
+    site?: { siteId: string; ownerId: string };
   }
 }
+
+/** What a site token may call: its own site, read and update (the original's device-token scope for sites). */
+const SITE_ROUTES = new Set(['GET /api/sites/:id', 'PATCH /api/sites/:id']);
 
 export type VerifyUserToken = (token: string) => Promise<UserPrincipal | undefined>;
 
@@ -79,6 +84,19 @@ export function makeAuthHook(
     const h = req.headers.authorization;
     const m = typeof h === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(h) : null;
     if (!m?.[1]) throw unauthenticated('missing "Authorization: Bearer <token>" header');
+    if (m[1].startsWith(SITE_TOKEN_PREFIX)) {
+      const s = await ctx.db
+        .selectFrom('sites')
+        .select(['id', 'owner_id'])
+        .where('bearer_token_hash', '=', hashToken(m[1]))
+        .executeTakeFirst();
+      if (!s) throw unauthenticated('unknown site token (was the site deleted?)');
+      if (!SITE_ROUTES.has(`${req.method} ${req.routeOptions.url}`)) {
+        throw new NexError('NEX_ERR_FORBIDDEN', 'a site token may only read and update its own site');
+      }
+      req.site = { siteId: s.id, ownerId: s.owner_id };
+      return;
+    }
     const principal = await resolvePrincipal(ctx, verifyUser, m[1]);
     if (principal.kind === 'user') await ensureUserDefaults(ctx, principal);
     req.principal = principal;

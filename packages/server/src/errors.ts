@@ -17,6 +17,18 @@ export const ERRORS = {
     status: 400,
     doc: 'a path parameter is malformed (i.e. not a UUID); body `{"error":"path parameter invalid","field","reason"}`',
   },
+  NEX_ERR_FIELD_NOT_PRESENT: {
+    status: 400,
+    doc: 'a required field is missing; body `{"error":"field not present","field"}`',
+  },
+  NEX_ERR_FIELD_INVALID: {
+    status: 400,
+    doc: 'a field holds a value the operation refuses; body `{"error":"<why>","field"}`',
+  },
+  NEX_ERR_REFUSED: {
+    status: 400,
+    doc: 'the operation is refused in the current state; body `{"error":"operation not allowed","reason"}`',
+  },
   NEX_ERR_BAD_CIDR: { status: 400, doc: 'a CIDR or address is not valid for its purpose' },
   NEX_ERR_DEFAULT_VPC: { status: 400, doc: 'the default VPC or organization cannot be deleted' },
   NEX_ERR_POOL_EXHAUSTED: { status: 400, doc: "the VPC's address pool has no free address left" },
@@ -28,6 +40,10 @@ export const ERRORS = {
   NEX_ERR_FORBIDDEN: {
     status: 403,
     doc: 'the credential is valid but may not perform this operation; body `{"error":"operation not allowed","reason"}`',
+  },
+  NEX_ERR_FEATURE_DISABLED: {
+    status: 405,
+    doc: 'the feature flag of the route is off; body `{"error":"operation not allowed","reason"}`',
   },
   NEX_ERR_NOT_FOUND: {
     status: 404,
@@ -95,7 +111,13 @@ export class NexError extends Error {
         // The original writes `resource` only when it knows it (omitempty).
         return this.resource ? { error: 'not found', resource: this.resource } : { error: 'not found' };
       case 'NEX_ERR_FORBIDDEN':
+      case 'NEX_ERR_REFUSED':
+      case 'NEX_ERR_FEATURE_DISABLED':
         return { error: 'operation not allowed', reason: this.message };
+      case 'NEX_ERR_FIELD_NOT_PRESENT':
+        return { error: 'field not present', field: this.field ?? '' };
+      case 'NEX_ERR_FIELD_INVALID':
+        return { error: this.message, field: this.field ?? '' };
       case 'NEX_ERR_BAD_PATH_PARAM': {
         const body: ErrorBody = { error: 'path parameter invalid', field: this.field ?? 'id' };
         if (this.message) body.reason = this.message;
@@ -115,6 +137,10 @@ export class NexError extends Error {
 /** 404 for `resource` (i.e. `device`); the body is the original's `{"error":"not found","resource"}`. */
 export const notFound = (resource: string): NexError =>
   new NexError('NEX_ERR_NOT_FOUND', `${resource} not found`, { resource });
+
+/** 400 for a missing field (the original's `{"error":"field not present","field"}`). */
+export const fieldNotPresent = (field: string): NexError =>
+  new NexError('NEX_ERR_FIELD_NOT_PRESENT', `${field} is required`, { field });
 
 /** 400 for a malformed path parameter (the original's `{"error":"path parameter invalid","field"}`). */
 export const badPathParam = (field: string, reason?: string): NexError =>

@@ -5,6 +5,8 @@ import { createHash, randomBytes } from 'node:crypto';
 
 export const DEVICE_TOKEN_PREFIX = 'nexdt_';
 export const REG_KEY_TOKEN_PREFIX = 'nexrk_';
+/** A site's token: reads and updates only its own site (GET/PATCH /api/sites/{id}). */
+export const SITE_TOKEN_PREFIX = 'nexst_';
 /** 256 bits of randomness per token. */
 const TOKEN_BYTES = 32;
 

@@ -41,8 +41,10 @@ type Outcome = 'ok' | 401 | 403 | 404;
  * - admin: identity's admin API; our test users are not admins
  * - owner-kept: removing an organization's owner from it: never allowed (403 for the owner), the rest as
  *   user-obj (a foreign organization or user is a 404, tokens get the fixed 403)
+ * - invitee: accepting an invitation: only the invited user (a third user here, so every user cell is a 404,
+ *   the inviting owner's too); tokens get the fixed 403. Acceptance itself: invitations-sites.test.ts
  */
-type Rule = 'any' | 'user' | 'read' | 'user-obj' | 'self' | 'register' | 'admin' | 'owner-kept';
+type Rule = 'any' | 'user' | 'read' | 'user-obj' | 'self' | 'register' | 'admin' | 'owner-kept' | 'invitee';
 
 interface SideObjects {
   user: TestUser;
@@ -57,7 +59,17 @@ interface SideObjects {
   publicKey: string;
   sgId: string;
   regKeyId: string;
+  /** an invitation from the side's organization to a third user */
+  invitationId: string;
+  /** a service network without sites (deletable), and one with the side's site */
+  serviceNetworkId: string;
+  siteNetworkId: string;
+  siteId: string;
 }
+
+/** The third user every side invites, and a fourth that the create-invitation cells invite (before()). */
+let inviteeId = '';
+let newInviteeId = '';
 
 interface RouteSpec {
   rule: Rule;
@@ -192,6 +204,62 @@ const ROUTES: Record<string, RouteSpec> = {
     rule: 'self',
     target: (o) => ({ url: `/api/devices/${o.deviceId}/metadata` }),
   },
+  'GET /api/invitations': { rule: 'user', target: () => ({ url: '/api/invitations' }) },
+  'POST /api/invitations': {
+    rule: 'user-obj',
+    target: (o) => ({ url: '/api/invitations', body: { user_id: newInviteeId, organization_id: o.orgId } }),
+  },
+  'GET /api/invitations/:id': {
+    rule: 'user-obj',
+    target: (o) => ({ url: `/api/invitations/${o.invitationId}` }),
+  },
+  'DELETE /api/invitations/:id': {
+    rule: 'user-obj',
+    target: (o) => ({ url: `/api/invitations/${o.invitationId}` }),
+  },
+  'POST /api/invitations/:id/accept': {
+    rule: 'invitee',
+    target: (o) => ({ url: `/api/invitations/${o.invitationId}/accept` }),
+  },
+  'GET /api/service-networks': { rule: 'user', target: () => ({ url: '/api/service-networks' }) },
+  'POST /api/service-networks': {
+    rule: 'user-obj',
+    target: (o) => ({ url: '/api/service-networks', body: { organization_id: o.orgId } }),
+  },
+  'GET /api/service-networks/:id': {
+    rule: 'user-obj',
+    target: (o) => ({ url: `/api/service-networks/${o.serviceNetworkId}` }),
+  },
+  'PATCH /api/service-networks/:id': {
+    rule: 'user-obj',
+    target: (o) => ({ url: `/api/service-networks/${o.serviceNetworkId}`, body: { description: 'x' } }),
+  },
+  'DELETE /api/service-networks/:id': {
+    rule: 'user-obj',
+    target: (o) => ({ url: `/api/service-networks/${o.serviceNetworkId}` }),
+  },
+  'GET /api/service-networks/:id/sites': {
+    rule: 'user-obj',
+    target: (o) => ({ url: `/api/service-networks/${o.siteNetworkId}/sites` }),
+  },
+  'GET /api/ServiceNetworks/:id/sites': {
+    rule: 'user-obj',
+    target: (o) => ({ url: `/api/ServiceNetworks/${o.siteNetworkId}/sites` }),
+  },
+  'GET /api/sites': { rule: 'user', target: () => ({ url: '/api/sites' }) },
+  'POST /api/sites': {
+    rule: 'user-obj',
+    target: (o) => ({
+      url: '/api/sites',
+      body: { service_network_id: o.siteNetworkId, public_key: wgKey() },
+    }),
+  },
+  'GET /api/sites/:id': { rule: 'user-obj', target: (o) => ({ url: `/api/sites/${o.siteId}` }) },
+  'PATCH /api/sites/:id': {
+    rule: 'user-obj',
+    target: (o) => ({ url: `/api/sites/${o.siteId}`, body: { hostname: 'renamed' } }),
+  },
+  'DELETE /api/sites/:id': { rule: 'user-obj', target: (o) => ({ url: `/api/sites/${o.siteId}` }) },
   'GET /api/admin/users': { rule: 'admin', target: () => ({ url: '/api/admin/users' }) },
   'POST /api/admin/users': {
     rule: 'admin',
@@ -266,6 +334,8 @@ function expected(rule: Rule, who: PrincipalKind, side: Side): Outcome {
       return user ? 403 : 401;
     case 'owner-kept':
       return user ? (own ? 403 : 404) : 403;
+    case 'invitee':
+      return user ? 404 : 403;
     default: {
       const never: never = rule;
       throw new Error(`unknown rule ${never}`);
@@ -285,9 +355,11 @@ for (const engine of ENGINES) {
     let unusedKey: string;
     let shared: { a: SideObjects; b: SideObjects };
     before(async () => {
-      t = await createTestApp(engine);
+      t = await createTestApp(engine, { fflags: { sites: true } });
       alice = await newUser(t);
       bob = await newUser(t);
+      inviteeId = (await newUser(t)).id;
+      newInviteeId = (await newUser(t)).id;
       base = await t.app.listen({ port: 0, host: '127.0.0.1' });
       const used = await send(alice.headers, 'POST', '/api/reg-keys', { vpc_id: alice.id, single_use: true });
       usedKey = used.json.bearer_token;
@@ -331,7 +403,19 @@ for (const engine of ENGINES) {
       await ok(send(h, 'PUT', `/api/devices/${dev.id}/metadata/m`, { v: 1 }));
       const sg = await ok(send(h, 'POST', '/api/security-groups', { vpc_id: u.id, description: 'cell' }));
       const key = await ok(send(h, 'POST', '/api/reg-keys', { vpc_id: u.id }));
+      const invitation = await ok(
+        send(h, 'POST', '/api/invitations', { user_id: inviteeId, organization_id: org.id }),
+      );
+      const net = await ok(send(h, 'POST', '/api/service-networks', { organization_id: org.id }));
+      const siteNet = await ok(send(h, 'POST', '/api/service-networks', { organization_id: org.id }));
+      const site = await ok(
+        send(h, 'POST', '/api/sites', { service_network_id: siteNet.id, public_key: wgKey() }),
+      );
       return {
+        invitationId: invitation.id,
+        serviceNetworkId: net.id,
+        siteNetworkId: siteNet.id,
+        siteId: site.id,
         user: u,
         vpcId: u.id,
         orgId: org.id,
@@ -417,6 +501,10 @@ for (const engine of ENGINES) {
                 other.sgId,
                 other.regKeyId,
                 other.extraVpcId,
+                other.invitationId,
+                other.serviceNetworkId,
+                other.siteNetworkId,
+                other.siteId,
               ];
               for (const id of ids) {
                 if (text.includes(id)) failures.push(`${who} on ${s}: the list shows the other side's ${id}`);

@@ -11,7 +11,7 @@ import { type ApiCommandContext, ApiCommandError, withApi } from './api.js';
 /** The nexctl version (the package's; the same numbering as nexd). */
 export const NEXCTL_VERSION = '0.1.0';
 
-const idOf = (positional: string | undefined, flag: string | undefined, name: string): string => {
+export const idOf = (positional: string | undefined, flag: string | undefined, name: string): string => {
   const id = positional ?? flag;
   if (!id) throw new ApiCommandError(`give the ${name} id as an argument or with --${name}-id`);
   return id;
@@ -37,7 +37,7 @@ export function parseRule(text: string): SecurityRule {
 
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
-function show<T>(ctx: ApiCommandContext, value: T | T[], columns: Column<T>[]): void {
+export function show<T>(ctx: ApiCommandContext, value: T | T[], columns: Column<T>[]): void {
   if (ctx.globals().output === 'json') ctx.write(formatJson(value));
   else ctx.write(formatTable(Array.isArray(value) ? value : [value], columns));
 }

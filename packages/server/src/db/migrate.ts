@@ -4,10 +4,12 @@ import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'k
 import { identityMigrations } from '../identity/index.js';
 import { coreMigration0002 } from './migrations/0002_core.js';
 import { coreMigration0003 } from './migrations/0003_user_profiles.js';
+import { coreMigration0004 } from './migrations/0004_invitations_sites.js';
 
 export const coreMigrations: Record<string, Migration> = {
   '0002_core': coreMigration0002,
   '0003_user_profiles': coreMigration0003,
+  '0004_invitations_sites': coreMigration0004,
 };
 
 /** Brings the schema to the latest version. Throws with the failing migration's name. */

@@ -120,7 +120,70 @@ export interface UserProfilesTable {
   picture: string;
 }
 
+/** A member of an organization other than its owner (the owner is organizations.owner_id, role `owner`). */
+export interface OrganizationMembersTable {
+  organization_id: string;
+  user_id: string;
+  /** JSON string array, i.e. `["member"]` */
+  roles: string;
+  created_at: string;
+}
+
+/** An invitation into an organization: for a user (user_id) or an e-mail address (a login name). */
+export interface InvitationsTable {
+  id: string;
+  organization_id: string;
+  user_id: string | null;
+  email: string | null;
+  /** the inviting user (an owner of the organization) */
+  from_id: string;
+  /** JSON string array */
+  roles: string;
+  expires_at: string;
+  created_at: string;
+}
+
+export interface ServiceNetworksTable {
+  id: string;
+  organization_id: string;
+  description: string;
+  revision: number;
+  created_at: string;
+}
+
+export interface SitesTable {
+  id: string;
+  owner_id: string;
+  service_network_id: string;
+  /** the service network's organization, copied for lookups */
+  organization_id: string;
+  public_key: string;
+  name: string;
+  platform: string;
+  hostname: string;
+  os: string;
+  link_secret: string;
+  /** SHA-256 hex of the site's bearer token */
+  bearer_token_hash: string;
+  bearer_token: string;
+  online: number;
+  online_at: string | null;
+  revision: number;
+  created_at: string;
+}
+
+/** The revision counter of a table without a VPC (service_networks, sites). */
+export interface TableRevisionsTable {
+  name: string;
+  revision: number;
+}
+
 export interface CoreTables {
+  table_revisions: TableRevisionsTable;
+  organization_members: OrganizationMembersTable;
+  invitations: InvitationsTable;
+  service_networks: ServiceNetworksTable;
+  sites: SitesTable;
   organizations: OrganizationsTable;
   vpcs: VpcsTable;
   vpc_revisions: VpcRevisionsTable;

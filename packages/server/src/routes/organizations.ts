@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// /api/organizations: a user's organizations (the default one has the user's id), listed by name.
+// /api/organizations: a user's organizations (the default one has the user's id), listed by name: those the
+// user owns and those an accepted invitation made them a member of (membership.ts).
 import { randomUUID } from 'node:crypto';
 import {
   type AddOrganization,
@@ -14,19 +15,23 @@ import { principalOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { uniqueViolation } from '../db/constraints.js';
 import { badPathParam, NexError, notFound } from '../errors.js';
+import { membersOf, organizationIdsOf, roleIn } from '../membership.js';
 import { byText } from '../order.js';
 import type { Principal } from '../principal.js';
 import { organizationView } from '../views.js';
 import { arrayOf, idParams, responses } from './route-schemas.js';
 import { loadUser } from './users.js';
 
-async function readableOrg(ctx: ServerContext, p: Principal, id: string) {
+/** An organization the principal may read: a user's own or one they are a member of; a token's VPC's. */
+export async function readableOrg(ctx: ServerContext, p: Principal, id: string) {
   if (!isUuid(id)) throw badPathParam('id');
   const org = await ctx.db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
   if (!org) throw notFound('organization');
-  if (p.kind === 'user' ? org.owner_id !== p.userId : org.id !== (await vpcOrg(ctx, p.vpcId))) {
-    throw notFound('organization');
-  }
+  const ok =
+    p.kind === 'user'
+      ? (await roleIn(ctx, org, p.userId)) !== undefined
+      : org.id === (await vpcOrg(ctx, p.vpcId));
+  if (!ok) throw notFound('organization');
   return org;
 }
 
@@ -48,8 +53,10 @@ export async function organizationRoutes(app: FastifyInstance, opts: { ctx: Serv
     async (req) => {
       const p = principalOf(req);
       let q = ctx.db.selectFrom('organizations').selectAll();
-      if (p.kind === 'user') q = q.where('owner_id', '=', p.userId);
-      else q = q.where('id', '=', (await vpcOrg(ctx, p.vpcId)) ?? '');
+      if (p.kind === 'user') {
+        const ids = await organizationIdsOf(ctx, p.userId);
+        q = q.where('id', 'in', ids.length > 0 ? ids : ['']);
+      } else q = q.where('id', '=', (await vpcOrg(ctx, p.vpcId)) ?? '');
       const rows = (await q.execute()).sort(
         byText(
           (r) => r.name,
@@ -106,6 +113,8 @@ export async function organizationRoutes(app: FastifyInstance, opts: { ctx: Serv
       const p = principalOf(req);
       requireUser(p);
       const org = await readableOrg(ctx, p, req.params.id);
+      // Members see the organization, only its owner deletes it.
+      if (org.owner_id !== p.userId) throw notFound('organization');
       if (org.id === p.userId) {
         throw new NexError('NEX_ERR_DEFAULT_VPC', 'the default organization cannot be deleted');
       }
@@ -128,18 +137,48 @@ export async function organizationRoutes(app: FastifyInstance, opts: { ctx: Serv
     },
   );
 
-  // Members (models.UserOrganization): an organization's only member is its owner, with the role `owner`.
+  // Members (models.UserOrganization): the owner (role `owner`) and those who accepted an invitation.
   const members = async (p: Principal, orgId: string): Promise<UserOrganization[]> => {
     requireUser(p);
     const org = await readableOrg(ctx, p, orgId);
-    const user = await loadUser(ctx, p.userId, p.username);
-    return [{ organization_id: org.id, user_id: p.userId, roles: ['owner'], user }];
+    const list = await membersOf(ctx, org);
+    return Promise.all(
+      list.map(async (m) => ({
+        organization_id: org.id,
+        user_id: m.userId,
+        roles: m.roles,
+        user: await loadUser(ctx, m.userId, m.username),
+      })),
+    );
   };
   const memberParams = {
     type: 'object',
     properties: { id: { type: 'string', maxLength: 64 }, uid: { type: 'string', maxLength: 256 } },
     required: ['id', 'uid'],
   } as const;
+
+  /**
+   * Removes `uid` from the organization: an owner removes anyone but the organization's owner (who cannot be
+   * left without it), a member removes only themselves (leaving). Anyone else: 404, existence never leaks.
+   */
+  const removeMember = async (p: Principal, orgId: string, uid: string): Promise<void> => {
+    requireUser(p);
+    const org = await readableOrg(ctx, p, orgId);
+    const userId = uid === 'me' ? p.userId : uid;
+    const target = (await membersOf(ctx, org)).find((m) => m.userId === userId);
+    if (!target) throw notFound('user');
+    if (userId === org.owner_id) {
+      throw new NexError('NEX_ERR_FORBIDDEN', 'the owner of an organization cannot be removed from it');
+    }
+    if (userId !== p.userId && (await roleIn(ctx, org, p.userId)) !== 'owner') {
+      throw new NexError('NEX_ERR_FORBIDDEN', 'only an owner of the organization may remove other members');
+    }
+    await ctx.db
+      .deleteFrom('organization_members')
+      .where('organization_id', '=', org.id)
+      .where('user_id', '=', userId)
+      .execute();
+  };
 
   app.get<{ Params: { id: string } }>(
     '/api/organizations/:id/users',
@@ -157,15 +196,12 @@ export async function organizationRoutes(app: FastifyInstance, opts: { ctx: Serv
     },
   );
 
-  // The owner cannot leave its own organization (it would be left without members).
   app.delete<{ Params: { id: string; uid: string } }>(
     '/api/organizations/:id/users/:uid',
     { schema: { params: memberParams } },
-    async (req) => {
-      const p = principalOf(req);
-      const m = (await members(p, req.params.id)).find((x) => x.user_id === req.params.uid);
-      if (!m) throw notFound('user');
-      throw new NexError('NEX_ERR_FORBIDDEN', 'the owner of an organization cannot be removed from it');
+    async (req, reply) => {
+      await removeMember(principalOf(req), req.params.id, req.params.uid);
+      return reply.code(204).send();
     },
   );
 
@@ -183,12 +219,12 @@ export async function organizationRoutes(app: FastifyInstance, opts: { ctx: Serv
         },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const p = principalOf(req);
       requireUser(p);
-      if (req.params.id !== p.userId && req.params.id !== 'me') throw notFound('user');
-      await readableOrg(ctx, p, req.params.organization);
-      throw new NexError('NEX_ERR_FORBIDDEN', 'the owner of an organization cannot be removed from it');
+      if (!isUuid(req.params.organization)) throw badPathParam('organization');
+      await removeMember(p, req.params.organization, req.params.id);
+      return reply.code(204).send();
     },
   );
 }

@@ -20,3 +20,12 @@ export const idParams = {
 } as const;
 
 export const arrayOf = <S>(items: S) => ({ type: 'array', items }) as const;
+
+/**
+ * The schema for serialization in its property order: fast-json-stringify writes `required` properties
+ * first, so objects whose optional fields sit between required ones (the original's struct order) drop it.
+ */
+export function inOrder<S extends { required?: readonly string[] }>(schema: S): Omit<S, 'required'> {
+  const { required: _r, ...rest } = schema;
+  return rest;
+}

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// /api/users: who the token acts for (`me`), and the users a user can see. Users see only themselves here: an
-// organization has one member, its owner (no invitations have been accepted into it).
+// /api/users: who the token acts for (`me`), and the users a user can see: themselves and the members of the
+// organizations they belong to (owners and those who accepted an invitation). Tokens see their owner only.
 import { type User, userSchema } from '@nexodus/api';
 import type { FastifyInstance } from 'fastify';
 import { isUuid } from '../access.js';
 import { principalOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { badPathParam, notFound } from '../errors.js';
+import { membersOf, organizationIdsOf } from '../membership.js';
+import { byText } from '../order.js';
 import type { Principal } from '../principal.js';
 import { arrayOf, idParams, responses } from './route-schemas.js';
 
@@ -28,18 +30,46 @@ export async function userRoutes(
     me(principalOf(req)),
   );
 
-  app.get('/api/users', { schema: { response: responses(200, arrayOf(userSchema)) } }, async (req) => [
-    await me(principalOf(req)),
-  ]);
+  /** Me first, then the other members of my organizations by username. */
+  const visible = async (p: Principal): Promise<User[]> => {
+    const self = await me(p);
+    if (p.kind !== 'user') return [self];
+    const others = new Map<string, string>();
+    for (const orgId of await organizationIdsOf(opts.ctx, p.userId)) {
+      const org = await opts.ctx.db
+        .selectFrom('organizations')
+        .selectAll()
+        .where('id', '=', orgId)
+        .executeTakeFirst();
+      if (!org) continue;
+      for (const m of await membersOf(opts.ctx, org))
+        if (m.userId !== self.id) others.set(m.userId, m.username);
+    }
+    const rest = [...others]
+      .sort(
+        byText(
+          ([, name]) => name,
+          ([id]) => id,
+        ),
+      )
+      .map(([id, name]) => loadUser(opts.ctx, id, name));
+    return [self, ...(await Promise.all(rest))];
+  };
+
+  app.get('/api/users', { schema: { response: responses(200, arrayOf(userSchema)) } }, async (req) =>
+    visible(principalOf(req)),
+  );
 
   app.get<{ Params: { id: string } }>(
     '/api/users/:id',
     { schema: { params: idParams, response: responses(200, userSchema) } },
     async (req) => {
-      const u = await me(principalOf(req));
-      if (req.params.id === 'me' || req.params.id === u.id) return u;
+      const p = principalOf(req);
+      if (req.params.id === 'me') return me(p);
       if (!isUuid(req.params.id)) throw badPathParam('id');
-      throw notFound('user');
+      const u = (await visible(p)).find((x) => x.id === req.params.id);
+      if (!u) throw notFound('user');
+      return u;
     },
   );
 }

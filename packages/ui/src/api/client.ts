@@ -22,7 +22,7 @@ import type {
 import { parseWatchStream } from '@nexodus/api/watch';
 import { errorFromBody } from './errors.js';
 
-/** The original Nexodus's invitation (models.Invitation); served once the invitations routes exist. */
+/** The original Nexodus's invitation (models.Invitation), as GET /api/invitations lists it. */
 export interface Invitation {
   id: string;
   organization_id: string;

@@ -3,6 +3,7 @@
 // /api/invitations contract).
 import { ApiError } from '@nexodus/api/errors';
 import { useState } from 'react';
+import type { Invitation } from '../api/client.js';
 import { useAnswerInvitation, useInvitations, useInvite, useMe, useOrganizations } from '../api/hooks.js';
 import { ErrorNote, fieldError } from '../components/ErrorNote.js';
 import { Field } from '../components/Field.js';
@@ -26,13 +27,16 @@ export function InvitationsPage() {
       v.includes('@') ? { organization_id: orgId, email: v } : { organization_id: orgId, user_id: v },
     );
   };
-  // A service without the invitations routes answers the list with a plain 404 (no `resource`).
+  // An older service without the invitations routes answers the list with a plain 404 (no `resource`).
   const unsupported =
     list.error instanceof ApiError &&
     list.error.status === 404 &&
     !('resource' in list.error && list.error.resource);
-  const mine = (list.data ?? []).filter((i) => i.user_id === me.data?.id);
-  const sent = (list.data ?? []).filter((i) => i.user_id !== me.data?.id);
+  // For me: addressed to my id, or to my login name as e-mail before my account existed.
+  const forMe = (i: Invitation) =>
+    i.user_id === me.data?.id || (i.user_id === undefined && i.email === me.data?.username);
+  const mine = (list.data ?? []).filter(forMe);
+  const sent = (list.data ?? []).filter((i) => !forMe(i));
   return (
     <section aria-labelledby="inv-h">
       <h1 id="inv-h">Invitations</h1>
@@ -50,7 +54,8 @@ export function InvitationsPage() {
             const name = i.organization?.name ?? i.organization_id;
             return (
               <li key={i.id} className="card">
-                {i.from?.username ?? 'Someone'} invites you to <strong>{name}</strong>.{' '}
+                {i.from?.username ?? 'Someone'} invites you to <strong>{name}</strong>
+                {i.roles?.includes('owner') ? ' as an owner' : ''}.{' '}
                 <button type="button" onClick={() => answer.mutate({ id: i.id, accept: true })}>
                   Accept invitation to {name}
                 </button>{' '}
