@@ -21,7 +21,9 @@ import { findKubeBinaries } from '../test/e2e/lib/kube/control-plane.js';
 import { exec, Lab } from '../test/e2e/lib/netns.js';
 
 const USAGE = 'usage: npm run demo -- 1|2|3   (the scenario demo to run; needs root)';
-const WATCH_MS = 8_000;
+/** How long to follow the client's log at most, and how many of its pages to show. */
+const WATCH_MS = 40_000;
+const WATCH_PAGES = 10;
 
 function fail(message: string): never {
   console.error(`demo: ${message}`);
@@ -30,14 +32,14 @@ function fail(message: string): never {
 
 const say = (text: string) => console.log(`\n== ${text}`);
 
-/** Prints the client Pod's new log lines for `ms` (demo 2 and 3: what `kubectl logs -f demo2-client` shows). */
+/** Prints the client Pod's pages as they come, up to WATCH_PAGES or `ms` (what `kubectl logs -f demo2-client` shows). */
 async function followClient(site: DemoSite, ms: number): Promise<number> {
   let printed = 0;
   const end = Date.now() + ms;
-  while (Date.now() < end) {
+  while (Date.now() < end && printed < WATCH_PAGES) {
     const pages = pagesIn(await site.clientLog(DEMO2_NS));
-    for (const p of pages.slice(printed)) console.log(`Hello from ${p}`);
-    printed = pages.length;
+    for (const p of pages.slice(printed, WATCH_PAGES)) console.log(`Hello from ${p}`);
+    printed = Math.min(pages.length, WATCH_PAGES);
     await sleep(500);
   }
   return printed;
@@ -119,7 +121,7 @@ if (!findKubeBinaries()) {
   );
 }
 
-const lab = await Lab.create('demo');
+const lab = await Lab.create('dmo');
 let interrupted = false;
 process.once('SIGINT', () => {
   interrupted = true;
