@@ -21,50 +21,33 @@
 // --rounds R (3), --connections N (1000), --quick (1 s, 1 round, 100 connections, to check it runs).
 // Last line:
 //   min_ratio=<x> conn_per_s=<n> p99_ms=<x> rss_idle_mb=<n> rss_peak_mb=<n>
-import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { NexdIn } from '../test/e2e/lib/agent-lab.js';
-import { exec, Lab, type Ns, type Proc, waitFor } from '../test/e2e/lib/netns.js';
+import { Lab, type Ns, waitFor } from '../test/e2e/lib/netns.js';
 import {
   type IperfOptions,
   type IperfResult,
   referencePair,
   runIperfClient,
-  startIperfServer,
   TUNNEL4,
 } from '../test/e2e/lib/reference-pair.js';
 import { rootSkipReason } from '../test/e2e/lib/root.js';
 import { findTestPeerBin } from '../test/e2e/lib/test-peers.js';
-import { WireGuardGo, wgKeyPair } from '../test/e2e/lib/wireguard-go.js';
+import {
+  connectionSetup,
+  echoServer,
+  nexdDropCounters,
+  OURS,
+  PORTS,
+  type Setup,
+  socketBufferSysctls,
+  testbedTopology,
+  udpSockets,
+} from '../test/e2e/lib/testbed.js';
 import { cpuSeconds, peakRssMiB, rssMiB } from './proc-status.js';
-
-const PROBE = join(dirname(fileURLToPath(import.meta.url)), 'testbed', 'conn-probe.ts');
-/** What the issue asks of the peer's UDP sockets (wireguard-go's own socketBufferSize is 7 MiB). */
-const SOCKET_BUFFER_BYTES = 7 * 1024 * 1024;
-const OURS = { o4: '10.88.0.1', p4: '10.88.0.2', len: 24, underO: '198.18.88.1', underP: '198.18.88.2' };
-const PORTS = {
-  wg: 51820,
-  iperfIngress: 5201, // our ingress rule, on the tunnel side
-  iperfBehindIngress: 5301, // iperf3 -s in o, where the ingress rule dials
-  iperfEgress: 5202, // our egress rule, on o's loopback
-  iperfPeer: 5201, // iperf3 -s in p (and in the reference's b)
-  echoIngress: 7001,
-  echoBehindIngress: 7101,
-  echoEgress: 7002,
-  echoPeer: 7007,
-} as const;
 
 type Mode = 'fwd' | 'rev' | 'p4';
 const MODES: Record<Mode, IperfOptions> = { fwd: {}, rev: { reverse: true }, p4: { parallel: 4 } };
-
-interface Setup {
-  perSecond: number;
-  p50: number;
-  p99: number;
-}
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -72,52 +55,6 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 const gbit = (bps: number) => (bps / 1e9).toFixed(2);
-
-/** Sets the socket buffer maxima in `ns`; returns what is in force (a child namespace may refuse to set them). */
-async function socketBufferSysctls(ns: Ns): Promise<string> {
-  const out: string[] = [];
-  for (const key of ['net.core.rmem_max', 'net.core.wmem_max']) {
-    const set = await exec(ns, 'sysctl', ['-w', `${key}=${SOCKET_BUFFER_BYTES}`], { check: false });
-    const now = (await exec(ns, 'sysctl', ['-n', key])).stdout.trim();
-    out.push(
-      `${key}=${now}${set.code === 0 ? '' : ` (setting ${SOCKET_BUFFER_BYTES} refused: ${set.stderr.trim().split(': ').pop()})`}`,
-    );
-  }
-  return out.join(', ');
-}
-
-/** The echo half of conn-probe.ts in `ns` on `port`, once it listens. */
-async function echoServer(lab: Lab, ns: Ns, port: number): Promise<Proc> {
-  const p = lab.spawn(ns, process.execPath, ['--import', 'tsx', PROBE, 'echo', String(port)]);
-  await waitFor(
-    `echo server on ${port}`,
-    () => {
-      if (p.exit !== undefined) throw new Error(`echo server exited: ${p.stderr}`);
-      return p.stdout.includes('listening') ? true : undefined;
-    },
-    20_000,
-  );
-  return p;
-}
-
-/** `n` sequential connect + 1-byte echo + close from `ns` to host:port. */
-async function connectionSetup(ns: Ns, host: string, port: number, n: number): Promise<Setup> {
-  const r = await exec(
-    ns,
-    process.execPath,
-    ['--import', 'tsx', PROBE, 'dial', host, String(port), String(n)],
-    {
-      timeoutMs: 30_000 + n * 100,
-    },
-  );
-  const { ms, wallMs } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number[]; wallMs: number };
-  const s = [...ms].sort((a, b) => a - b);
-  return {
-    perSecond: (n * 1000) / wallMs,
-    p50: s[Math.floor(n * 0.5)]!,
-    p99: s[Math.min(n - 1, Math.floor(n * 0.99))]!,
-  };
-}
 
 /** One iperf3 run; with `pid`, also that process's CPU share (of one core) over the run. */
 async function iperf(ns: Ns, dst: string, port: number, seconds: number, mode: Mode, pid?: number) {
@@ -131,78 +68,6 @@ async function iperf(ns: Ns, dst: string, port: number, seconds: number, mode: M
     cpu = (c1.user - c0.user + c1.sys - c0.sys) / wall;
   }
   return { ...r, cpu };
-}
-
-/** Our side: modern wireguard-go in p, nexd proxy --wg-config in o with the four rules. */
-async function ourTopology(lab: Lab, wgBin: string) {
-  const o = await lab.netns('tbo');
-  const p = await lab.netns('tbp');
-  await lab.veth({ ns: o, addrs: [`${OURS.underO}/30`] }, { ns: p, addrs: [`${OURS.underP}/30`] });
-  const sysctls = { o: await socketBufferSysctls(o), p: await socketBufferSysctls(p) };
-  const ours = await wgKeyPair();
-  const wg = await WireGuardGo.start(lab, p, {
-    bin: wgBin,
-    addresses: [`${OURS.p4}/${OURS.len}`],
-    peers: [
-      {
-        publicKey: ours.publicKey,
-        endpoint: { address: OURS.underO, port: PORTS.wg },
-        allowedIps: [`${OURS.o4}/32`],
-      },
-    ],
-  });
-  const file = join(lab.tempDir('wgconf'), 'wg0.conf');
-  writeFileSync(
-    file,
-    [
-      '[Interface]',
-      `PrivateKey = ${ours.privateKey}`,
-      `Address = ${OURS.o4}/${OURS.len}`,
-      `ListenPort = ${PORTS.wg}`,
-      '',
-      '[Peer]',
-      `PublicKey = ${wg.publicKey}`,
-      `Endpoint = ${OURS.underP}:${wg.listenPort}`,
-      `AllowedIPs = ${OURS.p4}/32`,
-      '',
-    ].join('\n'),
-  );
-  const servers = [
-    await startIperfServer(lab, o, PORTS.iperfBehindIngress),
-    await startIperfServer(lab, p, PORTS.iperfPeer),
-    await echoServer(lab, o, PORTS.echoBehindIngress),
-    await echoServer(lab, p, PORTS.echoPeer),
-  ];
-  const nexd = await NexdIn.startIn(lab, o, 'tbnexd', {
-    globals: ['--wg-config', file, '--health-addr', '127.0.0.1:9464'],
-    args: [
-      'proxy',
-      '--ingress',
-      `tcp:${PORTS.iperfIngress}:127.0.0.1:${PORTS.iperfBehindIngress}`,
-      '--ingress',
-      `tcp:${PORTS.echoIngress}:127.0.0.1:${PORTS.echoBehindIngress}`,
-      '--egress',
-      `tcp:${PORTS.iperfEgress}:${OURS.p4}:${PORTS.iperfPeer}`,
-      '--egress',
-      `tcp:${PORTS.echoEgress}:${OURS.p4}:${PORTS.echoPeer}`,
-    ],
-  });
-  const pid = nexd.child.proc.pid!;
-  return { o, p, wg, nexd, pid, servers, sysctls };
-}
-
-/** Non-zero WireGuard drop counters from nexd's /metrics (the health server in o). */
-async function nexdDrops(o: Ns): Promise<string> {
-  const r = await exec(o, 'curl', ['-sS', '--max-time', '5', 'http://127.0.0.1:9464/metrics'], {
-    check: false,
-  });
-  if (r.code !== 0) return `(no /metrics: ${r.stderr.trim()})`;
-  const counters = r.stdout.split('\n').filter((l) => /^nexd_wireguard_(send|receive)_drops_total\{/.test(l));
-  if (counters.length === 0) return '(not on /metrics)';
-  const nonZero = counters
-    .filter((l) => !/ 0$/.test(l))
-    .map((l) => l.replace(/^nexd_wireguard_(send|receive)_drops_total\{reason="(\w+)"\} /, '$1.$2='));
-  return nonZero.length > 0 ? nonZero.join(' ') : `none (all ${counters.length} counters 0)`;
 }
 
 async function main(): Promise<void> {
@@ -241,7 +106,7 @@ async function main(): Promise<void> {
   console.log(`peer: ${wgBin}`);
   const lab = await Lab.create('tbd');
   try {
-    const t = await ourTopology(lab, wgBin);
+    const t = await testbedTopology(lab, wgBin);
     const ref = await referencePair(lab, 'tbr', {
       wireguardGo: wgBin,
       prepareNs: async (ns) => void (await socketBufferSysctls(ns)),
@@ -337,7 +202,14 @@ async function main(): Promise<void> {
     console.log(
       `nexd RSS: idle ${rssIdle.toFixed(1)} MiB, peak (VmHWM) ${rssPeak.toFixed(1)} MiB, after the run ${rssAfter.toFixed(1)} MiB`,
     );
-    console.log(`nexd WireGuard drops: ${await nexdDrops(t.o)}`);
+    const drops = Object.entries(await nexdDropCounters(t.o));
+    const nonZero = drops.filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`);
+    console.log(`nexd WireGuard drops: ${nonZero.join(' ') || `none (all ${drops.length} counters 0)`}`);
+    console.log('UDP sockets at the end (ss -m; dropped = the socket receive buffer overflowed):');
+    console.log(`  nexd (o):         ${await udpSockets(t.o, PORTS.wg)}`);
+    console.log(`  wireguard-go (p): ${await udpSockets(t.p, t.wg.listenPort)}`);
+    console.log(`  reference a:      ${await udpSockets(ref.a.ns, ref.a.wg.listenPort)}`);
+    console.log(`  reference b:      ${await udpSockets(ref.b.ns, ref.b.wg.listenPort)}`);
     console.log(
       `load average after the run: ${loadavg()
         .map((x) => x.toFixed(2))

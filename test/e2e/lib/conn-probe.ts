@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The connection-setup probe of bench/testbed.bench.ts, run inside a lab namespace (`ip netns exec NS node
-// --import tsx bench/testbed/conn-probe.ts ...`), since a namespace is chosen per process:
+// The connection-setup probe of testbed.ts (bench:testbed and its e2e test), run inside a lab namespace
+// (`ip netns exec NS node --import tsx test/e2e/lib/conn-probe.ts ...`), since a namespace is chosen per
+// process:
 //   echo PORT            a TCP echo server on every address; prints `listening` once it is
 //   dial HOST PORT N     N sequential connections, each: connect, send 1 byte, wait for its echo, close;
 //                        prints one JSON line { ms: [...], wallMs } (ms: connect() to the echo, per connection)
