@@ -119,7 +119,7 @@ async function main(): Promise<void> {
     );
     if (granted)
       console.log(
-        `nexd UDP socket: rcvbuf ${granted.recvBufferBytes}, sndbuf ${granted.sendBufferBytes} (asked ${granted.requested})`,
+        `nexd UDP socket: asked ${granted.requested} with SO_RCVBUF/SO_SNDBUF (capped at rmem_max/wmem_max), getsockopt says rcvbuf ${granted.recvBufferBytes}, sndbuf ${granted.sendBufferBytes} (doubled); wireguard-go as root uses SO_RCVBUFFORCE for 7 MiB`,
       );
 
     // The tunnel is up once one echo comes back through it (the first dial waits out the handshake).
@@ -205,7 +205,9 @@ async function main(): Promise<void> {
     const drops = Object.entries(await nexdDropCounters(t.o));
     const nonZero = drops.filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`);
     console.log(`nexd WireGuard drops: ${nonZero.join(' ') || `none (all ${drops.length} counters 0)`}`);
-    console.log('UDP sockets at the end (ss -m; dropped = the socket receive buffer overflowed):');
+    console.log(
+      "UDP sockets at the end (ss -m: rb/tb are the kernel's doubled figures, twice the usable size; dropped = the receive buffer overflowed):",
+    );
     console.log(`  nexd (o):         ${await udpSockets(t.o, PORTS.wg)}`);
     console.log(`  wireguard-go (p): ${await udpSockets(t.p, t.wg.listenPort)}`);
     console.log(`  reference a:      ${await udpSockets(ref.a.ns, ref.a.wg.listenPort)}`);
