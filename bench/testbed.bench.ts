@@ -204,7 +204,9 @@ async function main(): Promise<void> {
     );
     const drops = Object.entries(await nexdDropCounters(t.o));
     const nonZero = drops.filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`);
-    console.log(`nexd WireGuard drops: ${nonZero.join(' ') || `none (all ${drops.length} counters 0)`}`);
+    console.log(
+      `nexd drops (WireGuard send/receive, netstack): ${nonZero.join(' ') || `none (all ${drops.length} counters 0)`}`,
+    );
     console.log(
       "UDP sockets at the end (ss -m: rb/tb are the kernel's doubled figures, twice the usable size; dropped = the receive buffer overflowed):",
     );

@@ -60,7 +60,10 @@ describe('nexd proxy --wg-config against the modern wireguard-go (GSO/GRO)', { s
 
   test("nexd dropped nothing for a reason a healthy path never has (the peer's GRO/GSO datagrams decrypt)", async () => {
     const d = await nexdDropCounters(t.o);
-    assert.ok('send.noRoute' in d && 'receive.decrypt' in d, 'both directions are on /metrics');
+    assert.ok(
+      'send.noRoute' in d && 'receive.decrypt' in d && 'netstack.backlog' in d,
+      'all three on /metrics',
+    );
     const never = [
       'receive.malformed',
       'receive.decrypt',
@@ -73,6 +76,8 @@ describe('nexd proxy --wg-config against the modern wireguard-go (GSO/GRO)', { s
       'send.socketTooBig',
       'send.socketRefused',
       'send.noSocket',
+      'netstack.malformed',
+      'netstack.unsupported',
     ];
     assert.deepEqual(
       never.filter((k) => d[k] !== 0).map((k) => `${k}=${d[k]}`),

@@ -169,6 +169,7 @@ describe('Tunnel: WireGuard + netstack pair on loopback', () => {
     assert.match(text, new RegExp(`nexd_wireguard_send_drops_total\\{reason="noRoute"\\} ${before + 1}\n`));
     assert.match(text, /nexd_wireguard_send_drops_total\{reason="stagedOverflow"\} 0\n/);
     assert.match(text, /nexd_wireguard_receive_drops_total\{reason="unknownIndex"\} \d+\n/);
+    assert.match(text, /nexd_netstack_drops_total\{reason="txQueueFull"\} 0\n/);
     await flow.close();
   });
 

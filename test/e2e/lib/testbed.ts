@@ -164,13 +164,15 @@ export async function udpSockets(ns: Ns, port: number): Promise<string> {
 }
 
 /**
- * nexd's WireGuard drop counters from its /metrics (the health server in `o`), keyed `send.<reason>` and
- * `receive.<reason>`. Throws when /metrics does not answer or has none of them.
+ * nexd's drop counters from its /metrics (the health server in `o`), keyed `send.<reason>` and
+ * `receive.<reason>` (the WireGuard engine) and `netstack.<reason>`. Throws when /metrics does not answer or has none of them.
  */
 export async function nexdDropCounters(o: Ns): Promise<Record<string, number>> {
   const r = await exec(o, 'curl', ['-sS', '--max-time', '5', 'http://127.0.0.1:9464/metrics']);
   const out: Record<string, number> = {};
-  for (const m of r.stdout.matchAll(/^nexd_wireguard_(send|receive)_drops_total\{reason="(\w+)"\} (\d+)$/gm))
+  for (const m of r.stdout.matchAll(
+    /^nexd_(?:wireguard_)?(send|receive|netstack)_drops_total\{reason="(\w+)"\} (\d+)$/gm,
+  ))
     out[`${m[1]}.${m[2]}`] = Number(m[3]);
   if (Object.keys(out).length === 0) throw new Error('nexd /metrics has no nexd_wireguard_*_drops_total');
   return out;

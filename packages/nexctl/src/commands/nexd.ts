@@ -76,6 +76,7 @@ export function registerNexdCommands(program: Command, ctx: CommandContext): voi
             ['state', s.stateLocation],
             ['send drops', nonZero(s.drops?.send)],
             ['receive drops', nonZero(s.drops?.receive)],
+            ['netstack drops', nonZero(s.drops?.netstack)],
           ]),
         );
       }),

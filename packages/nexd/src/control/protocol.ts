@@ -91,6 +91,8 @@ export interface PingResult {
 export interface EngineDrops {
   send: Record<string, number>;
   receive: Record<string, number>;
+  /** `nexd proxy`: the netstack's own drops (malformed, no socket, backlog full, tx queue full, ...). */
+  netstack?: Record<string, number>;
 }
 
 export interface NexdStatus {

@@ -86,6 +86,13 @@ export class NexdMetrics {
       registers,
       collect: byReason((d) => d.receive),
     });
+    new Counter({
+      name: 'nexd_netstack_drops_total',
+      help: "Packets the proxy's userspace TCP/IP stack dropped, by reason",
+      labelNames: ['reason'] as const,
+      registers,
+      collect: byReason((d) => d.netstack ?? {}),
+    });
     this.handshakes = new Counter({
       name: 'nexd_wireguard_handshakes_total',
       help: 'WireGuard handshakes completed',

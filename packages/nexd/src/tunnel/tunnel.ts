@@ -183,6 +183,11 @@ export class Tunnel extends EngineTunnel {
     return new Tunnel(node, stack, addresses, opts);
   }
 
+  /** The engine's drops and the netstack's (see EngineDrops). */
+  override drops(): EngineDrops {
+    return { ...super.drops(), netstack: { ...this.stack.stats().drops } };
+  }
+
   protected closeCarrier(): void {
     this.stack.close();
   }
