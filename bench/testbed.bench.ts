@@ -5,8 +5,8 @@
 //              [ns p: modern wireguard-go on a TUN, kernel TCP behind it]
 //   reference: [ns a: modern wireguard-go + kernel TCP] --veth-- [ns b: the same]
 // The modern wireguard-go is the test peer built from golang.zx2c4.com/wireguard
-// (scripts/test-peers/wireguard-go: UDP GSO/GRO and TUN offloads on by default); Debian's old one is what
-// the interop tests keep using. Figures:
+// (scripts/test-peers/wireguard-go: UDP GSO/GRO and TUN offloads on by default; the npm script builds it
+// once into ~/.cache/nexodus-test); Debian's old one is what the interop tests keep using. Figures:
 //   - iperf3 through the proxy, ingress (iperf3 -c in p -> our ingress rule -> iperf3 -s in o) and egress
 //     (iperf3 -c in o -> our egress rule -> iperf3 -s in p), each fwd / rev (-R) / -P 4, and the same
 //     three modes over the reference pair. Each of our six is divided by the reference's figure of the
