@@ -41,6 +41,7 @@ const dataPlane: DataPlaneFactory = async ({ readiness }) => {
         txBytes: 10,
       },
     ],
+    drops: () => ({ send: { noRoute: 3, socketTooBig: 0 }, receive: { decrypt: 0 } }),
     close: async () => {},
   };
 };
@@ -132,8 +133,11 @@ describe('nexctl nexd', () => {
     assert.match(t.out, /^ipv4: +100\.100\.0\.7$/m);
     assert.match(t.out, /^ready: +no \(waiting for peer-stream-at-tail\)$/m);
     assert.ok(t.out.includes(daemon.keys.publicKey));
+    assert.match(t.out, /^send drops: +noRoute 3$/m, 'the non-zero send drops, by reason');
+    assert.match(t.out, /^receive drops: +none$/m);
     const j = await nexctl('--output', 'json', 'nexd', 'status');
     assert.deepEqual(JSON.parse(j.out).addresses, { ipv4: ['100.100.0.7'], ipv6: ['200::7'] });
+    assert.deepEqual(JSON.parse(j.out).drops.send, { noRoute: 3, socketTooBig: 0 }, 'JSON has every counter');
   });
 
   test('peers as a table', async () => {

@@ -153,6 +153,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       await health?.close();
       throw err;
     });
+  metrics.engineDrops = () => plane.drops?.();
   logAddresses(logger, plane.addresses.ipv4, plane.addresses.ipv6);
   const local = options.local ?? { stream: new NodeStreamNetwork(), datagram: new NodeDatagramNetwork() };
   proxy = new ProxyEngine({ tunnel: plane.tunnel, local, logger });
@@ -190,21 +191,25 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     options.controlSocket ?? config.unixSocket ?? controlSocketPath(config.stateDir),
     {
       version: () => ({ version: NEXD_VERSION }),
-      status: () => ({
-        version: NEXD_VERSION,
-        mode: config.wgConfig ? 'standalone' : 'service',
-        publicKey: keys.publicKey,
-        ...(plane.deviceId ? { deviceId: plane.deviceId } : {}),
-        ...(plane.device ? { device: plane.device } : {}),
-        addresses: plane.addresses,
-        ready: readiness.ready,
-        pending: readiness.pending,
-        rules: engine.rules().length,
-        activeConnections: engine.activeConnections,
-        udpFlows: engine.udpFlows,
-        uptimeSeconds: Math.round((Date.now() - started) / 1000),
-        stateLocation: store.location,
-      }),
+      status: () => {
+        const drops = plane.drops?.();
+        return {
+          version: NEXD_VERSION,
+          mode: config.wgConfig ? 'standalone' : 'service',
+          publicKey: keys.publicKey,
+          ...(plane.deviceId ? { deviceId: plane.deviceId } : {}),
+          ...(plane.device ? { device: plane.device } : {}),
+          addresses: plane.addresses,
+          ready: readiness.ready,
+          pending: readiness.pending,
+          rules: engine.rules().length,
+          activeConnections: engine.activeConnections,
+          udpFlows: engine.udpFlows,
+          uptimeSeconds: Math.round((Date.now() - started) / 1000),
+          stateLocation: store.location,
+          ...(drops ? { drops } : {}),
+        };
+      },
       peers: () => plane.peers(),
       ping: (params) => pingHandler(plane, params),
       'debug.set': (params: unknown) => {

@@ -5,7 +5,7 @@
 // packages/api in means writing one DataPlaneFactory; nothing else in the daemon changes.
 import type { Logger } from 'pino';
 import type { GlobalConfig } from './config.js';
-import type { PeerStatus } from './control/protocol.js';
+import type { EngineDrops, PeerStatus } from './control/protocol.js';
 import { NexdError } from './errors.js';
 import type { NexdMetrics } from './health/metrics.js';
 import type { Readiness } from './health/readiness.js';
@@ -26,6 +26,8 @@ export interface DataPlane {
   ping?(address: string, timeoutMs: number): Promise<PingResult>;
   /** Agent mode: the network device carrying the tunnel, i.e. `{ name: 'wg0', engine: 'userspace' }`. */
   device?: { name: string; engine: 'userspace' | 'kernel' };
+  /** The WireGuard engine's drop counters by reason, for /metrics and `nexctl nexd status`. */
+  drops?(): EngineDrops | undefined;
   /** Tears the tunnel down; called after the proxy has drained. */
   close(): Promise<void>;
 }

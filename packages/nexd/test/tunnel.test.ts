@@ -10,6 +10,7 @@ import {
   publicKeyFromPrivate,
   tcpChecksumOffloadAvailable,
 } from '@nexodus/wireguard';
+import { NexdMetrics } from '../src/health/metrics.js';
 import { createLogger } from '../src/log.js';
 import type { StreamConnection } from '../src/proxy/network.js';
 import { NetStackStreamNetwork } from '../src/tunnel/netstack-network.js';
@@ -146,6 +147,30 @@ describe('Tunnel: WireGuard + netstack pair on loopback', () => {
     });
     assert.equal(await reply, 're:hello');
     await listener.close();
+  });
+
+  test('a datagram to an address no peer routes is a send drop (noRoute), in drops() and on /metrics', async () => {
+    const before = a.drops().send.noRoute ?? 0;
+    const flow = await a.side.datagram.connect(
+      { host: '100.100.9.9', port: 53 },
+      () => {},
+      () => {},
+    );
+    flow.send(Buffer.from('nobody routes this'));
+    const started = Date.now();
+    while (a.drops().send.noRoute === before && Date.now() - started < 5000)
+      await new Promise((r) => setTimeout(r, 5));
+    assert.equal(a.drops().send.noRoute, before + 1);
+    assert.equal(a.drops().send.socketRefused, 0);
+    assert.equal(a.drops().receive.decrypt, 0, 'the receive counters come along');
+    const metrics = new NexdMetrics(() => []);
+    metrics.engineDrops = () => a.drops();
+    const text = await metrics.registry.metrics();
+    assert.match(text, new RegExp(`nexd_wireguard_send_drops_total\\{reason="noRoute"\\} ${before + 1}\n`));
+    assert.match(text, /nexd_wireguard_send_drops_total\{reason="stagedOverflow"\} 0\n/);
+    assert.match(text, /nexd_wireguard_receive_drops_total\{reason="unknownIndex"\} \d+\n/);
+    assert.match(text, /nexd_netstack_drops_total\{reason="txQueueFull"\} 0\n/);
+    await flow.close();
   });
 
   test('removing the peer stops traffic; the engine forgets it', async () => {

@@ -9,7 +9,7 @@ import type { LocalStatic } from './noise.js';
 import type { Endpoint, Peer } from './peer.js';
 import type { RateLimiter } from './ratelimiter.js';
 
-/** Counters of datagrams and packets dropped, by reason. Each drop increments exactly one. */
+/** Counters of received datagrams and packets dropped, by reason. Each drop increments exactly one. */
 export interface DropCounters {
   /** Too short, wrong size for its type, unknown type, or an inner packet that is not IPv4/IPv6. */
   malformed: number;
@@ -35,8 +35,25 @@ export interface DropCounters {
   allowedIps: number;
   /** A handshake message under load from a source address over its rate (it had a valid mac2). */
   rateLimited: number;
-  /** A staged packet pushed out because MAX_STAGED_PACKETS were already waiting. */
+}
+
+/**
+ * Counters of outgoing IP packets the device dropped, by reason (the receive side's DropCounters, for
+ * sends). Each dropped packet increments exactly one; WireGuardNode adds the socket's reasons.
+ */
+export interface SendDropCounters {
+  /** No peer's allowed IPs hold the destination (wireguard-go drops these too, silently). */
+  noRoute: number;
+  /** Empty, not IPv4/IPv6, or shorter than its IP header. */
+  malformed: number;
+  /** Longer than MAX_CONTENT_SIZE: no transport message can carry it. */
+  tooLarge: number;
+  /** A staged packet pushed out because MAX_STAGED_PACKETS were already waiting for a handshake. */
   stagedOverflow: number;
+  /** Staged packets discarded when the handshake gave up (REKEY_ATTEMPT_TIME without a response). */
+  handshakeTimeout: number;
+  /** Staged packets discarded with their peer (removePeer). */
+  peerRemoved: number;
 }
 
 export function newDropCounters(): DropCounters {
@@ -53,8 +70,11 @@ export function newDropCounters(): DropCounters {
     expired: 0,
     allowedIps: 0,
     rateLimited: 0,
-    stagedOverflow: 0,
   };
+}
+
+export function newSendDropCounters(): SendDropCounters {
+  return { noRoute: 0, malformed: 0, tooLarge: 0, stagedOverflow: 0, handshakeTimeout: 0, peerRemoved: 0 };
 }
 
 export interface DeviceOutput {
@@ -82,6 +102,7 @@ export interface DeviceContext {
   readonly index: IndexTable<Peer>;
   readonly routes: AllowedIps<Peer>;
   readonly drops: DropCounters;
+  readonly sendDrops: SendDropCounters;
   readonly peersByKey: Map<string, Peer>;
   /** Preallocated datagram buffer for transport messages (MAX_DATAGRAM_SIZE bytes). */
   readonly sendBuffer: Uint8Array;

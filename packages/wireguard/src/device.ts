@@ -14,7 +14,14 @@ import {
   MAX_PEERS,
   type TimerConstants,
 } from './constants.js';
-import { type DeviceContext, type DeviceOutput, type DropCounters, newDropCounters } from './context.js';
+import {
+  type DeviceContext,
+  type DeviceOutput,
+  type DropCounters,
+  newDropCounters,
+  newSendDropCounters,
+  type SendDropCounters,
+} from './context.js';
 import { CookieChecker } from './cookie.js';
 import { tcpChecksumOffloadAvailable } from './crypto.js';
 import { WireGuardError } from './errors.js';
@@ -154,6 +161,7 @@ export class WireGuardDevice {
       index: new IndexTable<Peer>(opts.random),
       routes: new AllowedIps<Peer>(),
       drops: newDropCounters(),
+      sendDrops: newSendDropCounters(),
       peersByKey: new Map(),
       sendBuffer,
       sendNonce: new Uint8Array(AEAD_NONCE_SIZE),
@@ -169,9 +177,14 @@ export class WireGuardDevice {
     };
   }
 
-  /** Drop counters by reason (live object; read, do not write). */
+  /** Receive drop counters by reason (live object; read, do not write). */
   get drops(): Readonly<DropCounters> {
     return this.ctx.drops;
+  }
+
+  /** Send drop counters by reason: IP packets sendPacket refused or dropped later (live object; read only). */
+  get sendDrops(): Readonly<SendDropCounters> {
+    return this.ctx.sendDrops;
   }
 
   /** Number of receiver indices in use (handshakes in flight + key pairs); bounded by 4 per peer. */
@@ -241,7 +254,7 @@ export class WireGuardDevice {
     const peer = this.peer(publicKey);
     peer.zeroKeyMaterial(this.ctx.index);
     peer.timers.disarmAll();
-    peer.staged.length = 0;
+    this.ctx.sendDrops.peerRemoved += peer.discardStaged();
     this.ctx.routes.removeValue(peer);
     this.ctx.peersByKey.delete(peer.key);
   }

@@ -10,7 +10,7 @@ export {
   REPLAY_WINDOW_SIZE,
   type TimerConstants,
 } from './constants.js';
-export type { DeviceOutput, DropCounters } from './context.js';
+export type { DeviceOutput, DropCounters, SendDropCounters } from './context.js';
 export { tcpChecksumOffloadAvailable, transportAead, transportAeads } from './crypto.js';
 export {
   type DeviceOptions,
@@ -23,6 +23,6 @@ export {
 export type { BindEvent, EndpointEvent, HandshakeEvent, KeypairEvent } from './diagnostics.js';
 export { WireGuardError, type WireGuardErrorCode } from './errors.js';
 export { decodeKey, encodeKey, generatePrivateKey, publicKeyFromPrivate } from './keys.js';
-export { type NodeOptions, WireGuardNode } from './node/udp-binding.js';
+export { type NodeOptions, type NodeSendDropCounters, WireGuardNode } from './node/udp-binding.js';
 export type { Endpoint } from './peer.js';
 export type { SendResult } from './send.js';

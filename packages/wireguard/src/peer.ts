@@ -101,6 +101,17 @@ export class Peer {
     return true;
   }
 
+  /**
+   * Empties the staging queue; returns how many IP packets it held (a staged keepalive, the empty
+   * placeholder sendKeepalive queues, is not a dropped packet), for the caller's send drop counter.
+   */
+  discardStaged(): number {
+    let packets = 0;
+    for (const p of this.staged) if (p.length > 0) packets++;
+    this.staged.length = 0;
+    return packets;
+  }
+
   /** Wipes all key material (REJECT_AFTER_TIME * 3 without a handshake, or removal). */
   zeroKeyMaterial(table: IndexTable<Peer>): void {
     const slots = this.keypairs;

@@ -39,20 +39,32 @@ import {
 } from './timers.js';
 
 /** Outcome of WireGuardDevice.sendPacket. */
-export type SendResult = 'sent' | 'queued' | 'no-route' | 'malformed';
+export type SendResult = 'sent' | 'queued' | 'no-route' | 'malformed' | 'too-large';
 
 const EMPTY = new Uint8Array(0);
 
-/** Steps 1-3. The caller keeps `ip`; it is copied only when it has to be staged. */
+/**
+ * Steps 1-3. The caller keeps `ip`; it is copied only when it has to be staged. A packet refused here is
+ * counted in ctx.sendDrops by its reason, as the result says.
+ */
 export function sendPacket(ctx: DeviceContext, ip: Uint8Array, now: number): SendResult {
   const n = ip.length;
-  if (n === 0 || n > MAX_CONTENT_SIZE) return 'malformed';
-  const version = ip[0] >> 4;
+  if (n > MAX_CONTENT_SIZE) {
+    ctx.sendDrops.tooLarge++;
+    return 'too-large';
+  }
+  const version = n === 0 ? 0 : ip[0] >> 4;
   let peer: Peer | undefined;
   if (version === 4 && n >= IPV4_HEADER_MIN_SIZE) peer = ctx.routes.lookup(ip, IPV4_OFFSET_DST, 4);
   else if (version === 6 && n >= IPV6_HEADER_SIZE) peer = ctx.routes.lookup(ip, IPV6_OFFSET_DST, 6);
-  else return 'malformed';
-  if (peer === undefined) return 'no-route';
+  else {
+    ctx.sendDrops.malformed++;
+    return 'malformed';
+  }
+  if (peer === undefined) {
+    ctx.sendDrops.noRoute++;
+    return 'no-route';
+  }
 
   const kp = peer.keypairs.current;
   if (peer.staged.length === 0 && peer.endpoint !== undefined && kp !== undefined && usable(ctx, kp, now)) {
@@ -74,7 +86,7 @@ function usable(ctx: DeviceContext, kp: Keypair, now: number): boolean {
 function stage(ctx: DeviceContext, peer: Peer, packet: Uint8Array): void {
   if (peer.staged.length >= MAX_STAGED_PACKETS) {
     peer.staged.shift();
-    ctx.drops.stagedOverflow++;
+    ctx.sendDrops.stagedOverflow++;
   }
   peer.staged.push(packet);
 }

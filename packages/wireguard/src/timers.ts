@@ -172,7 +172,7 @@ function expiredRetransmitHandshake(ctx: DeviceContext, peer: Peer, now: number)
   if (peer.handshakeAttempts > maxAttempts) {
     publishHandshake(peer.key, 'gave-up', now, peer.handshakeAttempts);
     peer.timers.disarm('sendKeepalive');
-    peer.staged.length = 0;
+    ctx.sendDrops.handshakeTimeout += peer.discardStaged();
     peer.clearHandshake(ctx.index);
     if (!peer.timers.isPending('zeroKeyMaterial')) {
       peer.timers.arm('zeroKeyMaterial', now + ctx.timers.rejectAfterTime * 3);

@@ -9,7 +9,7 @@ import type { DgramHandle } from '@nexodus/native';
 import { BatchedSocket, type BatchedUdpApi } from '../src/node/batched-socket.js';
 import type { Endpoint } from '../src/peer.js';
 
-const { EAGAIN, EIO, EACCES, ENOBUFS, ECONNREFUSED } = constants.errno;
+const { EAGAIN, EIO, EACCES, EMSGSIZE, ENOBUFS, ECONNREFUSED } = constants.errno;
 
 interface SendCall {
   to: string;
@@ -184,6 +184,24 @@ describe('BatchedSocket', () => {
     assert.equal(sock.errors, 1);
     assert.equal(sock.path, 'mmsg+gso', 'ENOBUFS says nothing about GSO');
     assert.deepEqual(addon.events, [1], 'never asked for writable');
+  });
+
+  test('send drops by reason: EMSGSIZE is tooBig, EACCES is refused, a full queue is queueFull', async () => {
+    const { addon, sock } = open();
+    addon.answers.push(-EMSGSIZE, -EMSGSIZE); // the GSO try, then the plain one
+    sock.send(datagram(1), PEER);
+    await microtask();
+    assert.deepEqual([sock.tooBig, sock.refused, sock.queueFull], [1, 0, 0]);
+    addon.answers.push(-EACCES, -EACCES);
+    sock.send(datagram(2), PEER);
+    await microtask();
+    assert.deepEqual([sock.tooBig, sock.refused, sock.queueFull], [1, 1, 0]);
+    // The socket is full (EAGAIN) and stays so: QUEUE_LIMIT (4096) wait, the rest are dropped.
+    addon.answers.push(-EAGAIN);
+    for (let i = 0; i < 4100; i++) sock.send(datagram(3, 100), PEER);
+    await microtask();
+    assert.deepEqual([sock.tooBig, sock.refused, sock.queueFull], [1, 1, 4]);
+    assert.equal(sock.errors, 6, 'errors is the sum of the three');
   });
 
   test('a poll error re-arms the watcher (libuv stops it), with writable if datagrams wait', async () => {

@@ -195,7 +195,7 @@ describe('rejection', () => {
   test('staged packets are bounded: the oldest are dropped and counted', () => {
     const p = memoryPair();
     for (let i = 0; i < 200; i++) send(p, 'a', ipv4Packet('10.0.0.1', '10.0.0.2', 40, i), T0);
-    assert.equal(p.a.drops.stagedOverflow, 72);
+    assert.equal(p.a.sendDrops.stagedOverflow, 72);
     p.net.deliver(T0);
     assert.equal(p.deliveredB.length, 128);
     assert.equal(p.deliveredB[0].packet[30], 72, 'oldest 72 were dropped, order kept');

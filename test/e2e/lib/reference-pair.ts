@@ -35,6 +35,10 @@ export interface ReferencePairOptions {
   mtu?: number;
   /** Persistent keepalive on both sides in seconds (default off). */
   persistentKeepalive?: number;
+  /** The wireguard-go binary of both sides (default Debian's on PATH). */
+  wireguardGo?: string;
+  /** Runs in each namespace before wireguard-go starts (i.e. socket buffer sysctls). */
+  prepareNs?: (ns: string) => Promise<void>;
 }
 
 export interface IperfOptions {
@@ -193,13 +197,17 @@ export async function referencePair(
     underB = { addr: '198.18.0.2', ifname: v.b.ifname };
   }
   const mtu = opts.mtu ?? 1420;
+  const bin = opts.wireguardGo ? { bin: opts.wireguardGo } : {};
+  for (const ns of [nsA, nsB]) await opts.prepareNs?.(ns);
   const wgA = await WireGuardGo.start(lab, nsA, {
     addresses: [`${TUNNEL4.a}/${TUNNEL4.len}`, `${TUNNEL6.a}/${TUNNEL6.len}`],
     mtu,
+    ...bin,
   });
   const wgB = await WireGuardGo.start(lab, nsB, {
     addresses: [`${TUNNEL4.b}/${TUNNEL4.len}`, `${TUNNEL6.b}/${TUNNEL6.len}`],
     mtu,
+    ...bin,
   });
   let relay: UdpRelay | RelayProcess | undefined;
   let endpointOfB = { address: underB.addr, port: wgB.listenPort };

@@ -44,6 +44,8 @@ export interface WireGuardGoOptions {
   /** Default 1420, as wg-quick uses for an IPv4/IPv6 underlay. */
   mtu?: number;
   peers?: WgPeer[];
+  /** The wireguard-go binary (default `wireguard-go` on PATH, Debian's), i.e. the modern test peer's build. */
+  bin?: string;
 }
 
 /** One peer line of `wg show <if> dump`. */
@@ -132,7 +134,7 @@ export class WireGuardGo {
         }
       : await wgKeyPair();
     const ifname = lab.ifname();
-    const proc = lab.spawn(ns, 'wireguard-go', ['-f', ifname], {
+    const proc = lab.spawn(ns, opts.bin ?? 'wireguard-go', ['-f', ifname], {
       // verbose: its log tail (kept bounded by Proc) explains a failed start or handshake.
       env: { ...process.env, WG_PROCESS_FOREGROUND: '1', LOG_LEVEL: 'verbose' },
     });

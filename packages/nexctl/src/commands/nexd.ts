@@ -74,6 +74,9 @@ export function registerNexdCommands(program: Command, ctx: CommandContext): voi
             ['udp flows', s.udpFlows],
             ['uptime', `${s.uptimeSeconds}s`],
             ['state', s.stateLocation],
+            ['send drops', nonZero(s.drops?.send)],
+            ['receive drops', nonZero(s.drops?.receive)],
+            ['netstack drops', nonZero(s.drops?.netstack)],
           ]),
         );
       }),
@@ -219,4 +222,13 @@ export function registerNexdCommands(program: Command, ctx: CommandContext): voi
       ctx.write(r.removed.map((x) => `removed ${x.type} ${x.rule}\n`).join(''));
     }),
   );
+}
+
+/** `noRoute 3, socketTooBig 1` (the counters that are not zero), `none`, or undefined when not reported. */
+function nonZero(counters: Record<string, number> | undefined): string | undefined {
+  if (counters === undefined) return undefined;
+  const parts = Object.entries(counters)
+    .filter(([, n]) => n > 0)
+    .map(([reason, n]) => `${reason} ${n}`);
+  return parts.length > 0 ? parts.join(', ') : 'none';
 }

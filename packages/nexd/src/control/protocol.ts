@@ -83,6 +83,18 @@ export interface PingResult {
   error?: 'timeout' | 'no-route' | 'no-source' | 'closed';
 }
 
+/**
+ * The WireGuard engine's drop counters by reason, all of them (zeros included): `send` are IP packets and
+ * datagrams that never left (no route, staging overflow, the kernel refused, ...; see the engine's
+ * NodeSendDropCounters), `receive` datagrams and packets refused on the way in (see its DropCounters).
+ */
+export interface EngineDrops {
+  send: Record<string, number>;
+  receive: Record<string, number>;
+  /** `nexd proxy`: the netstack's own drops (malformed, no socket, backlog full, tx queue full, ...). */
+  netstack?: Record<string, number>;
+}
+
 export interface NexdStatus {
   version: string;
   mode: 'service' | 'standalone';
@@ -99,6 +111,8 @@ export interface NexdStatus {
   udpFlows: number;
   uptimeSeconds: number;
   stateLocation: string;
+  /** The engine's drop counters (absent for a data plane without our engine). */
+  drops?: EngineDrops;
 }
 
 /** Method names with their params and results; the client is typed from this map. */

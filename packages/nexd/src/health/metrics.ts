@@ -2,7 +2,7 @@
 // Prometheus metrics. Per-rule proxy counters are plain numbers on the data path (see proxy/stats.ts) and
 // are copied into prom-client only when /metrics is scraped, so the data path never calls prom-client.
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { ProxyRuleStatus } from '../control/protocol.js';
+import type { EngineDrops, ProxyRuleStatus } from '../control/protocol.js';
 
 export class NexdMetrics {
   readonly registry = new Registry();
@@ -14,6 +14,8 @@ export class NexdMetrics {
   readonly streamReconnects: Counter;
   /** TCP connections and UDP datagrams the security group refused (labels direction, protocol). */
   readonly securityRefused: Counter<'direction' | 'protocol'>;
+  /** Where the engine's drop counters come from; the daemon sets it once the data plane is up. */
+  engineDrops: () => EngineDrops | undefined = () => undefined;
 
   constructor(proxyStatus: () => ProxyRuleStatus[]) {
     const registers = [this.registry];
@@ -61,6 +63,35 @@ export class NexdMetrics {
       labelNames,
       registers,
       collect: perRule((s) => s.dialFailures),
+    });
+    const byReason = (pick: (d: EngineDrops) => Record<string, number>) => {
+      const metrics = this;
+      return function (this: Counter<'reason'>) {
+        this.reset();
+        const d = metrics.engineDrops();
+        if (d) for (const [reason, n] of Object.entries(pick(d))) this.inc({ reason }, n);
+      };
+    };
+    new Counter({
+      name: 'nexd_wireguard_send_drops_total',
+      help: 'Outgoing IP packets and datagrams the WireGuard engine dropped, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+      collect: byReason((d) => d.send),
+    });
+    new Counter({
+      name: 'nexd_wireguard_receive_drops_total',
+      help: 'Received datagrams and packets the WireGuard engine dropped, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+      collect: byReason((d) => d.receive),
+    });
+    new Counter({
+      name: 'nexd_netstack_drops_total',
+      help: "Packets the proxy's userspace TCP/IP stack dropped, by reason",
+      labelNames: ['reason'] as const,
+      registers,
+      collect: byReason((d) => d.netstack ?? {}),
     });
     this.handshakes = new Counter({
       name: 'nexd_wireguard_handshakes_total',

@@ -261,6 +261,7 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
         deviceId: reg.device.id,
         peers: () => tunnel.peers(),
         ping: (address, timeoutMs) => tunnel.ping(address, timeoutMs),
+        drops: () => tunnel.drops?.(),
         close: async () => {
           abort.abort();
           await online.close();
@@ -333,6 +334,7 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
       },
       peers: () => tunnel.peers(),
       ping: (address, timeoutMs) => tunnel.ping(address, timeoutMs),
+      drops: () => tunnel.drops?.(),
       close: async () => {
         abort.abort();
         await (await online)?.close();

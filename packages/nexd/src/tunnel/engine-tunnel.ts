@@ -3,7 +3,7 @@
 // and the ICMP pinger. A subclass only carries the packets: the netstack in `nexd proxy` (tunnel.ts), a
 // TUN device in agent mode (agent/agent-tunnel.ts), and closes its carrier in closeCarrier().
 import type { WireGuardNode } from '@nexodus/wireguard';
-import type { PeerStatus } from '../control/protocol.js';
+import type { EngineDrops, PeerStatus } from '../control/protocol.js';
 import type { PeerConfig } from '../peers/reconcile.js';
 import type { ProxySide } from '../proxy/network.js';
 import { EnginePeers, type EnginePeersOptions } from './engine-peers.js';
@@ -59,6 +59,11 @@ export abstract class EngineTunnel implements TunnelHandle {
 
   peers(): PeerStatus[] {
     return this.peerSet.peers();
+  }
+
+  /** The engine's send and receive drop counters by reason (copies, read on a scrape or a status call). */
+  drops(): EngineDrops {
+    return { send: { ...this.node.sendDrops }, receive: { ...this.node.drops } };
   }
 
   /** One ICMP echo through the tunnel (see Pinger). */

@@ -47,6 +47,7 @@ export const standalonePlane =
       addresses: wgAddresses(cfg),
       peers: () => tunnel.peers(),
       ping: (address, timeoutMs) => tunnel.ping(address, timeoutMs),
+      drops: () => tunnel.drops?.(),
       close: () => tunnel.close(),
     };
   };

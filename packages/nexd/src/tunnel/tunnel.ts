@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { NetStack } from '@nexodus/netstack';
 import { tcpChecksumOffloadAvailable, WireGuardNode } from '@nexodus/wireguard';
 import type { Logger } from 'pino';
-import type { PeerStatus } from '../control/protocol.js';
+import type { EngineDrops, PeerStatus } from '../control/protocol.js';
 import { splitEndpoint } from '../endpoints.js';
 import { NexdError } from '../errors.js';
 import type { PeerSink } from '../peers/reconcile.js';
@@ -86,6 +86,8 @@ export interface TunnelHandle extends PeerSink {
   waitForSessions(publicKeys: readonly string[], timeoutMs?: number): Promise<string[]>;
   /** One ICMP echo through the tunnel (see Pinger). */
   ping(address: string, timeoutMs: number): Promise<PingResult>;
+  /** The engine's drop counters by reason (EngineTunnel has them; a test double may not). */
+  drops?(): EngineDrops;
   close(): Promise<void>;
 }
 
@@ -179,6 +181,11 @@ export class Tunnel extends EngineTunnel {
       );
     }
     return new Tunnel(node, stack, addresses, opts);
+  }
+
+  /** The engine's drops and the netstack's (see EngineDrops). */
+  override drops(): EngineDrops {
+    return { ...super.drops(), netstack: { ...this.stack.stats().drops } };
   }
 
   protected closeCarrier(): void {

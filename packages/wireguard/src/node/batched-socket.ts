@@ -32,7 +32,7 @@ const META_STRIDE = 9;
 const READABLE = 1;
 const WRITABLE = 2;
 const POLL_ERROR = 4;
-const { EAGAIN, EIO, EINVAL } = constants.errno;
+const { EAGAIN, EIO, EINVAL, EMSGSIZE } = constants.errno;
 
 /** The part of the addon this file uses (tests script it). */
 export type BatchedUdpApi = Pick<
@@ -64,7 +64,11 @@ export class BatchedSocket implements DatagramSender {
   private flushQueued = false;
   private readonly queue: { data: Uint8Array; to: Endpoint }[] = [];
   private readonly one = new Uint32Array(1);
-  private refused = 0;
+  /** Datagrams the kernel refused: EMSGSIZE, and every other error (see DatagramSender). */
+  tooBig = 0;
+  refused = 0;
+  /** Datagrams dropped because QUEUE_LIMIT were already waiting for the socket to drain. */
+  queueFull = 0;
   // receive
   private readonly rx = new Uint8Array(RECV_SLOT * RECV_MESSAGES);
   private readonly meta = new Uint32Array(META_STRIDE * RECV_MESSAGES);
@@ -111,7 +115,7 @@ export class BatchedSocket implements DatagramSender {
   }
 
   get errors(): number {
-    return this.refused;
+    return this.tooBig + this.refused + this.queueFull;
   }
 
   send(data: Uint8Array, to: Endpoint): void {
@@ -133,6 +137,11 @@ export class BatchedSocket implements DatagramSender {
         last.address !== to.address)
     ) {
       this.flush();
+      if (this.queue.length > 0) {
+        // That flush found the socket full: this one waits behind the rest, or it would overtake them.
+        this.enqueue(data, to);
+        return;
+      }
     }
     this.out.set(data, this.used);
     this.lengths[this.count++] = len;
@@ -192,7 +201,7 @@ export class BatchedSocket implements DatagramSender {
       }
       // This datagram is refused (EACCES, EMSGSIZE, ENETUNREACH; ENOBUFS: no memory for it, which
       // does not wait on writability): lost as on the wire, and counted. The rest go on.
-      this.refused++;
+      this.countRefused(r);
       off += lengths[done];
       done++;
     }
@@ -203,9 +212,15 @@ export class BatchedSocket implements DatagramSender {
     }
   }
 
+  /** `r` is a negative errno from sendBatch. */
+  private countRefused(r: number): void {
+    if (r === -EMSGSIZE) this.tooBig++;
+    else this.refused++;
+  }
+
   private enqueue(data: Uint8Array, to: Endpoint): void {
     if (this.queue.length >= QUEUE_LIMIT) {
-      this.refused++;
+      this.queueFull++;
       return;
     }
     if (this.queue.length === 0) this.binding.setEvents(this.watcher, READABLE | WRITABLE);
@@ -220,7 +235,7 @@ export class BatchedSocket implements DatagramSender {
       this.one[0] = data.length;
       const r = this.binding.sendBatch(this.fd, data, this.one, 1, to.address, to.port, false);
       if (r === -EAGAIN) break;
-      if (r < 0) this.refused++; // ENOBUFS included: it does not clear with writability, so no waiting
+      if (r < 0) this.countRefused(r); // ENOBUFS included: it does not clear with writability, so no waiting
     }
     q.splice(0, i);
     if (q.length === 0) this.binding.setEvents(this.watcher, READABLE);

@@ -8,7 +8,7 @@ import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { dgramHandle, loadBinding } from '@nexodus/native';
 import type { TimerConstants } from '../constants.js';
-import type { DropCounters } from '../context.js';
+import type { DropCounters, SendDropCounters } from '../context.js';
 import { transportAead } from '../crypto.js';
 import { type PeerConfig, type PeerStatus, type PeerUpdate, WireGuardDevice } from '../device.js';
 import { type BindEvent, bindChannel } from '../diagnostics.js';
@@ -43,6 +43,23 @@ export interface NodeOptions {
   tcpChecksumOffload?: boolean;
   /** Optional pino-style logger for bind-time facts (granted buffer sizes); never called per packet. */
   logger?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+/**
+ * Every reason an outgoing packet or datagram is dropped: the device's (IP packets) and the node's own
+ * (datagrams, handshake messages included, that never reached the wire). Each drop counts once.
+ */
+export interface NodeSendDropCounters extends SendDropCounters {
+  /** The kernel refused the datagram with EMSGSIZE: over the underlay route's MTU. */
+  socketTooBig: number;
+  /** The kernel refused the datagram for another reason (EACCES, ENETUNREACH, ENOBUFS, ...). */
+  socketRefused: number;
+  /** The socket stayed full while its bounded send queue was full too. */
+  socketQueueFull: number;
+  /** An endpoint of a family with no socket (an IPv6 endpoint when IPv6 is unavailable or off). */
+  noSocket: number;
+  /** Emitted after close() (a timer or a late packet while shutting down). */
+  closed: number;
 }
 
 const DEFAULT_SOCKET_BUFFER = 8 * 1024 * 1024;
@@ -97,6 +114,9 @@ export class WireGuardNode {
   /** Datagrams to endpoints with this address go to `virtualSend` instead of a socket (i.e. a relay). */
   private virtualAddress: string | undefined = undefined;
   private virtualSend: ((data: Uint8Array, to: Endpoint) => void) | undefined = undefined;
+  /** The node's own send drops (see NodeSendDropCounters); the sockets count theirs. */
+  private noSocketDrops = 0;
+  private closedDrops = 0;
 
   private constructor(
     private readonly sock4: dgram.Socket,
@@ -293,6 +313,23 @@ export class WireGuardNode {
   }
 
   /**
+   * Send drop counters by reason: the device's (no route, malformed, too large, staging) and the
+   * sockets' (refused, too big, queue full), plus datagrams with no socket of their family or sent after
+   * close. A fresh object per call; read it when needed (i.e. on a /metrics scrape), not per packet.
+   */
+  get sendDrops(): NodeSendDropCounters {
+    const s6 = this.sender6;
+    return {
+      ...this.device.sendDrops,
+      socketTooBig: this.sender4.tooBig + (s6?.tooBig ?? 0),
+      socketRefused: this.sender4.refused + (s6?.refused ?? 0),
+      socketQueueFull: this.sender4.queueFull + (s6?.queueFull ?? 0),
+      noSocket: this.noSocketDrops,
+      closed: this.closedDrops,
+    };
+  }
+
+  /**
    * Datagrams the kernel refused to send (i.e. EACCES for a broadcast endpoint, EMSGSIZE, ENETUNREACH),
    * both families. They are lost like datagrams on the wire, and WireGuard's timers recover, but a
    * count that keeps growing means an endpoint or route is wrong; it is 0 on a healthy path.
@@ -366,13 +403,17 @@ export class WireGuardNode {
   }
 
   private sendDatagram(data: Uint8Array, to: Endpoint): void {
-    if (this.closed) return;
+    if (this.closed) {
+      this.closedDrops++;
+      return;
+    }
     if (to.address === this.virtualAddress) {
       this.virtualSend!(data, to);
       return;
     }
     const sender = to.address.includes(':') ? this.sender6 : this.sender4;
-    sender?.send(data, to);
+    if (sender === undefined) this.noSocketDrops++;
+    else sender.send(data, to);
   }
 
   /**

@@ -11,9 +11,15 @@ export interface DatagramSender {
   close(): void;
   /**
    * Datagrams that never left: the kernel refused them (EACCES, EMSGSIZE, ENETUNREACH, ...), or the
-   * socket stayed full for longer than its queue lasts.
+   * socket stayed full for longer than its queue lasts. The sum of the three counts below.
    */
   readonly errors: number;
+  /** Datagrams the kernel refused with EMSGSIZE: larger than the underlay route's MTU. */
+  readonly tooBig: number;
+  /** Datagrams the kernel refused for another reason (EACCES, ENETUNREACH, ENOBUFS, ...). */
+  readonly refused: number;
+  /** Datagrams dropped because the socket stayed full while the bounded send queue was full too. */
+  readonly queueFull: number;
   /** Errors the socket reported on receive (i.e. an ICMP error the kernel queued on it). */
   readonly receiveErrors: number;
   /** How datagrams move: 'dgram', or 'mmsg' / 'mmsg+gso' (GSO is dropped if the kernel refuses it). */
@@ -35,12 +41,21 @@ export class DgramSender implements DatagramSender {
   private next = 0;
   /** Sends handed to dgram whose callback has not run yet. */
   inflight = 0;
-  errors = 0;
+  tooBig = 0;
+  refused = 0;
+  /** dgram queues without a bound (libuv), so nothing is dropped for a full queue here. */
+  readonly queueFull = 0;
   /** Shared completion callback (one closure per socket, not per packet). */
   private readonly done = (err: Error | null): void => {
     this.inflight--;
-    if (err) this.errors++;
+    if (!err) return;
+    if ((err as NodeJS.ErrnoException).code === 'EMSGSIZE') this.tooBig++;
+    else this.refused++;
   };
+
+  get errors(): number {
+    return this.tooBig + this.refused;
+  }
 
   receiveErrors = 0;
 
