@@ -15,7 +15,7 @@ if [ "${1:-}" = --npm-only ]; then
   exit 0
 fi
 
-pkgs=(wireguard-go wireguard-tools iproute2 iptables iperf3 nginx-light curl postgresql socat dnsmasq-base util-linux chromium podman runc mmdebstrap)
+pkgs=(wireguard-go wireguard-tools iproute2 iptables iperf3 nginx-light curl postgresql socat dnsmasq-base util-linux chromium podman netavark runc mmdebstrap)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
