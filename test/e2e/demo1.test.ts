@@ -7,17 +7,19 @@
 // its state in a Secret: it says so and runs on the file store.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { buildSkipReason } from '../../packages/nexd/test/harness/processes.js';
 import { AgentLab, NexdIn, type Spoke } from './lib/agent-lab.js';
-import { DEMO1_NS, DemoSite, impairUnderlay, POD_NETWORKS, pagesIn, runDemo1 } from './lib/demos.js';
-import { kubeSkipReason } from './lib/kube/control-plane.js';
+import {
+  DEMO1_NS,
+  DemoSite,
+  demoSkipReason,
+  impairUnderlay,
+  POD_NETWORKS,
+  pagesIn,
+  runDemo1,
+} from './lib/demos.js';
 import { exec, Lab, waitFor } from './lib/netns.js';
-import { rootSkipReason } from './lib/root.js';
 
-const skip =
-  rootSkipReason(['ip', 'iptables', 'dnsmasq', 'curl', 'setpriv', 'wg']) ??
-  buildSkipReason() ??
-  kubeSkipReason();
+const skip = demoSkipReason();
 const NS = DEMO1_NS;
 
 describe("demo 1: a remote device reaches the cluster's nginx Service through nexd proxy", {

@@ -8,26 +8,22 @@
 // requests resume within 10 s.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { buildSkipReason, nexctl } from '../../packages/nexd/test/harness/processes.js';
+import { nexctl } from '../../packages/nexd/test/harness/processes.js';
 import { AgentLab, type NexdIn, type Spoke } from './lib/agent-lab.js';
 import {
   DEMO2_DEVICE_HOSTNAME,
   DEMO2_NS,
   DemoSite,
+  demoSkipReason,
   impairUnderlay,
   POD_NETWORKS,
   pagesIn,
   runDemo2,
   startDemo2Device,
 } from './lib/demos.js';
-import { kubeSkipReason } from './lib/kube/control-plane.js';
 import { Lab, waitFor } from './lib/netns.js';
-import { rootSkipReason } from './lib/root.js';
 
-const skip =
-  rootSkipReason(['ip', 'iptables', 'dnsmasq', 'curl', 'setpriv', 'wg', 'python3']) ??
-  buildSkipReason() ??
-  kubeSkipReason();
+const skip = demoSkipReason();
 
 describe('demo 2: a Pod reaches a remote device through nexd proxy --egress', {
   skip,

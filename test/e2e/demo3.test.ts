@@ -9,18 +9,21 @@
 // resumes within 10 s.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { buildSkipReason } from '../../packages/nexd/test/harness/processes.js';
 import { AgentLab } from './lib/agent-lab.js';
 import { TestCluster } from './lib/cluster/test-cluster.js';
-import { DEMO1_NS, DEMO2_NS, DemoSite, impairUnderlay, pagesIn, runDemo1, runDemo2 } from './lib/demos.js';
-import { kubeSkipReason } from './lib/kube/control-plane.js';
+import {
+  DEMO1_NS,
+  DEMO2_NS,
+  DemoSite,
+  demoSkipReason,
+  impairUnderlay,
+  pagesIn,
+  runDemo1,
+  runDemo2,
+} from './lib/demos.js';
 import { Lab, waitFor } from './lib/netns.js';
-import { rootSkipReason } from './lib/root.js';
 
-const skip =
-  rootSkipReason(['ip', 'iptables', 'dnsmasq', 'curl', 'setpriv', 'wg']) ??
-  buildSkipReason() ??
-  kubeSkipReason();
+const skip = demoSkipReason();
 
 describe("demo 3: a Pod in cluster 1 reaches cluster 2's nginx Service through two nexd proxies", {
   skip,

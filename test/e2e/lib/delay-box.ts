@@ -56,18 +56,13 @@ export class DelayBox {
       [a, b],
       [b, a],
     ] as const) {
+      // The mangle table's PREROUTING sees forwarded datagrams first: drop some, hand the rest to the box.
+      const match = ['-t', 'mangle', '-p', 'udp', '-s', src, '-d', dst];
       if (lossRate > 0) {
         await box.#rule([
-          '-t',
-          'mangle',
+          ...match,
           '-I',
           'PREROUTING',
-          '-p',
-          'udp',
-          '-s',
-          src,
-          '-d',
-          dst,
           '-m',
           'statistic',
           '--mode',
@@ -79,16 +74,9 @@ export class DelayBox {
         ]);
       }
       await box.#rule([
-        '-t',
-        'mangle',
+        ...match,
         '-A',
         'PREROUTING',
-        '-p',
-        'udp',
-        '-s',
-        src,
-        '-d',
-        dst,
         '-j',
         'TPROXY',
         '--on-port',

@@ -10,14 +10,15 @@
 //   const { ipv4 } = await site.proxyAddresses('nexd-proxy-demo1');
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADMIN_PASSWORD } from '../../../packages/nexd/test/harness/processes.js';
+import { ADMIN_PASSWORD, buildSkipReason } from '../../../packages/nexd/test/harness/processes.js';
 import { type AgentLab, NexdIn, type Spoke } from './agent-lab.js';
 import { REPO_ROOT } from './cluster/images.js';
 import { TestCluster } from './cluster/test-cluster.js';
 import { DelayBox } from './delay-box.js';
 import { waitFor } from './exec.js';
-import { ControlPlane } from './kube/control-plane.js';
+import { ControlPlane, kubeSkipReason } from './kube/control-plane.js';
 import { exec, ip, type Lab } from './netns.js';
+import { rootSkipReason } from './root.js';
 import { wgKeyPair } from './wireguard-go.js';
 
 export const DEMO1_NS = 'nexd-proxy-demo1';
@@ -33,6 +34,15 @@ export const DEMO2_DEVICE_IP = '100.100.0.1';
 
 /** The remote device's name in demo 2's page ("Hello from ${HOSTNAME}"). */
 export const DEMO2_DEVICE_HOSTNAME = 'demo2-device';
+
+/** For the demo tests' `describe(..., { skip })`: root, the tools the topology uses, the build, Kubernetes. */
+export function demoSkipReason(): string | undefined {
+  return (
+    rootSkipReason(['ip', 'iptables', 'dnsmasq', 'curl', 'setpriv', 'wg', 'python3']) ??
+    buildSkipReason() ??
+    kubeSkipReason()
+  );
+}
 
 /** A seed manifest as written, with the service URL replaced (and any further `[from, to]` pairs). */
 export function seed(file: string, serviceUrl: string, ...replace: [string, string][]): string {
