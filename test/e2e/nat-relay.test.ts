@@ -12,13 +12,13 @@ import { buildSkipReason } from '../../packages/nexd/test/harness/processes.js';
 import {
   blockUdp,
   demo3Pair,
-  HOLD_CONNECTION_SCRIPT,
+  HeldConnection,
   type NatLab,
   type NexdInNs,
   natLab,
   nexdPeers,
 } from './lib/nat-lab.js';
-import { exec, Lab, type Proc, waitFor } from './lib/netns.js';
+import { exec, Lab, waitFor } from './lib/netns.js';
 import { rootSkipReason } from './lib/root.js';
 
 const skip = rootSkipReason(['iptables', 'curl', 'sha256sum']) ?? buildSkipReason();
@@ -34,7 +34,7 @@ describe('NAT traversal: UDP blocked on one side -> relay; unblocked -> direct',
   let n1: NexdInNs;
   let n2: NexdInNs;
   let sha = '';
-  let holder: Proc;
+  let holder: HeldConnection;
   const dump = () => `\nnexd1:\n${n1?.proc.stdout.slice(-3000)}\nnexd2:\n${n2?.proc.stdout.slice(-3000)}`;
   before(async () => {
     lab = await Lab.create('nrl');
@@ -101,20 +101,8 @@ describe('NAT traversal: UDP blocked on one side -> relay; unblocked -> direct',
   });
 
   it('UDP unblocked: the path moves to direct; an open TCP connection keeps working', async () => {
-    holder = lab.spawn(nl.sites[0].host, process.execPath, ['-e', HOLD_CONNECTION_SCRIPT, '8081'], {
-      stdin: 'pipe',
-    });
-    await waitFor(
-      'the held connection',
-      () => (holder.stdout.includes('connected') ? true : undefined),
-      20_000,
-    );
-    holder.child.stdin!.write('before-unblock\n');
-    await waitFor(
-      'echo over the relay',
-      () => (holder.stdout.includes('before-unblock') ? true : undefined),
-      20_000,
-    );
+    holder = await HeldConnection.open(lab, nl.sites[0].host, 8081);
+    await holder.echo('before-unblock', 'echo over the relay');
     await blockUdp(nl.sites[0], false);
     await waitFor(
       'the direct path',
@@ -129,13 +117,7 @@ describe('NAT traversal: UDP blocked on one side -> relay; unblocked -> direct',
     });
     const [p1] = await nexdPeers(nl.sites[0].host, n1);
     assert.match(String(p1.endpoint), /^100\.64\.2\.2:\d+$/, 'straight to the other NAT');
-    holder.child.stdin!.write('after-unblock\n');
-    await waitFor(
-      'echo over the direct path',
-      () => (holder.stdout.includes('after-unblock') ? true : undefined),
-      20_000,
-    );
-    assert.ok(!holder.stdout.includes('closed'), 'the connection was never dropped');
-    assert.ok(!holder.stdout.includes('error'), holder.stdout);
+    await holder.echo('after-unblock', 'echo over the direct path');
+    holder.assertNeverDropped();
   });
 });

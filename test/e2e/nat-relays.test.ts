@@ -12,7 +12,7 @@ import { buildSkipReason, SERVER_CLI } from '../../packages/nexd/test/harness/pr
 import {
   blockUdp,
   demo3Pair,
-  HOLD_CONNECTION_SCRIPT,
+  HeldConnection,
   type NatLab,
   type NexdInNs,
   natLab,
@@ -142,20 +142,8 @@ describe('NAT traversal: two relays for one VPC; failover when the relay in use 
     await waitFor('nexd1 on relay A', () => connected(n1, RELAY_A) || undefined, 45_000).catch((e) => {
       throw new Error(`${e}${dump()}`);
     });
-    const holder = lab.spawn(nl.sites[0].host, process.execPath, ['-e', HOLD_CONNECTION_SCRIPT, '8081'], {
-      stdin: 'pipe',
-    });
-    await waitFor(
-      'the held connection',
-      () => (holder.stdout.includes('connected') ? true : undefined),
-      20_000,
-    );
-    holder.child.stdin!.write('before-failover\n');
-    await waitFor(
-      'echo over relay B',
-      () => (holder.stdout.includes('before-failover') ? true : undefined),
-      20_000,
-    );
+    const holder = await HeldConnection.open(lab, nl.sites[0].host, 8081);
+    await holder.echo('before-failover', 'echo over relay B');
     // A probe for direct paths (every 10 s while relayed) makes a new handshake; it must not move the
     // peer to the other relay that works as well.
     const [p1] = await paths();
@@ -198,14 +186,8 @@ describe('NAT traversal: two relays for one VPC; failover when the relay in use 
         .some((l) => l.msg === 'peer moved to another relay' && l.relay === RELAY_A && l.from === RELAY_B),
       'nexd1 logs the move',
     );
-    holder.child.stdin!.write('after-failover\n');
-    await waitFor(
-      'echo over relay A',
-      () => (holder.stdout.includes('after-failover') ? true : undefined),
-      20_000,
-    );
-    assert.ok(!holder.stdout.includes('closed'), 'the connection was never dropped');
-    assert.ok(!holder.stdout.includes('error'), holder.stdout);
+    await holder.echo('after-failover', 'echo over relay A');
+    holder.assertNeverDropped();
     await holder.stop();
   });
 

@@ -8,6 +8,7 @@
 //
 // The sites cannot reach each other's private addresses: a direct path needs the NATs' reflexive
 // addresses (STUN) and both sides sending at once (hole punching), or the relay.
+import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
   ADMIN_PASSWORD,
@@ -135,6 +136,40 @@ s.on('close', () => { console.log('closed'); process.exit(0); });
 s.on('error', (e) => console.log('error ' + e.message));
 process.stdin.setEncoding('utf8').on('data', (d) => s.write(d));
 `;
+
+/** A TCP connection held open from `ns` (HOLD_CONNECTION_SCRIPT) that tells whether it survives a path change. */
+export class HeldConnection {
+  private constructor(readonly proc: Proc) {}
+
+  /** Connects from `ns` to 127.0.0.1:`port` (a nexd egress rule) and waits until connected. */
+  static async open(lab: Lab, ns: string, port: number): Promise<HeldConnection> {
+    const proc = lab.spawn(ns, process.execPath, ['-e', HOLD_CONNECTION_SCRIPT, String(port)], {
+      stdin: 'pipe',
+    });
+    await waitFor(
+      'the held connection',
+      () => (proc.stdout.includes('connected') ? true : undefined),
+      20_000,
+    );
+    return new HeldConnection(proc);
+  }
+
+  /** Sends `word` and waits for its echo (`what` names the path in the timeout's message). */
+  async echo(word: string, what: string): Promise<void> {
+    this.proc.child.stdin!.write(`${word}\n`);
+    await waitFor(what, () => (this.proc.stdout.includes(word) ? true : undefined), 20_000);
+  }
+
+  /** Fails unless the connection has stayed open without an error. */
+  assertNeverDropped(): void {
+    assert.ok(!this.proc.stdout.includes('closed'), 'the connection was never dropped');
+    assert.ok(!this.proc.stdout.includes('error'), this.proc.stdout);
+  }
+
+  stop(): Promise<number> {
+    return this.proc.stop();
+  }
+}
 
 export interface NexdInNs {
   proc: Proc;
