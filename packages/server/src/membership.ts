@@ -4,6 +4,7 @@
 // its members and its service networks; owners (the owner, or a member given the `owner` role) may also
 // invite, remove members and change service networks.
 import type { Selectable } from 'kysely';
+import { isUuid } from './access.js';
 import type { ServerContext } from './context.js';
 import type { OrganizationsTable } from './db/schema.js';
 
@@ -16,6 +17,18 @@ function parseRoles(text: string): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * The organization a request body names by `organization_id`, or undefined when the id is not a UUID or
+ * names none (the routes then answer 404 organization, as for one the user may not see).
+ */
+export async function organizationNamed(
+  ctx: ServerContext,
+  id: string,
+): Promise<Selectable<OrganizationsTable> | undefined> {
+  if (!isUuid(id)) return undefined;
+  return ctx.db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
 /** The user's strongest role in the organization, or undefined when not a member. */

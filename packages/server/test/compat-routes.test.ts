@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   call,
+  callAs,
   createTestApp,
   ENGINES,
   engineSkip,
@@ -32,15 +33,7 @@ for (const engine of ENGINES) {
     after(async () => t?.close());
 
     const req = (method: string, u: TestUser | undefined, url: string, payload?: unknown) =>
-      call(t.app, {
-        method: method as 'GET',
-        url,
-        headers: {
-          ...(u ? u.headers : {}),
-          ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
-      });
+      callAs(t.app, method, u, url, payload);
 
     it('defaults on first use: "<user>\'s organization", "default vpc" with revision, its security group', async () => {
       const orgs = await req('GET', alice, '/api/organizations');

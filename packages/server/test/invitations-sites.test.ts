@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   call,
+  callAs,
   createTestApp,
   ENGINES,
   engineSkip,
@@ -34,15 +35,7 @@ for (const engine of ENGINES) {
     after(async () => t?.close());
 
     const req = (method: string, u: TestUser | undefined, url: string, payload?: unknown) =>
-      call(t.app, {
-        method: method as 'GET',
-        url,
-        headers: {
-          ...(u ? u.headers : {}),
-          ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
-      });
+      callAs(t.app, method, u, url, payload);
     const user = (u: TestUser) => ({ id: u.id, full_name: '', picture: '', username: u.name });
     const aliceOrg = () => ({ id: alice.id, name: alice.name, description: `${alice.name}'s organization` });
 

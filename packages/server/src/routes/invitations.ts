@@ -12,7 +12,7 @@ import { principalOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import type { InvitationsTable } from '../db/schema.js';
 import { badPathParam, fieldNotPresent, NexError, notFound } from '../errors.js';
-import { membersOf, organizationIdsOf, roleIn } from '../membership.js';
+import { membersOf, organizationIdsOf, organizationNamed, roleIn } from '../membership.js';
 import { byText } from '../order.js';
 import type { UserPrincipal } from '../principal.js';
 import { organizationView } from '../views.js';
@@ -97,13 +97,7 @@ export async function invitationRoutes(app: FastifyInstance, opts: { ctx: Server
       if (!body.organization_id) throw fieldNotPresent('organization_id');
       if (!body.user_id && !body.email) throw fieldNotPresent('email or user_id');
       // Only an owner of the organization invites; to anyone else it does not exist.
-      const org = isUuid(body.organization_id)
-        ? await ctx.db
-            .selectFrom('organizations')
-            .selectAll()
-            .where('id', '=', body.organization_id)
-            .executeTakeFirst()
-        : undefined;
+      const org = await organizationNamed(ctx, body.organization_id);
       if (!org || (await roleIn(ctx, org, p.userId)) !== 'owner') throw notFound('organization');
 
       let userId: string | null = null;

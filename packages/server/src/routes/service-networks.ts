@@ -18,7 +18,7 @@ import { principalOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import type { Database, ServiceNetworksTable } from '../db/schema.js';
 import { badPathParam, fieldNotPresent, NexError, notFound } from '../errors.js';
-import { organizationIdsOf, roleIn } from '../membership.js';
+import { organizationIdsOf, organizationNamed, roleIn } from '../membership.js';
 import { byText } from '../order.js';
 import type { UserPrincipal } from '../principal.js';
 import { requireFlag } from './fflags.js';
@@ -110,13 +110,7 @@ export async function serviceNetworkRoutes(
       requireUser(p);
       const body = req.body ?? {};
       if (!body.organization_id) throw fieldNotPresent('organization_id');
-      const org = isUuid(body.organization_id)
-        ? await ctx.db
-            .selectFrom('organizations')
-            .selectAll()
-            .where('id', '=', body.organization_id)
-            .executeTakeFirst()
-        : undefined;
+      const org = await organizationNamed(ctx, body.organization_id);
       if (!org || !(await roleIn(ctx, org, p.userId))) throw notFound('organization');
       const row = await ctx.db.transaction().execute(async (trx) => {
         const r: Row = {

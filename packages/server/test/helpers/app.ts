@@ -124,3 +124,22 @@ export async function call(
   }
   return { status: r.statusCode, json, body: r.body, headers: r.headers };
 }
+
+/** `call` with a user's bearer token (none when undefined) and a JSON body when `payload` is given. */
+export function callAs(
+  app: FastifyInstance,
+  method: string,
+  user: { headers: Record<string, string> } | undefined,
+  url: string,
+  payload?: unknown,
+) {
+  return call(app, {
+    method: method as 'GET',
+    url,
+    headers: {
+      ...(user ? user.headers : {}),
+      ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
+  });
+}
