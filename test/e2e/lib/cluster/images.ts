@@ -60,11 +60,11 @@ http {
 /** A distribution image: the host's tools (sh, curl) and no command of its own. */
 const distribution: ContainerImage = {};
 
-/** Our nexd image: `nexd` and `nexctl` on PATH and the seed's key links already in place (as the real image). */
+/** Our nexd image: `nexd`, `nexctl` and `nexlink` on PATH and the seed's key links already in place (as the real image). */
 const nexd: ContainerImage = {
   binds: [REPO_ROOT],
   prepare(upper) {
-    for (const bin of ['nexd', 'nexctl']) {
+    for (const bin of ['nexd', 'nexctl', 'nexlink']) {
       write(
         upper,
         `usr/local/bin/${bin}`,
