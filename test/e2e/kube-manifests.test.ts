@@ -130,7 +130,11 @@ export const SOURCES: ManifestSource[] = [
   {
     name: 'deploy/rbac',
     namespace: 'nexd-rbac',
-    render: files('deploy/rbac/nexd-state.yaml', 'deploy/rbac/nexd-state-owner.yaml'),
+    render: files(
+      'deploy/rbac/nexd-state.yaml',
+      'deploy/rbac/nexd-state-owner.yaml',
+      'deploy/rbac/nexlink.yaml',
+    ),
   },
   {
     name: 'deploy/demos/demo1',
