@@ -7,6 +7,7 @@ import { Controller } from './controller/controller.js';
 import { NexlinkError } from './errors.js';
 import { startHealthServer } from './health.js';
 import { connect } from './kube/cluster.js';
+import { LeaderElector } from './kube/leader.js';
 import { NexlinkMetrics } from './metrics.js';
 import { login } from './nexodus/session.js';
 
@@ -29,13 +30,28 @@ async function main(): Promise<number> {
     ready: () => controller.pending(),
     metrics,
   });
-  await controller.start();
-  log.info({ healthPort: health.port }, 'nexlink running');
-  await new Promise<void>((resolve) => {
+  const stopping = new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
   });
+  const identity = process.env.POD_NAME ?? process.env.HOSTNAME ?? `nexlink-${process.pid}`;
+  const elector = config.leaseName
+    ? new LeaderElector(cluster, config.namespace, config.leaseName, identity, log)
+    : undefined;
+  // Only the leader reconciles; a standby serves /healthz and waits (its /readyz says why it is not ready).
+  const leading = elector
+    ? elector.lead(() => {
+        // Another replica may lead now: stop writing at once; the Pod is restarted as a candidate.
+        process.exit(1);
+      })
+    : Promise.resolve();
+  if ((await Promise.race([leading.then(() => 'lead'), stopping.then(() => 'stop')])) === 'lead') {
+    await controller.start();
+    log.info({ healthPort: health.port, identity }, 'nexlink running');
+    await stopping;
+  }
   log.info('nexlink stopping');
   await controller.stop();
+  await elector?.release();
   await health.close();
   await session.close();
   return 0;

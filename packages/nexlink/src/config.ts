@@ -27,6 +27,8 @@ export interface Config {
   caFile?: string;
   caSecret?: string;
   insecureSkipTlsVerify: boolean;
+  /** The Lease that elects one active replica, i.e. `nexlink`; undefined: no leader election. */
+  leaseName?: string;
 }
 
 export const DEFAULT_PROXY_IMAGE = 'localhost/nexodus-ts/nexd:0.1.0';
@@ -121,6 +123,8 @@ export function parseConfig(argv: string[], env: Env, podNamespace?: string): Co
     const e = OPTIONS.find((o) => o[0] === name)![1];
     return env[e] === '' ? undefined : env[e];
   };
+  const leaseText = typeof flags.leaseName === 'string' ? flags.leaseName : env.NEXLINK_LEASE_NAME;
+  const leaseName = leaseText === undefined ? 'nexlink' : leaseText;
   const serviceUrl = get('service-url');
   if (!serviceUrl || !/^https?:\/\//.test(serviceUrl)) {
     throw bad(
@@ -192,5 +196,6 @@ export function parseConfig(argv: string[], env: Env, podNamespace?: string): Co
     ...(caFile ? { caFile } : {}),
     ...(caSecret ? { caSecret } : {}),
     insecureSkipTlsVerify: get('insecure-skip-tls-verify') === 'true',
+    ...(leaseName ? { leaseName } : {}),
   };
 }

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { V1MicroTime } from '@kubernetes/client-node';
 import { parseConfig } from '../src/config.js';
 import { NexlinkError } from '../src/errors.js';
+import { decide } from '../src/kube/leader.js';
 
 const env = {
   NEXLINK_SERVICE_URL: 'https://nexodus.example',
@@ -56,5 +58,23 @@ describe('nexlink configuration', () => {
     refused([], { ...env, NEXLINK_CREDENTIALS_SECRET: '' }, /name the Secret the proxies log in with/);
     refused(['--bogus'], env, /unknown option/);
     assert.throws(() => parseConfig([], env, undefined), /name the namespace/);
+  });
+});
+
+describe('leader election decisions', () => {
+  const lease = (holder: string | undefined, renewedAt: number) => ({
+    spec: { holderIdentity: holder, leaseDurationSeconds: 15, renewTime: new V1MicroTime(renewedAt) },
+  });
+  test('no holder: acquire; our own: renew; another fresh holder: wait; expired: acquire', () => {
+    const now = 1_000_000;
+    assert.equal(decide(undefined, 'a', now), 'acquire');
+    assert.equal(decide(lease(undefined, now), 'a', now), 'acquire');
+    assert.equal(decide(lease('a', now - 60_000), 'a', now), 'renew');
+    assert.equal(decide(lease('b', now - 14_999), 'a', now), 'wait');
+    assert.equal(decide(lease('b', now - 15_000), 'a', now), 'acquire');
+  });
+  test('the lease name defaults to nexlink and "" turns leader election off', () => {
+    assert.equal(parseConfig([], env, 'shop').leaseName, 'nexlink');
+    assert.equal(parseConfig([], { ...env, NEXLINK_LEASE_NAME: '' }, 'shop').leaseName, undefined);
   });
 });
