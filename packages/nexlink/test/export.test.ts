@@ -60,6 +60,16 @@ describe('export verdict', () => {
     });
   });
 
+  test('a LoadBalancer of class nexodus.io/vpc is exported without the label; another class is not', () => {
+    const lb = (cls: string): V1Service => ({
+      metadata: { name: 'web', namespace: 'shop' },
+      spec: { type: 'LoadBalancer', loadBalancerClass: cls, ports: [{ port: 443 }] },
+    });
+    const v = exportVerdict(lb('nexodus.io/vpc'), defaults);
+    assert.equal(v.kind === 'export' && v.spec.name, 'web');
+    assert.deepEqual(exportVerdict(lb('example.com/other'), defaults), { kind: 'none' });
+  });
+
   test('realm, name and replicas labels override the defaults', () => {
     const v = exportVerdict(
       service({

@@ -8,6 +8,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { wantsExport } from '../export/spec.js';
 import type { Cluster } from '../kube/cluster.js';
 import { EventRecorder } from '../kube/events.js';
 import { type Informers, makeInformers, startWithRestarts } from '../kube/informers.js';
@@ -130,6 +131,11 @@ export class Controller {
 
   #vpcChanged(): void {
     this.queue.add(IMPORTS_KEY);
+    // A LoadBalancer's status lists its devices' VPC addresses: follow them as devices change.
+    for (const s of this.#informers.services.list(this.ctx.config.namespace)) {
+      if (s.spec?.type === 'LoadBalancer' && wantsExport(s))
+        this.queue.add(EXPORT_PREFIX + s.metadata!.name!);
+    }
   }
 
   async #reconcile(key: string) {

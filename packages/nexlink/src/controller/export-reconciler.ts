@@ -16,6 +16,7 @@ import { stateSecretName } from '../proxy/workload.js';
 import type { ReconcileResult } from '../queue.js';
 import type { ControllerContext } from './context.js';
 import { deviceIdOf } from './state-secret.js';
+import { writeExportStatus } from './status.js';
 
 /** How soon to look again while a replica has not registered yet (its Secret has no device id). */
 const WAIT_FOR_DEVICE_MS = 1000;
@@ -140,6 +141,13 @@ export async function reconcileExport(ctx: ControllerContext, service: string): 
       ctx.metrics.refusedExports.inc({ reason: verdict.reason });
       ctx.log.warn({ service, reason: verdict.reason }, verdict.message);
       await ctx.events.record(ref(svc), 'Warning', verdict.reason, verdict.message);
+      await writeExportStatus(ctx, svc, {
+        status: 'False',
+        reason: verdict.reason,
+        message: verdict.message,
+      });
+    } else if (svc && !svc.metadata?.deletionTimestamp) {
+      await writeExportStatus(ctx, svc, undefined);
     }
     return undefined;
   }
@@ -167,6 +175,7 @@ export async function reconcileExport(ctx: ControllerContext, service: string): 
   const wanted = exportMetadata(spec);
   const keep = new Set(objs.secrets.map((x) => x.metadata!.name!));
   let waiting = false;
+  const addresses: string[] = [];
   for (const secret of exportSecrets(ctx, service)) {
     const id = deviceIdOf(secret);
     if (!keep.has(secret.metadata!.name!)) {
@@ -182,6 +191,9 @@ export async function reconcileExport(ctx: ControllerContext, service: string): 
       waiting = true;
       continue;
     }
+    const device = ctx.vpc.devices.get(id);
+    for (const t of [...(device?.ipv4_tunnel_ips ?? []), ...(device?.ipv6_tunnel_ips ?? [])])
+      addresses.push(t.address);
     if (!ctx.vpc.synced || !sameMetadata(parseMetadata(ctx.vpc.metadata.get(id)), wanted)) {
       await ctx.session.client.setDeviceMetadata(id, METADATA_KEY, wanted);
       ctx.log.info({ service, deviceId: id }, 'device metadata set');
@@ -190,5 +202,21 @@ export async function reconcileExport(ctx: ControllerContext, service: string): 
   for (let i = 0; i < spec.replicas; i++) {
     if (!ctx.informers.secrets.get(stateSecretName(objs.statefulSet.metadata!.name!, i), ns)) waiting = true;
   }
+  await writeExportStatus(
+    ctx,
+    s,
+    waiting
+      ? {
+          status: 'False',
+          reason: 'WaitingForDevices',
+          message: `waiting for ${spec.replicas} proxies to register with the Nexodus service`,
+        }
+      : {
+          status: 'True',
+          reason: 'Exported',
+          message: `exported as ${spec.name} into realm ${spec.realm}`,
+          addresses: addresses.sort(),
+        },
+  );
   return waiting ? { requeueAfterMs: WAIT_FOR_DEVICE_MS } : undefined;
 }
