@@ -233,6 +233,17 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
     for (const m of md) {
       assert.deepEqual(m.value, { realm: REALM, services: [{ name: 'nginx', protocol: 'tcp', port: 80 }] });
     }
+    const cond = await waitFor(
+      'the Exported condition',
+      async () =>
+        (await core.readNamespacedService({ name: 'nginx', namespace: EXPORTER })).status?.conditions?.find(
+          (c) => c.type === 'nexlink.nexodus.io/Exported' && c.status === 'True',
+        ),
+      15_000,
+      200,
+    );
+    assert.equal(cond.reason, 'Exported');
+    assert.match(cond.message, /exported as nginx into realm shop/);
   });
 
   test('remove the label: within 10 s the import is gone in cluster 1 and the metadata is gone', async () => {
@@ -300,6 +311,9 @@ spec: {selector: {app: nginx}, ports: [{port: 80}]}
       );
       assert.equal(ev.type, 'Warning');
       assert.match(ev.message ?? '', /expected|give it/);
+      const svc = await core.readNamespacedService({ name, namespace: EXPORTER });
+      const cond = svc.status?.conditions?.find((c) => c.type === 'nexlink.nexodus.io/Exported');
+      assert.equal(`${cond?.status}/${cond?.reason}`, `False/${reason}`);
     }
     const [pod] = await cluster.waitPodsReady(EXPORTER, 'app.kubernetes.io/name=nexlink', 1);
     assert.equal(pod!.status?.containerStatuses?.[0]?.restartCount ?? 0, 0, 'nexlink did not crash');
