@@ -311,9 +311,16 @@ spec: {selector: {app: nginx}, ports: [{port: 80}]}
       );
       assert.equal(ev.type, 'Warning');
       assert.match(ev.message ?? '', /expected|give it/);
-      const svc = await core.readNamespacedService({ name, namespace: EXPORTER });
-      const cond = svc.status?.conditions?.find((c) => c.type === 'nexlink.nexodus.io/Exported');
-      assert.equal(`${cond?.status}/${cond?.reason}`, `False/${reason}`);
+      const cond = await waitFor(
+        `the False/${reason} condition on ${name}`,
+        async () =>
+          (await core.readNamespacedService({ name, namespace: EXPORTER })).status?.conditions?.find(
+            (c) => c.type === 'nexlink.nexodus.io/Exported' && c.reason === reason,
+          ),
+        10_000,
+        200,
+      );
+      assert.equal(cond.status, 'False');
     }
     const [pod] = await cluster.waitPodsReady(EXPORTER, 'app.kubernetes.io/name=nexlink', 1);
     assert.equal(pod!.status?.containerStatuses?.[0]?.restartCount ?? 0, 0, 'nexlink did not crash');
