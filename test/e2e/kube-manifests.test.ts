@@ -128,6 +128,11 @@ export const SOURCES: ManifestSource[] = [
     render: nexlinkProxies,
   },
   {
+    name: 'deploy/crds (the MCS ServiceExport nexlink reads)',
+    namespace: 'nexlink-crds',
+    render: files('deploy/crds/multicluster.x-k8s.io_serviceexports.yaml'),
+  },
+  {
     name: 'deploy/rbac',
     namespace: 'nexd-rbac',
     render: files(

@@ -11,10 +11,12 @@
 //   remove the label      -> within 10 s the import is gone and no device carries `nexlink` metadata
 //   a headless Service with no ports, an invalid realm label -> a Warning Event each, nexlink keeps running
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { ADMIN_PASSWORD, buildSkipReason } from '../../packages/nexd/test/harness/processes.js';
 import { AgentLab } from './lib/agent-lab.js';
+import { REPO_ROOT } from './lib/cluster/images.js';
 import { TestCluster } from './lib/cluster/test-cluster.js';
 import { findHelm, renderChartYaml } from './lib/helm.js';
 import { ControlPlane, kubeSkipReason } from './lib/kube/control-plane.js';
@@ -134,6 +136,19 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
     await exec(hub.hub, 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
     await ip(cluster.nodeNs, ['route', 'add', '198.18.0.1/32', 'via', hubAddress]);
 
+    // The MCS ServiceExport CRD, before nexlink starts (it looks for it once, at start).
+    await kubectl([
+      'apply',
+      '-f',
+      join(REPO_ROOT, 'deploy', 'crds', 'multicluster.x-k8s.io_serviceexports.yaml'),
+    ]);
+    await waitFor(
+      'the ServiceExport CRD to be served',
+      async () =>
+        (await cp.kubectl(['get', 'serviceexports', '-A'], { check: false })).code === 0 ? true : undefined,
+      30_000,
+      250,
+    );
     const helm = findHelm()!;
     for (const ns of [IMPORTER, EXPORTER]) {
       await kubectl(['create', 'namespace', ns]);
@@ -276,6 +291,33 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
       [['nginx', []]],
       "the exporter's Service stays, without nexlink's finalizer",
     );
+  });
+
+  test('the same with a ServiceExport: the import comes, and goes with the ServiceExport', async () => {
+    const t0 = Date.now();
+    const svcex =
+      'apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceExport\nmetadata: {name: nginx}\n';
+    await kubectl(['apply', '-n', EXPORTER, '-f', '-'], svcex);
+    await waitFor(
+      'a page through the import',
+      () => clientPages(t0).find((l) => /^Hello from nginx-deployment-/.test(l.page)),
+      60_000,
+      100,
+    );
+    const trafficMs = Date.now() - t0;
+    process.stdout.write(`# nexlink: ServiceExport to first page ${trafficMs} ms\n`);
+    await kubectl(['delete', 'serviceexport', 'nginx', '-n', EXPORTER]);
+    await waitFor(
+      'the import Service to go',
+      () =>
+        core.readNamespacedService({ name: 'nginx', namespace: IMPORTER }).then(
+          () => undefined,
+          (err: { code?: number }) => (err.code === 404 ? true : undefined),
+        ),
+      30_000,
+      100,
+    );
+    assert.ok(trafficMs <= 10_000, `the first page after the ServiceExport took ${trafficMs} ms`);
   });
 
   test('a Service with no ports and one with an invalid realm give a Warning Event each; nexlink keeps running', async () => {

@@ -70,6 +70,11 @@ describe('export verdict', () => {
     assert.deepEqual(exportVerdict(lb('example.com/other'), defaults), { kind: 'none' });
   });
 
+  test('a ServiceExport of the name exports the Service as the label does', () => {
+    const v = exportVerdict(service({}), defaults, true);
+    assert.equal(v.kind === 'export' && v.spec.name, 'nginx');
+  });
+
   test('realm, name and replicas labels override the defaults', () => {
     const v = exportVerdict(
       service({

@@ -11,7 +11,12 @@ import type { Config } from '../config.js';
 import { wantsExport } from '../export/spec.js';
 import type { Cluster } from '../kube/cluster.js';
 import { EventRecorder } from '../kube/events.js';
-import { type Informers, makeInformers, startWithRestarts } from '../kube/informers.js';
+import {
+  type Informers,
+  makeInformers,
+  makeServiceExportInformer,
+  startWithRestarts,
+} from '../kube/informers.js';
 import { ROLE_LABEL, SERVICE_LABEL } from '../labels.js';
 import type { NexlinkMetrics } from '../metrics.js';
 import type { Session } from '../nexodus/session.js';
@@ -97,6 +102,22 @@ export class Controller {
       statefulSets.on(verb, onOwned);
     }
     const stopped = () => this.#stopped;
+    const exportsInformer = await makeServiceExportInformer(
+      this.ctx.cluster.kc,
+      this.ctx.config.namespace,
+    ).catch((err: unknown) => {
+      this.ctx.log.warn(
+        { err: String((err as Error)?.message ?? err) },
+        'cannot list ServiceExports: labels only',
+      );
+      return undefined;
+    });
+    if (exportsInformer) {
+      this.#informers.serviceExports = exportsInformer;
+      for (const verb of ['add', 'update', 'delete'] as const) exportsInformer.on(verb, onService);
+    } else {
+      this.ctx.log.info('the ServiceExport CRD is not installed (deploy/crds): exports by label only');
+    }
     const restarted = (kind: string) => (err: unknown, retryInMs: number) => {
       this.ctx.metrics.watchReconnects.inc({ source: kind });
       this.ctx.log.warn({ kind, retryInMs, err: String((err as Error)?.message ?? err) }, 'informer restart');
@@ -105,6 +126,7 @@ export class Controller {
       startWithRestarts(services, restarted('services'), stopped),
       startWithRestarts(secrets, restarted('secrets'), stopped),
       startWithRestarts(statefulSets, restarted('statefulsets'), stopped),
+      ...(exportsInformer ? [startWithRestarts(exportsInformer, restarted('serviceexports'), stopped)] : []),
     ]);
     this.#informersSynced = true;
     this.ctx.vpc.start();

@@ -107,12 +107,16 @@ async function cleanup(ctx: ControllerContext, service: string): Promise<boolean
   return true;
 }
 
+function hasServiceExport(ctx: ControllerContext, service: string): boolean {
+  return ctx.informers.serviceExports?.get(service, ctx.config.namespace) !== undefined;
+}
+
 /** Another exported Service of the namespace that claims the same name first (the older one keeps it). */
 function nameClash(ctx: ControllerContext, svc: V1Service, spec: ExportSpec): V1Service | undefined {
   const created = (s: V1Service) => new Date(s.metadata?.creationTimestamp ?? 0).getTime();
   for (const other of ctx.informers.services.list(ctx.config.namespace)) {
     if (other.metadata?.name === spec.service) continue;
-    const v = exportVerdict(other, ctx.config);
+    const v = exportVerdict(other, ctx.config, hasServiceExport(ctx, other.metadata!.name!));
     if (v.kind !== 'export' || v.spec.name !== spec.name || v.spec.realm !== spec.realm) continue;
     const [a, b] = [created(other), created(svc)];
     if (a < b || (a === b && other.metadata!.name! < spec.service)) return other;
@@ -123,7 +127,9 @@ function nameClash(ctx: ControllerContext, svc: V1Service, spec: ExportSpec): V1
 export async function reconcileExport(ctx: ControllerContext, service: string): Promise<ReconcileResult> {
   const ns = ctx.config.namespace;
   const svc = ctx.informers.services.get(service, ns);
-  let verdict: ExportVerdict = svc ? exportVerdict(svc, ctx.config) : { kind: 'none' };
+  let verdict: ExportVerdict = svc
+    ? exportVerdict(svc, ctx.config, hasServiceExport(ctx, service))
+    : { kind: 'none' };
   if (svc && verdict.kind === 'export') {
     const other = nameClash(ctx, svc, verdict.spec);
     if (other) {

@@ -42,15 +42,20 @@ export const MAX_REPLICAS = 10;
 /** A Service of `type: LoadBalancer` with this class is exported without a label (as Tailscale's operator). */
 export const LOAD_BALANCER_CLASS = 'nexodus.io/vpc';
 
-/** Whether the Service asks to be exported: the label, or a LoadBalancer of our class. */
-export function wantsExport(svc: V1Service): boolean {
-  if (svc.metadata?.labels?.[EXPORT_LABEL] === 'true') return true;
+/** Whether the Service asks to be exported: the label, a ServiceExport of its name, a LoadBalancer of our class. */
+export function wantsExport(svc: V1Service, serviceExport = false): boolean {
+  if (serviceExport || svc.metadata?.labels?.[EXPORT_LABEL] === 'true') return true;
   return svc.spec?.type === 'LoadBalancer' && svc.spec.loadBalancerClass === LOAD_BALANCER_CLASS;
 }
 
-export function exportVerdict(svc: V1Service, defaults: ExportDefaults): ExportVerdict {
+/** `serviceExport`: a ServiceExport of the Service's name exists (MCS API). */
+export function exportVerdict(
+  svc: V1Service,
+  defaults: ExportDefaults,
+  serviceExport = false,
+): ExportVerdict {
   const labels = svc.metadata?.labels ?? {};
-  if (!wantsExport(svc) || svc.metadata?.deletionTimestamp) return { kind: 'none' };
+  if (!wantsExport(svc, serviceExport) || svc.metadata?.deletionTimestamp) return { kind: 'none' };
   const service = svc.metadata?.name ?? '';
   const realm = labels[REALM_LABEL] ?? defaults.realm;
   if (!isRealm(realm)) {

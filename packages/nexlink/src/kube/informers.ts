@@ -5,8 +5,10 @@
 import {
   type AppsV1Api,
   type CoreV1Api,
+  CustomObjectsApi,
   type Informer,
   type KubeConfig,
+  type KubernetesListObject,
   type KubernetesObject,
   makeInformer,
   type ObjectCache,
@@ -18,11 +20,44 @@ import { MANAGED_BY, MANAGED_BY_LABEL } from '../labels.js';
 
 export type Watched<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
 
+/** The MCS API's ServiceExport: only its name matters (it exports the Service of that name). */
+export const SERVICE_EXPORT = {
+  group: 'multicluster.x-k8s.io',
+  version: 'v1alpha1',
+  plural: 'serviceexports',
+};
+
 export interface Informers {
   services: Watched<V1Service>;
   /** Only nexlink's own (managed-by label): the state Secrets of its proxies. */
   secrets: Watched<V1Secret>;
   statefulSets: Watched<V1StatefulSet>;
+  /** Undefined when the ServiceExport CRD is not installed (labels then are the only way to export). */
+  serviceExports?: Watched<KubernetesObject>;
+}
+
+/** An informer for ServiceExports, or undefined when the API server does not serve the CRD. */
+export async function makeServiceExportInformer(
+  kc: KubeConfig,
+  namespace: string,
+): Promise<Watched<KubernetesObject> | undefined> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const list = () =>
+    api.listNamespacedCustomObject({ ...SERVICE_EXPORT, namespace }) as Promise<
+      KubernetesListObject<KubernetesObject>
+    >;
+  try {
+    await list();
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined;
+    throw err;
+  }
+  const { group, version, plural } = SERVICE_EXPORT;
+  return makeInformer(
+    kc,
+    `/apis/${group}/${version}/namespaces/${encodeURIComponent(namespace)}/${plural}`,
+    list,
+  );
 }
 
 const MANAGED = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
