@@ -11,6 +11,8 @@
 //   remove the label      -> within 10 s the import is gone and no device carries `nexlink` metadata
 //   a headless Service with no ports, an invalid realm label -> a Warning Event each, nexlink keeps running
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -179,6 +181,19 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
 
   after(
     async () => {
+      // What every Pod printed, for a failure's post-mortem (the test output stays short).
+      if (cluster && core) {
+        const out: string[] = [];
+        for (const ns of [IMPORTER, EXPORTER]) {
+          for (const p of (await core.listNamespacedPod({ namespace: ns }).catch(() => ({ items: [] })))
+            .items) {
+            out.push(`=== ${ns}/${p.metadata?.name}\n${cluster.logs(ns, p.metadata!.name!).slice(-20_000)}`);
+          }
+        }
+        const file = join(tmpdir(), 'nexlink-e2e-pods.log');
+        writeFileSync(file, out.join('\n'));
+        process.stdout.write(`# nexlink e2e: Pod logs in ${file}\n`);
+      }
       await cluster?.stop();
       await cp?.stop();
       await lab?.cleanup();

@@ -75,6 +75,10 @@ const nexd: ContainerImage = {
     // The seed runs `ln -s /etc/wireguard/private.key /private.key` (and public.key); the image ships the
     // links, so that command fails harmlessly on a read-only root and nexd finds the keys either way.
     for (const k of ['private.key', 'public.key']) symlinkSync(`/etc/wireguard/${k}`, join(upper, k));
+    // The real image has no /etc/wireguard: the host's (wireguard-tools', mode 0700) must not show through the
+    // overlay, or the links above give EACCES instead of ENOENT to uid 65532. An upper dir's mode wins.
+    mkdirSync(join(upper, 'etc/wireguard'), { recursive: true, mode: 0o755 });
+    chmodSync(join(upper, 'etc/wireguard'), 0o755);
     mkdirSync(join(upper, 'var/lib/nexd'), { recursive: true, mode: 0o777 });
     chmodSync(join(upper, 'var/lib/nexd'), 0o777);
   },
