@@ -85,6 +85,8 @@ function container(w: ProxyWorkload, s: ProxySettings): V1Container {
     { name: 'NEXD_SERVICE_URL', value: s.serviceUrl },
     { name: 'NEXD_HEALTH_ADDR', value: `:${PROXY_HEALTH_PORT}` },
     { name: 'NEXD_LOG_LEVEL', value: s.logLevel },
+    // The root is read-only; /tmp is the Pod's emptyDir (the image links /var/lib/nexd there, but say it).
+    { name: 'NEXD_UNIX_SOCKET', value: '/tmp/nexd.sock' },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     // Each replica's own Secret, by its stable Pod name: no access to Pods or StatefulSets needed.
     { name: 'NEXD_STATE_SECRET', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
