@@ -27,6 +27,12 @@ import { reconcileExport } from './export-reconciler.js';
 import { IMPORTS_KEY, ImportReconciler } from './import-reconciler.js';
 
 const EXPORT_PREFIX = 'export/';
+/**
+ * How long VPC changes are gathered before the imports are reconciled: an export's replicas register and come
+ * online within about a second of each other, and every change of an import's targets restarts its proxies
+ * (their egress rules are arguments), so one restart for the pair beats two.
+ */
+export const IMPORT_SETTLE_MS = 1000;
 
 export class Controller {
   readonly queue = new WorkQueue({ baseMs: 200, maxMs: 30_000 });
@@ -152,7 +158,7 @@ export class Controller {
   }
 
   #vpcChanged(): void {
-    this.queue.add(IMPORTS_KEY);
+    this.queue.addAfter(IMPORTS_KEY, IMPORT_SETTLE_MS);
     // A LoadBalancer's status lists its devices' VPC addresses: follow them as devices change.
     for (const s of this.#informers.services.list(this.ctx.config.namespace)) {
       if (s.spec?.type === 'LoadBalancer' && wantsExport(s))
