@@ -232,6 +232,25 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
     process.stdout.write(
       `# nexlink: import Service after ${serviceMs} ms, first page after ${trafficMs} ms\n`,
     );
+    // Where the time goes: each proxy Pod's creation and its device's registration, after the label.
+    for (const [ns, pod] of [
+      [EXPORTER, 'nexlink-export-nginx-0'],
+      [EXPORTER, 'nexlink-export-nginx-1'],
+      [IMPORTER, 'nexlink-import-nginx-0'],
+    ] as const) {
+      const p = await core.readNamespacedPod({ name: pod, namespace: ns }).catch(() => undefined);
+      const created = p?.metadata?.creationTimestamp
+        ? new Date(p.metadata.creationTimestamp).getTime()
+        : Number.NaN;
+      const registered = cluster
+        .logs(ns, pod)
+        .split('\n')
+        .map((l) => (/"msg":"device registered"/.test(l) ? Number(/"time":(\d+)/.exec(l)?.[1]) : undefined))
+        .find((t) => t !== undefined);
+      process.stdout.write(
+        `# nexlink: ${pod} created +${created - labelledAt} ms, registered +${(registered ?? Number.NaN) - labelledAt} ms\n`,
+      );
+    }
     const pages = await waitFor(
       'both nginx Pods to answer',
       () => {
