@@ -2,7 +2,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Device } from '@nexodus/api';
-import { desiredImports, egressRules, importObjects, importService } from '../src/import/desired.js';
+import {
+  arrivingNames,
+  desiredImports,
+  egressRules,
+  importObjects,
+  importService,
+} from '../src/import/desired.js';
 import { parseMetadata } from '../src/metadata.js';
 import type { ProxySettings } from '../src/proxy/workload.js';
 
@@ -60,6 +66,27 @@ describe('desired imports', () => {
     const { imports, invalid } = desiredImports(vpc, 'shop', new Set(['d2']));
     assert.equal(imports.size, 0);
     assert.equal(invalid, 1);
+  });
+
+  test('a name whose exporter wrote metadata but is not online yet is arriving, for the window only', () => {
+    const vpc = {
+      devices: new Map([
+        ['d1', device('d1', '100.100.0.4')],
+        ['d2', device('d2', '100.100.0.3', false)],
+      ]),
+      metadata: new Map<string, unknown>([
+        ['d1', nginx()],
+        ['d2', nginx()],
+      ]),
+    };
+    const seen = new Map([
+      ['d1', 1000],
+      ['d2', 1000],
+    ]);
+    assert.deepEqual([...arrivingNames(vpc, 'shop', new Set(), seen, 3000, 5000)], ['nginx']);
+    assert.equal(arrivingNames(vpc, 'shop', new Set(), seen, 6000, 5000).size, 0, 'the window is over');
+    assert.equal(arrivingNames(vpc, 'blue', new Set(), seen, 3000, 5000).size, 0, 'another realm');
+    assert.equal(arrivingNames(vpc, 'shop', new Set(['d2']), seen, 3000, 5000).size, 0, 'our own device');
   });
 
   test('metadata parsing rejects bad names, ports and shapes', () => {

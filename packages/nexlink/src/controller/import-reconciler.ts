@@ -5,7 +5,7 @@
 // exporting device; an import whose exporters are all gone is deleted (the Service, and with it, by owner
 // references, the workload). A Service of that name that nexlink does not manage is never touched.
 import type { V1OwnerReference, V1Service } from '@kubernetes/client-node';
-import { desiredImports, importObjects, importService } from '../import/desired.js';
+import { arrivingNames, desiredImports, importObjects, importService } from '../import/desired.js';
 import { apply, remove } from '../kube/cluster.js';
 import { MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL } from '../labels.js';
 import type { ReconcileResult } from '../queue.js';
@@ -14,6 +14,9 @@ import { ownDevices } from './export-reconciler.js';
 
 export const IMPORTS_KEY = 'imports';
 const WAIT_FOR_VPC_MS = 500;
+/** How long an arriving exporter (metadata written, not online yet) holds its import (see arrivingNames). */
+export const ARRIVAL_WINDOW_MS = 5000;
+const ARRIVAL_POLL_MS = 250;
 
 function isManagedImport(svc: V1Service | undefined): boolean {
   const l = svc?.metadata?.labels ?? {};
@@ -24,6 +27,8 @@ export class ImportReconciler {
   /** name -> the JSON of what was last applied: an unchanged import is not applied again between resyncs. */
   readonly #applied = new Map<string, string>();
   readonly #warned = new Set<string>();
+  /** device id -> when its `nexlink` metadata was first seen; pruned to the devices that still have it. */
+  readonly #firstSeen = new Map<string, number>();
 
   constructor(readonly ctx: ControllerContext) {}
 
@@ -36,9 +41,15 @@ export class ImportReconciler {
     const { ctx } = this;
     if (!ctx.vpc.synced) return { requeueAfterMs: WAIT_FOR_VPC_MS };
     const ns = ctx.config.namespace;
-    const { imports, invalid } = desiredImports(ctx.vpc, ctx.config.realm, ownDevices(ctx));
+    const own = ownDevices(ctx);
+    const { imports, invalid } = desiredImports(ctx.vpc, ctx.config.realm, own);
     ctx.metrics.invalidMetadata.set(invalid);
+    const now = Date.now();
+    for (const id of ctx.vpc.metadata.keys()) if (!this.#firstSeen.has(id)) this.#firstSeen.set(id, now);
+    for (const id of this.#firstSeen.keys()) if (!ctx.vpc.metadata.has(id)) this.#firstSeen.delete(id);
+    const arriving = arrivingNames(ctx.vpc, ctx.config.realm, own, this.#firstSeen, now, ARRIVAL_WINDOW_MS);
     for (const spec of imports.values()) {
+      if (arriving.has(spec.name)) continue;
       const existing = ctx.informers.services.get(spec.name, ns);
       if (existing && !isManagedImport(existing)) {
         if (!this.#warned.has(spec.name)) {
@@ -76,12 +87,12 @@ export class ImportReconciler {
     }
     for (const svc of ctx.informers.services.list(ns)) {
       const name = svc.metadata!.name!;
-      if (!isManagedImport(svc) || imports.has(name)) continue;
+      if (!isManagedImport(svc) || imports.has(name) || arriving.has(name)) continue;
       await remove(ctx.cluster, { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns } });
       this.#applied.delete(name);
       ctx.log.info({ name }, 'import removed');
     }
     ctx.metrics.imports.set(imports.size);
-    return undefined;
+    return arriving.size ? { requeueAfterMs: ARRIVAL_POLL_MS } : undefined;
   }
 }

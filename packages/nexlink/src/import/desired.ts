@@ -81,6 +81,31 @@ export function desiredImports(
   return { imports, invalid };
 }
 
+/**
+ * Names with an exporter that is arriving: valid metadata of our realm, not online yet, metadata first seen
+ * less than `windowMs` ago (an export's replicas register a second or two apart). The importer holds such a
+ * name's import for that while, because every change of its targets restarts its proxies.
+ */
+export function arrivingNames(
+  vpc: VpcView,
+  realm: string,
+  ownDevices: ReadonlySet<string>,
+  firstSeen: ReadonlyMap<string, number>,
+  now: number,
+  windowMs: number,
+): Set<string> {
+  const names = new Set<string>();
+  for (const [deviceId, value] of vpc.metadata) {
+    if (ownDevices.has(deviceId) || vpc.devices.get(deviceId)?.online) continue;
+    const seen = firstSeen.get(deviceId);
+    if (seen === undefined || now - seen >= windowMs) continue;
+    const m = parseMetadata(value);
+    if (m?.realm !== realm) continue;
+    for (const s of m.services) names.add(s.name);
+  }
+  return names;
+}
+
 export function importWorkloadName(name: string): string {
   return objectName(IMPORT_PREFIX, name);
 }

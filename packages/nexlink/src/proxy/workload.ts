@@ -185,7 +185,8 @@ export function workloadObjects(w: ProxyWorkload, s: ProxySettings): WorkloadObj
               runAsGroup: 65532,
               seccompProfile: { type: 'RuntimeDefault' },
             },
-            terminationGracePeriodSeconds: 10,
+            // A replaced proxy Pod (its rules changed) should go quickly: its successor waits for its name.
+            terminationGracePeriodSeconds: 5,
             containers: [container(w, s)],
             volumes: [
               { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
