@@ -46,7 +46,7 @@ function probe(c: KubeObject, which: 'livenessProbe' | 'readinessProbe'): { path
 const env = (c: KubeObject, name: string) => c.env.find((e: { name: string }) => e.name === name);
 
 describe('helm charts (deploy/helm)', () => {
-  test('helm lint passes on both charts', (t) => {
+  test('helm lint passes on every chart', (t) => {
     const helm = helmBin(t);
     if (!helm) return;
     for (const chart of CHARTS) {
@@ -277,5 +277,57 @@ describe('helm charts (deploy/helm)', () => {
     const r = helmTemplate(helm, 'nexd-proxy', { values: { egress: ['tcp:8080:100.100.0.1:80'] } });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /egress rule "tcp:8080:100\.100\.0\.1:80" listens on port 8080, which healthPort/);
+  });
+
+  test('nexlink: a Role in its namespace only, the credentials for it and its proxies, restricted', (t) => {
+    const helm = helmBin(t);
+    if (!helm) return;
+    const objects = renderChart(helm, 'nexlink', {
+      release: 'nl',
+      namespace: 'shop',
+      set: ['serviceUrl=https://nexodus.example'],
+    });
+    assert.deepEqual(kinds(objects), [
+      'Deployment/nl-nexlink',
+      'Role/nl-nexlink',
+      'RoleBinding/nl-nexlink',
+      'ServiceAccount/nl-nexlink',
+    ]);
+    assert.ok(!objects.some((o) => o.kind.startsWith('Cluster')), 'no cluster-wide rights');
+    const role = findObject(objects, 'Role');
+    const verbs = (resource: string) =>
+      role.rules.find((r: { resources: string[] }) => r.resources.includes(resource))?.verbs ?? [];
+    assert.deepEqual(verbs('statefulsets'), ['get', 'list', 'watch', 'create', 'patch', 'delete']);
+    assert.deepEqual(verbs('events'), ['create']);
+    assert.equal(verbs('pods').length, 0, 'nexlink never touches Pods');
+    const d = findObject(objects, 'Deployment');
+    assertRestricted(d);
+    const c = d.spec.template.spec.containers[0];
+    assert.equal(c.image, NEXD_IMAGE);
+    assert.deepEqual(c.command, ['nexlink']);
+    assert.equal(env(c, 'NEXLINK_SERVICE_URL').value, 'https://nexodus.example');
+    assert.equal(env(c, 'NEXLINK_CREDENTIALS_SECRET').value, 'nexodus-credentials');
+    assert.deepEqual(env(c, 'NEXLINK_PASSWORD').valueFrom, {
+      secretKeyRef: { name: 'nexodus-credentials', key: 'password' },
+    });
+    assert.deepEqual(env(c, 'NEXLINK_NAMESPACE').valueFrom, {
+      fieldRef: { fieldPath: 'metadata.namespace' },
+    });
+    assert.deepEqual(probe(c, 'readinessProbe'), { path: '/readyz', port: 8080 });
+  });
+
+  test('nexlink refuses no service URL, an invalid realm and two kinds of credentials', (t) => {
+    const helm = helmBin(t);
+    if (!helm) return;
+    assert.match(helmTemplate(helm, 'nexlink').stderr, /serviceUrl is required/);
+    const url = 'serviceUrl=https://nexodus.example';
+    assert.match(
+      helmTemplate(helm, 'nexlink', { set: [url, 'realm=Not_A_Realm'] }).stderr,
+      /is not a DNS label/,
+    );
+    assert.match(
+      helmTemplate(helm, 'nexlink', { set: [url, 'credentials.regKeySecret=k'] }).stderr,
+      /not both/,
+    );
   });
 });

@@ -10,6 +10,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
+import {
+  exportObjects,
+  exportVerdict,
+  importObjects,
+  importService,
+  type ProxySettings,
+} from '@nexodus/nexlink';
 import { type ChartName, findHelm, type RenderOptions, renderChartYaml } from './lib/helm.js';
 import { ControlPlane, kubeSkipReason } from './lib/kube/control-plane.js';
 
@@ -23,6 +30,43 @@ export interface ManifestSource {
   namespace: string;
   /** The manifests as one multi-document YAML text. */
   render(): Promise<string>;
+}
+
+/** What nexlink creates at run time for an export and an import (it must pass `restricted` too). */
+async function nexlinkProxies(): Promise<string> {
+  const settings: ProxySettings = {
+    image: 'localhost/nexodus-ts/nexd:0.1.0',
+    serviceUrl: 'https://nexodus.example',
+    credentials: {
+      kind: 'password',
+      secret: 'nexodus-credentials',
+      usernameKey: 'username',
+      passwordKey: 'password',
+    },
+    logLevel: 'info',
+  };
+  const v = exportVerdict(
+    {
+      metadata: {
+        name: 'nginx',
+        namespace: 'nexlink-proxies',
+        labels: { 'nexlink.nexodus.io/export': 'true' },
+      },
+      spec: { ports: [{ port: 80 }] },
+    },
+    { realm: 'shop', replicas: 2 },
+  );
+  if (v.kind !== 'export') throw new Error(`export verdict ${v.kind}`);
+  const spec = { name: 'web', ports: [{ protocol: 'tcp' as const, port: 80, targets: ['100.100.0.3'] }] };
+  const all = [
+    exportObjects(v.spec, undefined, settings, 'cluster.local'),
+    importObjects(spec, 'x', 2, undefined, settings),
+  ];
+  const objects: object[] = [importService(spec, 'x')];
+  for (const o of all) objects.push(o.serviceAccount, ...o.secrets, o.role, o.roleBinding, o.statefulSet);
+  // No namespace in the manifests (the test applies them into its own).
+  for (const o of objects) delete (o as { metadata: { namespace?: string } }).metadata.namespace;
+  return objects.map((o) => k8s.dumpYaml(o)).join('---\n');
 }
 
 const files =
@@ -70,9 +114,32 @@ export const SOURCES: ManifestSource[] = [
     }),
   },
   {
+    name: 'deploy/helm/nexlink',
+    namespace: 'helm-nexlink',
+    render: chart('nexlink', {
+      release: 'nl',
+      namespace: 'helm-nexlink',
+      set: ['serviceUrl=https://nexodus.example'],
+    }),
+  },
+  {
+    name: "nexlink's proxies (an export's and an import's objects as it creates them)",
+    namespace: 'nexlink-proxies',
+    render: nexlinkProxies,
+  },
+  {
+    name: 'deploy/crds (the MCS ServiceExport nexlink reads)',
+    namespace: 'nexlink-crds',
+    render: files('deploy/crds/multicluster.x-k8s.io_serviceexports.yaml'),
+  },
+  {
     name: 'deploy/rbac',
     namespace: 'nexd-rbac',
-    render: files('deploy/rbac/nexd-state.yaml', 'deploy/rbac/nexd-state-owner.yaml'),
+    render: files(
+      'deploy/rbac/nexd-state.yaml',
+      'deploy/rbac/nexd-state-owner.yaml',
+      'deploy/rbac/nexlink.yaml',
+    ),
   },
   {
     name: 'deploy/demos/demo1',
@@ -183,7 +250,7 @@ describe('manifests on a real API server', { skip, timeout: 300_000 }, () => {
       let pods = 0;
       for (const obj of k8s.loadAllYaml(text) as k8s.KubernetesObject[]) {
         const template = (obj as k8s.V1Deployment).spec?.template;
-        if (obj?.kind !== 'Deployment' || !template) continue;
+        if ((obj?.kind !== 'Deployment' && obj?.kind !== 'StatefulSet') || !template) continue;
         // Enforcement happens on Pods: what the ReplicaSet would create must be admitted.
         await core.createNamespacedPod({
           namespace: src.namespace,

@@ -114,6 +114,38 @@ describe('SecretStateStore on a real kube-apiserver', { skip, timeout: 600_000 }
     assert.equal(JSON.parse(unb64(s?.data?.[SECRET_STATE_KEY]) ?? '').deviceId, 'second');
   });
 
+  test("update keeps the Secret's labels, annotations and owner references (a controller's Secret)", async () => {
+    const name = freshName();
+    const owner = await core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: `${name}-owner` } },
+    });
+    const ownerReferences = [
+      { apiVersion: 'v1', kind: 'ConfigMap', name: owner.metadata!.name!, uid: owner.metadata!.uid! },
+    ];
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: {
+        metadata: {
+          name,
+          labels: { 'app.kubernetes.io/managed-by': 'nexlink' },
+          annotations: { why: 'made by a controller' },
+          ownerReferences,
+        },
+        type: 'Opaque',
+      },
+    });
+    await store(name).save(FULL);
+    const s = await readSecret(name);
+    assert.equal(JSON.parse(unb64(s?.data?.[SECRET_STATE_KEY]) ?? '').deviceId, FULL.deviceId);
+    assert.deepEqual(s?.metadata?.labels, { 'app.kubernetes.io/managed-by': 'nexlink' });
+    assert.equal(s?.metadata?.annotations?.why, 'made by a controller');
+    assert.deepEqual(
+      s?.metadata?.ownerReferences?.map((r) => r.uid),
+      [owner.metadata!.uid],
+    );
+  });
+
   test('conflict: a write at a stale resourceVersion (409) is re-read and retried, keeping the other writer’s keys', async () => {
     const name = freshName();
     const a = store(name);

@@ -12,7 +12,7 @@ import { parseAllDocuments } from 'yaml';
 import { findTestPeerBin, testPeerBin } from './test-peers.js';
 
 export const CHARTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'deploy', 'helm');
-export const CHARTS = ['nexodus-server', 'nexd-proxy'] as const;
+export const CHARTS = ['nexodus-server', 'nexd-proxy', 'nexlink'] as const;
 export type ChartName = (typeof CHARTS)[number];
 
 /** A Kubernetes object as rendered (only the fields every object has are typed). */

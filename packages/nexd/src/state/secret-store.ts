@@ -102,6 +102,11 @@ export class SecretStateStore implements StateStore {
   #resourceVersion: string | undefined;
   /** The Secret's other keys (i.e. mounted WireGuard keys), kept on every write. */
   #otherData: Record<string, string> = {};
+  /**
+   * The labels, annotations and owner references the Secret had when last read: a replace (PUT) without them
+   * would delete them, i.e. the labels and owner of a Secret that a controller (nexlink) made for this nexd.
+   */
+  #otherMeta: Pick<k8s.V1ObjectMeta, 'labels' | 'annotations' | 'ownerReferences'> = {};
   #generation = 0;
   #written = 0;
   #pendingText = '';
@@ -305,6 +310,7 @@ export class SecretStateStore implements StateStore {
     if (!secret) {
       this.#resourceVersion = undefined;
       this.#otherData = {};
+      this.#otherMeta = {};
       return undefined;
     }
     const { [SECRET_STATE_KEY]: encoded, ...others } = secret.data ?? {};
@@ -315,6 +321,12 @@ export class SecretStateStore implements StateStore {
         : decodeState(Buffer.from(encoded, 'base64').toString('utf8'), this.location);
     this.#resourceVersion = secret.metadata?.resourceVersion;
     this.#otherData = others;
+    const { labels, annotations, ownerReferences } = secret.metadata ?? {};
+    this.#otherMeta = {
+      ...(labels ? { labels } : {}),
+      ...(annotations ? { annotations } : {}),
+      ...(ownerReferences ? { ownerReferences } : {}),
+    };
     return state;
   }
 
@@ -359,7 +371,7 @@ export class SecretStateStore implements StateStore {
             name,
             namespace,
             body: {
-              metadata: { name, resourceVersion: this.#resourceVersion },
+              metadata: { ...this.#otherMeta, name, resourceVersion: this.#resourceVersion },
               type: 'Opaque',
               data: { ...this.#otherData, [SECRET_STATE_KEY]: encoded },
             },

@@ -60,11 +60,11 @@ http {
 /** A distribution image: the host's tools (sh, curl) and no command of its own. */
 const distribution: ContainerImage = {};
 
-/** Our nexd image: `nexd` and `nexctl` on PATH and the seed's key links already in place (as the real image). */
+/** Our nexd image: `nexd`, `nexctl` and `nexlink` on PATH and the seed's key links already in place (as the real image). */
 const nexd: ContainerImage = {
   binds: [REPO_ROOT],
   prepare(upper) {
-    for (const bin of ['nexd', 'nexctl']) {
+    for (const bin of ['nexd', 'nexctl', 'nexlink']) {
       write(
         upper,
         `usr/local/bin/${bin}`,
@@ -75,6 +75,10 @@ const nexd: ContainerImage = {
     // The seed runs `ln -s /etc/wireguard/private.key /private.key` (and public.key); the image ships the
     // links, so that command fails harmlessly on a read-only root and nexd finds the keys either way.
     for (const k of ['private.key', 'public.key']) symlinkSync(`/etc/wireguard/${k}`, join(upper, k));
+    // The real image has no /etc/wireguard: the host's (wireguard-tools', mode 0700) must not show through the
+    // overlay, or the links above give EACCES instead of ENOENT to uid 65532. An upper dir's mode wins.
+    mkdirSync(join(upper, 'etc/wireguard'), { recursive: true, mode: 0o755 });
+    chmodSync(join(upper, 'etc/wireguard'), 0o755);
     mkdirSync(join(upper, 'var/lib/nexd'), { recursive: true, mode: 0o777 });
     chmodSync(join(upper, 'var/lib/nexd'), 0o777);
   },

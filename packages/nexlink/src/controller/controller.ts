@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+// The controller: informers and the VPC view feed one rate-limited queue of keys (`export/<service>` per
+// Service, `imports` for every import), one worker reconciles them. Flow:
+//   1. Service events -> export/<name>; state Secret and StatefulSet events -> export/<their service>
+//      (a replica registered: its device id is in its Secret now) and `imports` (own devices changed).
+//   2. VPC changes (devices online/offline, metadata) -> `imports`, and every export (metadata repair).
+//   3. Every resync: all of them again, so drift is repaired.
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { wantsExport } from '../export/spec.js';
+import type { Cluster } from '../kube/cluster.js';
+import { EventRecorder } from '../kube/events.js';
+import {
+  type Informers,
+  makeInformers,
+  makeServiceExportInformer,
+  startWithRestarts,
+} from '../kube/informers.js';
+import { ROLE_LABEL, SERVICE_LABEL } from '../labels.js';
+import type { NexlinkMetrics } from '../metrics.js';
+import type { Session } from '../nexodus/session.js';
+import { VpcCache } from '../nexodus/vpc-cache.js';
+import { WorkQueue } from '../queue.js';
+import type { ControllerContext } from './context.js';
+import { reconcileExport } from './export-reconciler.js';
+import { IMPORTS_KEY, ImportReconciler } from './import-reconciler.js';
+
+const EXPORT_PREFIX = 'export/';
+/**
+ * How long VPC changes are gathered before the imports are reconciled: an export's replicas register and come
+ * online within about a second of each other, and every change of an import's targets restarts its proxies
+ * (their egress rules are arguments), so one restart for the pair beats two.
+ */
+export const IMPORT_SETTLE_MS = 1000;
+
+export class Controller {
+  readonly queue = new WorkQueue({ baseMs: 200, maxMs: 30_000 });
+  readonly ctx: ControllerContext;
+  readonly #imports: ImportReconciler;
+  readonly #informers: Informers;
+  #stopped = false;
+  #resync: NodeJS.Timeout | undefined;
+  #worker: Promise<void> | undefined;
+  #informersSynced = false;
+
+  constructor(opts: {
+    config: Config;
+    cluster: Cluster;
+    session: Session;
+    metrics: NexlinkMetrics;
+    log: Logger;
+  }) {
+    const { config, cluster, session, metrics, log } = opts;
+    this.#informers = makeInformers(cluster.kc, cluster.core, cluster.apps, config.namespace);
+    const vpc = new VpcCache({
+      open: (watches, signal) => session.client.watchEvents(session.vpcId, watches, { signal }),
+      onChange: () => this.#vpcChanged(),
+      onReconnect: (attempt, delayMs, cause) => {
+        metrics.watchReconnects.inc({ source: 'nexodus' });
+        log.warn(
+          { attempt, delayMs, err: String((cause as Error)?.message ?? cause) },
+          'watch stream reconnect',
+        );
+      },
+    });
+    this.ctx = {
+      config,
+      cluster,
+      informers: this.#informers,
+      events: new EventRecorder(cluster),
+      session,
+      vpc,
+      metrics,
+      log,
+      settings: {
+        image: config.proxyImage,
+        serviceUrl: config.serviceUrl,
+        credentials: config.proxyCredentials,
+        logLevel: config.logLevel === 'debug' || config.logLevel === 'trace' ? 'debug' : 'info',
+        vpcId: session.vpcId,
+        ...(config.caSecret ? { caSecret: config.caSecret } : {}),
+        ...(config.insecureSkipTlsVerify ? { insecureSkipTlsVerify: true } : {}),
+      },
+    };
+    this.#imports = new ImportReconciler(this.ctx);
+  }
+
+  /** What keeps /readyz at 503. */
+  pending(): string[] {
+    const p: string[] = [];
+    if (!this.#informersSynced) p.push('informers');
+    if (!this.ctx.vpc.synced) p.push('vpc-watch');
+    return p;
+  }
+
+  async start(): Promise<void> {
+    const { services, secrets, statefulSets } = this.#informers;
+    const onService = (o: KubernetesObject) => this.queue.add(EXPORT_PREFIX + o.metadata!.name!);
+    for (const verb of ['add', 'update', 'delete'] as const) services.on(verb, onService);
+    const onOwned = (o: KubernetesObject) => {
+      const l = o.metadata?.labels ?? {};
+      if (l[ROLE_LABEL] === 'export' && l[SERVICE_LABEL]) this.queue.add(EXPORT_PREFIX + l[SERVICE_LABEL]);
+      this.queue.add(IMPORTS_KEY);
+    };
+    for (const verb of ['add', 'update', 'delete'] as const) {
+      secrets.on(verb, onOwned);
+      statefulSets.on(verb, onOwned);
+    }
+    const stopped = () => this.#stopped;
+    const exportsInformer = await makeServiceExportInformer(
+      this.ctx.cluster.kc,
+      this.ctx.config.namespace,
+    ).catch((err: unknown) => {
+      this.ctx.log.warn(
+        { err: String((err as Error)?.message ?? err) },
+        'cannot list ServiceExports: labels only',
+      );
+      return undefined;
+    });
+    if (exportsInformer) {
+      this.#informers.serviceExports = exportsInformer;
+      for (const verb of ['add', 'update', 'delete'] as const) exportsInformer.on(verb, onService);
+    } else {
+      this.ctx.log.info('the ServiceExport CRD is not installed (deploy/crds): exports by label only');
+    }
+    const restarted = (kind: string) => (err: unknown, retryInMs: number) => {
+      this.ctx.metrics.watchReconnects.inc({ source: kind });
+      this.ctx.log.warn({ kind, retryInMs, err: String((err as Error)?.message ?? err) }, 'informer restart');
+    };
+    await Promise.all([
+      startWithRestarts(services, restarted('services'), stopped),
+      startWithRestarts(secrets, restarted('secrets'), stopped),
+      startWithRestarts(statefulSets, restarted('statefulsets'), stopped),
+      ...(exportsInformer ? [startWithRestarts(exportsInformer, restarted('serviceexports'), stopped)] : []),
+    ]);
+    this.#informersSynced = true;
+    this.ctx.vpc.start();
+    this.#worker = this.queue.run(
+      (key) => this.#reconcile(key),
+      (key, err, retryInMs) =>
+        this.ctx.log.warn(
+          { key, retryInMs, err: String((err as Error)?.message ?? err) },
+          'reconcile failed',
+        ),
+    );
+    this.#resync = setInterval(() => this.#resyncAll(), this.ctx.config.resyncMs);
+    this.#resync.unref();
+    this.#resyncAll();
+  }
+
+  #resyncAll(): void {
+    this.#imports.forget();
+    for (const s of this.#informers.services.list(this.ctx.config.namespace)) {
+      this.queue.add(EXPORT_PREFIX + s.metadata!.name!);
+    }
+    this.queue.add(IMPORTS_KEY);
+  }
+
+  #vpcChanged(): void {
+    this.queue.addAfter(IMPORTS_KEY, IMPORT_SETTLE_MS);
+    // A LoadBalancer's status lists its devices' VPC addresses: follow them as devices change.
+    for (const s of this.#informers.services.list(this.ctx.config.namespace)) {
+      if (s.spec?.type === 'LoadBalancer' && wantsExport(s))
+        this.queue.add(EXPORT_PREFIX + s.metadata!.name!);
+    }
+  }
+
+  async #reconcile(key: string) {
+    const kind = key === IMPORTS_KEY ? 'imports' : 'export';
+    try {
+      const r =
+        key === IMPORTS_KEY
+          ? await this.#imports.reconcile()
+          : await reconcileExport(this.ctx, key.slice(EXPORT_PREFIX.length));
+      this.ctx.metrics.reconciles.inc({ kind, result: 'ok' });
+      return r;
+    } catch (err) {
+      this.ctx.metrics.reconciles.inc({ kind, result: 'error' });
+      throw err;
+    } finally {
+      this.ctx.metrics.exports.set(
+        this.#informers.statefulSets
+          .list(this.ctx.config.namespace)
+          .filter((s) => s.metadata?.labels?.[ROLE_LABEL] === 'export').length,
+      );
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#resync);
+    this.queue.stop();
+    await this.ctx.vpc.stop();
+    for (const inf of Object.values(this.#informers)) await inf.stop().catch(() => {});
+    await this.#worker;
+  }
+}

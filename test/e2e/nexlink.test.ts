@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: Apache-2.0
+// nexlink end to end (issue 14): the real control plane, the test cluster that runs Pods, the real
+// nexodus-server, and nexlink deployed from its own Helm chart with its least-privilege Role. Two namespaces
+// stand for the two clusters (`nl-one` imports, `nl-two` exports), each with its own nexlink of realm `shop`:
+// one control plane with two node agents would not make two clusters either (the scheduler spreads every
+// namespace over both nodes), and two control planes are too heavy for this 2-core machine next to the rest.
+// What crosses between them goes only through the Nexodus VPC: nexlink in `nl-one` learns of the export from
+// device metadata, and its proxy reaches the exporting proxy's VPC address over WireGuard.
+//
+//   label nginx in nl-two -> within 10 s a Service `nginx` in nl-one whose traffic reaches both nginx Pods
+//   remove the label      -> within 10 s the import is gone and no device carries `nexlink` metadata
+//   a headless Service with no ports, an invalid realm label -> a Warning Event each, nexlink keeps running
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { ADMIN_PASSWORD, buildSkipReason } from '../../packages/nexd/test/harness/processes.js';
+import { AgentLab } from './lib/agent-lab.js';
+import { REPO_ROOT } from './lib/cluster/images.js';
+import { TestCluster } from './lib/cluster/test-cluster.js';
+import { findHelm, renderChartYaml } from './lib/helm.js';
+import { ControlPlane, kubeSkipReason } from './lib/kube/control-plane.js';
+import { exec, ip, Lab, waitFor } from './lib/netns.js';
+import { rootSkipReason } from './lib/root.js';
+
+const skip =
+  rootSkipReason(['ip', 'iptables', 'dnsmasq', 'curl', 'setpriv']) ??
+  buildSkipReason() ??
+  kubeSkipReason() ??
+  (findHelm() ? undefined : 'helm is not built (bash scripts/test-peers/build.sh helm)');
+
+const IMPORTER = 'nl-one';
+const EXPORTER = 'nl-two';
+const REALM = 'shop';
+
+/** nginx as in demo 1: two Pods, each serving "Hello from <its Pod name>", behind the Service `nginx`. */
+const NGINX = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: nginx-deployment}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: nginx}}
+  template:
+    metadata: {labels: {app: nginx}}
+    spec:
+      volumes: [{name: html, emptyDir: {}}]
+      initContainers:
+        - name: page
+          image: busybox
+          env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]
+          command: [sh, -c, 'echo "Hello from $POD_NAME" > /html/index.html']
+          volumeMounts: [{name: html, mountPath: /html}]
+      containers:
+        - name: nginx
+          image: nginx
+          readinessProbe: {httpGet: {path: /, port: 80}, periodSeconds: 1}
+          volumeMounts: [{name: html, mountPath: /usr/share/nginx/html}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nginx}
+spec:
+  selector: {app: nginx}
+  ports: [{name: http, port: 80, targetPort: 80}]
+`;
+
+/** A client in the importing "cluster": curls the imported name twice a second and prints what answers. */
+const CLIENT = `
+apiVersion: v1
+kind: Pod
+metadata: {name: client, labels: {app: client}}
+spec:
+  containers:
+    - name: curl
+      image: debian:12
+      command: [sh, -c, 'while true; do echo "t=$(date +%s%3N) $(curl -sS --max-time 1 http://nginx.${IMPORTER}.svc.cluster.local/ 2>&1)"; sleep 0.5; done']
+`;
+
+describe('nexlink: a labelled Service appears in the other cluster', { skip, timeout: 420_000 }, () => {
+  let lab: Lab;
+  let cp: ControlPlane;
+  let cluster: TestCluster;
+  let hub: AgentLab;
+  let core: CoreV1Api;
+
+  /** GET on the Nexodus API as admin, from the hub namespace (where the service listens). */
+  async function nexodus(path: string): Promise<unknown> {
+    const token = await exec(hub.hub, 'curl', [
+      '-sS',
+      '--fail-with-body',
+      '-d',
+      `grant_type=password&client_id=nexodus-cli&username=admin&password=${ADMIN_PASSWORD}`,
+      `${hub.serverUrl}/oauth2/token`,
+    ]);
+    const { access_token } = JSON.parse(token.stdout) as { access_token: string };
+    const r = await exec(hub.hub, 'curl', [
+      '-sS',
+      '--fail-with-body',
+      '-H',
+      `authorization: Bearer ${access_token}`,
+      `${hub.serverUrl}${path}`,
+    ]);
+    return JSON.parse(r.stdout);
+  }
+  async function nexlinkMetadata(): Promise<{ device_id: string; value: unknown }[]> {
+    const me = (await nexodus('/api/users/me')) as { id: string };
+    return (await nexodus(`/api/vpcs/${me.id}/metadata?key=nexlink`)) as {
+      device_id: string;
+      value: unknown;
+    }[];
+  }
+  async function kubectl(args: string[], input?: string) {
+    const r = await cp.kubectl(args, { check: false, ...(input ? { input } : {}) });
+    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  }
+  /** The client's lines since `sinceMs` (epoch ms): the pages that answered. */
+  function clientPages(sinceMs: number): { t: number; page: string }[] {
+    return cluster
+      .logs(IMPORTER, 'client')
+      .split('\n')
+      .map((l) => /^t=(\d+) (.*)$/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null && Number(m[1]) >= sinceMs)
+      .map((m) => ({ t: Number(m[1]), page: m[2]! }));
+  }
+
+  before(async () => {
+    lab = await Lab.create('nxl');
+    cp = await ControlPlane.start();
+    cluster = await TestCluster.start({ lab, index: 1, kubeconfig: cp.kc, apiServer: cp.server });
+    core = cp.kc.makeApiClient(CoreV1Api);
+    // The Nexodus service in the agent lab's hub, reachable from the node (as in demo 1).
+    hub = await AgentLab.create(lab);
+    const hubAddress = await cluster.attach(hub.hub);
+    await exec(hub.hub, 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
+    await ip(cluster.nodeNs, ['route', 'add', '198.18.0.1/32', 'via', hubAddress]);
+
+    // The MCS ServiceExport CRD, before nexlink starts (it looks for it once, at start).
+    await kubectl([
+      'apply',
+      '-f',
+      join(REPO_ROOT, 'deploy', 'crds', 'multicluster.x-k8s.io_serviceexports.yaml'),
+    ]);
+    await waitFor(
+      'the ServiceExport CRD to be served',
+      async () =>
+        (await cp.kubectl(['get', 'serviceexports', '-A'], { check: false })).code === 0 ? true : undefined,
+      30_000,
+      250,
+    );
+    const helm = findHelm()!;
+    for (const ns of [IMPORTER, EXPORTER]) {
+      await kubectl(['create', 'namespace', ns]);
+      await kubectl([
+        'create',
+        'secret',
+        'generic',
+        'nexodus-credentials',
+        '-n',
+        ns,
+        '--from-literal=username=admin',
+        `--from-literal=password=${ADMIN_PASSWORD}`,
+      ]);
+      const chart = renderChartYaml(helm, 'nexlink', {
+        release: 'nexlink',
+        namespace: ns,
+        values: { serviceUrl: hub.serverUrl, realm: REALM, proxyReplicas: 1, resyncSeconds: 5 },
+      });
+      await kubectl(['apply', '-n', ns, '-f', '-'], chart);
+    }
+    await kubectl(['apply', '-n', EXPORTER, '-f', '-'], NGINX);
+    await kubectl(['apply', '-n', IMPORTER, '-f', '-'], CLIENT);
+    await cluster.waitPodsReady(EXPORTER, 'app=nginx', 2, 90_000);
+    for (const ns of [IMPORTER, EXPORTER]) {
+      await cluster.waitPodsReady(ns, 'app.kubernetes.io/name=nexlink', 1, 90_000);
+    }
+  });
+
+  after(
+    async () => {
+      // What every Pod printed, for a failure's post-mortem (the test output stays short).
+      if (cluster && core) {
+        const out: string[] = [];
+        for (const ns of [IMPORTER, EXPORTER]) {
+          for (const p of (await core.listNamespacedPod({ namespace: ns }).catch(() => ({ items: [] })))
+            .items) {
+            out.push(`=== ${ns}/${p.metadata?.name}\n${cluster.logs(ns, p.metadata!.name!).slice(-20_000)}`);
+          }
+        }
+        const file = join(tmpdir(), 'nexlink-e2e-pods.log');
+        writeFileSync(file, out.join('\n'));
+        process.stdout.write(`# nexlink e2e: Pod logs in ${file}\n`);
+      }
+      await cluster?.stop();
+      await cp?.stop();
+      await lab?.cleanup();
+    },
+    { timeout: 60_000 },
+  );
+
+  let labelledAt = 0;
+
+  test('label nginx in cluster 2: within 10 s cluster 1 has a Service nginx that reaches both nginx Pods', async () => {
+    labelledAt = Date.now();
+    await kubectl([
+      'label',
+      'service',
+      'nginx',
+      '-n',
+      EXPORTER,
+      'nexlink.nexodus.io/export=true',
+      'nexlink.nexodus.io/replicas=2',
+    ]);
+    const svc = await waitFor(
+      'the import Service nginx in cluster 1',
+      () => core.readNamespacedService({ name: 'nginx', namespace: IMPORTER }).catch(() => undefined),
+      30_000,
+      100,
+    );
+    const serviceMs = Date.now() - labelledAt;
+    assert.equal(svc.metadata?.labels?.['app.kubernetes.io/managed-by'], 'nexlink');
+    const first = await waitFor(
+      'a page through the import',
+      () => clientPages(labelledAt).find((l) => /^Hello from nginx-deployment-/.test(l.page)),
+      60_000,
+      100,
+    );
+    const trafficMs = first.t - labelledAt;
+    process.stdout.write(
+      `# nexlink: import Service after ${serviceMs} ms, first page after ${trafficMs} ms\n`,
+    );
+    // Where the time goes: each proxy Pod's creation and its device's registration, after the label.
+    for (const [ns, pod] of [
+      [EXPORTER, 'nexlink-export-nginx-0'],
+      [EXPORTER, 'nexlink-export-nginx-1'],
+      [IMPORTER, 'nexlink-import-nginx-0'],
+    ] as const) {
+      const p = await core.readNamespacedPod({ name: pod, namespace: ns }).catch(() => undefined);
+      const created = p?.metadata?.creationTimestamp
+        ? new Date(p.metadata.creationTimestamp).getTime()
+        : Number.NaN;
+      const registered = cluster
+        .logs(ns, pod)
+        .split('\n')
+        .map((l) => (/"msg":"device registered"/.test(l) ? Number(/"time":(\d+)/.exec(l)?.[1]) : undefined))
+        .find((t) => t !== undefined);
+      process.stdout.write(
+        `# nexlink: ${pod} created +${created - labelledAt} ms, registered +${(registered ?? Number.NaN) - labelledAt} ms\n`,
+      );
+    }
+    const pages = await waitFor(
+      'both nginx Pods to answer',
+      () => {
+        const seen = new Set(
+          clientPages(labelledAt)
+            .map((l) => /^Hello from (nginx-deployment-\S+)$/.exec(l.page)?.[1])
+            .filter(Boolean),
+        );
+        return seen.size === 2 ? seen : undefined;
+      },
+      30_000,
+      250,
+    );
+    assert.equal(pages.size, 2);
+    assert.ok(serviceMs <= 10_000, `the import Service took ${serviceMs} ms`);
+    assert.ok(trafficMs <= 10_000, `the first page through the import took ${trafficMs} ms`);
+  });
+
+  test('the exporting devices carry the nexlink metadata the design specifies, one per replica', async () => {
+    const md = await waitFor(
+      'metadata on both replicas',
+      async () => {
+        const m = await nexlinkMetadata();
+        return m.length === 2 ? m : undefined;
+      },
+      30_000,
+      250,
+    );
+    for (const m of md) {
+      assert.deepEqual(m.value, { realm: REALM, services: [{ name: 'nginx', protocol: 'tcp', port: 80 }] });
+    }
+    const cond = await waitFor(
+      'the Exported condition',
+      async () =>
+        (await core.readNamespacedService({ name: 'nginx', namespace: EXPORTER })).status?.conditions?.find(
+          (c) => c.type === 'nexlink.nexodus.io/Exported' && c.status === 'True',
+        ),
+      15_000,
+      200,
+    );
+    assert.equal(cond.reason, 'Exported');
+    assert.match(cond.message, /exported as nginx into realm shop/);
+  });
+
+  test('remove the label: within 10 s the import is gone in cluster 1 and the metadata is gone', async () => {
+    const t0 = Date.now();
+    await kubectl(['label', 'service', 'nginx', '-n', EXPORTER, 'nexlink.nexodus.io/export-']);
+    await waitFor(
+      'the import Service to go',
+      () =>
+        core.readNamespacedService({ name: 'nginx', namespace: IMPORTER }).then(
+          () => undefined,
+          (err: { code?: number }) => (err.code === 404 ? true : undefined),
+        ),
+      30_000,
+      100,
+    );
+    const goneMs = Date.now() - t0;
+    await waitFor(
+      'no nexlink metadata',
+      async () => ((await nexlinkMetadata()).length === 0 ? true : undefined),
+      30_000,
+      250,
+    );
+    const metadataMs = Date.now() - t0;
+    process.stdout.write(`# nexlink: import gone after ${goneMs} ms, metadata after ${metadataMs} ms\n`);
+    assert.ok(goneMs <= 10_000, `the import took ${goneMs} ms to go`);
+    assert.ok(metadataMs <= 10_000, `the metadata took ${metadataMs} ms to go`);
+    const left = await core.listNamespacedService({ namespace: EXPORTER });
+    assert.deepEqual(
+      left.items.map((s) => [s.metadata?.name, s.metadata?.finalizers ?? []]),
+      [['nginx', []]],
+      "the exporter's Service stays, without nexlink's finalizer",
+    );
+  });
+
+  test('the same with a ServiceExport: the import comes, and goes with the ServiceExport', async () => {
+    const t0 = Date.now();
+    const svcex =
+      'apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceExport\nmetadata: {name: nginx}\n';
+    await kubectl(['apply', '-n', EXPORTER, '-f', '-'], svcex);
+    await waitFor(
+      'a page through the import',
+      () => clientPages(t0).find((l) => /^Hello from nginx-deployment-/.test(l.page)),
+      60_000,
+      100,
+    );
+    const trafficMs = Date.now() - t0;
+    process.stdout.write(`# nexlink: ServiceExport to first page ${trafficMs} ms\n`);
+    await kubectl(['delete', 'serviceexport', 'nginx', '-n', EXPORTER]);
+    await waitFor(
+      'the import Service to go',
+      () =>
+        core.readNamespacedService({ name: 'nginx', namespace: IMPORTER }).then(
+          () => undefined,
+          (err: { code?: number }) => (err.code === 404 ? true : undefined),
+        ),
+      30_000,
+      100,
+    );
+    assert.ok(trafficMs <= 10_000, `the first page after the ServiceExport took ${trafficMs} ms`);
+  });
+
+  test('a Service with no ports and one with an invalid realm give a Warning Event each; nexlink keeps running', async () => {
+    await kubectl(
+      ['apply', '-n', EXPORTER, '-f', '-'],
+      `
+apiVersion: v1
+kind: Service
+metadata: {name: no-ports, labels: {nexlink.nexodus.io/export: "true"}}
+spec: {clusterIP: None, selector: {app: nginx}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: bad-realm, labels: {nexlink.nexodus.io/export: "true", nexlink.nexodus.io/realm: Not_A_Realm}}
+spec: {selector: {app: nginx}, ports: [{port: 80}]}
+`,
+    );
+    for (const [name, reason] of [
+      ['no-ports', 'NoPorts'],
+      ['bad-realm', 'InvalidRealm'],
+    ] as const) {
+      const ev = await waitFor(
+        `the ${reason} Event on ${name}`,
+        async () =>
+          (
+            await core.listNamespacedEvent({
+              namespace: EXPORTER,
+              fieldSelector: `involvedObject.name=${name}`,
+            })
+          ).items.find((e) => e.reason === reason),
+        15_000,
+        200,
+      );
+      assert.equal(ev.type, 'Warning');
+      assert.match(ev.message ?? '', /expected|give it/);
+      const cond = await waitFor(
+        `the False/${reason} condition on ${name}`,
+        async () =>
+          (await core.readNamespacedService({ name, namespace: EXPORTER })).status?.conditions?.find(
+            (c) => c.type === 'nexlink.nexodus.io/Exported' && c.reason === reason,
+          ),
+        10_000,
+        200,
+      );
+      assert.equal(cond.status, 'False');
+    }
+    const [pod] = await cluster.waitPodsReady(EXPORTER, 'app.kubernetes.io/name=nexlink', 1);
+    assert.equal(pod!.status?.containerStatuses?.[0]?.restartCount ?? 0, 0, 'nexlink did not crash');
+    const sts = await cp.kubectl(['get', 'statefulsets', '-n', EXPORTER, '-o', 'name'], { check: false });
+    assert.equal(sts.stdout.trim(), '', 'no proxy for a refused export');
+  });
+});
