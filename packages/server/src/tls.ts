@@ -69,9 +69,16 @@ function oid(dotted: string): Buffer {
   return der(TAG_OID, Buffer.from(out));
 }
 
-function positiveInteger(bytes: Buffer): Buffer {
-  // A leading 0 keeps the INTEGER positive when the top bit is set.
-  return der(TAG_INTEGER, bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+/**
+ * A DER INTEGER of the unsigned big-endian `bytes`, in its one valid form (X.690 8.3.2): leading zero bytes
+ * dropped, then one 0 put back when the top bit is set, so the value stays positive. OpenSSL refuses any
+ * other form ("illegal padding"), which a random serial starting with 0x00 used to produce, 1 time in 512.
+ */
+export function positiveInteger(bytes: Buffer): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const minimal = bytes.subarray(start);
+  return der(TAG_INTEGER, minimal[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), minimal]) : minimal);
 }
 
 function time(d: Date): Buffer {
