@@ -90,13 +90,6 @@ export function startScript(run: ContainerRun): string {
     `mount -t tmpfs -o mode=1777 tmpfs ${q(`${m}/tmp`)}`,
     `mount -t tmpfs tmpfs ${q(`${m}/run`)}`,
   ];
-  for (const b of run.image.binds ?? []) {
-    lines.push(
-      `mkdir -p ${q(m + b)}`,
-      `mount --bind ${q(b)} ${q(m + b)}`,
-      `mount -o remount,bind,ro ${q(m + b)}`,
-    );
-  }
   for (const mt of run.mounts) {
     const target = m + containerPath(mt.target);
     // A file mount (resolv.conf) needs a file to mount over; a volume a directory.
@@ -105,6 +98,14 @@ export function startScript(run: ContainerRun): string {
     );
     lines.push(`mount --bind ${q(mt.source)} ${q(target)}`);
     if (mt.readOnly) lines.push(`mount -o remount,bind,ro ${q(target)}`);
+  }
+  // The image's own host paths last: a volume at /tmp (an emptyDir) must not hide a build under /tmp.
+  for (const b of run.image.binds ?? []) {
+    lines.push(
+      `mkdir -p ${q(m + b)}`,
+      `mount --bind ${q(b)} ${q(m + b)}`,
+      `mount -o remount,bind,ro ${q(m + b)}`,
+    );
   }
   lines.push(`hostname ${q(run.hostname)}`);
   if (run.container.securityContext?.readOnlyRootFilesystem) lines.push(`mount -o remount,bind,ro ${q(m)}`);
