@@ -152,11 +152,20 @@ describe('nexd pod flags end to end (server, nginx with proxy_protocol, proxies 
   });
 
   test('the WireGuard port is kept in the state and reused after a restart', async () => {
-    const before = stateOf(a.stateDir).listenPort;
-    assert.ok(before !== undefined && before > 0, 'A stored its port');
+    const first = stateOf(a.stateDir).listenPort;
+    assert.ok(first !== undefined && first > 0, 'A stored its port');
     await a.stop();
+    // A first start binds 51820, which another test's nexd running meanwhile may take while A is down (then
+    // A rightly moves on, see the next test): the restart is made to reuse a port nobody else asks for.
+    const stored = await freePort('udp');
+    const file = join(a.stateDir, 'state.json');
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), listenPort: stored }));
     a = await NexdProcess.start({ tag: 'a', stateDir: a.stateDir, globals: aGlobals, args: aArgs });
-    assert.equal(stateOf(a.stateDir).listenPort, before);
+    assert.equal(stateOf(a.stateDir).listenPort, stored);
+    assert.ok(
+      a.child.logs.some((l) => l.port === stored),
+      'the socket is bound to the stored port',
+    );
     const r = await waitFor('B to reach the restarted A', async () => {
       const got = await httpGet(`http://127.0.0.1:${port.v1}/`, 3000).catch(() => undefined);
       return got?.status === 200 ? got : undefined;
