@@ -54,6 +54,24 @@ describe('RelayPorts', () => {
     assert.equal(p.portOf(1, key(5)), port);
   });
 
+  it('datagrams in one reused receive buffer from alternating peers each get their own peer', () => {
+    const p = new RelayPorts(1);
+    const a = p.portOf(0, key(1));
+    const b = p.portOf(0, key(2));
+    const rx = new Uint8Array(32);
+    for (const [k, want] of [
+      [1, a],
+      [1, a],
+      [2, b],
+      [1, a],
+      [2, b],
+      [2, b],
+    ] as const) {
+      rx.set(key(k));
+      assert.equal(p.portOf(0, rx), want, `key ${k}`);
+    }
+  });
+
   it('ports that name no peer, and ports beyond the last block, resolve to nothing', () => {
     const p = new RelayPorts(MAX_RELAYS);
     p.portOf(0, key(1));

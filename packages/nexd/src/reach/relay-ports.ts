@@ -6,7 +6,8 @@
 //   relay 0: ports 1 .. B, relay 1: ports B+1 .. 2B, ...   (B = floor(65535 / relays))
 //
 // and a peer has the same offset in every block (its index, given on first use). Pure arithmetic on
-// the send path: no lookups by string per datagram.
+// the send path; on the receive path a datagram from the peer of the previous one (a bulk transfer) is
+// matched by comparing its key bytes, and only a change of peer looks the key up by string.
 
 /** Placeholder address of relayed endpoints (Tailscale's magic DERP address; never sent to a socket). */
 export const RELAY_PLACEHOLDER = '127.3.3.40';
@@ -20,6 +21,8 @@ export class RelayPorts {
   readonly block: number;
   readonly #indexOf = new Map<string, number>();
   readonly #keys: Uint8Array[] = [];
+  /** Index of the key portOf matched last (-1: none yet). */
+  #last = -1;
 
   constructor(relays: number) {
     if (!Number.isInteger(relays) || relays < 1 || relays > MAX_RELAYS)
@@ -33,6 +36,8 @@ export class RelayPorts {
    * there are more peers than ports in a block (those are not relayed).
    */
   portOf(relay: number, key: Uint8Array): number {
+    if (this.#last >= 0 && sameBytes(this.#keys[this.#last]!, key))
+      return relay * this.block + 1 + this.#last;
     const hex = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex');
     let index = this.#indexOf.get(hex);
     if (index === undefined) {
@@ -41,6 +46,7 @@ export class RelayPorts {
       this.#keys.push(Uint8Array.from(key));
       this.#indexOf.set(hex, index);
     }
+    this.#last = index;
     return relay * this.block + 1 + index;
   }
 
@@ -61,4 +67,10 @@ export class RelayPorts {
   move(port: number, relay: number): number {
     return relay * this.block + 1 + ((port - 1) % this.block);
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
