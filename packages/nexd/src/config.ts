@@ -58,6 +58,8 @@ export interface GlobalConfig {
   stateDirGiven?: boolean;
   /** `--state-secret`: keep the state in this Kubernetes Secret, i.e. `nexd-proxy-state`. */
   stateSecret?: string;
+  /** `--rules-configmap`: follow the proxy rules in this ConfigMap of nexd's namespace. */
+  rulesConfigMap?: string;
   insecureSkipTlsVerify: boolean;
   caFile?: string;
   privateKeyFile?: string;
@@ -145,6 +147,12 @@ const GLOBALS = [
     'NEXD_STATE_SECRET',
     '<name>',
     "keep the state in this Kubernetes Secret (default in a pod: a Secret named after the pod's workload)",
+  ],
+  [
+    'rules-configmap',
+    'NEXD_RULES_CONFIGMAP',
+    '<name>',
+    'also apply the proxy rules in this Kubernetes ConfigMap (keys ingress and egress, a rule per line), following its changes live',
   ],
   [
     'insecure-skip-tls-verify',
@@ -314,6 +322,18 @@ function parseServiceUrl(flag: string, text: string): string {
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
+/** A Kubernetes object name (a DNS subdomain, RFC 1123): the API server would refuse anything else. */
+function kubeObjectName(flag: { value: string; source: string }, kind: string, example: string): string {
+  const label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+  if (flag.value.length > 253 || !flag.value.split('.').every((l) => label.test(l))) {
+    throw new BadFlagError(
+      flag.source,
+      `${flag.source} ${JSON.stringify(flag.value)} is not a ${kind} name; expected lower-case letters, digits, '-' and '.', i.e. ${example}`,
+    );
+  }
+  return flag.value;
+}
+
 function parseBool(flag: string, text: string): boolean {
   const t = text.toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(t)) return true;
@@ -406,17 +426,9 @@ function interpret(program: Command, action: 'proxy' | 'agent' | 'version', env:
   };
   if (get('state-dir')) config.stateDirGiven = true;
   const secret = get('state-secret');
-  if (secret) {
-    // A Secret's name is a DNS subdomain (RFC 1123): the API server would refuse anything else.
-    const label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-    if (secret.value.length > 253 || !secret.value.split('.').every((l) => label.test(l))) {
-      throw new BadFlagError(
-        secret.source,
-        `${secret.source} ${JSON.stringify(secret.value)} is not a Secret name; expected lower-case letters, digits, '-' and '.', i.e. nexd-proxy-state`,
-      );
-    }
-    config.stateSecret = secret.value;
-  }
+  if (secret) config.stateSecret = kubeObjectName(secret, 'Secret', 'nexd-proxy-state');
+  const rulesConfigMap = get('rules-configmap');
+  if (rulesConfigMap) config.rulesConfigMap = kubeObjectName(rulesConfigMap, 'ConfigMap', 'nexd-proxy-rules');
   const insecure = get('insecure-skip-tls-verify');
   if (insecure) config.insecureSkipTlsVerify = parseBool(insecure.source, insecure.value);
   for (const [name, field] of [

@@ -54,6 +54,18 @@ export interface DaemonOptions {
   controlSocket?: string;
   /** `agent` (a TUN device) or `proxy` (the netstack, default): only the logs and status differ here. */
   kind?: 'proxy' | 'agent';
+  /**
+   * A source of rules that follows something outside (`--rules-configmap`), started once the engine is up;
+   * nexd is not ready until it calls `onSynced`.
+   */
+  rulesSource?: (engine: ProxyEngine, onSynced: () => void) => Promise<RulesSource>;
+}
+
+/** Rules kept elsewhere and applied live (proxy/rules-configmap.ts). */
+export interface RulesSource {
+  ownedKeys(): ReadonlySet<string>;
+  status(): object;
+  stop(): Promise<void>;
 }
 
 export interface Daemon {
@@ -126,13 +138,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     : await loadKeys(store, options.keyLocations);
   logger.info({ publicKey: keys.publicKey, source: keySource }, 'WireGuard keys loaded');
   const readiness = new Readiness();
+  if (options.rulesSource) readiness.require('rules-configmap');
   const flagRules = new Set(options.rules.map(ruleKey));
   let proxy: ProxyEngine | undefined;
+  let rulesSource: RulesSource | undefined;
+  const origin = (key: string): ProxyRuleStatus['origin'] =>
+    flagRules.has(key) ? 'flag' : rulesSource?.ownedKeys().has(key) ? 'configmap' : 'runtime';
   const proxyStatus = (): ProxyRuleStatus[] =>
-    (proxy?.status() ?? []).map((s) => ({
-      ...s,
-      origin: flagRules.has(`${s.type} ${s.rule}`) ? 'flag' : 'runtime',
-    }));
+    (proxy?.status() ?? []).map((s) => ({ ...s, origin: origin(`${s.type} ${s.rule}`) }));
   const metrics = new NexdMetrics(proxyStatus);
   let health: HealthServer | undefined;
   if (config.healthAddr) {
@@ -175,6 +188,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         logger.error({ rule: ruleKey(r), err: String(err) }, 'cannot restore proxy rule'),
       );
   }
+  if (options.rulesSource) {
+    rulesSource = await options
+      .rulesSource(engine, () => readiness.set('rules-configmap'))
+      .catch(cleanupOnFailure);
+  }
 
   // proxy.add/remove are load-modify-save on the state: run them one at a time so that two concurrent
   // requests cannot both read the old rule list and lose one update.
@@ -207,6 +225,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           udpFlows: engine.udpFlows,
           uptimeSeconds: Math.round((Date.now() - started) / 1000),
           stateLocation: store.location,
+          ...(rulesSource ? { rulesConfigMap: rulesSource.status() } : {}),
           ...(drops ? { drops } : {}),
         };
       },
@@ -259,6 +278,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
             );
           }
         }
+        for (const r of rules) {
+          if (rulesSource?.ownedKeys().has(ruleKey(r))) {
+            throw new NexdError(
+              'NEX_ERR_CONTROL',
+              `${ruleKey(r)} comes from the rules ConfigMap; remove it there, nothing was removed`,
+            );
+          }
+        }
         const keys = new Set(rules.map(ruleKey));
         await updateState(store, (s) => {
           s.proxyRules = s.proxyRules.filter((x) => !keys.has(ruleKey(parseRule(x.type, x.rule))));
@@ -285,6 +312,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     stop: async (drainMs) => {
       readiness.setShuttingDown();
       await control.close();
+      await rulesSource?.stop();
       const result = await engine.close({ drainMs });
       if (result.aborted > 0)
         logger.warn({ aborted: result.aborted }, 'closed connections still open after the drain timeout');

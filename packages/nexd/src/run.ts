@@ -9,6 +9,7 @@ import { describeError } from './errors.js';
 import type { KeyLocations } from './keys.js';
 import { createLogger } from './log.js';
 import type { ProxySide } from './proxy/network.js';
+import type { ProxyEngine } from './proxy/proxy.js';
 import { installGracefulShutdown } from './shutdown.js';
 import { FileStateStore } from './state/file-store.js';
 import { inCluster } from './state/in-cluster.js';
@@ -91,6 +92,17 @@ export async function runNexd(
         ...(deps.serviceAccountDir ? { serviceAccountDir: deps.serviceAccountDir } : {}),
         logger,
       });
+    // Loaded only when asked for, as the Secret store.
+    const rulesConfigMapSource = (name: string) => async (engine: ProxyEngine, onSynced: () => void) => {
+      const [{ RulesConfigMap }, { kubeTarget }] = await Promise.all([
+        import('./proxy/rules-configmap.js'),
+        import('./state/secret-target.js'),
+      ]);
+      const { kc, namespace } = kubeTarget(env, deps.serviceAccountDir);
+      const source = new RulesConfigMap({ kc, namespace, name, engine, logger, onSynced });
+      source.start();
+      return source;
+    };
     let store: StateStore = new FileStateStore(config.stateDir);
     if (explicitSecret) store = await secretStore();
     else if (useSecret) {
@@ -116,6 +128,7 @@ export async function runNexd(
       store,
       dataPlane,
       kind: command.kind,
+      ...(config.rulesConfigMap ? { rulesSource: rulesConfigMapSource(config.rulesConfigMap) } : {}),
       ...(deps.local ? { local: deps.local } : {}),
       keyLocations: { ...deps.keyLocations, privateKeyFile: config.privateKeyFile },
     });

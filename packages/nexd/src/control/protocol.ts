@@ -41,8 +41,11 @@ export interface ProxyRuleParams {
 export interface ProxyRuleStatus {
   type: 'ingress' | 'egress';
   rule: string;
-  /** `flag` rules come from the command line; `runtime` rules were added over this socket and persist. */
-  origin: 'flag' | 'runtime';
+  /**
+   * `flag` rules come from the command line; `runtime` rules were added over this socket and persist;
+   * `configmap` rules follow the `--rules-configmap` ConfigMap.
+   */
+  origin: 'flag' | 'runtime' | 'configmap';
   connections: number;
   active: number;
   bytesToDestination: number;

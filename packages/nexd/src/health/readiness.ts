@@ -8,7 +8,7 @@
 
 export const READINESS_CONDITIONS = ['registered', 'peer-stream-at-tail'] as const;
 /** Conditions a data plane may add with require(). */
-export const OPTIONAL_READINESS_CONDITIONS = ['peer-sessions', 'security-groups'] as const;
+export const OPTIONAL_READINESS_CONDITIONS = ['peer-sessions', 'security-groups', 'rules-configmap'] as const;
 export type ReadinessCondition =
   | (typeof READINESS_CONDITIONS)[number]
   | (typeof OPTIONAL_READINESS_CONDITIONS)[number];

@@ -33,6 +33,25 @@ export function inClusterConfig(env: Env, serviceAccountDir = SERVICE_ACCOUNT_DI
   return kc;
 }
 
+/**
+ * The client and namespace nexd talks to: in a pod its own ServiceAccount and namespace, elsewhere the
+ * current kubeconfig context ($KUBECONFIG or ~/.kube/config) and its namespace.
+ */
+export function kubeTarget(
+  env: Env,
+  serviceAccountDir = SERVICE_ACCOUNT_DIR,
+): { kc: k8s.KubeConfig; namespace: string } {
+  if (inCluster(env, serviceAccountDir)) {
+    return {
+      kc: inClusterConfig(env, serviceAccountDir),
+      namespace: readFileSync(join(serviceAccountDir, 'namespace'), 'utf8').trim(),
+    };
+  }
+  const kc = new k8s.KubeConfig();
+  kc.loadFromDefault();
+  return { kc, namespace: kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default' };
+}
+
 /** Kinds whose objects are looked up to find their own owner; any other kind is taken as the root. */
 const LOOKUPS: Record<
   string,
@@ -109,17 +128,7 @@ export interface SecretStoreRequest {
 
 /** Opens the Secret store for this pod (or, with `--state-secret`, for the current kubeconfig). */
 export async function openSecretStore(req: SecretStoreRequest): Promise<SecretStateStore> {
-  const saDir = req.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
-  let kc: k8s.KubeConfig;
-  let namespace: string;
-  if (inCluster(req.env, saDir)) {
-    kc = inClusterConfig(req.env, saDir);
-    namespace = readFileSync(join(saDir, 'namespace'), 'utf8').trim();
-  } else {
-    kc = new k8s.KubeConfig();
-    kc.loadFromDefault();
-    namespace = kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
-  }
+  const { kc, namespace } = kubeTarget(req.env, req.serviceAccountDir);
   let name = req.name;
   let owner: k8s.V1OwnerReference | undefined;
   if (name === undefined) {
