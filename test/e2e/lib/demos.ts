@@ -206,18 +206,39 @@ export async function runDemo1(
 /**
  * Demo 2's remote device: a spoke of the hub running nexd in agent mode with VPC address 100.100.0.1 (it
  * asks for it, and registers before any proxy), serving "Hello from demo2-device" with `python3 -m
- * http.server 80`, as the scenario's device does.
+ * http.server 80`, as the scenario's device does. `hostname`: the device registers with that hostname
+ * (default the machine's); nexlink's device annotation finds it by that.
  */
-export async function startDemo2Device(lab: Lab, hub: AgentLab): Promise<{ spoke: Spoke; agent: NexdIn }> {
+export async function startDemo2Device(
+  lab: Lab,
+  hub: AgentLab,
+  opts: { hostname?: string } = {},
+): Promise<{ spoke: Spoke; agent: NexdIn }> {
   const spoke = await hub.spoke('dev');
-  const agent = await NexdIn.start(hub, spoke, { globals: ['--request-ip', DEMO2_DEVICE_IP] });
-  if (agent.addresses.ipv4 !== DEMO2_DEVICE_IP) {
-    throw new Error(`the device got ${agent.addresses.ipv4}, not ${DEMO2_DEVICE_IP}`);
-  }
+  const agent = await startDemo2Agent(hub, spoke, DEMO2_DEVICE_IP, opts.hostname);
   const www = lab.tempDir('www');
   writeFileSync(join(www, 'index.html'), `Hello from ${DEMO2_DEVICE_HOSTNAME}\n`);
   lab.spawn(spoke.ns, 'python3', ['-m', 'http.server', '80'], { cwd: www });
   return { spoke, agent };
+}
+
+/**
+ * nexd in agent mode on demo 2's device spoke, with a fresh state (a new key, so a new device) asking for
+ * VPC address `requestIp`: the first start, or the device re-registering with another address.
+ */
+export async function startDemo2Agent(
+  hub: AgentLab,
+  spoke: Spoke,
+  requestIp: string,
+  hostname?: string,
+): Promise<NexdIn> {
+  const agent = await NexdIn.start(hub, spoke, {
+    globals: ['--request-ip', requestIp],
+    ...(hostname ? { hostname } : {}),
+  });
+  if (agent.addresses.ipv4 !== requestIp)
+    throw new Error(`the device got ${agent.addresses.ipv4}, not ${requestIp}`);
+  return agent;
 }
 
 /**

@@ -61,9 +61,12 @@ export class DeviceReconciler {
 
   constructor(readonly ctx: ControllerContext) {}
 
-  /** The next reconcile applies everything again (resync: repairs objects edited or deleted by hand). */
+  /**
+   * The next reconcile applies everything again (resync: repairs objects edited or deleted by hand); the
+   * addresses are kept, so that a move is still told as one.
+   */
   forget(): void {
-    this.#applied.clear();
+    for (const a of this.#applied.values()) a.text = '';
   }
 
   async reconcile(service: string): Promise<ReconcileResult> {
@@ -161,8 +164,10 @@ export class DeviceReconciler {
         'DeviceMoved',
         `the device's VPC address changed from ${before.address} to ${address}`,
       );
-    } else {
+    } else if (!before) {
       ctx.log.info({ service, address, ports: spec.ports.length }, 'device proxy applied');
+    } else {
+      ctx.log.debug({ service, address }, 'device proxy applied again');
     }
   }
 

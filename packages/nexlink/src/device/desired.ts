@@ -8,6 +8,7 @@
 import { isIP, isIPv4 } from 'node:net';
 import type { V1EndpointSlice, V1OwnerReference, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { Device } from '@nexodus/api';
+import { portProtocols } from '../export/spec.js';
 import {
   DEVICE_ANNOTATION,
   managedLabels,
@@ -17,7 +18,7 @@ import {
 } from '../labels.js';
 import type { Protocol } from '../metadata.js';
 import { objectName } from '../names.js';
-import { type ProxySettings, type WorkloadObjects, workloadObjects } from '../proxy/workload.js';
+import { listenPorts, type ProxySettings, type WorkloadObjects, workloadObjects } from '../proxy/workload.js';
 
 export const DEVICE_PREFIX = 'nexlink-device-';
 /**
@@ -105,19 +106,14 @@ export function deviceVerdict(svc: V1Service): DeviceVerdict {
       message: 'the Service has no ports: give it one port per device port to reach, i.e. port 80',
     };
   }
-  const ports: DevicePort[] = [];
-  for (const p of specPorts) {
-    const protocol = (p.protocol ?? 'TCP').toLowerCase();
-    if (protocol !== 'tcp' && protocol !== 'udp') {
-      return {
-        kind: 'invalid',
-        reason: 'UnsupportedProtocol',
-        message: `port ${p.name ?? p.port} is ${p.protocol}: nexd proxies TCP and UDP only`,
-      };
-    }
-    const devicePort = typeof p.targetPort === 'number' ? p.targetPort : p.port;
-    ports.push({ name: p.name ?? '', protocol, port: p.port, devicePort });
-  }
+  const protocols = portProtocols(specPorts);
+  if (!Array.isArray(protocols)) return { kind: 'invalid', ...protocols };
+  const ports: DevicePort[] = specPorts.map((p, i) => ({
+    name: p.name ?? '',
+    protocol: protocols[i]!,
+    port: p.port,
+    devicePort: typeof p.targetPort === 'number' ? p.targetPort : p.port,
+  }));
   return { kind: 'device', spec: { service: svc.metadata?.name ?? '', target, ports } };
 }
 
@@ -160,11 +156,6 @@ export function deviceWorkloadName(service: string): string {
   return objectName(DEVICE_PREFIX, service);
 }
 
-/** The container port name of Service port `i` (at most 15 characters, as an IANA service name). */
-function listenName(i: number): string {
-  return `device-${i}`;
-}
-
 /** `tcp:20000:100.100.0.1:80`, one per Service port. */
 export function deviceEgressRules(spec: DeviceSpec, address: string): string[] {
   return spec.ports.map((p, i) => `${p.protocol}:${DEVICE_LISTEN_BASE + i}:${address}:${p.devicePort}`);
@@ -187,11 +178,7 @@ export function deviceObjects(
       replicas,
       ingress: [],
       egress: deviceEgressRules(spec, address),
-      ports: spec.ports.map((p, i) => ({
-        name: listenName(i),
-        port: DEVICE_LISTEN_BASE + i,
-        protocol: p.protocol === 'tcp' ? 'TCP' : 'UDP',
-      })),
+      ports: listenPorts(spec.ports, DEVICE_LISTEN_BASE, 'device'),
       ...(owner ? { owner } : {}),
     },
     settings,
