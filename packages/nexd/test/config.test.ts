@@ -473,7 +473,9 @@ test('--state-secret takes a Secret name and refuses anything the API server wou
 
 test('--rules-configmap (or NEXD_RULES_CONFIGMAP) takes a ConfigMap name', () => {
   const ok = resolveNexdArgs(['--rules-configmap', 'nexlink-import-nginx', 'proxy', 'https://n.example'], {});
-  assert.ok(ok.ok && ok.command.kind === 'proxy' && ok.command.config.rulesConfigMap === 'nexlink-import-nginx');
+  assert.ok(
+    ok.ok && ok.command.kind === 'proxy' && ok.command.config.rulesConfigMap === 'nexlink-import-nginx',
+  );
   const env = resolveNexdArgs(['proxy', 'https://n.example'], { NEXD_RULES_CONFIGMAP: 'from-env' });
   assert.ok(env.ok && env.command.kind === 'proxy' && env.command.config.rulesConfigMap === 'from-env');
   const r = resolveNexdArgs(['proxy', 'https://n.example'], { NEXD_RULES_CONFIGMAP: 'Not_A_Name' });

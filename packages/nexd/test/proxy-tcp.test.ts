@@ -8,6 +8,7 @@ import { afterEach, describe, test } from 'node:test';
 import { NodeDatagramNetwork, NodeStreamNetwork, type Resolver } from '../src/proxy/node-network.js';
 import { ProxyEngine } from '../src/proxy/proxy.js';
 import { parseRule } from '../src/proxy/rules.js';
+import { FAILOVER_DIAL_TIMEOUT_MS, HEALTH_CHECK_INTERVAL_MS } from '../src/proxy/tcp.js';
 import { captureLogs, eventually, freePort, type TcpEcho, tcpEcho, tcpRoundTrip } from './helpers.js';
 
 const side = (resolve?: Resolver) => ({
@@ -159,6 +160,58 @@ describe('tcp proxy', () => {
     const seen: string[] = [];
     for (let i = 0; i < 4; i++) seen.push((await tcpRoundTrip(port, '.')).toString());
     assert.deepEqual(seen, ['A:.', 'B:.', 'A:.', 'B:.']);
+  });
+
+  test('failover: a refusing target is skipped without the client noticing, and taken back once it listens', async () => {
+    const a = await echo('A');
+    const deadPort = await freePort();
+    const port = await freePort();
+    const { proxy, logs } = makeProxy();
+    await proxy.addRule(parseRule('egress', `tcp:${port}:127.0.0.1:${a.port}`));
+    await proxy.addRule(parseRule('egress', `tcp:${port}:127.0.0.1:${deadPort}`));
+    const replies: string[] = [];
+    for (let i = 0; i < 6; i++) replies.push((await tcpRoundTrip(port, `${i}`)).toString());
+    assert.deepEqual(replies, ['A:0', 'A:1', 'A:2', 'A:3', 'A:4', 'A:5'], 'every connection answered');
+    const dead = proxy.status().find((r) => r.rule.endsWith(`:${deadPort}`))!;
+    assert.ok(
+      dead.dialFailures <= 1,
+      'tried at most once (a health check may have found it first), then skipped',
+    );
+    assert.ok(logs.lines.some((l) => l.msg === 'proxy target down: skipped while another is up'));
+    assert.ok(logs.lines.some((l) => String(l.msg).endsWith('failed; trying the next target')));
+    // The target comes back: the health check (a connect every HEALTH_CHECK_INTERVAL_MS) takes it back.
+    const back = net.createServer((s) => {
+      s.on('error', () => {});
+      s.once('data', (d) => s.end(`B:${d}`));
+    });
+    await new Promise<void>((r) => back.listen(deadPort, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise((r) => back.close(r)));
+    await eventually(
+      () => logs.lines.some((l) => l.msg === 'proxy target up again'),
+      3 * HEALTH_CHECK_INTERVAL_MS,
+    );
+    const tags = new Set<string>();
+    for (let i = 0; i < 4; i++) tags.add((await tcpRoundTrip(port, '.')).toString().slice(0, 1));
+    assert.deepEqual([...tags].sort(), ['A', 'B']);
+  });
+
+  test('failover: a target that never answers is left after FAILOVER_DIAL_TIMEOUT_MS, the client is served', async () => {
+    const a = await echo('A');
+    const port = await freePort();
+    const { proxy } = makeProxy(async (host) => {
+      if (host === 'gone.nexd-test.internal') return new Promise(() => {});
+      return { address: host, family: 4 };
+    });
+    await proxy.addRule(parseRule('ingress', `tcp:${port}:gone.nexd-test.internal:80`));
+    await proxy.addRule(parseRule('ingress', `tcp:${port}:127.0.0.1:${a.port}`));
+    const started = Date.now();
+    assert.equal((await tcpRoundTrip(port, 'x')).toString(), 'A:x');
+    const took = Date.now() - started;
+    assert.ok(took >= FAILOVER_DIAL_TIMEOUT_MS - 50 && took < FAILOVER_DIAL_TIMEOUT_MS + 1500, `${took} ms`);
+    // Marked down: the next connections go straight to the live target.
+    const t2 = Date.now();
+    for (let i = 0; i < 3; i++) assert.equal((await tcpRoundTrip(port, 'y')).toString(), 'A:y');
+    assert.ok(Date.now() - t2 < 1000);
   });
 
   test('a destination name is resolved again for every new connection', async () => {

@@ -151,19 +151,23 @@ describe('export objects', () => {
         resourceNames: ['nexlink-export-nginx-0', 'nexlink-export-nginx-1'],
         verbs: ['get', 'update'],
       },
+      {
+        apiGroups: [''],
+        resources: ['configmaps'],
+        resourceNames: ['nexlink-export-nginx-rules'],
+        verbs: ['get', 'list', 'watch'],
+      },
     ]);
-    for (const obj of [sts, o.role, o.roleBinding, o.serviceAccount, ...o.secrets]) {
+    for (const obj of [sts, o.role, o.roleBinding, o.serviceAccount, o.rules, ...o.secrets]) {
       assert.equal(obj.metadata?.labels?.[MANAGED_BY_LABEL], 'nexlink');
       assert.deepEqual(obj.metadata?.ownerReferences, [owner]);
     }
     const c = sts.spec!.template.spec!.containers[0]!;
-    assert.deepEqual(c.args, [
-      'proxy',
-      '--ingress',
-      'tcp:80:nginx.shop.svc.cluster.local:80',
-      '--ingress',
-      'tcp:443:nginx.shop.svc.cluster.local:443',
-    ]);
+    assert.deepEqual(c.args, ['proxy']);
+    assert.deepEqual(o.rules.data, {
+      ingress: 'tcp:80:nginx.shop.svc.cluster.local:80\ntcp:443:nginx.shop.svc.cluster.local:443\n',
+      egress: '',
+    });
     const env = Object.fromEntries(c.env!.map((e) => [e.name, e.value ?? e.valueFrom]));
     assert.deepEqual(env.NEXD_STATE_SECRET, { fieldRef: { fieldPath: 'metadata.name' } });
     assert.deepEqual(env.NEXD_PASSWORD, { secretKeyRef: { name: 'nexodus-credentials', key: 'password' } });

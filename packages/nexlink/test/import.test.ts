@@ -2,13 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Device } from '@nexodus/api';
-import {
-  arrivingNames,
-  desiredImports,
-  egressRules,
-  importObjects,
-  importService,
-} from '../src/import/desired.js';
+import { desiredImports, egressRules, importObjects, importService } from '../src/import/desired.js';
 import { parseMetadata } from '../src/metadata.js';
 import type { ProxySettings } from '../src/proxy/workload.js';
 
@@ -68,25 +62,17 @@ describe('desired imports', () => {
     assert.equal(invalid, 1);
   });
 
-  test('a name whose exporter wrote metadata but is not online yet is arriving, for the window only', () => {
+  test('an import stays while its exporters are offline, with no targets; it goes with the metadata', () => {
     const vpc = {
-      devices: new Map([
-        ['d1', device('d1', '100.100.0.4')],
-        ['d2', device('d2', '100.100.0.3', false)],
-      ]),
-      metadata: new Map<string, unknown>([
-        ['d1', nginx()],
-        ['d2', nginx()],
-      ]),
+      devices: new Map([['d1', device('d1', '100.100.0.4', false)]]),
+      metadata: new Map<string, unknown>([['d1', nginx()]]),
     };
-    const seen = new Map([
-      ['d1', 1000],
-      ['d2', 1000],
-    ]);
-    assert.deepEqual([...arrivingNames(vpc, 'shop', new Set(), seen, 3000, 5000)], ['nginx']);
-    assert.equal(arrivingNames(vpc, 'shop', new Set(), seen, 6000, 5000).size, 0, 'the window is over');
-    assert.equal(arrivingNames(vpc, 'blue', new Set(), seen, 3000, 5000).size, 0, 'another realm');
-    assert.equal(arrivingNames(vpc, 'shop', new Set(['d2']), seen, 3000, 5000).size, 0, 'our own device');
+    assert.deepEqual(
+      [...desiredImports(vpc, 'shop', new Set()).imports.values()],
+      [{ name: 'nginx', ports: [{ protocol: 'tcp', port: 80, targets: [] }] }],
+    );
+    vpc.metadata.delete('d1');
+    assert.equal(desiredImports(vpc, 'shop', new Set()).imports.size, 0);
   });
 
   test('metadata parsing rejects bad names, ports and shapes', () => {
@@ -143,5 +129,32 @@ describe('import objects', () => {
       ],
     );
     assert.ok(c.env?.some((e) => e.name === 'NEXD_REG_KEY'));
+    // The rules are in the ConfigMap nexd follows, not in the arguments: a new target changes no Pod.
+    assert.deepEqual(c.args, ['proxy']);
+    assert.ok(
+      c.env?.some((e) => e.name === 'NEXD_RULES_CONFIGMAP' && e.value === 'nexlink-import-nginx-rules'),
+    );
+    assert.equal(o.rules.metadata?.name, 'nexlink-import-nginx-rules');
+    assert.equal(
+      o.rules.data?.egress,
+      'tcp:20000:100.100.0.3:80\ntcp:20000:100.100.0.4:80\nudp:20001:100.100.0.3:53\n',
+    );
+    const moved = importObjects(
+      { ...spec, ports: [{ ...spec.ports[0]!, targets: ['100.100.0.9'] }, spec.ports[1]!] },
+      'shop',
+      1,
+      undefined,
+      settings,
+    );
+    assert.deepEqual(moved.statefulSet, o.statefulSet, 'other targets, same StatefulSet');
+    assert.deepEqual(
+      o.role.rules?.find((r) => r.resources?.includes('configmaps')),
+      {
+        apiGroups: [''],
+        resources: ['configmaps'],
+        resourceNames: ['nexlink-import-nginx-rules'],
+        verbs: ['get', 'list', 'watch'],
+      },
+    );
   });
 });

@@ -66,7 +66,7 @@ describe('nexlink and the Nexodus service', { skip: buildSkipReason(), timeout: 
     await waitFor('the first listing', () => (cache.synced ? true : undefined), 10_000);
   });
 
-  test('a device with nexlink metadata is imported while online, and not once its metadata is deleted', async () => {
+  test('a device with nexlink metadata is imported, a target while online, and not imported once its metadata is deleted', async () => {
     const publicKey = wgPublicKey();
     const d = await session.client.createDevice({
       public_key: publicKey,
@@ -77,8 +77,11 @@ describe('nexlink and the Nexodus service', { skip: buildSkipReason(), timeout: 
     await session.client.setDeviceMetadata(d.id, METADATA_KEY, value);
     await waitFor('the metadata in the view', () => (cache.metadata.has(d.id) ? true : undefined), 10_000);
     assert.deepEqual(cache.metadata.get(d.id), value);
-    // Offline: nothing to import yet.
-    assert.equal(desiredImports(cache, 'shop', new Set()).imports.size, 0);
+    // Offline: imported, with no target yet.
+    assert.deepEqual(
+      [...desiredImports(cache, 'shop', new Set()).imports.values()],
+      [{ name: 'nginx', ports: [{ protocol: 'tcp', port: 80, targets: [] }] }],
+    );
 
     // The device's own watch stream marks it online.
     const online = new AbortController();
@@ -95,7 +98,7 @@ describe('nexlink and the Nexodus service', { skip: buildSkipReason(), timeout: 
       'the import of nginx',
       () => {
         const i = desiredImports(cache, 'shop', new Set()).imports;
-        return i.size ? i : undefined;
+        return i.get('nginx')?.ports[0]?.targets.length ? i : undefined;
       },
       10_000,
     );

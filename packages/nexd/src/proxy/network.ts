@@ -32,7 +32,12 @@ export interface StreamNetwork {
    * Dials `target`, resolving a DNS name first (every call resolves afresh, so a Kubernetes Service keeps
    * working when its address changes). Resolves once established; rejects if resolution or the dial fails.
    */
-  connect(target: Endpoint): Promise<StreamConnection>;
+  connect(target: Endpoint, options?: ConnectOptions): Promise<StreamConnection>;
+}
+
+export interface ConnectOptions {
+  /** Resolution and connection together must finish within this many ms (default: the network's own). */
+  timeoutMs?: number;
 }
 
 export interface DatagramListener extends Closable {

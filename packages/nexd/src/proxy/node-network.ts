@@ -8,6 +8,7 @@ import { NexdError } from '../errors.js';
 import { dialStream } from './dial.js';
 import {
   type Closable,
+  type ConnectOptions,
   type DatagramFlow,
   type DatagramListener,
   type DatagramNetwork,
@@ -137,10 +138,10 @@ export class NodeStreamNetwork implements StreamNetwork {
   }
 
   /** Resolves and connects; both together must finish within connectTimeoutMs. */
-  connect(target: Endpoint): Promise<StreamConnection> {
+  connect(target: Endpoint, options?: ConnectOptions): Promise<StreamConnection> {
     return dialStream(target, {
       resolve: this.#resolve,
-      timeoutMs: this.#connectTimeoutMs,
+      timeoutMs: options?.timeoutMs ?? this.#connectTimeoutMs,
       open: (host, port) => net.connect({ host, port, allowHalfOpen: true, noDelay: true }),
     });
   }

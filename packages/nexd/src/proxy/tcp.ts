@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // TCP forwarding for one listener (type + port): accept, pick the next rule round-robin, dial its
 // destination, then copy bytes both ways with backpressure and half-close.
-// Flow per connection: 1. accept (paused)  2. dial  3a. failed: RST the client, log once  3b. splice.
+// Flow per connection: 1. accept (paused)  2. dial  3a. failed: the next target of the port if there is one
+// left (back to 2), else RST the client, log once  3b. splice.
 import type { Logger } from 'pino';
 import type { Closable, Endpoint, StreamConnection, StreamNetwork } from './network.js';
 import { proxyProtocolHeader } from './proxy-protocol.js';
-import { RuleRing } from './rule-ring.js';
+import { type RuleEntry, RuleRing } from './rule-ring.js';
 import { formatRule } from './rules.js';
 import type { RuleStats } from './stats.js';
 
@@ -72,10 +73,22 @@ export class ConnectionSet implements ConnectionTracker {
   }
 }
 
+/**
+ * On a port with several targets: a dial that does not connect within this long moves on to the next target
+ * (a device that went away answers no SYN; the client is still waiting, paused, and never sees the miss).
+ */
+export const FAILOVER_DIAL_TIMEOUT_MS = 3000;
+/** How often each target of a port with several is checked with a TCP connect, and how long one may take. */
+export const HEALTH_CHECK_INTERVAL_MS = 1000;
+export const HEALTH_CHECK_TIMEOUT_MS = 2000;
+
 export class TcpListener {
   /** The rules on this port, picked round-robin per accepted connection. */
   readonly ring = new RuleRing();
   #closable: Closable | undefined;
+  #checks: NodeJS.Timeout | undefined;
+  /** Targets with a health check in flight, so that a slow one is not dialled twice at once. */
+  readonly #checking = new Set<RuleEntry>();
 
   constructor(
     readonly port: number,
@@ -89,12 +102,43 @@ export class TcpListener {
     this.#closable = await this.listenSide.listen(this.port, (conn, remote, local) =>
       this.#accept(conn, remote, local),
     );
+    this.#checks = setInterval(() => this.#checkTargets(), HEALTH_CHECK_INTERVAL_MS);
+    this.#checks.unref();
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#checks);
     const c = this.#closable;
     this.#closable = undefined;
     await c?.close();
+  }
+
+  /** One TCP connect per target, closed at once: up when it connects, down when it fails or times out. */
+  #checkTargets(): void {
+    if (!this.ring.balanced) return;
+    for (const entry of this.ring.entries) {
+      if (this.#checking.has(entry)) continue;
+      this.#checking.add(entry);
+      this.dialSide.connect(entry.rule.destination, { timeoutMs: HEALTH_CHECK_TIMEOUT_MS }).then(
+        (sock) => {
+          this.#checking.delete(entry);
+          sock.on('error', () => {});
+          sock.destroy();
+          this.#setDown(entry, false, 'health check connected');
+        },
+        (err: unknown) => {
+          this.#checking.delete(entry);
+          this.#setDown(entry, true, `health check failed: ${errorCode(err)}`);
+        },
+      );
+    }
+  }
+
+  #setDown(entry: RuleEntry, down: boolean, why: string): void {
+    if (!!entry.down === down || !this.ring.entries.includes(entry)) return;
+    entry.down = down;
+    const msg = down ? 'proxy target down: skipped while another is up' : 'proxy target up again';
+    this.logger[down ? 'warn' : 'info']({ rule: `${entry.rule.type} ${entry.text}`, why }, msg);
   }
 
   #accept(client: StreamConnection, remote: Endpoint, local: Endpoint): void {
@@ -103,33 +147,55 @@ export class TcpListener {
       abort(client);
       return;
     }
-    const { stats, rule } = entry;
-    stats.connections++;
-    stats.active++;
-    // The header is built now, while the client's addresses are at hand; it goes out first once dialled.
-    const header = rule.proxyProtocol ? proxyProtocolHeader(rule.proxyProtocol, remote, local) : undefined;
-    const conn = new ProxiedConnection(client, stats, header, () => {
-      stats.active--;
+    entry.stats.connections++;
+    entry.stats.active++;
+    const conn = new ProxiedConnection(client, entry.stats, () => {
+      conn.stats.active--;
       this.tracker.delete(conn);
     });
     this.tracker.add(conn);
-    this.dialSide.connect(rule.destination).then(
+    this.#dial(conn, entry, remote, local, new Set());
+  }
+
+  /** Dials `entry`; on a failure with another target left, marks it down and tries the next one. */
+  #dial(conn: ProxiedConnection, entry: RuleEntry, remote: Endpoint, local: Endpoint, tried: Set<RuleEntry>) {
+    const { rule } = entry;
+    tried.add(entry);
+    // The header is built now, while the client's addresses are at hand; it goes out first once dialled.
+    conn.header = rule.proxyProtocol ? proxyProtocolHeader(rule.proxyProtocol, remote, local) : undefined;
+    const alternatives = this.ring.entries.length > tried.size;
+    const options = alternatives ? { timeoutMs: FAILOVER_DIAL_TIMEOUT_MS } : undefined;
+    this.dialSide.connect(rule.destination, options).then(
       (up) => conn.dialled(up),
       (err: unknown) => {
-        stats.dialFailures++;
-        // One line per failed connection (never per packet): which rule, which client, why.
+        entry.stats.dialFailures++;
+        const next = conn.state === 'dialing' ? this.ring.pick(tried) : undefined;
+        // One line per failed dial (never per packet): which rule, which client, why, and what next.
         this.logger.warn(
           {
             rule: `${rule.type} ${formatRule(rule)}`,
             client: `${remote.host}:${remote.port}`,
-            err: (err as NodeJS.ErrnoException).code ?? String(err),
+            err: errorCode(err),
+            ...(next ? { next: next.text } : {}),
           },
-          `proxy dial to ${rule.destination.host}:${rule.destination.port} failed; closing the client connection`,
+          next
+            ? `proxy dial to ${rule.destination.host}:${rule.destination.port} failed; trying the next target`
+            : `proxy dial to ${rule.destination.host}:${rule.destination.port} failed; closing the client connection`,
         );
-        conn.dialFailed();
+        if (this.ring.balanced) this.#setDown(entry, true, `dial failed: ${errorCode(err)}`);
+        if (!next) {
+          conn.dialFailed();
+          return;
+        }
+        conn.moveTo(next.stats);
+        this.#dial(conn, next, remote, local, tried);
       },
     );
   }
+}
+
+function errorCode(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? String(err);
 }
 
 /** dialing: client accepted (paused), upstream being dialled; spliced: bytes flow both ways; closed: done. */
@@ -141,11 +207,13 @@ class ProxiedConnection implements TrackedConnection {
   #upstream: StreamConnection | undefined;
   #sidesClosed = 0;
 
+  /** A PROXY protocol header to send upstream before the client's bytes (rule option). */
+  header: Uint8Array | undefined;
+
   constructor(
     private readonly client: StreamConnection,
-    private readonly stats: RuleStats,
-    /** A PROXY protocol header to send upstream before the client's bytes (rule option). */
-    private readonly header: Uint8Array | undefined,
+    /** The counters of the rule being dialled or spliced (moveTo() when the dial goes to another rule). */
+    public stats: RuleStats,
     private readonly onClosed: () => void,
   ) {
     // Errors before the dial completes (client reset while we dial) must not become unhandled 'error's.
@@ -186,6 +254,14 @@ class ProxiedConnection implements TrackedConnection {
         throw new Error(`unreachable connection state ${String(never)}`);
       }
     }
+  }
+
+  /** The dial moves on to another rule: the connection counts there from now on. */
+  moveTo(stats: RuleStats): void {
+    this.stats.active--;
+    this.stats = stats;
+    stats.connections++;
+    stats.active++;
   }
 
   /** Call when the dial failed: the client gets an RST at once. */

@@ -14,6 +14,7 @@ import { NexdError } from '../errors.js';
 import { dialStream } from '../proxy/dial.js';
 import {
   type Closable,
+  type ConnectOptions,
   type DatagramFlow,
   type DatagramListener,
   type DatagramNetwork,
@@ -97,10 +98,10 @@ export class NetStackStreamNetwork implements StreamNetwork {
     };
   }
 
-  async connect(target: Endpoint): Promise<StreamConnection> {
+  async connect(target: Endpoint, options?: ConnectOptions): Promise<StreamConnection> {
     const sock = await dialStream(target, {
       resolve: this.#resolve,
-      timeoutMs: this.#timeoutMs,
+      timeoutMs: options?.timeoutMs ?? this.#timeoutMs,
       open: (host, port) => {
         // Outbound rules decide on the resolved address, before a SYN leaves.
         const gate = this.#gate;

@@ -31,11 +31,11 @@ import { IMPORTS_KEY, ImportReconciler } from './import-reconciler.js';
 
 const EXPORT_PREFIX = 'export/';
 /**
- * How long VPC changes are gathered before the imports are reconciled: an export's replicas register and come
- * online within about a second of each other, and every change of an import's targets restarts its proxies
- * (their egress rules are arguments), so one restart for the pair beats two.
+ * How long VPC changes are gathered before the imports are reconciled: a burst (a VPC's first listing, both
+ * replicas of an export registering) becomes one reconcile, and a device gone offline leaves the targets
+ * (the ConfigMap, which nexd applies live) well within the issue's 5 s.
  */
-export const IMPORT_SETTLE_MS = 1000;
+export const IMPORT_SETTLE_MS = 100;
 
 export class Controller {
   readonly queue = new WorkQueue({ baseMs: 200, maxMs: 30_000 });

@@ -13,7 +13,7 @@ import { apply, remove } from '../kube/cluster.js';
 import { serviceRef as ref } from '../kube/events.js';
 import { FINALIZER, METADATA_KEY, NAME_LABEL, ROLE_LABEL, SERVICE_LABEL } from '../labels.js';
 import { parseMetadata, sameMetadata } from '../metadata.js';
-import { stateSecretName } from '../proxy/workload.js';
+import { applyWorkload, stateSecretName } from '../proxy/workload.js';
 import type { ReconcileResult } from '../queue.js';
 import type { ControllerContext } from './context.js';
 import { deviceIdOf } from './state-secret.js';
@@ -152,13 +152,12 @@ export async function reconcileExport(ctx: ControllerContext, service: string): 
   const spec = verdict.spec;
   if (!hasFinalizer(s)) await setFinalizer(ctx, s, true);
   const objs = exportObjects(spec, serviceOwner(s), ctx.settings, ctx.config.clusterDomain);
-  await apply(ctx.cluster, objs.serviceAccount);
-  for (const secret of objs.secrets) await apply(ctx.cluster, secret);
-  await apply(ctx.cluster, objs.role);
-  await apply(ctx.cluster, objs.roleBinding);
-  const before = ctx.informers.statefulSets.get(objs.statefulSet.metadata!.name!, ns);
-  await apply(ctx.cluster, objs.statefulSet);
-  if (!before) {
+  const existed = await applyWorkload(
+    ctx.cluster,
+    objs,
+    (name) => !!ctx.informers.statefulSets.get(name, ns),
+  );
+  if (!existed) {
     ctx.log.info({ service, name: spec.name, realm: spec.realm, replicas: spec.replicas }, 'export created');
     await ctx.events.record(
       ref(s),

@@ -1,22 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 // reconcileImports(): one key for every import, level-triggered. From the VPC view (devices and their
 // `nexlink` metadata) it computes what this cluster should import and converges on it: for each name a
-// Service of that name (owning the rest) and a `nexd proxy` workload with egress rules to every online
-// exporting device; an import whose exporters are all gone is deleted (the Service, and with it, by owner
-// references, the workload). A Service of that name that nexlink does not manage is never touched.
+// Service of that name (owning the rest) and a `nexd proxy` workload whose rules ConfigMap holds an egress
+// rule to every online exporting device (nexd applies its changes live: a device coming or going changes
+// the ConfigMap only, never the Pods); an import no device exports any more is deleted (the Service, and
+// with it, by owner references, the workload). A Service of that name that nexlink does not manage is
+// never touched.
 import type { V1OwnerReference, V1Service } from '@kubernetes/client-node';
-import { arrivingNames, desiredImports, importObjects, importService } from '../import/desired.js';
+import { desiredImports, importObjects, importService } from '../import/desired.js';
 import { apply, remove } from '../kube/cluster.js';
 import { MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL } from '../labels.js';
+import { applyWorkload } from '../proxy/workload.js';
 import type { ReconcileResult } from '../queue.js';
 import type { ControllerContext } from './context.js';
 import { ownDevices } from './export-reconciler.js';
 
 export const IMPORTS_KEY = 'imports';
 const WAIT_FOR_VPC_MS = 500;
-/** How long an arriving exporter (metadata written, not online yet) holds its import (see arrivingNames). */
-export const ARRIVAL_WINDOW_MS = 5000;
-const ARRIVAL_POLL_MS = 250;
 
 function isManagedImport(svc: V1Service | undefined): boolean {
   const l = svc?.metadata?.labels ?? {};
@@ -27,8 +27,6 @@ export class ImportReconciler {
   /** name -> the JSON of what was last applied: an unchanged import is not applied again between resyncs. */
   readonly #applied = new Map<string, string>();
   readonly #warned = new Set<string>();
-  /** device id -> when its `nexlink` metadata was first seen; pruned to the devices that still have it. */
-  readonly #firstSeen = new Map<string, number>();
 
   constructor(readonly ctx: ControllerContext) {}
 
@@ -44,12 +42,7 @@ export class ImportReconciler {
     const own = ownDevices(ctx);
     const { imports, invalid } = desiredImports(ctx.vpc, ctx.config.realm, own);
     ctx.metrics.invalidMetadata.set(invalid);
-    const now = Date.now();
-    for (const id of ctx.vpc.metadata.keys()) if (!this.#firstSeen.has(id)) this.#firstSeen.set(id, now);
-    for (const id of this.#firstSeen.keys()) if (!ctx.vpc.metadata.has(id)) this.#firstSeen.delete(id);
-    const arriving = arrivingNames(ctx.vpc, ctx.config.realm, own, this.#firstSeen, now, ARRIVAL_WINDOW_MS);
     for (const spec of imports.values()) {
-      if (arriving.has(spec.name)) continue;
       const existing = ctx.informers.services.get(spec.name, ns);
       if (existing && !isManagedImport(existing)) {
         if (!this.#warned.has(spec.name)) {
@@ -74,11 +67,7 @@ export class ImportReconciler {
         blockOwnerDeletion: true,
       };
       const objs = importObjects(spec, ns, ctx.config.replicas, owner, ctx.settings);
-      await apply(ctx.cluster, objs.serviceAccount);
-      for (const secret of objs.secrets) await apply(ctx.cluster, secret);
-      await apply(ctx.cluster, objs.role);
-      await apply(ctx.cluster, objs.roleBinding);
-      await apply(ctx.cluster, objs.statefulSet);
+      await applyWorkload(ctx.cluster, objs, (name) => !!ctx.informers.statefulSets.get(name, ns));
       this.#applied.set(spec.name, text);
       ctx.log.info(
         { name: spec.name, ports: spec.ports.map((p) => `${p.protocol}/${p.port}:${p.targets.join(',')}`) },
@@ -87,12 +76,12 @@ export class ImportReconciler {
     }
     for (const svc of ctx.informers.services.list(ns)) {
       const name = svc.metadata!.name!;
-      if (!isManagedImport(svc) || imports.has(name) || arriving.has(name)) continue;
+      if (!isManagedImport(svc) || imports.has(name)) continue;
       await remove(ctx.cluster, { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns } });
       this.#applied.delete(name);
       ctx.log.info({ name }, 'import removed');
     }
     ctx.metrics.imports.set(imports.size);
-    return arriving.size ? { requeueAfterMs: ARRIVAL_POLL_MS } : undefined;
+    return undefined;
   }
 }

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-// Imports from the VPC's devices: every online device of our realm whose `nexlink` metadata exports a name
-// becomes an egress target of that name's import, per port. Rules sharing a port are balanced round-robin
-// by nexd, so several exporting replicas (and several clusters exporting one name) share the load.
+// Imports from the VPC's devices: every device of our realm whose `nexlink` metadata exports a name makes
+// that name imported here, with one port per exported port; the online ones among them are the port's
+// egress targets. Rules sharing a port are balanced round-robin by nexd (and health-checked there), so
+// several exporting replicas (and several clusters exporting one name) share the load. An import stays while
+// any device's metadata names it, even with every exporter offline (a restart of the exporting proxies does
+// not delete and re-create the import); it goes when the metadata goes (the export was removed).
 // Pure: the devices and metadata in, the imports and their objects out.
 
 import type { V1OwnerReference, V1Service } from '@kubernetes/client-node';
 import type { Device } from '@nexodus/api';
 import { managedLabels } from '../labels.js';
-import { type NexlinkMetadata, type Protocol, parseMetadata } from '../metadata.js';
+import { type Protocol, parseMetadata } from '../metadata.js';
 import { objectName } from '../names.js';
 import { listenPorts, type ProxySettings, type WorkloadObjects, workloadObjects } from '../proxy/workload.js';
 
@@ -21,7 +24,7 @@ export const IMPORT_LISTEN_BASE = 20000;
 export interface ImportPort {
   protocol: Protocol;
   port: number;
-  /** The exporting devices' IPv4 VPC addresses, sorted (i.e. `['100.100.0.3', '100.100.0.4']`). */
+  /** The online exporting devices' IPv4 VPC addresses, sorted (i.e. `['100.100.0.3', '100.100.0.4']`). */
   targets: string[];
 }
 
@@ -37,10 +40,9 @@ export interface VpcView {
   metadata: ReadonlyMap<string, unknown>;
 }
 
-/** Why a device counts as an exporter of `realm`: online, an IPv4 VPC address, valid metadata of the realm. */
-function exporterAddress(d: Device | undefined, m: NexlinkMetadata | undefined, realm: string) {
-  if (!d || !m || m.realm !== realm || !d.online) return undefined;
-  return d.ipv4_tunnel_ips?.[0]?.address;
+/** A device that is a target of the realm's exports now: online, with an IPv4 VPC address. */
+function targetAddress(d: Device | undefined): string | undefined {
+  return d?.online ? d.ipv4_tunnel_ips?.[0]?.address : undefined;
 }
 
 /**
@@ -61,15 +63,15 @@ export function desiredImports(
       invalid++;
       continue;
     }
-    const address = exporterAddress(vpc.devices.get(deviceId), m, realm);
-    if (!address) continue;
+    if (m.realm !== realm || !vpc.devices.has(deviceId)) continue;
+    const address = targetAddress(vpc.devices.get(deviceId));
     for (const s of m.services) {
       let ports = byName.get(s.name);
       if (!ports) byName.set(s.name, (ports = new Map()));
       const key = `${s.protocol}/${s.port}`;
       let p = ports.get(key);
       if (!p) ports.set(key, (p = { protocol: s.protocol, port: s.port, targets: [] }));
-      if (!p.targets.includes(address)) p.targets.push(address);
+      if (address && !p.targets.includes(address)) p.targets.push(address);
     }
   }
   const imports = new Map<string, ImportSpec>();
@@ -79,31 +81,6 @@ export function desiredImports(
     imports.set(name, { name, ports: list });
   }
   return { imports, invalid };
-}
-
-/**
- * Names with an exporter that is arriving: valid metadata of our realm, not online yet, metadata first seen
- * less than `windowMs` ago (an export's replicas register a second or two apart). The importer holds such a
- * name's import for that while, because every change of its targets restarts its proxies.
- */
-export function arrivingNames(
-  vpc: VpcView,
-  realm: string,
-  ownDevices: ReadonlySet<string>,
-  firstSeen: ReadonlyMap<string, number>,
-  now: number,
-  windowMs: number,
-): Set<string> {
-  const names = new Set<string>();
-  for (const [deviceId, value] of vpc.metadata) {
-    if (ownDevices.has(deviceId) || vpc.devices.get(deviceId)?.online) continue;
-    const seen = firstSeen.get(deviceId);
-    if (seen === undefined || now - seen >= windowMs) continue;
-    const m = parseMetadata(value);
-    if (m?.realm !== realm) continue;
-    for (const s of m.services) names.add(s.name);
-  }
-  return names;
 }
 
 export function importWorkloadName(name: string): string {

@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The objects of one `nexd proxy` workload, for an export or an import: a ServiceAccount, one state Secret
-// per replica, a Role that may read and update exactly those Secrets, its RoleBinding, and a StatefulSet.
+// per replica, a ConfigMap with its rules, a Role that may read and update exactly those Secrets and read
+// that ConfigMap, its RoleBinding, and a StatefulSet.
+//
+// Why the rules are in a ConfigMap (nexd `--rules-configmap`) and not in the Pods' arguments: an import's
+// targets change whenever an exporting device comes, goes or fails; nexd applies the ConfigMap's changes
+// live, so the proxies keep running and their connections open, where a change of arguments would replace
+// every Pod. The StatefulSet changes only when the listening ports or the replicas do.
 //
 // Why a StatefulSet and not a Deployment: every replica is its own Nexodus device (its own key, VPC address
 // and runtime state), so it needs its own state Secret across restarts. A StatefulSet's Pods have stable
@@ -8,6 +14,7 @@
 // a Deployment's Pods have random names, and all of them would share one Secret, i.e. one device.
 // The Secrets are created here (empty) because RBAC cannot limit `create` to names; nexd only gets/updates.
 import type {
+  V1ConfigMap,
   V1Container,
   V1EnvVar,
   V1OwnerReference,
@@ -17,6 +24,7 @@ import type {
   V1ServiceAccount,
   V1StatefulSet,
 } from '@kubernetes/client-node';
+import { apply, type Cluster } from '../kube/cluster.js';
 import { managedLabels, type ProxyRole } from '../labels.js';
 import type { Protocol } from '../metadata.js';
 
@@ -74,6 +82,8 @@ export function listenPorts(
 export interface WorkloadObjects {
   serviceAccount: V1ServiceAccount;
   secrets: V1Secret[];
+  /** The rules nexd follows live: keys `ingress` and `egress`, a rule per line. */
+  rules: V1ConfigMap;
   role: V1Role;
   roleBinding: V1RoleBinding;
   statefulSet: V1StatefulSet;
@@ -94,11 +104,14 @@ function credentialEnv(c: Credentials): V1EnvVar[] {
     : [ref('NEXD_REG_KEY', c.key)];
 }
 
+/** The name of a workload's rules ConfigMap. */
+export function rulesConfigMapName(workload: string): string {
+  return `${workload}-rules`;
+}
+
 function container(w: ProxyWorkload, s: ProxySettings): V1Container {
-  const args = ['proxy'];
-  for (const r of w.ingress) args.push('--ingress', r);
-  for (const r of w.egress) args.push('--egress', r);
   const env: V1EnvVar[] = [
+    { name: 'NEXD_RULES_CONFIGMAP', value: rulesConfigMapName(w.name) },
     { name: 'NEXD_SERVICE_URL', value: s.serviceUrl },
     { name: 'NEXD_HEALTH_ADDR', value: `:${PROXY_HEALTH_PORT}` },
     { name: 'NEXD_LOG_LEVEL', value: s.logLevel },
@@ -121,7 +134,7 @@ function container(w: ProxyWorkload, s: ProxySettings): V1Container {
     name: 'nexd',
     image: s.image,
     command: ['nexd'],
-    args,
+    args: ['proxy'],
     env,
     ports: [
       { name: 'health', containerPort: PROXY_HEALTH_PORT, protocol: 'TCP' },
@@ -167,12 +180,27 @@ export function workloadObjects(w: ProxyWorkload, s: ProxySettings): WorkloadObj
       metadata: meta(name),
       type: 'Opaque',
     })),
+    rules: {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: meta(rulesConfigMapName(w.name)),
+      data: {
+        ingress: w.ingress.map((r) => `${r}\n`).join(''),
+        egress: w.egress.map((r) => `${r}\n`).join(''),
+      },
+    },
     role: {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'Role',
       metadata: meta(w.name),
       rules: [
         { apiGroups: [''], resources: ['secrets'], resourceNames: secretNames, verbs: ['get', 'update'] },
+        {
+          apiGroups: [''],
+          resources: ['configmaps'],
+          resourceNames: [rulesConfigMapName(w.name)],
+          verbs: ['get', 'list', 'watch'],
+        },
       ],
     },
     roleBinding: {
@@ -214,4 +242,23 @@ export function workloadObjects(w: ProxyWorkload, s: ProxySettings): WorkloadObj
       },
     },
   };
+}
+
+/**
+ * Applies a workload's objects, the rules before the StatefulSet (a new Pod then finds them at its first
+ * list). Returns whether the StatefulSet existed before.
+ */
+export async function applyWorkload(
+  cluster: Cluster,
+  objs: WorkloadObjects,
+  existed: (name: string) => boolean,
+): Promise<boolean> {
+  await apply(cluster, objs.serviceAccount);
+  for (const secret of objs.secrets) await apply(cluster, secret);
+  await apply(cluster, objs.rules);
+  await apply(cluster, objs.role);
+  await apply(cluster, objs.roleBinding);
+  const before = existed(objs.statefulSet.metadata!.name!);
+  await apply(cluster, objs.statefulSet);
+  return before;
 }
