@@ -25,7 +25,7 @@ import { serviceOwner } from '../export/desired.js';
 import { apply, remove } from '../kube/cluster.js';
 import { serviceRef } from '../kube/events.js';
 import { INSTANCE_LABEL, ROLE_LABEL, SERVICE_LABEL } from '../labels.js';
-import type { WorkloadObjects } from '../proxy/workload.js';
+import { applyWorkload, type WorkloadObjects } from '../proxy/workload.js';
 import type { ReconcileResult } from '../queue.js';
 import type { ControllerContext } from './context.js';
 import { type ConditionWant, writeDeviceStatus } from './status.js';
@@ -47,12 +47,15 @@ function sliceSays(s: V1EndpointSlice | undefined): string {
   ]);
 }
 
-/** Every object of a workload, the StatefulSet last (what its Pods mount and are granted comes first). */
-function inApplyOrder(objs: WorkloadObjects): KubernetesObject[] {
+/**
+ * Every object of a workload, the StatefulSet first (its Pods stop before what they use goes): whatever
+ * workloadObjects makes, so that a kind added there is removed here too.
+ */
+function removalOrder(objs: WorkloadObjects): KubernetesObject[] {
   const rest = Object.values(objs)
     .flat()
     .filter((o: KubernetesObject) => o !== objs.statefulSet);
-  return [...rest, objs.statefulSet];
+  return [objs.statefulSet, ...rest];
 }
 
 export class DeviceReconciler {
@@ -152,9 +155,9 @@ export class DeviceReconciler {
     const objs = deviceObjects(spec, address, ns, ctx.config.replicas, serviceOwner(svc), ctx.settings);
     const text = JSON.stringify([deviceEgressRules(spec, address), ctx.config.replicas, svc.metadata?.uid]);
     const before = this.#applied.get(service);
-    const exists = ctx.informers.statefulSets.get(objs.statefulSet.metadata!.name!, ns) !== undefined;
-    if (before?.text === text && exists) return;
-    for (const o of inApplyOrder(objs)) await apply(ctx.cluster, o);
+    const existed = (name: string) => ctx.informers.statefulSets.get(name, ns) !== undefined;
+    if (before?.text === text && existed(objs.statefulSet.metadata!.name!)) return;
+    await applyWorkload(ctx.cluster, objs, existed);
     this.#applied.set(service, { address, text });
     if (before && before.address !== address) {
       ctx.log.info({ service, from: before.address, to: address }, 'device moved: egress rules follow');
@@ -196,8 +199,8 @@ export class DeviceReconciler {
       kind: 'EndpointSlice',
       metadata: { name, namespace: ns },
     });
-    // Every kind the workload is made of, by name (whatever workloadObjects makes, i.e. a rules ConfigMap),
-    // the StatefulSet first; its state Secrets as the cache lists them (the replicas may have changed).
+    // Every object of the workload by name, and its state Secrets as the cache lists them (the replicas may
+    // have changed since).
     const shape = deviceObjects(
       { service, target: { kind: 'address', address: '' }, ports: [] },
       '',
@@ -206,7 +209,7 @@ export class DeviceReconciler {
       undefined,
       ctx.settings,
     );
-    for (const o of inApplyOrder(shape).reverse()) {
+    for (const o of removalOrder(shape)) {
       await remove(ctx.cluster, {
         apiVersion: o.apiVersion,
         kind: o.kind,
