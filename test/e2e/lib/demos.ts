@@ -62,6 +62,24 @@ export function pagesIn(text: string): string[] {
   return [...text.matchAll(/^Hello from (\S+)$/gm)].map((m) => m[1]!);
 }
 
+/** Creates namespace `ns` with the admin's login in the Secret `nexodus-credentials` (username, password). */
+export async function namespaceWithCredentials(
+  kubectl: (args: string[]) => Promise<string>,
+  ns: string,
+): Promise<void> {
+  await kubectl(['create', 'namespace', ns]);
+  await kubectl([
+    'create',
+    'secret',
+    'generic',
+    'nexodus-credentials',
+    '-n',
+    ns,
+    '--from-literal=username=admin',
+    `--from-literal=password=${ADMIN_PASSWORD}`,
+  ]);
+}
+
 /** One cluster of a demo: its own control plane and a one-node cluster, with the agent lab's hub on its LAN. */
 export class DemoSite {
   private constructor(
@@ -96,17 +114,7 @@ export class DemoSite {
   /** What the scenario asks the user to create first: the namespace, the credentials and the WireGuard keys. */
   async scenarioSecrets(ns: string): Promise<{ publicKey: string }> {
     const keys = await wgKeyPair();
-    await this.kubectl(['create', 'namespace', ns]);
-    await this.kubectl([
-      'create',
-      'secret',
-      'generic',
-      'nexodus-credentials',
-      '-n',
-      ns,
-      '--from-literal=username=admin',
-      `--from-literal=password=${ADMIN_PASSWORD}`,
-    ]);
+    await namespaceWithCredentials((args) => this.kubectl(args), ns);
     await this.kubectl([
       'create',
       'secret',

@@ -13,6 +13,7 @@ import type { CoreV1Api } from '@kubernetes/client-node';
 import { ADMIN_PASSWORD, buildSkipReason } from '../../../packages/nexd/test/harness/processes.js';
 import type { AgentLab } from './agent-lab.js';
 import type { TestCluster } from './cluster/test-cluster.js';
+import { namespaceWithCredentials } from './demos.js';
 import { findHelm, renderChartYaml } from './helm.js';
 import { kubeSkipReason } from './kube/control-plane.js';
 import { exec } from './netns.js';
@@ -41,17 +42,7 @@ export async function installNexlink(
   serviceUrl: string,
   values: Record<string, unknown> = {},
 ): Promise<void> {
-  await kubectl(['create', 'namespace', ns]);
-  await kubectl([
-    'create',
-    'secret',
-    'generic',
-    'nexodus-credentials',
-    '-n',
-    ns,
-    '--from-literal=username=admin',
-    `--from-literal=password=${ADMIN_PASSWORD}`,
-  ]);
+  await namespaceWithCredentials(kubectl, ns);
   const chart = renderChartYaml(findHelm()!, 'nexlink', {
     release: 'nexlink',
     namespace: ns,
