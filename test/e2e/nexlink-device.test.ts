@@ -139,6 +139,10 @@ describe('nexlink: a Service annotated with a device reaches it (demo 2 without 
   test('the device re-registers with a new VPC address: the egress follows and the client gets the page again', async () => {
     const stopped = Date.now();
     await agent.stop();
+    // Stopped, the device is offline: nexlink says so and keeps the proxy on its last address.
+    const offline = await condition('demo2', 'DeviceOffline');
+    assert.equal(offline.status, 'False');
+    assert.match(offline.message, new RegExp(`\\(${DEMO2_DEVICE_IP.replaceAll('.', '\\.')}\\) is offline`));
     agent = await startDemo2Agent(hub, device, MOVED_IP, DEMO2_DEVICE_HOSTNAME);
     const registered = Date.now();
     const page = await firstPage(registered, 60_000);
@@ -203,6 +207,8 @@ spec: {selector: {app: client}, ports: [{port: 80}]}
     );
     const svc = await core.readNamespacedService({ name: 'demo2', namespace: NS });
     assert.equal(svc.spec?.ports?.[0]?.port, 80, 'the Service stays as the user wrote it');
+    const left = await kubectl(['get', 'configmaps,secrets,serviceaccounts,roles', '-n', NS, '-o', 'name']);
+    assert.doesNotMatch(left, /nexlink-device-demo2/, "none of the proxy's objects are left");
     await waitFor(
       "nexlink's condition to go with the annotation",
       async () =>
@@ -213,6 +219,25 @@ spec: {selector: {app: client}, ports: [{port: 80}]}
           : true,
       10_000,
       200,
+    );
+  });
+
+  test('annotated again, then the Service deleted: the proxy and the slice go with it', async () => {
+    await kubectl(['annotate', 'service', 'demo2', '-n', NS, `nexlink.nexodus.io/device=${MOVED_IP}`]);
+    const t0 = Date.now();
+    const page = await firstPage(t0, 90_000);
+    process.stdout.write(
+      `# nexlink device: by VPC address, first page ${page.t - t0} ms after the annotation\n`,
+    );
+    await kubectl(['delete', 'service', 'demo2', '-n', NS]);
+    await waitFor(
+      'no StatefulSet, EndpointSlice or rules ConfigMap for demo2',
+      async () => {
+        const left = await kubectl(['get', 'statefulsets,endpointslices,configmaps', '-n', NS, '-o', 'name']);
+        return /nexlink-device-demo2/.test(left) ? undefined : true;
+      },
+      30_000,
+      250,
     );
   });
 });
