@@ -299,7 +299,9 @@ describe('helm charts (deploy/helm)', () => {
       role.rules.find((r: { resources: string[] }) => r.resources.includes(resource))?.verbs ?? [];
     assert.deepEqual(verbs('statefulsets'), ['get', 'list', 'watch', 'create', 'patch', 'delete']);
     assert.deepEqual(verbs('events'), ['create']);
-    assert.equal(verbs('pods').length, 0, 'nexlink never touches Pods');
+    // Its device proxies' readiness, for the EndpointSlices it writes; it never creates or changes a Pod.
+    assert.deepEqual(verbs('pods'), ['list', 'watch'], 'nexlink only reads Pods');
+    assert.deepEqual(verbs('endpointslices'), ['get', 'list', 'watch', 'create', 'patch', 'delete']);
     const d = findObject(objects, 'Deployment');
     assertRestricted(d);
     const c = d.spec.template.spec.containers[0];

@@ -11,25 +11,24 @@
 //   remove the label      -> within 10 s the import is gone and no device carries `nexlink` metadata
 //   a headless Service with no ports, an invalid realm label -> a Warning Event each, nexlink keeps running
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { ADMIN_PASSWORD, buildSkipReason } from '../../packages/nexd/test/harness/processes.js';
 import { AgentLab } from './lib/agent-lab.js';
 import { REPO_ROOT } from './lib/cluster/images.js';
 import { TestCluster } from './lib/cluster/test-cluster.js';
-import { findHelm, renderChartYaml } from './lib/helm.js';
-import { ControlPlane, kubeSkipReason } from './lib/kube/control-plane.js';
+import { ControlPlane } from './lib/kube/control-plane.js';
 import { exec, ip, Lab, waitFor } from './lib/netns.js';
-import { rootSkipReason } from './lib/root.js';
+import {
+  curlClientPod,
+  installNexlink,
+  nexlinkSkipReason,
+  nexodusAdmin,
+  savePodLogs,
+  timedLines,
+} from './lib/nexlink.js';
 
-const skip =
-  rootSkipReason(['ip', 'iptables', 'dnsmasq', 'curl', 'setpriv']) ??
-  buildSkipReason() ??
-  kubeSkipReason() ??
-  (findHelm() ? undefined : 'helm is not built (bash scripts/test-peers/build.sh helm)');
+const skip = nexlinkSkipReason();
 
 const IMPORTER = 'nl-one';
 const EXPORTER = 'nl-two';
@@ -68,16 +67,7 @@ spec:
 `;
 
 /** A client in the importing "cluster": curls the imported name twice a second and prints what answers. */
-const CLIENT = `
-apiVersion: v1
-kind: Pod
-metadata: {name: client, labels: {app: client}}
-spec:
-  containers:
-    - name: curl
-      image: debian:12
-      command: [sh, -c, 'while true; do echo "t=$(date +%s%3N) $(curl -sS --max-time 1 http://nginx.${IMPORTER}.svc.cluster.local/ 2>&1)"; sleep 0.5; done']
-`;
+const CLIENT = curlClientPod('client', `http://nginx.${IMPORTER}.svc.cluster.local/`);
 
 describe('nexlink: a labelled Service appears in the other cluster', { skip, timeout: 420_000 }, () => {
   let lab: Lab;
@@ -86,25 +76,7 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
   let hub: AgentLab;
   let core: CoreV1Api;
 
-  /** GET on the Nexodus API as admin, from the hub namespace (where the service listens). */
-  async function nexodus(path: string): Promise<unknown> {
-    const token = await exec(hub.hub, 'curl', [
-      '-sS',
-      '--fail-with-body',
-      '-d',
-      `grant_type=password&client_id=nexodus-cli&username=admin&password=${ADMIN_PASSWORD}`,
-      `${hub.serverUrl}/oauth2/token`,
-    ]);
-    const { access_token } = JSON.parse(token.stdout) as { access_token: string };
-    const r = await exec(hub.hub, 'curl', [
-      '-sS',
-      '--fail-with-body',
-      '-H',
-      `authorization: Bearer ${access_token}`,
-      `${hub.serverUrl}${path}`,
-    ]);
-    return JSON.parse(r.stdout);
-  }
+  const nexodus = (path: string) => nexodusAdmin(hub, path);
   async function nexlinkMetadata(): Promise<{ device_id: string; value: unknown }[]> {
     const me = (await nexodus('/api/users/me')) as { id: string };
     return (await nexodus(`/api/vpcs/${me.id}/metadata?key=nexlink`)) as {
@@ -118,13 +90,8 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
     return r.stdout;
   }
   /** The client's lines since `sinceMs` (epoch ms): the pages that answered. */
-  function clientPages(sinceMs: number): { t: number; page: string }[] {
-    return cluster
-      .logs(IMPORTER, 'client')
-      .split('\n')
-      .map((l) => /^t=(\d+) (.*)$/.exec(l))
-      .filter((m): m is RegExpExecArray => m !== null && Number(m[1]) >= sinceMs)
-      .map((m) => ({ t: Number(m[1]), page: m[2]! }));
+  function clientPages(sinceMs: number): { t: number; text: string }[] {
+    return timedLines(cluster.logs(IMPORTER, 'client'), sinceMs);
   }
 
   before(async () => {
@@ -149,26 +116,7 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
       30_000,
       250,
     );
-    const helm = findHelm()!;
-    for (const ns of [IMPORTER, EXPORTER]) {
-      await kubectl(['create', 'namespace', ns]);
-      await kubectl([
-        'create',
-        'secret',
-        'generic',
-        'nexodus-credentials',
-        '-n',
-        ns,
-        '--from-literal=username=admin',
-        `--from-literal=password=${ADMIN_PASSWORD}`,
-      ]);
-      const chart = renderChartYaml(helm, 'nexlink', {
-        release: 'nexlink',
-        namespace: ns,
-        values: { serviceUrl: hub.serverUrl, realm: REALM, proxyReplicas: 1, resyncSeconds: 5 },
-      });
-      await kubectl(['apply', '-n', ns, '-f', '-'], chart);
-    }
+    for (const ns of [IMPORTER, EXPORTER]) await installNexlink(kubectl, ns, hub.serverUrl, { realm: REALM });
     await kubectl(['apply', '-n', EXPORTER, '-f', '-'], NGINX);
     await kubectl(['apply', '-n', IMPORTER, '-f', '-'], CLIENT);
     await cluster.waitPodsReady(EXPORTER, 'app=nginx', 2, 90_000);
@@ -180,18 +128,7 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
   after(
     async () => {
       // What every Pod printed, for a failure's post-mortem (the test output stays short).
-      if (cluster && core) {
-        const out: string[] = [];
-        for (const ns of [IMPORTER, EXPORTER]) {
-          for (const p of (await core.listNamespacedPod({ namespace: ns }).catch(() => ({ items: [] })))
-            .items) {
-            out.push(`=== ${ns}/${p.metadata?.name}\n${cluster.logs(ns, p.metadata!.name!).slice(-20_000)}`);
-          }
-        }
-        const file = join(tmpdir(), 'nexlink-e2e-pods.log');
-        writeFileSync(file, out.join('\n'));
-        process.stdout.write(`# nexlink e2e: Pod logs in ${file}\n`);
-      }
+      if (cluster && core) await savePodLogs(cluster, core, [IMPORTER, EXPORTER], 'nexlink-e2e-pods.log');
       await cluster?.stop();
       await cp?.stop();
       await lab?.cleanup();
@@ -225,7 +162,7 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
     assert.equal(svc.metadata?.labels?.['app.kubernetes.io/managed-by'], 'nexlink');
     const first = await waitFor(
       'a page through the import',
-      () => clientPages(labelledAt).find((l) => /^Hello from nginx-deployment-/.test(l.page)),
+      () => clientPages(labelledAt).find((l) => /^Hello from nginx-deployment-/.test(l.text)),
       60_000,
       100,
     );
@@ -261,7 +198,7 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
       () => {
         const seen = new Set(
           clientPages(labelledAt)
-            .map((l) => /^Hello from (nginx-deployment-\S+)$/.exec(l.page)?.[1])
+            .map((l) => /^Hello from (nginx-deployment-\S+)$/.exec(l.text)?.[1])
             .filter(Boolean),
         );
         return seen.size === 2 ? seen : undefined;
@@ -387,7 +324,7 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
     await kubectl(['apply', '-n', EXPORTER, '-f', '-'], svcex);
     await waitFor(
       'a page through the import',
-      () => clientPages(t0).find((l) => /^Hello from nginx-deployment-/.test(l.page)),
+      () => clientPages(t0).find((l) => /^Hello from nginx-deployment-/.test(l.text)),
       60_000,
       100,
     );

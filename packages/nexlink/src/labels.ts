@@ -10,12 +10,25 @@ export const NAME_LABEL = 'nexlink.nexodus.io/name';
 /** On a user's Service: how many exporting proxies (default: nexlink's `--replicas`). */
 export const REPLICAS_LABEL = 'nexlink.nexodus.io/replicas';
 
+/**
+ * On a user's Service (selector-less, in nexlink's namespace): the hostname or VPC address of a device it
+ * should reach, i.e. `demo2-device` or `100.100.0.1`; nexlink runs an egress proxy and writes the Service's
+ * EndpointSlice (as Tailscale's operator does with `tailscale.com/tailnet-fqdn`).
+ */
+export const DEVICE_ANNOTATION = 'nexlink.nexodus.io/device';
+
+/** The EndpointSlice label saying who manages it (the EndpointSlice controller leaves such slices alone). */
+export const SLICE_MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
+export const SLICE_MANAGED_BY = 'nexlink.nexodus.io';
+/** The EndpointSlice label naming its Service (what kube-proxy and cluster DNS look up). */
+export const SLICE_SERVICE_LABEL = 'kubernetes.io/service-name';
+
 /** On everything nexlink creates, so that nothing else in the namespace is ever touched. */
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'nexlink';
-/** On everything nexlink creates: `export` or `import`. */
+/** On everything nexlink creates: `export`, `import` or `device`. */
 export const ROLE_LABEL = 'nexlink.nexodus.io/role';
-/** On export objects: the exported Service's name; on import objects: the imported name. */
+/** On export and device objects: the user's Service name; on import objects: the imported name. */
 export const SERVICE_LABEL = 'nexlink.nexodus.io/service';
 /** Selects one proxy workload's Pods. */
 export const INSTANCE_LABEL = 'app.kubernetes.io/instance';
@@ -30,7 +43,7 @@ export const METADATA_KEY = 'nexlink';
 /** The field manager of nexlink's server-side applies. */
 export const FIELD_MANAGER = 'nexlink';
 
-export type ProxyRole = 'export' | 'import';
+export type ProxyRole = 'export' | 'import' | 'device';
 
 /** Labels of an object nexlink creates for `role` of `service`. */
 export function managedLabels(role: ProxyRole, service: string, instance: string): Record<string, string> {

@@ -25,9 +25,18 @@ export interface Spoke {
   index: number;
 }
 
-/** `ip netns exec NS node ...` as a Child (JSON log lines parsed). */
-export function nodeIn(ns: string, args: string[], env: Record<string, string | undefined> = {}): Child {
-  return new Child('ip', ['netns', 'exec', ns, process.execPath, ...args], env);
+/**
+ * `ip netns exec NS node ...` as a Child (JSON log lines parsed). With `hostname`, node runs in a UTS
+ * namespace of its own with that hostname (what nexd registers its device as).
+ */
+export function nodeIn(
+  ns: string,
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  hostname?: string,
+): Child {
+  const uts = hostname ? ['unshare', '--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', hostname] : [];
+  return new Child('ip', ['netns', 'exec', ns, ...uts, process.execPath, ...args], env);
 }
 
 export class AgentLab {
@@ -90,6 +99,8 @@ export interface NexdInOptions {
   waitFor?: string | false;
   /** Reuse a state dir (a restart); default a fresh one. */
   stateDir?: string;
+  /** The hostname nexd sees (and registers its device with); default the machine's. */
+  hostname?: string;
 }
 
 /** A nexd (agent or proxy) inside a spoke, logged in as the admin, its endpoint the spoke's address. */
@@ -117,6 +128,7 @@ export class NexdIn {
       ns,
       [...nexdNodeFlags(), NEXD_CLI, '--state-dir', stateDir, ...(opts.globals ?? []), ...args],
       { NEXD_USERNAME: 'admin', NEXD_PASSWORD: ADMIN_PASSWORD, NEXD_LOG_LEVEL: 'info', ...opts.env },
+      opts.hostname,
     );
     lab.defer(() => void child.stop('SIGKILL'));
     const n = new NexdIn(child, stateDir);

@@ -62,6 +62,24 @@ export function pagesIn(text: string): string[] {
   return [...text.matchAll(/^Hello from (\S+)$/gm)].map((m) => m[1]!);
 }
 
+/** Creates namespace `ns` with the admin's login in the Secret `nexodus-credentials` (username, password). */
+export async function namespaceWithCredentials(
+  kubectl: (args: string[]) => Promise<string>,
+  ns: string,
+): Promise<void> {
+  await kubectl(['create', 'namespace', ns]);
+  await kubectl([
+    'create',
+    'secret',
+    'generic',
+    'nexodus-credentials',
+    '-n',
+    ns,
+    '--from-literal=username=admin',
+    `--from-literal=password=${ADMIN_PASSWORD}`,
+  ]);
+}
+
 /** One cluster of a demo: its own control plane and a one-node cluster, with the agent lab's hub on its LAN. */
 export class DemoSite {
   private constructor(
@@ -96,17 +114,7 @@ export class DemoSite {
   /** What the scenario asks the user to create first: the namespace, the credentials and the WireGuard keys. */
   async scenarioSecrets(ns: string): Promise<{ publicKey: string }> {
     const keys = await wgKeyPair();
-    await this.kubectl(['create', 'namespace', ns]);
-    await this.kubectl([
-      'create',
-      'secret',
-      'generic',
-      'nexodus-credentials',
-      '-n',
-      ns,
-      '--from-literal=username=admin',
-      `--from-literal=password=${ADMIN_PASSWORD}`,
-    ]);
+    await namespaceWithCredentials((args) => this.kubectl(args), ns);
     await this.kubectl([
       'create',
       'secret',
@@ -206,18 +214,39 @@ export async function runDemo1(
 /**
  * Demo 2's remote device: a spoke of the hub running nexd in agent mode with VPC address 100.100.0.1 (it
  * asks for it, and registers before any proxy), serving "Hello from demo2-device" with `python3 -m
- * http.server 80`, as the scenario's device does.
+ * http.server 80`, as the scenario's device does. `hostname`: the device registers with that hostname
+ * (default the machine's); nexlink's device annotation finds it by that.
  */
-export async function startDemo2Device(lab: Lab, hub: AgentLab): Promise<{ spoke: Spoke; agent: NexdIn }> {
+export async function startDemo2Device(
+  lab: Lab,
+  hub: AgentLab,
+  opts: { hostname?: string } = {},
+): Promise<{ spoke: Spoke; agent: NexdIn }> {
   const spoke = await hub.spoke('dev');
-  const agent = await NexdIn.start(hub, spoke, { globals: ['--request-ip', DEMO2_DEVICE_IP] });
-  if (agent.addresses.ipv4 !== DEMO2_DEVICE_IP) {
-    throw new Error(`the device got ${agent.addresses.ipv4}, not ${DEMO2_DEVICE_IP}`);
-  }
+  const agent = await startDemo2Agent(hub, spoke, DEMO2_DEVICE_IP, opts.hostname);
   const www = lab.tempDir('www');
   writeFileSync(join(www, 'index.html'), `Hello from ${DEMO2_DEVICE_HOSTNAME}\n`);
   lab.spawn(spoke.ns, 'python3', ['-m', 'http.server', '80'], { cwd: www });
   return { spoke, agent };
+}
+
+/**
+ * nexd in agent mode on demo 2's device spoke, with a fresh state (a new key, so a new device) asking for
+ * VPC address `requestIp`: the first start, or the device re-registering with another address.
+ */
+export async function startDemo2Agent(
+  hub: AgentLab,
+  spoke: Spoke,
+  requestIp: string,
+  hostname?: string,
+): Promise<NexdIn> {
+  const agent = await NexdIn.start(hub, spoke, {
+    globals: ['--request-ip', requestIp],
+    ...(hostname ? { hostname } : {}),
+  });
+  if (agent.addresses.ipv4 !== requestIp)
+    throw new Error(`the device got ${agent.addresses.ipv4}, not ${requestIp}`);
+  return agent;
 }
 
 /**

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// The controller: informers and the VPC view feed one rate-limited queue of keys (`export/<service>` per
-// Service, `imports` for every import), one worker reconciles them. Flow:
-//   1. Service events -> export/<name>; state Secret and StatefulSet events -> export/<their service>
-//      (a replica registered: its device id is in its Secret now) and `imports` (own devices changed).
-//   2. VPC changes (devices online/offline, metadata) -> `imports`, and every export (metadata repair).
+// The controller: informers and the VPC view feed one rate-limited queue of keys (`export/<service>` and
+// `device/<service>` per Service, `imports` for every import), one worker reconciles them. Flow:
+//   1. Service events -> export/<name> and device/<name>; state Secret and StatefulSet events ->
+//      export/<their service> (a replica registered: its device id is in its Secret now) and `imports` (own
+//      devices changed); device proxy Pods and nexlink's EndpointSlices -> device/<their service>.
+//   2. VPC changes (devices online/offline, metadata) -> `imports`, LoadBalancer exports (their status) and
+//      every Service annotated with a device (it may have moved).
 //   3. Every resync: all of them again, so drift is repaired.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -18,12 +20,13 @@ import {
   servesServiceImports,
   startWithRestarts,
 } from '../kube/informers.js';
-import { ROLE_LABEL, SERVICE_LABEL } from '../labels.js';
+import { DEVICE_ANNOTATION, ROLE_LABEL, SERVICE_LABEL } from '../labels.js';
 import type { NexlinkMetrics } from '../metrics.js';
 import type { Session } from '../nexodus/session.js';
 import { VpcCache } from '../nexodus/vpc-cache.js';
 import { WorkQueue } from '../queue.js';
 import type { ControllerContext } from './context.js';
+import { DEVICE_KEY_PREFIX, DeviceReconciler } from './device-reconciler.js';
 import { reconcileExport } from './export-reconciler.js';
 import { IMPORTS_KEY, ImportReconciler } from './import-reconciler.js';
 
@@ -39,6 +42,7 @@ export class Controller {
   readonly queue = new WorkQueue({ baseMs: 200, maxMs: 30_000 });
   readonly ctx: ControllerContext;
   readonly #imports: ImportReconciler;
+  readonly #devices: DeviceReconciler;
   readonly #informers: Informers;
   #stopped = false;
   #resync: NodeJS.Timeout | undefined;
@@ -85,6 +89,7 @@ export class Controller {
       },
     };
     this.#imports = new ImportReconciler(this.ctx);
+    this.#devices = new DeviceReconciler(this.ctx);
   }
 
   /** What keeps /readyz at 503. */
@@ -96,17 +101,28 @@ export class Controller {
   }
 
   async start(): Promise<void> {
-    const { services, secrets, statefulSets } = this.#informers;
+    const { services, secrets, statefulSets, devicePods, endpointSlices } = this.#informers;
     const onService = (o: KubernetesObject) => this.queue.add(EXPORT_PREFIX + o.metadata!.name!);
-    for (const verb of ['add', 'update', 'delete'] as const) services.on(verb, onService);
+    const onDeviceService = (o: KubernetesObject) => this.queue.add(DEVICE_KEY_PREFIX + o.metadata!.name!);
     const onOwned = (o: KubernetesObject) => {
       const l = o.metadata?.labels ?? {};
       if (l[ROLE_LABEL] === 'export' && l[SERVICE_LABEL]) this.queue.add(EXPORT_PREFIX + l[SERVICE_LABEL]);
+      if (l[ROLE_LABEL] === 'device' && l[SERVICE_LABEL])
+        this.queue.add(DEVICE_KEY_PREFIX + l[SERVICE_LABEL]);
       this.queue.add(IMPORTS_KEY);
     };
+    // A proxy Pod's readiness and address, or a slice edited or deleted by hand: that Service's slice.
+    const onDeviceOwned = (o: KubernetesObject) => {
+      const service = o.metadata?.labels?.[SERVICE_LABEL];
+      if (service) this.queue.add(DEVICE_KEY_PREFIX + service);
+    };
     for (const verb of ['add', 'update', 'delete'] as const) {
+      services.on(verb, onService);
+      services.on(verb, onDeviceService);
       secrets.on(verb, onOwned);
       statefulSets.on(verb, onOwned);
+      devicePods.on(verb, onDeviceOwned);
+      endpointSlices.on(verb, onDeviceOwned);
     }
     const stopped = () => this.#stopped;
     const exportsInformer = await makeServiceExportInformer(
@@ -145,6 +161,8 @@ export class Controller {
       startWithRestarts(services, restarted('services'), stopped),
       startWithRestarts(secrets, restarted('secrets'), stopped),
       startWithRestarts(statefulSets, restarted('statefulsets'), stopped),
+      startWithRestarts(devicePods, restarted('pods'), stopped),
+      startWithRestarts(endpointSlices, restarted('endpointslices'), stopped),
       ...(exportsInformer ? [startWithRestarts(exportsInformer, restarted('serviceexports'), stopped)] : []),
     ]);
     this.#informersSynced = true;
@@ -164,8 +182,10 @@ export class Controller {
 
   #resyncAll(): void {
     this.#imports.forget();
+    this.#devices.forget();
     for (const s of this.#informers.services.list(this.ctx.config.namespace)) {
       this.queue.add(EXPORT_PREFIX + s.metadata!.name!);
+      this.queue.add(DEVICE_KEY_PREFIX + s.metadata!.name!);
     }
     this.queue.add(IMPORTS_KEY);
   }
@@ -176,16 +196,21 @@ export class Controller {
     for (const s of this.#informers.services.list(this.ctx.config.namespace)) {
       if (s.spec?.type === 'LoadBalancer' && wantsExport(s))
         this.queue.add(EXPORT_PREFIX + s.metadata!.name!);
+      // A device re-registered with a new address (or went offline): its egress rules follow at once.
+      if (s.metadata?.annotations?.[DEVICE_ANNOTATION] !== undefined)
+        this.queue.add(DEVICE_KEY_PREFIX + s.metadata!.name!);
     }
   }
 
   async #reconcile(key: string) {
-    const kind = key === IMPORTS_KEY ? 'imports' : 'export';
+    const kind = key === IMPORTS_KEY ? 'imports' : key.startsWith(DEVICE_KEY_PREFIX) ? 'device' : 'export';
     try {
       const r =
-        key === IMPORTS_KEY
+        kind === 'imports'
           ? await this.#imports.reconcile()
-          : await reconcileExport(this.ctx, key.slice(EXPORT_PREFIX.length));
+          : kind === 'device'
+            ? await this.#devices.reconcile(key.slice(DEVICE_KEY_PREFIX.length))
+            : await reconcileExport(this.ctx, key.slice(EXPORT_PREFIX.length));
       this.ctx.metrics.reconciles.inc({ kind, result: 'ok' });
       return r;
     } catch (err) {

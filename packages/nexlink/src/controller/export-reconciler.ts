@@ -5,11 +5,12 @@
 // metadata deleted first (the other clusters drop the import at once) and then the workload. A finalizer on
 // the Service makes a deletion wait for that cleanup, since the device ids live in Secrets that the
 // garbage collector would otherwise remove with the Service.
-import type { V1ObjectReference, V1Service } from '@kubernetes/client-node';
+import type { V1Service } from '@kubernetes/client-node';
 import { ApiError } from '@nexodus/api';
 import { exportMetadata, exportObjects, exportWorkloadName, serviceOwner } from '../export/desired.js';
 import { type ExportSpec, type ExportVerdict, exportVerdict } from '../export/spec.js';
 import { apply, remove } from '../kube/cluster.js';
+import { serviceRef as ref } from '../kube/events.js';
 import { FINALIZER, METADATA_KEY, NAME_LABEL, ROLE_LABEL, SERVICE_LABEL } from '../labels.js';
 import { parseMetadata, sameMetadata } from '../metadata.js';
 import { applyWorkload, stateSecretName } from '../proxy/workload.js';
@@ -20,16 +21,6 @@ import { writeExportStatus } from './status.js';
 
 /** How soon to look again while a replica has not registered yet (its Secret has no device id). */
 const WAIT_FOR_DEVICE_MS = 1000;
-
-function ref(svc: V1Service): V1ObjectReference {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    name: svc.metadata?.name,
-    namespace: svc.metadata?.namespace,
-    uid: svc.metadata?.uid,
-  };
-}
 
 function hasFinalizer(svc: V1Service): boolean {
   return svc.metadata?.finalizers?.includes(FINALIZER) ?? false;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // What a user's Service asks for: no export, an export nexlink can make, or one it cannot (and why, for the
 // Event and the status condition). Pure: the Service object and nexlink's defaults in, a verdict out.
-import type { V1Service } from '@kubernetes/client-node';
+import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { EXPORT_LABEL, NAME_LABEL, REALM_LABEL, REPLICAS_LABEL } from '../labels.js';
 import type { ExportedPort, Protocol } from '../metadata.js';
 import { isRealm, isServiceName } from '../names.js';
@@ -41,6 +41,24 @@ export interface ExportDefaults {
 export const MAX_REPLICAS = 10;
 /** A Service of `type: LoadBalancer` with this class is exported without a label (as Tailscale's operator). */
 export const LOAD_BALANCER_CLASS = 'nexodus.io/vpc';
+
+/** The Service ports' protocols as nexd names them, or why one of them cannot be proxied. */
+export function portProtocols(
+  ports: readonly V1ServicePort[],
+): Protocol[] | { reason: 'UnsupportedProtocol'; message: string } {
+  const out: Protocol[] = [];
+  for (const p of ports) {
+    const protocol = (p.protocol ?? 'TCP').toLowerCase();
+    if (protocol !== 'tcp' && protocol !== 'udp') {
+      return {
+        reason: 'UnsupportedProtocol',
+        message: `port ${p.name ?? p.port} is ${p.protocol}: nexd proxies TCP and UDP only`,
+      };
+    }
+    out.push(protocol);
+  }
+  return out;
+}
 
 /** Whether the Service asks to be exported: the label, a ServiceExport of its name, a LoadBalancer of our class. */
 export function wantsExport(svc: V1Service, serviceExport = false): boolean {
@@ -93,18 +111,9 @@ export function exportVerdict(
       message: 'the Service has no ports: give it at least one port to export',
     };
   }
-  const ports: ExportedPort[] = [];
-  for (const p of specPorts) {
-    const protocol = (p.protocol ?? 'TCP').toLowerCase();
-    if (protocol !== 'tcp' && protocol !== 'udp') {
-      return {
-        kind: 'invalid',
-        reason: 'UnsupportedProtocol',
-        message: `port ${p.name ?? p.port} is ${p.protocol}: nexd proxies TCP and UDP only`,
-      };
-    }
-    ports.push({ name, protocol: protocol as Protocol, port: p.port });
-  }
+  const protocols = portProtocols(specPorts);
+  if (!Array.isArray(protocols)) return { kind: 'invalid', ...protocols };
+  const ports: ExportedPort[] = specPorts.map((p, i) => ({ name, protocol: protocols[i]!, port: p.port }));
   return {
     kind: 'export',
     spec: { namespace: svc.metadata?.namespace ?? '', service, realm, name, replicas, ports },

@@ -12,7 +12,7 @@ import type { Device } from '@nexodus/api';
 import { managedLabels } from '../labels.js';
 import { type Protocol, parseMetadata } from '../metadata.js';
 import { objectName } from '../names.js';
-import { type ProxySettings, type WorkloadObjects, workloadObjects } from '../proxy/workload.js';
+import { listenPorts, type ProxySettings, type WorkloadObjects, workloadObjects } from '../proxy/workload.js';
 
 export const IMPORT_PREFIX = 'nexlink-import-';
 /**
@@ -167,11 +167,7 @@ export function importObjects(
       replicas,
       ingress: [],
       egress: egressRules(spec),
-      ports: spec.ports.map((p, i) => ({
-        name: listenName(i),
-        port: IMPORT_LISTEN_BASE + i,
-        protocol: p.protocol === 'tcp' ? 'TCP' : 'UDP',
-      })),
+      ports: listenPorts(spec.ports, IMPORT_LISTEN_BASE, 'import'),
       ...(owner ? { owner } : {}),
     },
     settings,

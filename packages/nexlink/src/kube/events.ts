@@ -2,10 +2,21 @@
 // Kubernetes Events on the objects nexlink acts for (`kubectl describe service nginx` shows why an export
 // was refused). The same reason and message on the same object is recorded once per REPEAT_MS, so a Service
 // retried at every resync does not flood the namespace.
-import type { CoreV1Event, V1ObjectReference } from '@kubernetes/client-node';
+import type { CoreV1Event, V1ObjectReference, V1Service } from '@kubernetes/client-node';
 import type { Cluster } from './cluster.js';
 
 export type EventType = 'Normal' | 'Warning';
+
+/** The reference an Event on `svc` names. */
+export function serviceRef(svc: V1Service): V1ObjectReference {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    name: svc.metadata?.name,
+    namespace: svc.metadata?.namespace,
+    uid: svc.metadata?.uid,
+  };
+}
 
 export class EventRecorder {
   readonly #cluster: Cluster;

@@ -6,17 +6,26 @@ import {
   type AppsV1Api,
   type CoreV1Api,
   CustomObjectsApi,
+  DiscoveryV1Api,
   type Informer,
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
   makeInformer,
   type ObjectCache,
+  type V1EndpointSlice,
+  type V1Pod,
   type V1Secret,
   type V1Service,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
-import { MANAGED_BY, MANAGED_BY_LABEL } from '../labels.js';
+import {
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+  ROLE_LABEL,
+  SLICE_MANAGED_BY,
+  SLICE_MANAGED_BY_LABEL,
+} from '../labels.js';
 
 export type Watched<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
 
@@ -52,6 +61,10 @@ export interface Informers {
   /** Only nexlink's own (managed-by label): the state Secrets of its proxies. */
   secrets: Watched<V1Secret>;
   statefulSets: Watched<V1StatefulSet>;
+  /** Only the device proxies' Pods: their readiness and addresses are what the device EndpointSlices list. */
+  devicePods: Watched<V1Pod>;
+  /** Only the EndpointSlices nexlink writes (for Services annotated with a device). */
+  endpointSlices: Watched<V1EndpointSlice>;
   /** Undefined when the ServiceExport CRD is not installed (labels then are the only way to export). */
   serviceExports?: Watched<KubernetesObject>;
 }
@@ -81,6 +94,8 @@ export async function makeServiceExportInformer(
 }
 
 const MANAGED = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
+const DEVICE_PODS = `${MANAGED},${ROLE_LABEL}=device`;
+const OUR_SLICES = `${SLICE_MANAGED_BY_LABEL}=${SLICE_MANAGED_BY}`;
 
 export function makeInformers(
   kc: KubeConfig,
@@ -89,6 +104,7 @@ export function makeInformers(
   namespace: string,
 ): Informers {
   const ns = encodeURIComponent(namespace);
+  const discovery = kc.makeApiClient(DiscoveryV1Api);
   return {
     services: makeInformer(kc, `/api/v1/namespaces/${ns}/services`, () =>
       core.listNamespacedService({ namespace }),
@@ -104,6 +120,18 @@ export function makeInformers(
       `/apis/apps/v1/namespaces/${ns}/statefulsets`,
       () => apps.listNamespacedStatefulSet({ namespace, labelSelector: MANAGED }),
       MANAGED,
+    ),
+    devicePods: makeInformer(
+      kc,
+      `/api/v1/namespaces/${ns}/pods`,
+      () => core.listNamespacedPod({ namespace, labelSelector: DEVICE_PODS }),
+      DEVICE_PODS,
+    ),
+    endpointSlices: makeInformer(
+      kc,
+      `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`,
+      () => discovery.listNamespacedEndpointSlice({ namespace, labelSelector: OUR_SLICES }),
+      OUR_SLICES,
     ),
   };
 }

@@ -26,6 +26,7 @@ import type {
 } from '@kubernetes/client-node';
 import { apply, type Cluster } from '../kube/cluster.js';
 import { managedLabels, type ProxyRole } from '../labels.js';
+import type { Protocol } from '../metadata.js';
 
 /** Where nexd serves /healthz and /readyz in the proxy Pods. */
 export const PROXY_HEALTH_PORT = 8080;
@@ -60,6 +61,22 @@ export interface ProxyWorkload {
   /** The container ports (egress listeners), named for the import Service's targetPort. */
   ports?: { name: string; port: number; protocol: 'TCP' | 'UDP' }[];
   owner?: V1OwnerReference;
+}
+
+/**
+ * The egress listeners of an import or device proxy, one per port from `base`: container ports named
+ * `<prefix>-<i>` (an IANA service name, at most 15 characters), which a Service's targetPort can name.
+ */
+export function listenPorts(
+  ports: readonly { protocol: Protocol }[],
+  base: number,
+  prefix: 'import' | 'device',
+): NonNullable<ProxyWorkload['ports']> {
+  return ports.map((p, i) => ({
+    name: `${prefix}-${i}`,
+    port: base + i,
+    protocol: p.protocol === 'tcp' ? 'TCP' : 'UDP',
+  }));
 }
 
 export interface WorkloadObjects {

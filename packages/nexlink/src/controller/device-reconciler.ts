@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: Apache-2.0
+// DeviceReconciler.reconcile(service): level-triggered, one key per Service (`device/<name>`). A Service
+// annotated `nexlink.nexodus.io/device` converges on:
+//   1. the device it names, looked up in the VPC view (hostname or VPC address; see findDevice);
+//   2. a `nexd proxy` workload (role `device`) with one egress rule per Service port to its IPv4 address,
+//      applied again only when the address, the ports or the replicas change (a re-registered device moves);
+//   3. the Service's EndpointSlice, listing the proxy Pods on their listen ports as their readiness changes;
+//   4. its DeviceReachable condition, and a Warning Event for what cannot be done.
+// Without the annotation (removed, Service deleted, now invalid) the workload and the slice go; both are
+// owned by the Service, so a deleted Service loses them to the garbage collector too. Nothing else of the
+// Service is touched: it keeps its ClusterIP, DNS name and ports, which the user wrote.
+import type { KubernetesObject, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import {
+  type DeviceSpec,
+  deviceEgressRules,
+  deviceObjects,
+  deviceSlice,
+  deviceVerdict,
+  deviceWorkloadName,
+  egressAddress,
+  findDevice,
+  proxyEndpoints,
+} from '../device/desired.js';
+import { serviceOwner } from '../export/desired.js';
+import { apply, remove } from '../kube/cluster.js';
+import { serviceRef } from '../kube/events.js';
+import { INSTANCE_LABEL, ROLE_LABEL, SERVICE_LABEL } from '../labels.js';
+import { applyWorkload, type WorkloadObjects } from '../proxy/workload.js';
+import type { ReconcileResult } from '../queue.js';
+import type { ControllerContext } from './context.js';
+import { type ConditionWant, writeDeviceStatus } from './status.js';
+
+export const DEVICE_KEY_PREFIX = 'device/';
+const WAIT_FOR_VPC_MS = 500;
+
+/** What a slice says, for comparing the cached one with the desired one (the API server adds defaults). */
+function sliceSays(s: V1EndpointSlice | undefined): string {
+  return JSON.stringify([
+    s?.metadata?.ownerReferences?.map((o) => o.uid),
+    s?.endpoints?.map((e) => [
+      e.addresses,
+      e.conditions?.ready,
+      e.conditions?.serving,
+      e.conditions?.terminating,
+    ]),
+    s?.ports?.map((p) => [p.name ?? '', p.port, p.protocol]),
+  ]);
+}
+
+/**
+ * Every object of a workload, the StatefulSet first (its Pods stop before what they use goes): whatever
+ * workloadObjects makes, so that a kind added there is removed here too.
+ */
+function removalOrder(objs: WorkloadObjects): KubernetesObject[] {
+  const rest = Object.values(objs)
+    .flat()
+    .filter((o: KubernetesObject) => o !== objs.statefulSet);
+  return [objs.statefulSet, ...rest];
+}
+
+export class DeviceReconciler {
+  /** service -> what was last applied (the address and JSON of the workload's inputs); cleared by forget(). */
+  readonly #applied = new Map<string, { address: string; text: string }>();
+
+  constructor(readonly ctx: ControllerContext) {}
+
+  /**
+   * The next reconcile applies everything again (resync: repairs objects edited or deleted by hand); the
+   * addresses are kept, so that a move is still told as one.
+   */
+  forget(): void {
+    for (const a of this.#applied.values()) a.text = '';
+  }
+
+  async reconcile(service: string): Promise<ReconcileResult> {
+    const { ctx } = this;
+    const ns = ctx.config.namespace;
+    const svc = ctx.informers.services.get(service, ns);
+    const verdict = svc ? deviceVerdict(svc) : ({ kind: 'none' } as const);
+    if (verdict.kind !== 'device') {
+      await this.#cleanup(service);
+      if (svc && verdict.kind === 'invalid') {
+        await this.#refuse(svc, verdict.reason, verdict.message);
+      } else if (svc && !svc.metadata?.deletionTimestamp) {
+        await writeDeviceStatus(ctx, svc, undefined);
+      }
+      return undefined;
+    }
+    // Without the listing, "unknown device" would remove a working proxy at every restart of nexlink.
+    if (!ctx.vpc.synced) return { requeueAfterMs: WAIT_FOR_VPC_MS };
+    const s = svc!;
+    const { spec } = verdict;
+    const named = spec.target.kind === 'hostname' ? spec.target.hostname : spec.target.address;
+    const device = findDevice(ctx.vpc.devices.values(), spec.target);
+    const address = device && egressAddress(device);
+    if (!device || !address) {
+      // The VPC watch requeues this key when devices change: the proxy comes when the device does.
+      await this.#cleanup(service);
+      await this.#refuse(
+        s,
+        'UnknownDevice',
+        device
+          ? `device ${named} (${device.id}) has no IPv4 VPC address: nexd proxies to IPv4 addresses only`
+          : `no device ${spec.target.kind === 'hostname' ? 'with hostname' : 'with VPC address'} ${named} in the VPC: check the ${spec.target.kind} (nexctl device list) or start the device`,
+      );
+      return undefined;
+    }
+    const owner = serviceOwner(s);
+    await this.#applyWorkload(s, spec, address);
+    const name = deviceWorkloadName(service);
+    const endpoints = proxyEndpoints(
+      ctx.informers.devicePods.list(ns).filter((p) => p.metadata?.labels?.[INSTANCE_LABEL] === name),
+    );
+    const slice = deviceSlice(spec, ns, owner, endpoints);
+    if (sliceSays(slice) !== sliceSays(ctx.informers.endpointSlices.get(name, ns))) {
+      await apply(ctx.cluster, slice);
+      ctx.log.info(
+        {
+          service,
+          endpoints: endpoints.map((e) => `${e.ip}${e.serving && !e.terminating ? '' : ' (not ready)'}`),
+        },
+        'device endpoints written',
+      );
+    }
+    const ready = endpoints.filter((e) => e.serving && !e.terminating).length;
+    let status: ConditionWant;
+    if (!device.online) {
+      status = {
+        status: 'False',
+        reason: 'DeviceOffline',
+        message: `device ${named} (${address}) is offline: its proxies keep its last address`,
+      };
+    } else if (!ready) {
+      status = {
+        status: 'False',
+        reason: 'WaitingForProxies',
+        message: `waiting for the proxies to ${named} (${address}) to be ready`,
+      };
+    } else {
+      status = {
+        status: 'True',
+        reason: 'Reachable',
+        message: `${named} at ${address} through ${ready} ${ready === 1 ? 'proxy' : 'proxies'}`,
+      };
+    }
+    await writeDeviceStatus(ctx, s, status);
+    return undefined;
+  }
+
+  /** Applies the workload unless what it is made of is what was last applied and it still exists. */
+  async #applyWorkload(svc: V1Service, spec: DeviceSpec, address: string): Promise<void> {
+    const { ctx } = this;
+    const ns = ctx.config.namespace;
+    const service = spec.service;
+    const objs = deviceObjects(spec, address, ns, ctx.config.replicas, serviceOwner(svc), ctx.settings);
+    const text = JSON.stringify([deviceEgressRules(spec, address), ctx.config.replicas, svc.metadata?.uid]);
+    const before = this.#applied.get(service);
+    const existed = (name: string) => ctx.informers.statefulSets.get(name, ns) !== undefined;
+    if (before?.text === text && existed(objs.statefulSet.metadata!.name!)) return;
+    await applyWorkload(ctx.cluster, objs, existed);
+    this.#applied.set(service, { address, text });
+    if (before && before.address !== address) {
+      ctx.log.info({ service, from: before.address, to: address }, 'device moved: egress rules follow');
+      await ctx.events.record(
+        serviceRef(svc),
+        'Normal',
+        'DeviceMoved',
+        `the device's VPC address changed from ${before.address} to ${address}`,
+      );
+    } else if (!before) {
+      ctx.log.info({ service, address, ports: spec.ports.length }, 'device proxy applied');
+    } else {
+      ctx.log.debug({ service, address }, 'device proxy applied again');
+    }
+  }
+
+  async #refuse(svc: V1Service, reason: string, message: string): Promise<void> {
+    this.ctx.log.warn({ service: svc.metadata?.name, reason }, message);
+    await this.ctx.events.record(serviceRef(svc), 'Warning', reason, message);
+    await writeDeviceStatus(this.ctx, svc, { status: 'False', reason, message });
+  }
+
+  /** Removes the device workload and slice of `service`, if the caches show any of it. */
+  async #cleanup(service: string): Promise<void> {
+    const { ctx } = this;
+    const ns = ctx.config.namespace;
+    const name = deviceWorkloadName(service);
+    const secrets = ctx.informers.secrets
+      .list(ns)
+      .filter(
+        (s) => s.metadata?.labels?.[ROLE_LABEL] === 'device' && s.metadata.labels[SERVICE_LABEL] === service,
+      );
+    const sts = ctx.informers.statefulSets.get(name, ns);
+    const slice = ctx.informers.endpointSlices.get(name, ns);
+    this.#applied.delete(service);
+    if (!sts && !slice && !secrets.length) return;
+    await remove(ctx.cluster, {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name, namespace: ns },
+    });
+    // Every object of the workload by name, and its state Secrets as the cache lists them (the replicas may
+    // have changed since).
+    const shape = deviceObjects(
+      { service, target: { kind: 'address', address: '' }, ports: [] },
+      '',
+      ns,
+      0,
+      undefined,
+      ctx.settings,
+    );
+    for (const o of removalOrder(shape)) {
+      await remove(ctx.cluster, {
+        apiVersion: o.apiVersion,
+        kind: o.kind,
+        metadata: { name: o.metadata!.name!, namespace: ns },
+      });
+    }
+    for (const s of secrets) {
+      await remove(ctx.cluster, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: s.metadata!.name!, namespace: ns },
+      });
+    }
+    ctx.log.info({ service }, 'device proxy removed');
+  }
+}
