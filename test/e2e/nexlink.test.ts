@@ -262,11 +262,11 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
     const until = Date.now() + 5000;
     await waitFor('5 s more of client lines', () => (Date.now() > until ? true : undefined), 10_000, 250);
     const lines = clientPages(t0);
-    const failed = lines.filter((l) => !/^Hello from nginx-deployment-/.test(l.page));
+    const failed = lines.filter((l) => !/^Hello from nginx-deployment-/.test(l.text));
     process.stdout.write(
       `# nexlink: exporter killed; ${lines.length} requests, ${failed.length} failed, replacement Ready after ${backMs} ms\n`,
     );
-    for (const f of failed) process.stdout.write(`#   failed at +${f.t - t0} ms: ${f.page}\n`);
+    for (const f of failed) process.stdout.write(`#   failed at +${f.t - t0} ms: ${f.text}\n`);
     assert.ok(lines.length >= 10, `the client made ${lines.length} requests`);
     assert.ok(failed.length <= 1, `${failed.length} requests failed`);
     // The replacement's device is a target again: after a while both exporters carry traffic.
