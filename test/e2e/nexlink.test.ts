@@ -252,8 +252,18 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
       250,
     ).catch(async (err: unknown) => {
       const p = await core.readNamespacedPod({ name: victim, namespace: EXPORTER }).catch(() => undefined);
+      const readyz = p?.status?.podIP
+        ? await exec(
+            cluster.nodeNs,
+            'curl',
+            ['-sS', '--max-time', '2', `http://${p.status.podIP}:8080/readyz`],
+            {
+              check: false,
+            },
+          ).then((r) => r.stdout + r.stderr)
+        : 'no Pod IP';
       process.stdout.write(
-        `# ${victim}: ${JSON.stringify(p?.status?.conditions ?? p?.status)}\n${cluster.logs(EXPORTER, victim).slice(-6000)}\n`,
+        `# ${victim}: ${JSON.stringify(p?.status?.conditions ?? p?.status)}\n# /readyz: ${readyz}\n${cluster.logs(EXPORTER, victim).slice(-6000)}\n`,
       );
       throw err;
     });
@@ -309,6 +319,15 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
     process.stdout.write(`# nexlink: import gone after ${goneMs} ms, metadata after ${metadataMs} ms\n`);
     assert.ok(goneMs <= 10_000, `the import took ${goneMs} ms to go`);
     assert.ok(metadataMs <= 10_000, `the metadata took ${metadataMs} ms to go`);
+    const configMaps = await core.listNamespacedConfigMap({
+      namespace: EXPORTER,
+      labelSelector: 'app.kubernetes.io/managed-by=nexlink',
+    });
+    assert.deepEqual(
+      configMaps.items.map((c) => c.metadata?.name),
+      [],
+      "the export's rules went with it",
+    );
     const left = await core.listNamespacedService({ namespace: EXPORTER });
     assert.deepEqual(
       left.items.map((s) => [s.metadata?.name, s.metadata?.finalizers ?? []]),
