@@ -16,6 +16,7 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import type { Proc } from '../exec.js';
+import { restartOnError } from '../kube/restart-on-error.js';
 import type { Lab } from '../netns.js';
 import { ip } from '../netns.js';
 
@@ -50,6 +51,7 @@ export function dnsRecords(
 export class ClusterDns {
   #proc: Proc | undefined;
   #informers: ListWatch<never>[] = [];
+  #stopped = false;
   #file = '';
   #written = '';
 
@@ -98,7 +100,7 @@ export class ClusterDns {
     };
     for (const inf of [services, slices] as ListWatch<never>[]) {
       for (const ev of ['add', 'update', 'delete'] as const) inf.on(ev, refresh);
-      inf.on('error', () => setTimeout(() => void inf.start().catch(() => {}), 1000));
+      restartOnError(inf, () => dns.#stopped);
       dns.#informers.push(inf);
     }
     await Promise.all([services.start(), slices.start()]);
@@ -127,6 +129,7 @@ export class ClusterDns {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     await Promise.all(this.#informers.map((i) => i.stop()));
     await this.#proc?.stop();
   }

@@ -24,6 +24,7 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import { exec, type Proc } from '../exec.js';
+import { restartOnError } from '../kube/restart-on-error.js';
 import type { Lab } from '../netns.js';
 import { type Mount, startContainer } from './container.js';
 import { lookupImage } from './images.js';
@@ -501,6 +502,9 @@ export class NodeAgent {
   readonly #lease: CoordinationV1Api;
   readonly #workers = new Map<string, PodWorker>();
   #informer: ListWatch<V1Pod> | undefined;
+  #stopped = false;
+  /** Workers being stopped (their Pod deleted or replaced), so that stop() waits for them too. */
+  readonly #retiring = new Set<PodWorker>();
   #heartbeat: NodeJS.Timeout | undefined;
 
   private constructor(readonly opts: NodeAgentOptions) {
@@ -533,16 +537,12 @@ export class NodeAgent {
     );
     informer.on('add', (p) => a.#sync(p));
     informer.on('update', (p) => a.#sync(p));
-    informer.on(
-      'delete',
-      (p) =>
-        void a.#workers
-          .get(key(p))
-          ?.terminate(false)
-          .then(() => a.#workers.delete(key(p))),
-    );
+    informer.on('delete', (p) => {
+      const w = a.#workers.get(key(p));
+      if (w && w.pod.metadata?.uid === p.metadata?.uid) void a.#retire(key(p), w, false);
+    });
     // The informer restarts its watch by itself after errors (and relists after 410 Gone).
-    informer.on('error', () => setTimeout(() => void informer.start().catch(() => {}), 1000));
+    restartOnError(informer, () => a.#stopped);
     await informer.start();
     a.#informer = informer;
     return a;
@@ -553,7 +553,7 @@ export class NodeAgent {
     let w = this.#workers.get(k);
     if (w && w.pod.metadata?.uid !== pod.metadata?.uid) {
       // Same name, new object (a StatefulSet Pod recreated): the old one is finished.
-      void w.terminate(false);
+      void this.#retire(k, w, false);
       w = undefined;
     }
     if (!w) {
@@ -573,7 +573,18 @@ export class NodeAgent {
       return;
     }
     w.pod = pod;
-    if (pod.metadata?.deletionTimestamp) void w.terminate(true).then(() => this.#workers.delete(k));
+    if (pod.metadata?.deletionTimestamp) void this.#retire(k, w, true);
+  }
+
+  /**
+   * Stops worker `w` of Pod `k`; forgets it only if it is still the one under `k`. A StatefulSet Pod comes
+   * back under the same name while its predecessor is still stopping: deleting by name alone dropped the
+   * successor's worker, which then ran unseen (a second worker for the Pod, never stopped at the end).
+   */
+  #retire(k: string, w: PodWorker, graceful: boolean): Promise<void> {
+    if (this.#workers.get(k) === w) this.#workers.delete(k);
+    this.#retiring.add(w);
+    return w.terminate(graceful).finally(() => this.#retiring.delete(w));
   }
 
   async #register(): Promise<void> {
@@ -680,9 +691,10 @@ export class NodeAgent {
 
   /** Stops the heartbeat, the informer and every Pod (no API writes: the cluster is going away too). */
   async stop(): Promise<void> {
+    this.#stopped = true;
     clearInterval(this.#heartbeat);
     await this.#informer?.stop();
-    await Promise.all([...this.#workers.values()].map((w) => w.terminate(false)));
+    await Promise.all([...this.#workers.values(), ...this.#retiring].map((w) => w.terminate(false)));
     this.#workers.clear();
   }
 }

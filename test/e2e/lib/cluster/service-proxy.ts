@@ -17,6 +17,7 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import { exec } from '../exec.js';
+import { restartOnError } from '../kube/restart-on-error.js';
 
 const DEBOUNCE_MS = 30;
 
@@ -115,6 +116,7 @@ export interface ServiceProxyOptions {
 export class ServiceProxy {
   #services: ListWatch<V1Service> | undefined;
   #slices: ListWatch<V1EndpointSlice> | undefined;
+  #stopped = false;
   #timer: NodeJS.Timeout | undefined;
   #applying: Promise<void> = Promise.resolve();
   /** The rule text last applied, for tests and failure messages. */
@@ -137,7 +139,7 @@ export class ServiceProxy {
     );
     for (const inf of [p.#services, p.#slices] as ListWatch<never>[]) {
       for (const ev of ['add', 'update', 'delete'] as const) inf.on(ev, () => p.#schedule());
-      inf.on('error', () => setTimeout(() => void inf.start().catch(() => {}), 1000));
+      restartOnError(inf, () => p.#stopped);
     }
     await Promise.all([p.#services.start(), p.#slices.start()]);
     p.#schedule();
@@ -182,6 +184,7 @@ export class ServiceProxy {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     clearTimeout(this.#timer);
     await Promise.all([this.#services?.stop(), this.#slices?.stop()]);
   }
