@@ -128,9 +128,12 @@ export const SOURCES: ManifestSource[] = [
     render: nexlinkProxies,
   },
   {
-    name: 'deploy/crds (the MCS ServiceExport nexlink reads)',
+    name: 'deploy/crds (the MCS ServiceExport nexlink reads, the ServiceImport it writes)',
     namespace: 'nexlink-crds',
-    render: files('deploy/crds/multicluster.x-k8s.io_serviceexports.yaml'),
+    render: files(
+      'deploy/crds/multicluster.x-k8s.io_serviceexports.yaml',
+      'deploy/crds/multicluster.x-k8s.io_serviceimports.yaml',
+    ),
   },
   {
     name: 'deploy/rbac',

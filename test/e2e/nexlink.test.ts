@@ -105,16 +105,14 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
     await exec(hub.hub, 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
     await ip(cluster.nodeNs, ['route', 'add', '198.18.0.1/32', 'via', hubAddress]);
 
-    // The MCS ServiceExport CRD, before nexlink starts (it looks for it once, at start).
-    await kubectl([
-      'apply',
-      '-f',
-      join(REPO_ROOT, 'deploy', 'crds', 'multicluster.x-k8s.io_serviceexports.yaml'),
-    ]);
+    // The MCS CRDs, before nexlink starts (it looks for them once, at start).
+    await kubectl(['apply', '-f', join(REPO_ROOT, 'deploy', 'crds')]);
     await waitFor(
-      'the ServiceExport CRD to be served',
+      'the MCS CRDs to be served',
       async () =>
-        (await cp.kubectl(['get', 'serviceexports', '-A'], { check: false })).code === 0 ? true : undefined,
+        (await cp.kubectl(['get', 'serviceexports,serviceimports', '-A'], { check: false })).code === 0
+          ? true
+          : undefined,
       30_000,
       250,
     );
@@ -182,13 +180,17 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
       const created = p?.metadata?.creationTimestamp
         ? new Date(p.metadata.creationTimestamp).getTime()
         : Number.NaN;
-      const registered = cluster
-        .logs(ns, pod)
-        .split('\n')
-        .map((l) => (/"msg":"device registered"/.test(l) ? Number(/"time":(\d+)/.exec(l)?.[1]) : undefined))
-        .find((t) => t !== undefined);
+      const logTime = (re: RegExp) =>
+        cluster
+          .logs(ns, pod)
+          .split('\n')
+          .map((l) => (re.test(l) ? Number(/"time":(\d+)/.exec(l)?.[1]) : undefined))
+          .find((t) => t !== undefined) ?? Number.NaN;
+      const started = logTime(/"time":/);
+      const registered = logTime(/"msg":"device registered"/);
+      const ready = logTime(/"msg":"nexd proxy running"/);
       process.stdout.write(
-        `# nexlink: ${pod} created +${created - labelledAt} ms, registered +${(registered ?? Number.NaN) - labelledAt} ms\n`,
+        `# nexlink: ${pod} created +${created - labelledAt} ms, nexd's first line +${started - labelledAt} ms, registered +${registered - labelledAt} ms, running +${ready - labelledAt} ms\n`,
       );
     }
     const pages = await waitFor(
@@ -231,6 +233,56 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
     );
     assert.equal(cond.reason, 'Exported');
     assert.match(cond.message, /exported as nginx into realm shop/);
+  });
+
+  test('kill one of the two exporting proxy Pods: the client sees at most one failed request', async () => {
+    const victim = 'nexlink-export-nginx-0';
+    const before = await core.readNamespacedPod({ name: victim, namespace: EXPORTER });
+    const t0 = Date.now();
+    await kubectl(['delete', 'pod', victim, '-n', EXPORTER, '--wait=false']);
+    // The replacement (same name, same state Secret, so the same device) is Ready again...
+    await waitFor(
+      'the replacement exporter',
+      async () => {
+        const p = await core.readNamespacedPod({ name: victim, namespace: EXPORTER }).catch(() => undefined);
+        const ready = p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+        return p && p.metadata?.uid !== before.metadata?.uid && ready ? p : undefined;
+      },
+      90_000,
+      250,
+    ).catch(async (err: unknown) => {
+      const p = await core.readNamespacedPod({ name: victim, namespace: EXPORTER }).catch(() => undefined);
+      process.stdout.write(
+        `# ${victim}: ${JSON.stringify(p?.status?.conditions ?? p?.status)}\n${cluster.logs(EXPORTER, victim).slice(-6000)}\n`,
+      );
+      throw err;
+    });
+    const backMs = Date.now() - t0;
+    // ...and the client has gone on for a while after that.
+    const until = Date.now() + 5000;
+    await waitFor('5 s more of client lines', () => (Date.now() > until ? true : undefined), 10_000, 250);
+    const lines = clientPages(t0);
+    const failed = lines.filter((l) => !/^Hello from nginx-deployment-/.test(l.text));
+    process.stdout.write(
+      `# nexlink: exporter killed; ${lines.length} requests, ${failed.length} failed, replacement Ready after ${backMs} ms\n`,
+    );
+    for (const f of failed) process.stdout.write(`#   failed at +${f.t - t0} ms: ${f.text}\n`);
+    assert.ok(lines.length >= 10, `the client made ${lines.length} requests`);
+    assert.ok(failed.length <= 1, `${failed.length} requests failed`);
+    // The replacement's device is a target again: after a while both exporters carry traffic.
+    const importer = await waitFor(
+      'both exporters in the import rules',
+      async () => {
+        const cm = await core
+          .readNamespacedConfigMap({ name: 'nexlink-import-nginx-rules', namespace: IMPORTER })
+          .catch(() => undefined);
+        const rules = (cm?.data?.egress ?? '').trim().split('\n').filter(Boolean);
+        return rules.length === 2 ? rules : undefined;
+      },
+      30_000,
+      250,
+    );
+    assert.equal(importer.length, 2);
   });
 
   test('remove the label: within 10 s the import is gone in cluster 1 and the metadata is gone', async () => {
@@ -278,6 +330,16 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
     );
     const trafficMs = Date.now() - t0;
     process.stdout.write(`# nexlink: ServiceExport to first page ${trafficMs} ms\n`);
+    const si = JSON.parse(await kubectl(['get', 'serviceimport', 'nginx', '-n', IMPORTER, '-o', 'json'])) as {
+      spec: { type: string; ips?: string[]; ports: { port: number; protocol: string }[] };
+    };
+    const svc = await core.readNamespacedService({ name: 'nginx', namespace: IMPORTER });
+    assert.equal(si.spec.type, 'ClusterSetIP');
+    assert.deepEqual(si.spec.ips, [svc.spec?.clusterIP]);
+    assert.deepEqual(
+      si.spec.ports.map((p) => [p.protocol, p.port]),
+      [['TCP', 80]],
+    );
     await kubectl(['delete', 'serviceexport', 'nginx', '-n', EXPORTER]);
     await waitFor(
       'the import Service to go',
@@ -288,6 +350,15 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
         ),
       30_000,
       100,
+    );
+    await waitFor(
+      'the ServiceImport to go with it',
+      async () =>
+        (await cp.kubectl(['get', 'serviceimport', 'nginx', '-n', IMPORTER], { check: false })).code !== 0
+          ? true
+          : undefined,
+      30_000,
+      250,
     );
   });
 

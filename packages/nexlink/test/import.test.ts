@@ -2,7 +2,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Device } from '@nexodus/api';
-import { desiredImports, egressRules, importObjects, importService } from '../src/import/desired.js';
+import {
+  desiredImports,
+  egressRules,
+  importObjects,
+  importService,
+  serviceImport,
+} from '../src/import/desired.js';
 import { parseMetadata } from '../src/metadata.js';
 import type { ProxySettings } from '../src/proxy/workload.js';
 
@@ -156,5 +162,21 @@ describe('import objects', () => {
         verbs: ['get', 'list', 'watch'],
       },
     );
+  });
+
+  test('the MCS ServiceImport lists the ports and the Service address, and goes with the Service', () => {
+    const owner = { apiVersion: 'v1', kind: 'Service', name: 'nginx', uid: 'u1', controller: true };
+    const si = serviceImport(spec, 'shop', '10.96.0.12', owner);
+    assert.equal(si.kind, 'ServiceImport');
+    assert.deepEqual(si.metadata?.ownerReferences, [owner]);
+    assert.deepEqual(si.spec, {
+      type: 'ClusterSetIP',
+      ips: ['10.96.0.12'],
+      ports: [
+        { name: 'tcp-80', protocol: 'TCP', port: 80 },
+        { name: 'udp-53', protocol: 'UDP', port: 53 },
+      ],
+    });
+    assert.equal((serviceImport(spec, 'shop', undefined, owner).spec as { ips?: unknown }).ips, undefined);
   });
 });

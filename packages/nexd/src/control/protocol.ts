@@ -52,6 +52,8 @@ export interface ProxyRuleStatus {
   bytesFromDestination: number;
   dialFailures: number;
   datagramsDropped: number;
+  /** On a port with several targets: failed its last dial or health check, skipped until one connects. */
+  down?: boolean;
 }
 
 export interface PeerStatus {

@@ -28,6 +28,8 @@ export interface RuleStatus extends RuleStatsSnapshot {
   type: ProxyRule['type'];
   /** The canonical rule text, i.e. `tcp:80:100.100.0.1:80`. */
   rule: string;
+  /** On a port with several targets: this one failed its last dial or health check and is skipped. */
+  down?: boolean;
 }
 
 export interface CloseResult {
@@ -87,7 +89,7 @@ export class ProxyEngine {
           await l.open();
           this.#tcp.set(lk, l);
         }
-        l.ring.entries.push(entry);
+        l.join(entry);
       } else {
         let l = this.#udp.get(lk);
         if (!l) {
@@ -142,7 +144,12 @@ export class ProxyEngine {
   }
 
   status(): RuleStatus[] {
-    return [...this.#rules.values()].map((e) => ({ type: e.rule.type, rule: e.text, ...e.stats.snapshot() }));
+    return [...this.#rules.values()].map((e) => ({
+      type: e.rule.type,
+      rule: e.text,
+      ...e.stats.snapshot(),
+      ...(e.down ? { down: true } : {}),
+    }));
   }
 
   /** TCP connections being proxied now. */

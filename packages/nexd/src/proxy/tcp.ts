@@ -113,10 +113,23 @@ export class TcpListener {
     await c?.close();
   }
 
+  /**
+   * Adds a rule to this port. One joining a port that serves already starts down and is checked at once:
+   * it takes connections only after a TCP connect through it succeeded (a device that has just come back
+   * may not have a WireGuard session yet, and a client would wait for it), as a load balancer's new backend.
+   */
+  join(entry: RuleEntry): void {
+    const serving = this.ring.entries.length > 0;
+    this.ring.entries.push(entry);
+    if (!serving) return;
+    entry.down = true;
+    this.#checkTargets([entry]);
+  }
+
   /** One TCP connect per target, closed at once: up when it connects, down when it fails or times out. */
-  #checkTargets(): void {
+  #checkTargets(entries: readonly RuleEntry[] = this.ring.entries): void {
     if (!this.ring.balanced) return;
-    for (const entry of this.ring.entries) {
+    for (const entry of entries) {
       if (this.#checking.has(entry)) continue;
       this.#checking.add(entry);
       this.dialSide.connect(entry.rule.destination, { timeoutMs: HEALTH_CHECK_TIMEOUT_MS }).then(
@@ -137,7 +150,7 @@ export class TcpListener {
   #setDown(entry: RuleEntry, down: boolean, why: string): void {
     if (!!entry.down === down || !this.ring.entries.includes(entry)) return;
     entry.down = down;
-    const msg = down ? 'proxy target down: skipped while another is up' : 'proxy target up again';
+    const msg = down ? 'proxy target down: skipped while another is up' : 'proxy target up';
     this.logger[down ? 'warn' : 'info']({ rule: `${entry.rule.type} ${entry.text}`, why }, msg);
   }
 

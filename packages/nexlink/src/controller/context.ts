@@ -20,4 +20,6 @@ export interface ControllerContext {
   settings: ProxySettings;
   metrics: NexlinkMetrics;
   log: Logger;
+  /** The ServiceImport CRD is installed: every import gets one (set at start). */
+  serviceImports?: boolean;
 }

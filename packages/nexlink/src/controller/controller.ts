@@ -17,6 +17,7 @@ import {
   type Informers,
   makeInformers,
   makeServiceExportInformer,
+  servesServiceImports,
   startWithRestarts,
 } from '../kube/informers.js';
 import { DEVICE_ANNOTATION, ROLE_LABEL, SERVICE_LABEL } from '../labels.js';
@@ -140,6 +141,18 @@ export class Controller {
     } else {
       this.ctx.log.info('the ServiceExport CRD is not installed (deploy/crds): exports by label only');
     }
+    this.ctx.serviceImports = await servesServiceImports(
+      this.ctx.cluster.kc,
+      this.ctx.config.namespace,
+    ).catch((err: unknown) => {
+      this.ctx.log.warn(
+        { err: String((err as Error)?.message ?? err) },
+        'cannot list ServiceImports: none written',
+      );
+      return false;
+    });
+    if (!this.ctx.serviceImports)
+      this.ctx.log.info('the ServiceImport CRD is not installed (deploy/crds): imports get a Service only');
     const restarted = (kind: string) => (err: unknown, retryInMs: number) => {
       this.ctx.metrics.watchReconnects.inc({ source: kind });
       this.ctx.log.warn({ kind, retryInMs, err: String((err as Error)?.message ?? err) }, 'informer restart');

@@ -4,10 +4,10 @@
 // Service of that name (owning the rest) and a `nexd proxy` workload whose rules ConfigMap holds an egress
 // rule to every online exporting device (nexd applies its changes live: a device coming or going changes
 // the ConfigMap only, never the Pods); an import no device exports any more is deleted (the Service, and
-// with it, by owner references, the workload). A Service of that name that nexlink does not manage is
+// with it, by owner references, the workload and the MCS ServiceImport, written when its CRD is installed). A Service of that name that nexlink does not manage is
 // never touched.
 import type { V1OwnerReference, V1Service } from '@kubernetes/client-node';
-import { desiredImports, importObjects, importService } from '../import/desired.js';
+import { desiredImports, importObjects, importService, serviceImport } from '../import/desired.js';
 import { apply, remove } from '../kube/cluster.js';
 import { MANAGED_BY, MANAGED_BY_LABEL, ROLE_LABEL } from '../labels.js';
 import { applyWorkload } from '../proxy/workload.js';
@@ -66,6 +66,7 @@ export class ImportReconciler {
         controller: true,
         blockOwnerDeletion: true,
       };
+      if (ctx.serviceImports) await apply(ctx.cluster, serviceImport(spec, ns, svc.spec?.clusterIP, owner));
       const objs = importObjects(spec, ns, ctx.config.replicas, owner, ctx.settings);
       await applyWorkload(ctx.cluster, objs, (name) => !!ctx.informers.statefulSets.get(name, ns));
       this.#applied.set(spec.name, text);

@@ -7,7 +7,7 @@
 // not delete and re-create the import); it goes when the metadata goes (the export was removed).
 // Pure: the devices and metadata in, the imports and their objects out.
 
-import type { V1OwnerReference, V1Service } from '@kubernetes/client-node';
+import type { KubernetesObject, V1OwnerReference, V1Service } from '@kubernetes/client-node';
 import type { Device } from '@nexodus/api';
 import { managedLabels } from '../labels.js';
 import { type Protocol, parseMetadata } from '../metadata.js';
@@ -115,6 +115,37 @@ export function importService(spec: ImportSpec, namespace: string): V1Service {
         protocol: p.protocol === 'tcp' ? 'TCP' : 'UDP',
         port: p.port,
         targetPort: listenName(i),
+      })),
+    },
+  };
+}
+
+/**
+ * The MCS ServiceImport of an import: the imported ports, and the address of the Service of the same name
+ * that carries the traffic (`ClusterSetIP`). Owned by that Service, so it goes with it.
+ */
+export function serviceImport(
+  spec: ImportSpec,
+  namespace: string,
+  clusterIp: string | undefined,
+  owner: V1OwnerReference,
+): KubernetesObject & { spec: object } {
+  return {
+    apiVersion: 'multicluster.x-k8s.io/v1alpha1',
+    kind: 'ServiceImport',
+    metadata: {
+      name: spec.name,
+      namespace,
+      labels: managedLabels('import', spec.name, importWorkloadName(spec.name)),
+      ownerReferences: [owner],
+    },
+    spec: {
+      type: 'ClusterSetIP',
+      ...(clusterIp && clusterIp !== 'None' ? { ips: [clusterIp] } : {}),
+      ports: spec.ports.map((p) => ({
+        name: `${p.protocol}-${p.port}`,
+        protocol: p.protocol === 'tcp' ? 'TCP' : 'UDP',
+        port: p.port,
       })),
     },
   };

@@ -36,6 +36,26 @@ export const SERVICE_EXPORT = {
   plural: 'serviceexports',
 };
 
+/** The MCS API's ServiceImport, which nexlink writes next to every import when the CRD is installed. */
+export const SERVICE_IMPORT = {
+  group: 'multicluster.x-k8s.io',
+  version: 'v1alpha1',
+  plural: 'serviceimports',
+};
+
+/** Whether the API server serves the ServiceImport CRD (asked once, at start, as for ServiceExports). */
+export async function servesServiceImports(kc: KubeConfig, namespace: string): Promise<boolean> {
+  try {
+    await kc
+      .makeApiClient(CustomObjectsApi)
+      .listNamespacedCustomObject({ ...SERVICE_IMPORT, namespace, limit: 1 });
+    return true;
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return false;
+    throw err;
+  }
+}
+
 export interface Informers {
   services: Watched<V1Service>;
   /** Only nexlink's own (managed-by label): the state Secrets of its proxies. */
