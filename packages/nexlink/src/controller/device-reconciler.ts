@@ -164,7 +164,8 @@ export class DeviceReconciler {
       );
     } else if (!address) {
       ctx.log.info({ service, from }, 'device gone: its proxies stay, without a rule');
-    } else if (!before) {
+    } else if (!from) {
+      // The first time, or the device back after it was gone.
       ctx.log.info({ service, address, ports: spec.ports.length }, 'device proxy applied');
     } else {
       ctx.log.debug({ service, address }, 'device proxy applied again');
