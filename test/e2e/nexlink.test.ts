@@ -24,6 +24,7 @@ import {
   installNexlink,
   nexlinkSkipReason,
   nexodusAdmin,
+  nginxPages,
   savePodLogs,
   timedLines,
 } from './lib/nexlink.js';
@@ -33,38 +34,6 @@ const skip = nexlinkSkipReason();
 const IMPORTER = 'nl-one';
 const EXPORTER = 'nl-two';
 const REALM = 'shop';
-
-/** nginx as in demo 1: two Pods, each serving "Hello from <its Pod name>", behind the Service `nginx`. */
-const NGINX = `
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: nginx-deployment}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: nginx}}
-  template:
-    metadata: {labels: {app: nginx}}
-    spec:
-      volumes: [{name: html, emptyDir: {}}]
-      initContainers:
-        - name: page
-          image: busybox
-          env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]
-          command: [sh, -c, 'echo "Hello from $POD_NAME" > /html/index.html']
-          volumeMounts: [{name: html, mountPath: /html}]
-      containers:
-        - name: nginx
-          image: nginx
-          readinessProbe: {httpGet: {path: /, port: 80}, periodSeconds: 1}
-          volumeMounts: [{name: html, mountPath: /usr/share/nginx/html}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: nginx}
-spec:
-  selector: {app: nginx}
-  ports: [{name: http, port: 80, targetPort: 80}]
-`;
 
 /** A client in the importing "cluster": curls the imported name twice a second and prints what answers. */
 const CLIENT = curlClientPod('client', `http://nginx.${IMPORTER}.svc.cluster.local/`);
@@ -117,7 +86,7 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
       250,
     );
     for (const ns of [IMPORTER, EXPORTER]) await installNexlink(kubectl, ns, hub.serverUrl, { realm: REALM });
-    await kubectl(['apply', '-n', EXPORTER, '-f', '-'], NGINX);
+    await kubectl(['apply', '-n', EXPORTER, '-f', '-'], nginxPages());
     await kubectl(['apply', '-n', IMPORTER, '-f', '-'], CLIENT);
     await cluster.waitPodsReady(EXPORTER, 'app=nginx', 2, 90_000);
     for (const ns of [IMPORTER, EXPORTER]) {
@@ -252,8 +221,18 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
       250,
     ).catch(async (err: unknown) => {
       const p = await core.readNamespacedPod({ name: victim, namespace: EXPORTER }).catch(() => undefined);
+      const readyz = p?.status?.podIP
+        ? await exec(
+            cluster.nodeNs,
+            'curl',
+            ['-sS', '--max-time', '2', `http://${p.status.podIP}:8080/readyz`],
+            {
+              check: false,
+            },
+          ).then((r) => r.stdout + r.stderr)
+        : 'no Pod IP';
       process.stdout.write(
-        `# ${victim}: ${JSON.stringify(p?.status?.conditions ?? p?.status)}\n${cluster.logs(EXPORTER, victim).slice(-6000)}\n`,
+        `# ${victim}: ${JSON.stringify(p?.status?.conditions ?? p?.status)}\n# /readyz: ${readyz}\n${cluster.logs(EXPORTER, victim).slice(-6000)}\n`,
       );
       throw err;
     });
@@ -309,6 +288,15 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
     process.stdout.write(`# nexlink: import gone after ${goneMs} ms, metadata after ${metadataMs} ms\n`);
     assert.ok(goneMs <= 10_000, `the import took ${goneMs} ms to go`);
     assert.ok(metadataMs <= 10_000, `the metadata took ${metadataMs} ms to go`);
+    const configMaps = await core.listNamespacedConfigMap({
+      namespace: EXPORTER,
+      labelSelector: 'app.kubernetes.io/managed-by=nexlink',
+    });
+    assert.deepEqual(
+      configMaps.items.map((c) => c.metadata?.name),
+      [],
+      "the export's rules went with it",
+    );
     const left = await core.listNamespacedService({ namespace: EXPORTER });
     assert.deepEqual(
       left.items.map((s) => [s.metadata?.name, s.metadata?.finalizers ?? []]),

@@ -290,6 +290,35 @@ describe('PeerStreamFollower', () => {
 });
 
 describe('startPeerSync', () => {
+  test('the tail tells which peers are online: an offline one is not worth waiting for', async () => {
+    let opened: FakeStream | undefined;
+    const tails: { peers: string[]; online: string[] }[] = [];
+    const sync = startPeerSync({
+      open: (_gt, signal) => {
+        opened = new FakeStream();
+        return opened.iterate(signal);
+      },
+      sink: new MapSink(),
+      selfPublicKey: K(9),
+      readiness: new Readiness(),
+      metrics: new NexdMetrics(() => []),
+      logger: captureLogs().logger,
+      onTail: (peers, online) =>
+        tails.push({ peers: peers.map((p) => p.publicKey), online: [...online].sort() }),
+    });
+    // Device 1 online, device 2 offline (a replaced proxy's old device), device 3 from a service that does
+    // not say (counted online, as before).
+    opened!.push(
+      change(device(1, 1, { online: true })),
+      change(device(2, 2, { online: false })),
+      change(device(3, 3)),
+      TAIL,
+    );
+    await tick();
+    assert.deepEqual(tails, [{ peers: [K(1), K(2), K(3)], online: [K(1), K(3)] }]);
+    await sync.stop();
+  });
+
   test('stream -> engine: tail-gated, self excluded, kept while disconnected, resumed, metrics and readiness', async () => {
     const opened: { gtRevision: number | undefined; stream: FakeStream }[] = [];
     const sink = new MapSink();

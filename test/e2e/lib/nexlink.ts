@@ -113,3 +113,37 @@ export async function savePodLogs(
   writeFileSync(path, out.join('\n'));
   process.stdout.write(`# Pod logs in ${path}\n`);
 }
+
+/** nginx as in demo 1: two Pods, each serving "Hello from <its Pod name>", behind the Service `nginx`. */
+export function nginxPages(): string {
+  return `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: nginx-deployment}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: nginx}}
+  template:
+    metadata: {labels: {app: nginx}}
+    spec:
+      volumes: [{name: html, emptyDir: {}}]
+      initContainers:
+        - name: page
+          image: busybox
+          env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]
+          command: [sh, -c, 'echo "Hello from $POD_NAME" > /html/index.html']
+          volumeMounts: [{name: html, mountPath: /html}]
+      containers:
+        - name: nginx
+          image: nginx
+          readinessProbe: {httpGet: {path: /, port: 80}, periodSeconds: 1}
+          volumeMounts: [{name: html, mountPath: /usr/share/nginx/html}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nginx}
+spec:
+  selector: {app: nginx}
+  ports: [{name: http, port: 80, targetPort: 80}]
+`;
+}

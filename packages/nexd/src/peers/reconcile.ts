@@ -74,6 +74,8 @@ export interface VpcDevice {
   endpoints?: { source?: string; address?: string }[];
   /** The device's security group (proxy mode enforces it, see security/). */
   security_group_id?: string;
+  /** Whether the device has its watch stream open (the service says so); absent from older services. */
+  online?: boolean;
   revision?: number;
 }
 

@@ -28,7 +28,8 @@ export interface PeerSyncOptions {
   /** Called with this device's own record (matched by public key) from every device map. */
   onSelf?: (device: VpcDevice) => void;
   /** Called after readiness was marked at each tail, with the peer set applied then. */
-  onTail?: (peers: readonly PeerConfig[]) => void;
+  /** At each tail: the peers, and the keys of those the service reports online (or does not say). */
+  onTail?: (peers: readonly PeerConfig[], online: ReadonlySet<string>) => void;
   /** Called with the peer set after each change was applied (service mode stores it). */
   onPeers?: (peers: readonly PeerConfig[]) => void;
   /** Passed to the follower (tests inject timers and randomness). */
@@ -45,10 +46,12 @@ export interface PeerSync {
 export function startPeerSync(options: PeerSyncOptions): PeerSync {
   const { sink, selfPublicKey, readiness, metrics, logger } = options;
   let current: PeerConfig[] = [...(options.initialPeers ?? [])];
+  let online = new Set<string>(current.map((p) => p.publicKey));
   const follower = new PeerStreamFollower({
     ...options.follower,
     open: options.open,
     onDevices: (devices) => {
+      online = new Set([...devices.values()].filter((d) => d.online !== false).map((d) => d.public_key));
       if (options.onSelf) {
         for (const d of devices.values()) if (d.public_key === selfPublicKey) options.onSelf(d);
       }
@@ -69,7 +72,7 @@ export function startPeerSync(options: PeerSyncOptions): PeerSync {
     },
     onTail: () => {
       readiness.set('peer-stream-at-tail');
-      options.onTail?.(current);
+      options.onTail?.(current, online);
     },
     onReconnect: (attempt, delayMs, cause) => {
       metrics.streamReconnects.inc();

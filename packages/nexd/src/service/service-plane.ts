@@ -126,11 +126,15 @@ export function serviceDataPlane(options: ServicePlaneOptions = {}): DataPlaneFa
       // while its peers still hold theirs and keep encrypting for them; whichever side's key is lower (the
       // lower one holds its handshake back, see Tunnel.setPeer), a datagram sent to us before the new
       // handshake would be lost. Once every peer has completed one with us, nothing sent later is.
+      // Only online peers are waited for: one that is gone (a replaced proxy's old device, a laptop asleep)
+      // cannot answer, and would hold readiness for the whole timeout.
       let sessionsChecked = false;
-      const awaitSessions = (peers: readonly PeerConfig[]) => {
+      const awaitSessions = (peers: readonly PeerConfig[], online: ReadonlySet<string>) => {
         if (sessionsChecked) return;
         sessionsChecked = true;
-        const keys = peers.filter((p) => p.endpoint !== undefined).map((p) => p.publicKey);
+        const keys = peers
+          .filter((p) => p.endpoint !== undefined && online.has(p.publicKey))
+          .map((p) => p.publicKey);
         void tunnel.waitForSessions(keys).then((missing) => {
           if (missing.length > 0)
             logger.warn(

@@ -141,7 +141,8 @@ function container(w: ProxyWorkload, s: ProxySettings): V1Container {
       ...(w.ports ?? []).map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol })),
     ],
     livenessProbe: probe('/healthz', 10, 3),
-    readinessProbe: probe('/readyz', 2, 2),
+    // Every second: a Pod's Ready (and with it its Service endpoint) follows nexd's within a second.
+    readinessProbe: probe('/readyz', 1, 2),
     startupProbe: probe('/healthz', 1, 60),
     // The restricted Pod Security Standard.
     securityContext: {
