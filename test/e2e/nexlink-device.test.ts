@@ -7,6 +7,8 @@
 //     Service by name gets "Hello from demo2-device" (nexlink's proxy, and the EndpointSlice it writes)
 //   the device re-registers (fresh state, another --request-ip) -> the client gets the page again (times
 //     printed), the egress rules having followed the hostname to the new address
+//   the device deleted through the API -> UnknownDevice, the proxy Pod stays without a rule; registered
+//     again (another address) -> the same Pod reaches it
 //   an unknown device, a Service with a selector -> a Warning Event and a False condition; nexlink runs on
 //   the annotation removed -> the proxy and the slice go, the Service stays
 import assert from 'node:assert/strict';
@@ -21,13 +23,22 @@ import {
   startDemo2Device,
 } from './lib/demos.js';
 import { Lab, waitFor } from './lib/netns.js';
-import { curlClientPod, installNexlink, nexlinkSkipReason, savePodLogs, timedLines } from './lib/nexlink.js';
+import {
+  curlClientPod,
+  installNexlink,
+  nexlinkSkipReason,
+  nexodusAdmin,
+  savePodLogs,
+  timedLines,
+} from './lib/nexlink.js';
 
 const skip = nexlinkSkipReason(['wg', 'python3']);
 
 const NS = 'nl-dev';
 /** Where the device comes back after re-registering with a fresh state. */
 const MOVED_IP = '100.100.0.9';
+/** Where it comes back after being deleted through the API. */
+const THIRD_IP = '100.100.0.11';
 const PAGE = `Hello from ${DEMO2_DEVICE_HOSTNAME}`;
 
 /** The user's Service: ports, no selector, the annotation naming the device by hostname. */
@@ -156,6 +167,30 @@ describe('nexlink: a Service annotated with a device reaches it (demo 2 without 
     assert.match(cond.message, new RegExp(`at ${MOVED_IP.replaceAll('.', '\\.')} `));
   });
 
+  test('the device deleted through the API: the proxy stays without a rule; registered again, the same Pod reaches it', async () => {
+    const [pod] = await site.cluster.waitPodsReady(NS, 'nexlink.nexodus.io/role=device', 1);
+    await agent.stop();
+    const devices = (await nexodusAdmin(hub, '/api/devices')) as { id: string; hostname: string }[];
+    const mine = devices.filter((d) => d.hostname === DEMO2_DEVICE_HOSTNAME);
+    assert.equal(mine.length, 2, 'the first registration and the second');
+    for (const d of mine) await nexodusAdmin(hub, `/api/devices/${d.id}`, 'DELETE');
+    const unknown = await condition('demo2', 'UnknownDevice');
+    assert.equal(unknown.status, 'False');
+    assert.equal((await event('demo2', 'UnknownDevice')).type, 'Warning');
+    agent = await startDemo2Agent(hub, device, THIRD_IP, DEMO2_DEVICE_HOSTNAME);
+    const registered = Date.now();
+    const page = await firstPage(registered, 60_000);
+    process.stdout.write(
+      `# nexlink device: deleted and registered again, page ${page.t - registered} ms after the registration\n`,
+    );
+    const [now] = await site.cluster.waitPodsReady(NS, 'nexlink.nexodus.io/role=device', 1);
+    assert.equal(now!.metadata?.uid, pod!.metadata?.uid, 'the same proxy Pod, not a new one');
+    assert.match(
+      (await condition('demo2', 'Reachable')).message,
+      new RegExp(`at ${THIRD_IP.replaceAll('.', '\\.')} `),
+    );
+  });
+
   test('an unknown device and a Service with a selector: a Warning Event and a False condition each; nexlink runs on', async () => {
     await kubectl(
       ['apply', '-n', NS, '-f', '-'],
@@ -223,7 +258,7 @@ spec: {selector: {app: client}, ports: [{port: 80}]}
   });
 
   test('annotated again, then the Service deleted: the proxy and the slice go with it', async () => {
-    await kubectl(['annotate', 'service', 'demo2', '-n', NS, `nexlink.nexodus.io/device=${MOVED_IP}`]);
+    await kubectl(['annotate', 'service', 'demo2', '-n', NS, `nexlink.nexodus.io/device=${THIRD_IP}`]);
     const t0 = Date.now();
     const page = await firstPage(t0, 90_000);
     process.stdout.write(

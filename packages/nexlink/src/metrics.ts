@@ -6,7 +6,7 @@ export class NexlinkMetrics {
   readonly registry = new Registry();
   readonly reconciles = new Counter({
     name: 'nexlink_reconcile_total',
-    help: 'Reconciles by kind (export, imports) and result (ok, error)',
+    help: 'Reconciles by kind (export, imports, device) and result (ok, error)',
     labelNames: ['kind', 'result'] as const,
     registers: [this.registry],
   });
@@ -18,6 +18,11 @@ export class NexlinkMetrics {
   readonly imports = new Gauge({
     name: 'nexlink_imports',
     help: 'Names this nexlink imports',
+    registers: [this.registry],
+  });
+  readonly deviceProxies = new Gauge({
+    name: 'nexlink_device_proxies',
+    help: 'Services with a proxy to a VPC device (nexlink.nexodus.io/device)',
     registers: [this.registry],
   });
   readonly invalidMetadata = new Gauge({

@@ -210,6 +210,17 @@ describe('the workload and the EndpointSlice', () => {
     );
   });
 
+  test('the rules ConfigMap: the egress rules; with the device gone, none (the Pods stay as they are)', () => {
+    const there = deviceObjects(spec, '100.100.0.1', 'nl', 1, owner, settings);
+    assert.equal(
+      there.rules.data?.egress,
+      `tcp:${DEVICE_LISTEN_BASE}:100.100.0.1:80\nudp:${DEVICE_LISTEN_BASE + 1}:100.100.0.1:514\n`,
+    );
+    const gone = deviceObjects(spec, undefined, 'nl', 1, owner, settings);
+    assert.equal(gone.rules.data?.egress, '');
+    assert.deepEqual(gone.statefulSet, there.statefulSet, 'a rule change does not touch the StatefulSet');
+  });
+
   test('proxy Pods: only those with an IPv4 address, by name, terminating ones not ready', () => {
     const eps = proxyEndpoints([
       pod('nexlink-device-demo2-1', '10.244.1.9', true, true),

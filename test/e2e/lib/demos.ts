@@ -62,12 +62,22 @@ export function pagesIn(text: string): string[] {
   return [...text.matchAll(/^Hello from (\S+)$/gm)].map((m) => m[1]!);
 }
 
-/** Creates namespace `ns` with the admin's login in the Secret `nexodus-credentials` (username, password). */
+/**
+ * Creates namespace `ns` with the admin's login in the Secret `nexodus-credentials` (username, password),
+ * and waits for its `default` ServiceAccount (the controller-manager adds it; a Pod applied before is
+ * refused).
+ */
 export async function namespaceWithCredentials(
   kubectl: (args: string[]) => Promise<string>,
   ns: string,
 ): Promise<void> {
   await kubectl(['create', 'namespace', ns]);
+  await waitFor(
+    `the default ServiceAccount of ${ns}`,
+    () => kubectl(['get', 'serviceaccount', 'default', '-n', ns, '-o', 'name']).catch(() => undefined),
+    30_000,
+    100,
+  );
   await kubectl([
     'create',
     'secret',

@@ -217,11 +217,11 @@ export class Controller {
       this.ctx.metrics.reconciles.inc({ kind, result: 'error' });
       throw err;
     } finally {
-      this.ctx.metrics.exports.set(
-        this.#informers.statefulSets
-          .list(this.ctx.config.namespace)
-          .filter((s) => s.metadata?.labels?.[ROLE_LABEL] === 'export').length,
-      );
+      const roles = this.#informers.statefulSets
+        .list(this.ctx.config.namespace)
+        .map((s) => s.metadata?.labels?.[ROLE_LABEL]);
+      this.ctx.metrics.exports.set(roles.filter((r) => r === 'export').length);
+      this.ctx.metrics.deviceProxies.set(roles.filter((r) => r === 'device').length);
     }
   }
 

@@ -6,10 +6,12 @@
 //      applied again only when the address, the ports or the replicas change (a re-registered device moves);
 //   3. the Service's EndpointSlice, listing the proxy Pods on their listen ports as their readiness changes;
 //   4. its DeviceReachable condition, and a Warning Event for what cannot be done.
+// A device that is not (or no longer) in the VPC gets no proxy; one that had a proxy keeps it, without a
+// rule, until a device of that name is back (a device deleted and registered again keeps its Service's Pods).
 // Without the annotation (removed, Service deleted, now invalid) the workload and the slice go; both are
 // owned by the Service, so a deleted Service loses them to the garbage collector too. Nothing else of the
 // Service is touched: it keeps its ClusterIP, DNS name and ports, which the user wrote.
-import type { KubernetesObject, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import type { KubernetesObject, V1EndpointSlice, V1OwnerReference, V1Service } from '@kubernetes/client-node';
 import {
   type DeviceSpec,
   deviceEgressRules,
@@ -28,7 +30,7 @@ import { INSTANCE_LABEL, ROLE_LABEL, SERVICE_LABEL } from '../labels.js';
 import { applyWorkload, type WorkloadObjects } from '../proxy/workload.js';
 import type { ReconcileResult } from '../queue.js';
 import type { ControllerContext } from './context.js';
-import { type ConditionWant, writeDeviceStatus } from './status.js';
+import { type ConditionWant, DEVICE_CONDITION, writeDeviceStatus } from './status.js';
 
 export const DEVICE_KEY_PREFIX = 'device/';
 const WAIT_FOR_VPC_MS = 500;
@@ -94,35 +96,23 @@ export class DeviceReconciler {
     const device = findDevice(ctx.vpc.devices.values(), spec.target);
     const address = device && egressAddress(device);
     if (!device || !address) {
-      // The VPC watch requeues this key when devices change: the proxy comes when the device does.
-      await this.#cleanup(service);
-      await this.#refuse(
-        s,
-        'UnknownDevice',
-        device
-          ? `device ${named} (${device.id}) has no IPv4 VPC address: nexd proxies to IPv4 addresses only`
-          : `no device ${spec.target.kind === 'hostname' ? 'with hostname' : 'with VPC address'} ${named} in the VPC: check the ${spec.target.kind} (nexctl device list) or start the device`,
-      );
+      const message = device
+        ? `device ${named} (${device.id}) has no IPv4 VPC address: nexd proxies to IPv4 addresses only`
+        : `no device ${spec.target.kind === 'hostname' ? 'with hostname' : 'with VPC address'} ${named} in the VPC: check the ${spec.target.kind} (nexctl device list) or start the device`;
+      // No proxy is made for a device that is not there; one made already stays, without a rule, so that a
+      // device deleted and registered again (a new key) is reached at once, by the same Pods. The VPC watch
+      // requeues this key when devices change.
+      if (ctx.informers.statefulSets.get(deviceWorkloadName(service), ns)) {
+        await this.#applyWorkload(s, spec, undefined);
+        await this.#writeSlice(spec, serviceOwner(s));
+      } else {
+        await this.#cleanup(service);
+      }
+      await this.#refuse(s, 'UnknownDevice', message);
       return undefined;
     }
-    const owner = serviceOwner(s);
     await this.#applyWorkload(s, spec, address);
-    const name = deviceWorkloadName(service);
-    const endpoints = proxyEndpoints(
-      ctx.informers.devicePods.list(ns).filter((p) => p.metadata?.labels?.[INSTANCE_LABEL] === name),
-    );
-    const slice = deviceSlice(spec, ns, owner, endpoints);
-    if (sliceSays(slice) !== sliceSays(ctx.informers.endpointSlices.get(name, ns))) {
-      await apply(ctx.cluster, slice);
-      ctx.log.info(
-        {
-          service,
-          endpoints: endpoints.map((e) => `${e.ip}${e.serving && !e.terminating ? '' : ' (not ready)'}`),
-        },
-        'device endpoints written',
-      );
-    }
-    const ready = endpoints.filter((e) => e.serving && !e.terminating).length;
+    const ready = await this.#writeSlice(spec, serviceOwner(s));
     let status: ConditionWant;
     if (!device.online) {
       status = {
@@ -147,35 +137,69 @@ export class DeviceReconciler {
     return undefined;
   }
 
-  /** Applies the workload unless what it is made of is what was last applied and it still exists. */
-  async #applyWorkload(svc: V1Service, spec: DeviceSpec, address: string): Promise<void> {
+  /**
+   * Applies the workload (no egress rule when `address` is undefined) unless what it is made of is what was
+   * last applied and it still exists; tells a move of the device as an Event.
+   */
+  async #applyWorkload(svc: V1Service, spec: DeviceSpec, address: string | undefined): Promise<void> {
     const { ctx } = this;
     const ns = ctx.config.namespace;
     const service = spec.service;
     const objs = deviceObjects(spec, address, ns, ctx.config.replicas, serviceOwner(svc), ctx.settings);
-    const text = JSON.stringify([deviceEgressRules(spec, address), ctx.config.replicas, svc.metadata?.uid]);
+    const rules = address ? deviceEgressRules(spec, address) : [];
+    const text = JSON.stringify([rules, ctx.config.replicas, svc.metadata?.uid]);
     const before = this.#applied.get(service);
     const existed = (name: string) => ctx.informers.statefulSets.get(name, ns) !== undefined;
     if (before?.text === text && existed(objs.statefulSet.metadata!.name!)) return;
     await applyWorkload(ctx.cluster, objs, existed);
-    this.#applied.set(service, { address, text });
-    if (before && before.address !== address) {
-      ctx.log.info({ service, from: before.address, to: address }, 'device moved: egress rules follow');
+    this.#applied.set(service, { address: address ?? '', text });
+    const from = before?.address;
+    if (from && address && from !== address) {
+      ctx.log.info({ service, from, to: address }, 'device moved: egress rules follow');
       await ctx.events.record(
         serviceRef(svc),
         'Normal',
         'DeviceMoved',
-        `the device's VPC address changed from ${before.address} to ${address}`,
+        `the device's VPC address changed from ${from} to ${address}`,
       );
-    } else if (!before) {
+    } else if (!address) {
+      ctx.log.info({ service, from }, 'device gone: its proxies stay, without a rule');
+    } else if (!from) {
+      // The first time, or the device back after it was gone.
       ctx.log.info({ service, address, ports: spec.ports.length }, 'device proxy applied');
     } else {
       ctx.log.debug({ service, address }, 'device proxy applied again');
     }
   }
 
+  /** Writes the Service's EndpointSlice from the proxy Pods (when it differs); returns how many are ready. */
+  async #writeSlice(spec: DeviceSpec, owner: V1OwnerReference): Promise<number> {
+    const { ctx } = this;
+    const ns = ctx.config.namespace;
+    const name = deviceWorkloadName(spec.service);
+    const endpoints = proxyEndpoints(
+      ctx.informers.devicePods.list(ns).filter((p) => p.metadata?.labels?.[INSTANCE_LABEL] === name),
+    );
+    const slice = deviceSlice(spec, ns, owner, endpoints);
+    if (sliceSays(slice) !== sliceSays(ctx.informers.endpointSlices.get(name, ns))) {
+      await apply(ctx.cluster, slice);
+      ctx.log.info(
+        {
+          service: spec.service,
+          endpoints: endpoints.map((e) => `${e.ip}${e.serving && !e.terminating ? '' : ' (not ready)'}`),
+        },
+        'device endpoints written',
+      );
+    }
+    return endpoints.filter((e) => e.serving && !e.terminating).length;
+  }
+
+  /** A Warning Event and a False condition; logged when the condition changes, not at every resync. */
   async #refuse(svc: V1Service, reason: string, message: string): Promise<void> {
-    this.ctx.log.warn({ service: svc.metadata?.name, reason }, message);
+    const shown = svc.status?.conditions?.find((c) => c.type === DEVICE_CONDITION);
+    if (shown?.reason !== reason || shown.message !== message) {
+      this.ctx.log.warn({ service: svc.metadata?.name, reason }, message);
+    }
     await this.ctx.events.record(serviceRef(svc), 'Warning', reason, message);
     await writeDeviceStatus(this.ctx, svc, { status: 'False', reason, message });
   }

@@ -161,9 +161,10 @@ export function deviceEgressRules(spec: DeviceSpec, address: string): string[] {
   return spec.ports.map((p, i) => `${p.protocol}:${DEVICE_LISTEN_BASE + i}:${address}:${p.devicePort}`);
 }
 
+/** `address` undefined: the device is gone, its proxies stay without a rule (they are ready when it is back). */
 export function deviceObjects(
   spec: DeviceSpec,
-  address: string,
+  address: string | undefined,
   namespace: string,
   replicas: number,
   owner: V1OwnerReference | undefined,
@@ -177,7 +178,7 @@ export function deviceObjects(
       service: spec.service,
       replicas,
       ingress: [],
-      egress: deviceEgressRules(spec, address),
+      egress: address ? deviceEgressRules(spec, address) : [],
       ports: listenPorts(spec.ports, DEVICE_LISTEN_BASE, 'device'),
       ...(owner ? { owner } : {}),
     },
