@@ -11,6 +11,7 @@
 //     again (another address) -> the same Pod reaches it
 //   an unknown device, a Service with a selector -> a Warning Event and a False condition; nexlink runs on
 //   the annotation removed -> the proxy and the slice go, the Service stays
+//   demo 1: a LoadBalancer of class nexodus.io/vpc -> its status lists VPC addresses the device curls
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
@@ -22,12 +23,13 @@ import {
   startDemo2Agent,
   startDemo2Device,
 } from './lib/demos.js';
-import { Lab, waitFor } from './lib/netns.js';
+import { exec, Lab, waitFor } from './lib/netns.js';
 import {
   curlClientPod,
   installNexlink,
   nexlinkSkipReason,
   nexodusAdmin,
+  nginxPages,
   savePodLogs,
   timedLines,
 } from './lib/nexlink.js';
@@ -40,6 +42,18 @@ const MOVED_IP = '100.100.0.9';
 /** Where it comes back after being deleted through the API. */
 const THIRD_IP = '100.100.0.11';
 const PAGE = `Hello from ${DEMO2_DEVICE_HOSTNAME}`;
+
+/** Demo 1's nginx behind a LoadBalancer that nexlink serves on the VPC (Tailscale's operator's shape). */
+const LOAD_BALANCER = `
+apiVersion: v1
+kind: Service
+metadata: {name: nginx-vpc}
+spec:
+  type: LoadBalancer
+  loadBalancerClass: nexodus.io/vpc
+  selector: {app: nginx}
+  ports: [{name: http, port: 80, targetPort: 80}]
+`;
 
 /** The user's Service: ports, no selector, the annotation naming the device by hostname. */
 const SERVICE = `
@@ -273,6 +287,50 @@ spec: {selector: {app: client}, ports: [{port: 80}]}
       },
       30_000,
       250,
+    );
+  });
+
+  // Demo 1 without a hand-written rule, the way Tailscale's operator does it: a LoadBalancer of class
+  // nexodus.io/vpc is exported and its status lists the proxies' VPC addresses, which a remote device uses.
+  test('demo 1 through nexlink: a LoadBalancer of class nexodus.io/vpc gets VPC addresses the remote device reaches', async () => {
+    await kubectl(['apply', '-n', NS, '-f', '-'], nginxPages());
+    await kubectl(['apply', '-n', NS, '-f', '-'], LOAD_BALANCER);
+    const t0 = Date.now();
+    const ingress = await waitFor(
+      'VPC addresses in status.loadBalancer.ingress',
+      async () => {
+        const svc = await core.readNamespacedService({ name: 'nginx-vpc', namespace: NS });
+        const ips = (svc.status?.loadBalancer?.ingress ?? [])
+          .map((i) => i.ip)
+          .filter((ip): ip is string => !!ip);
+        return ips.some((ip) => ip.startsWith('100.100.')) ? ips : undefined;
+      },
+      120_000,
+      250,
+    );
+    const statusMs = Date.now() - t0;
+    assert.ok(
+      ingress.every((ip) => ip.startsWith('100.100.') || ip.startsWith('200:')),
+      ingress.join(' '),
+    );
+    const v4 = ingress.filter((ip) => ip.startsWith('100.100.'));
+    // Each address answers from the device, through the VPC, with one of the two nginx Pods' pages.
+    for (const ip of v4) {
+      const page = await waitFor(
+        `a page from ${ip} on the device`,
+        async () => {
+          const r = await exec(device.ns, 'curl', ['-sS', '--max-time', '2', `http://${ip}/`], {
+            check: false,
+          });
+          return /^Hello from nginx-deployment-/.test(r.stdout) ? r.stdout.trim() : undefined;
+        },
+        30_000,
+        250,
+      );
+      assert.match(page, /^Hello from nginx-deployment-/);
+    }
+    process.stdout.write(
+      `# nexlink LoadBalancer: VPC addresses ${ingress.join(' ')} in the status ${statusMs} ms after the Service, pages from the device at +${Date.now() - t0} ms\n`,
     );
   });
 });
