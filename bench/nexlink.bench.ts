@@ -17,6 +17,7 @@ import { DemoSite } from '../test/e2e/lib/demos.js';
 import { Lab, waitFor } from '../test/e2e/lib/netns.js';
 import {
   curlClientPod,
+  exportLabel,
   installNexlink,
   nexlinkSkipReason,
   nginxPages,
@@ -67,15 +68,7 @@ async function main(): Promise<void> {
     process.stdout.write('export  label->first request  kill: failed  recovery\n');
     for (let i = 0; i < EXPORTS; i++) {
       const t0 = Date.now();
-      await kubectl([
-        'label',
-        'service',
-        'nginx',
-        '-n',
-        EXPORTER,
-        'nexlink.nexodus.io/export=true',
-        'nexlink.nexodus.io/replicas=2',
-      ]);
+      await kubectl(exportLabel('nginx', EXPORTER));
       const first = await waitFor(
         'the first page through the import',
         () => lines(t0).find((l) => PAGE.test(l.text)),

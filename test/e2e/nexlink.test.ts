@@ -21,6 +21,7 @@ import { ControlPlane } from './lib/kube/control-plane.js';
 import { exec, ip, Lab, waitFor } from './lib/netns.js';
 import {
   curlClientPod,
+  exportLabel,
   installNexlink,
   nexlinkSkipReason,
   nexodusAdmin,
@@ -112,15 +113,7 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
   // holds nexlink to working at all within its waits, not to the target (issue 14 stays open on it).
   test('label nginx in cluster 2: cluster 1 gets a Service nginx that reaches both nginx Pods', async () => {
     labelledAt = Date.now();
-    await kubectl([
-      'label',
-      'service',
-      'nginx',
-      '-n',
-      EXPORTER,
-      'nexlink.nexodus.io/export=true',
-      'nexlink.nexodus.io/replicas=2',
-    ]);
+    await kubectl(exportLabel('nginx', EXPORTER));
     const svc = await waitFor(
       'the import Service nginx in cluster 1',
       () => core.readNamespacedService({ name: 'nginx', namespace: IMPORTER }).catch(() => undefined),

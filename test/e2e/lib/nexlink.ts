@@ -114,6 +114,19 @@ export async function savePodLogs(
   process.stdout.write(`# Pod logs in ${path}\n`);
 }
 
+/** `kubectl label` arguments that export Service `service` of `ns` with `replicas` exporting proxies. */
+export function exportLabel(service: string, ns: string, replicas = 2): string[] {
+  return [
+    'label',
+    'service',
+    service,
+    '-n',
+    ns,
+    'nexlink.nexodus.io/export=true',
+    `nexlink.nexodus.io/replicas=${replicas}`,
+  ];
+}
+
 /** nginx as in demo 1: two Pods, each serving "Hello from <its Pod name>", behind the Service `nginx`. */
 export function nginxPages(): string {
   return `

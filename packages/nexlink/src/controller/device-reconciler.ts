@@ -11,7 +11,7 @@
 // Without the annotation (removed, Service deleted, now invalid) the workload and the slice go; both are
 // owned by the Service, so a deleted Service loses them to the garbage collector too. Nothing else of the
 // Service is touched: it keeps its ClusterIP, DNS name and ports, which the user wrote.
-import type { KubernetesObject, V1EndpointSlice, V1OwnerReference, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1OwnerReference, V1Service } from '@kubernetes/client-node';
 import {
   type DeviceSpec,
   deviceEgressRules,
@@ -27,7 +27,7 @@ import { serviceOwner } from '../export/desired.js';
 import { apply, remove } from '../kube/cluster.js';
 import { serviceRef } from '../kube/events.js';
 import { INSTANCE_LABEL, ROLE_LABEL, SERVICE_LABEL } from '../labels.js';
-import { applyWorkload, type WorkloadObjects } from '../proxy/workload.js';
+import { applyWorkload, removeWorkload } from '../proxy/workload.js';
 import type { ReconcileResult } from '../queue.js';
 import type { ControllerContext } from './context.js';
 import { type ConditionWant, DEVICE_CONDITION, writeDeviceStatus } from './status.js';
@@ -47,17 +47,6 @@ function sliceSays(s: V1EndpointSlice | undefined): string {
     ]),
     s?.ports?.map((p) => [p.name ?? '', p.port, p.protocol]),
   ]);
-}
-
-/**
- * Every object of a workload, the StatefulSet first (its Pods stop before what they use goes): whatever
- * workloadObjects makes, so that a kind added there is removed here too.
- */
-function removalOrder(objs: WorkloadObjects): KubernetesObject[] {
-  const rest = Object.values(objs)
-    .flat()
-    .filter((o: KubernetesObject) => o !== objs.statefulSet);
-  return [objs.statefulSet, ...rest];
 }
 
 export class DeviceReconciler {
@@ -223,30 +212,12 @@ export class DeviceReconciler {
       kind: 'EndpointSlice',
       metadata: { name, namespace: ns },
     });
-    // Every object of the workload by name, and its state Secrets as the cache lists them (the replicas may
-    // have changed since).
-    const shape = deviceObjects(
-      { service, target: { kind: 'address', address: '' }, ports: [] },
-      '',
-      ns,
-      0,
-      undefined,
+    await removeWorkload(
+      ctx.cluster,
+      { role: 'device', namespace: ns, name, service },
       ctx.settings,
+      secrets.map((x) => x.metadata!.name!),
     );
-    for (const o of removalOrder(shape)) {
-      await remove(ctx.cluster, {
-        apiVersion: o.apiVersion,
-        kind: o.kind,
-        metadata: { name: o.metadata!.name!, namespace: ns },
-      });
-    }
-    for (const s of secrets) {
-      await remove(ctx.cluster, {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: s.metadata!.name!, namespace: ns },
-      });
-    }
     ctx.log.info({ service }, 'device proxy removed');
   }
 }

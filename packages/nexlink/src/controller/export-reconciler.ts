@@ -13,7 +13,7 @@ import { apply, remove } from '../kube/cluster.js';
 import { serviceRef as ref } from '../kube/events.js';
 import { FINALIZER, METADATA_KEY, NAME_LABEL, ROLE_LABEL, SERVICE_LABEL } from '../labels.js';
 import { parseMetadata, sameMetadata } from '../metadata.js';
-import { applyWorkload, rulesConfigMapName, stateSecretName } from '../proxy/workload.js';
+import { applyWorkload, removeWorkload, stateSecretName } from '../proxy/workload.js';
 import type { ReconcileResult } from '../queue.js';
 import type { ControllerContext } from './context.js';
 import { deviceIdOf } from './state-secret.js';
@@ -77,28 +77,12 @@ async function cleanup(ctx: ControllerContext, service: string): Promise<boolean
     const id = deviceIdOf(s);
     if (id) await deleteMetadata(ctx, id);
   }
-  const ns = ctx.config.namespace;
-  const meta = { name, namespace: ns };
-  await remove(ctx.cluster, { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: meta });
-  await remove(ctx.cluster, {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'RoleBinding',
-    metadata: meta,
-  });
-  await remove(ctx.cluster, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta });
-  await remove(ctx.cluster, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta });
-  await remove(ctx.cluster, {
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { name: rulesConfigMapName(name), namespace: ns },
-  });
-  for (const s of secrets) {
-    await remove(ctx.cluster, {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: s.metadata!.name!, namespace: ns },
-    });
-  }
+  await removeWorkload(
+    ctx.cluster,
+    { role: 'export', namespace: ctx.config.namespace, name, service },
+    ctx.settings,
+    secrets.map((x) => x.metadata!.name!),
+  );
   ctx.log.info({ service }, 'export removed');
   return true;
 }

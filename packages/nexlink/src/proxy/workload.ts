@@ -24,7 +24,7 @@ import type {
   V1ServiceAccount,
   V1StatefulSet,
 } from '@kubernetes/client-node';
-import { apply, type Cluster } from '../kube/cluster.js';
+import { apply, type Cluster, remove } from '../kube/cluster.js';
 import { managedLabels, type ProxyRole } from '../labels.js';
 import type { Protocol } from '../metadata.js';
 
@@ -262,4 +262,29 @@ export async function applyWorkload(
   const before = existed(objs.statefulSet.metadata!.name!);
   await apply(cluster, objs.statefulSet);
   return before;
+}
+
+/**
+ * Deletes a workload's objects by name: the StatefulSet first (its Pods stop before what they use goes),
+ * then everything else workloadObjects makes (so that a kind added there goes here too), then the state
+ * Secrets as the caller's cache lists them (the replicas may have changed since).
+ */
+export async function removeWorkload(
+  cluster: Cluster,
+  w: Pick<ProxyWorkload, 'role' | 'namespace' | 'name' | 'service'>,
+  settings: ProxySettings,
+  stateSecrets: readonly string[],
+): Promise<void> {
+  const shape = workloadObjects({ ...w, replicas: 0, ingress: [], egress: [] }, settings);
+  const { statefulSet, secrets: _none, ...rest } = shape;
+  for (const o of [statefulSet, ...Object.values(rest)]) {
+    await remove(cluster, {
+      apiVersion: o.apiVersion!,
+      kind: o.kind!,
+      metadata: { name: o.metadata!.name!, namespace: w.namespace },
+    });
+  }
+  for (const name of stateSecrets) {
+    await remove(cluster, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: w.namespace } });
+  }
 }
