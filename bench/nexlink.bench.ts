@@ -20,6 +20,7 @@ import {
   exportLabel,
   installNexlink,
   nexlinkSkipReason,
+  nexodusAdmin,
   nginxPages,
   timedLines,
 } from '../test/e2e/lib/nexlink.js';
@@ -123,7 +124,24 @@ async function main(): Promise<void> {
           ),
         60_000,
         250,
-      );
+      ).catch(async (err: unknown) => {
+        // What kept the import: the metadata left in the VPC, and what both nexlinks logged.
+        const me = (await nexodusAdmin(hub, '/api/users/me')) as { id: string };
+        const md = await nexodusAdmin(hub, `/api/vpcs/${me.id}/metadata?key=nexlink`);
+        const secrets = await kubectl(['get', 'secrets', '-n', EXPORTER, '-o', 'name']);
+        process.stdout.write(`# metadata left: ${JSON.stringify(md)}\n# secrets: ${secrets}\n`);
+        for (const ns of [IMPORTER, EXPORTER]) {
+          const pods = await core.listNamespacedPod({
+            namespace: ns,
+            labelSelector: 'app.kubernetes.io/name=nexlink',
+          });
+          for (const p of pods.items)
+            process.stdout.write(
+              `# === ${ns}/${p.metadata?.name}\n${s.cluster.logs(ns, p.metadata!.name!).slice(-8000)}\n`,
+            );
+        }
+        throw err;
+      });
       await waitFor(
         'the exporting Pods to go',
         async () =>

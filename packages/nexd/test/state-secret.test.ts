@@ -103,6 +103,28 @@ describe('SecretStateStore on a real kube-apiserver', { skip, timeout: 600_000 }
     assert.deepEqual(JSON.parse(unb64(s?.data?.[SECRET_STATE_KEY]) ?? ''), FULL);
   });
 
+  test('a Secret deleted while nexd runs is not re-created: the save rejects with NEX_ERR_STATE_DELETED', async () => {
+    const name = freshName();
+    const st = store(name);
+    await st.save(FULL);
+    // Its workload goes (nexlink removing an export): a stopping Pod's last save must not bring it back.
+    await core.deleteNamespacedSecret({ name, namespace: ns });
+    await assert.rejects(
+      st.save({ ...FULL, deviceId: 'after-delete' }),
+      (e: Error & { code?: string }) =>
+        e.code === 'NEX_ERR_STATE_DELETED' && /was deleted while nexd ran/.test(e.message),
+    );
+    assert.equal(await readSecret(name), undefined, 'not re-created');
+    // The same for one that existed empty at load (nexlink creates them without data).
+    const pre = freshName();
+    await putRaw(pre, {});
+    const st2 = store(pre);
+    await st2.load();
+    await core.deleteNamespacedSecret({ name: pre, namespace: ns });
+    await assert.rejects(st2.save(FULL), /was deleted while nexd ran/);
+    assert.equal(await readSecret(pre), undefined);
+  });
+
   test('update keeps the other keys of the Secret (i.e. mounted WireGuard keys)', async () => {
     const name = freshName();
     await putRaw(name, { 'private.key': b64('priv') });

@@ -9,7 +9,8 @@
 //      write left pending: the caller (a control-socket request, the token keeper) goes on.
 //   2. The writer replaces the Secret with the newest state at the resourceVersion it last saw (optimistic
 //      concurrency: one PUT per save). On 409 it re-reads the Secret, checks it still parses, keeps its other
-//      keys and tries again; on 404 it creates it. Transient failures are retried with backoff, each time
+//      keys and tries again; on 404 it creates it, unless it existed before (a Secret deleted while nexd
+//      runs stays deleted: NEX_ERR_STATE_DELETED). Transient failures are retried with backoff, each time
 //      with the newest state (states saved meanwhile are coalesced: the newest wins).
 //   3. Permanent failures (403 before any write succeeded, a Secret that no longer parses, other 4xx) stop the
 //      writer: the waiting and every later save reject with the typed error. A Secret that does not parse is
@@ -118,6 +119,8 @@ export class SecretStateStore implements StateStore {
   #wake: (() => void) | undefined;
   /** A write has succeeded with these credentials (see the 401/403 handling of the writer). */
   #everWritten = false;
+  /** The Secret existed (loaded, or written by us): a 404 later means it was deleted on purpose. */
+  #existed = false;
 
   constructor(options: SecretStateStoreOptions) {
     this.#o = options;
@@ -136,6 +139,7 @@ export class SecretStateStore implements StateStore {
     for (let delay = RETRY_MIN_MS; ; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
       try {
         const secret = await this.#read();
+        if (secret) this.#existed = true;
         const state = this.#adopt(secret) ?? emptyState();
         this.#current ??= state;
         return structuredClone(this.#current);
@@ -337,6 +341,15 @@ export class SecretStateStore implements StateStore {
       if (this.#resourceVersion === undefined) {
         const existing = await this.#read();
         this.#adopt(existing);
+        if (!existing && (this.#existed || this.#everWritten)) {
+          // Deleted while we run: its workload is being removed (nexlink deletes an export's state Secrets
+          // with it). Re-creating it from a stopping Pod would hand this device's identity to whatever
+          // comes next under that name, so this store writes no more.
+          throw new NexdError(
+            'NEX_ERR_STATE_DELETED',
+            `${this.location} was deleted while nexd ran; it is not re-created, and this run's state is not saved`,
+          );
+        }
         if (!existing) {
           this.#lastVerb = 'create';
           try {
