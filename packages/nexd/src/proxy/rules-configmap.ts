@@ -9,9 +9,10 @@
 //       tcp:20000:100.100.0.3:80
 //       tcp:20000:100.100.0.4:80
 //
-// How a change flows: list (fieldSelector metadata.name=NAME, so that a Role limited to that one name may
-// list and watch it) -> apply -> watch from the list's resourceVersion -> every ADDED/MODIFIED applies the
-// new content, DELETED applies an empty set; a closed or expired (410) watch lists again after a backoff.
+// How a change flows: client-node's ListWatch lists and watches (fieldSelector metadata.name=NAME, so that a
+// Role limited to that one name may list and watch it; it relists after 410 Gone by itself) -> every add,
+// update or delete applies what its cache holds (the ConfigMap, or nothing); after an error the ListWatch
+// stops and is started again with a backoff.
 // Applying is a diff against the rules this source added: the rules it no longer names are removed (their
 // open connections continue, as with proxy.remove), new ones added. Content that does not parse is refused
 // whole, keeping the last good set: a typo in one line never takes the other rules down. The rules are not
@@ -132,8 +133,9 @@ export interface RulesConfigMapStatus {
 export class RulesConfigMap {
   readonly #opts: RulesConfigMapOptions;
   readonly #owned: OwnedRules;
-  readonly #api: k8s.CoreV1Api;
-  #abort: AbortController | undefined;
+  /** client-node's list + watch (relists after 410 Gone itself); after any other error it stops, and we restart it. */
+  readonly #informer: k8s.ListWatch<k8s.V1ConfigMap>;
+  #errors = 0;
   #stopped = false;
   #synced = false;
   #retryMs = RETRY_MIN_MS;
@@ -145,8 +147,34 @@ export class RulesConfigMap {
   constructor(opts: RulesConfigMapOptions) {
     this.#opts = opts;
     this.#owned = new OwnedRules(opts.engine);
-    this.#api = opts.kc.makeApiClient(k8s.CoreV1Api);
     this.#status = { configMap: `${opts.namespace}/${opts.name}`, rules: 0 };
+    const api = opts.kc.makeApiClient(k8s.CoreV1Api);
+    const { namespace } = opts;
+    const fieldSelector = `metadata.name=${opts.name}`;
+    this.#informer = new k8s.ListWatch<k8s.V1ConfigMap>(
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`,
+      new k8s.Watch(opts.kc),
+      () => api.listNamespacedConfigMap({ namespace, fieldSelector }),
+      false,
+      undefined,
+      fieldSelector,
+    );
+    // Whatever changed, the cache holds the one ConfigMap or nothing: apply that.
+    for (const verb of ['add', 'update', 'delete'] as const)
+      this.#informer.on(verb, () => void this.#enqueue(this.#informer.list()[0]));
+    this.#informer.on('error', (err: unknown) => {
+      this.#errors++;
+      if (this.#stopped) return;
+      this.#status.error = `cannot read the rules ConfigMap: ${describeApiError(err)}`;
+      opts.logger.error(
+        { configMap: this.#status.configMap, err: this.#status.error },
+        'rules ConfigMap unreadable; retrying',
+      );
+      const delay = this.#retryMs;
+      this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+      this.#retryTimer = setTimeout(() => void this.#start(), delay);
+      this.#retryTimer.unref();
+    });
   }
 
   /** Rule keys this ConfigMap put into the engine. */
@@ -159,84 +187,34 @@ export class RulesConfigMap {
   }
 
   start(): void {
-    void this.#listAndWatch();
+    void this.#start();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#retryTimer);
-    this.#abort?.abort();
+    await this.#informer.stop();
     await this.#applying;
   }
 
-  #fieldSelector(): string {
-    return `metadata.name=${this.#opts.name}`;
-  }
-
-  async #listAndWatch(): Promise<void> {
+  /** Lists and watches; once a list has answered, applies what it found (nothing, if there is no ConfigMap). */
+  async #start(): Promise<void> {
     if (this.#stopped) return;
-    const { namespace, logger } = this.#opts;
-    let resourceVersion: string | undefined;
-    try {
-      const list = await this.#api.listNamespacedConfigMap({
-        namespace,
-        fieldSelector: this.#fieldSelector(),
-      });
-      resourceVersion = list.metadata?.resourceVersion;
-      await this.#enqueue(list.items[0]);
-      if (!list.items[0])
-        logger.warn(
-          { configMap: this.#status.configMap },
-          'the rules ConfigMap does not exist (yet): no rules from it',
-        );
-    } catch (err) {
-      this.#status.error = `cannot list the rules ConfigMap: ${describeApiError(err)}`;
-      logger.error(
-        { configMap: this.#status.configMap, err: this.#status.error },
-        'rules ConfigMap unreadable; retrying',
+    const errors = this.#errors;
+    await this.#informer.start();
+    if (this.#errors !== errors || this.#stopped) return;
+    this.#retryMs = RETRY_MIN_MS;
+    const cm = this.#informer.list()[0];
+    if (!cm)
+      this.#opts.logger.warn(
+        { configMap: this.#status.configMap },
+        'the rules ConfigMap does not exist (yet): no rules from it',
       );
-      this.#retry();
-      return;
-    }
+    await this.#enqueue(cm);
     if (!this.#synced) {
       this.#synced = true;
       this.#opts.onSynced?.();
     }
-    try {
-      this.#abort = await new k8s.Watch(this.#opts.kc).watch(
-        `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`,
-        { fieldSelector: this.#fieldSelector(), resourceVersion, allowWatchBookmarks: true },
-        (phase: string, obj: k8s.V1ConfigMap) => {
-          if (phase === 'ADDED' || phase === 'MODIFIED') void this.#enqueue(obj);
-          else if (phase === 'DELETED') void this.#enqueue(undefined);
-          // BOOKMARK: nothing to do; ERROR (i.e. 410 Gone) ends the watch, and done() lists again.
-        },
-        (err: unknown) => {
-          if (this.#stopped) return;
-          if (err && (err as Error).name !== 'AbortError') {
-            logger.warn(
-              { configMap: this.#status.configMap, err: describeApiError(err) },
-              'rules ConfigMap watch ended',
-            );
-          } else this.#retryMs = RETRY_MIN_MS;
-          this.#retry();
-        },
-      );
-    } catch (err) {
-      logger.warn(
-        { configMap: this.#status.configMap, err: describeApiError(err) },
-        'cannot watch the rules ConfigMap',
-      );
-      this.#retry();
-    }
-  }
-
-  #retry(): void {
-    if (this.#stopped) return;
-    const delay = this.#retryMs;
-    this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
-    this.#retryTimer = setTimeout(() => void this.#listAndWatch(), delay);
-    this.#retryTimer.unref();
   }
 
   #enqueue(cm: k8s.V1ConfigMap | undefined): Promise<void> {
