@@ -16,6 +16,7 @@ export {
   DERP_MAGIC,
   DERP_PROTOCOL_VERSION,
   encodeFrame,
+  equalBytes,
   FrameReader,
   MAX_PACKET_SIZE,
   toHex,

@@ -277,8 +277,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
               `${ruleKey(r)} does not exist; nothing was removed`,
             );
           }
-        }
-        for (const r of rules) {
           if (rulesSource?.ownedKeys().has(ruleKey(r))) {
             throw new NexdError(
               'NEX_ERR_CONTROL',

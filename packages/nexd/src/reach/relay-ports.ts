@@ -9,6 +9,8 @@
 // the send path; on the receive path a datagram from the peer of the previous one (a bulk transfer) is
 // matched by comparing its key bytes, and only a change of peer looks the key up by string.
 
+import { equalBytes } from '@nexodus/nat';
+
 /** Placeholder address of relayed endpoints (Tailscale's magic DERP address; never sent to a socket). */
 export const RELAY_PLACEHOLDER = '127.3.3.40';
 /** At most this many relays are used at once (each costs a TCP connection and a port block). */
@@ -36,7 +38,7 @@ export class RelayPorts {
    * there are more peers than ports in a block (those are not relayed).
    */
   portOf(relay: number, key: Uint8Array): number {
-    if (this.#last >= 0 && sameBytes(this.#keys[this.#last]!, key))
+    if (this.#last >= 0 && equalBytes(this.#keys[this.#last]!, key))
       return relay * this.block + 1 + this.#last;
     const hex = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex');
     let index = this.#indexOf.get(hex);
@@ -67,10 +69,4 @@ export class RelayPorts {
   move(port: number, relay: number): number {
     return relay * this.block + 1 + ((port - 1) % this.block);
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

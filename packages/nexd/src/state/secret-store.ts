@@ -236,6 +236,7 @@ export class SecretStateStore implements StateStore {
       try {
         await this.#write(text);
         this.#everWritten = true;
+        this.#existed = true;
         this.#written = generation;
         this.#settle(
           (w) => w.generation <= generation,
@@ -341,7 +342,7 @@ export class SecretStateStore implements StateStore {
       if (this.#resourceVersion === undefined) {
         const existing = await this.#read();
         this.#adopt(existing);
-        if (!existing && (this.#existed || this.#everWritten)) {
+        if (!existing && this.#existed) {
           // Deleted while we run: its workload is being removed (nexlink deletes an export's state Secrets
           // with it). Re-creating it from a stopping Pod would hand this device's identity to whatever
           // comes next under that name, so this store writes no more.
