@@ -22,6 +22,7 @@ import {
   nexlinkSkipReason,
   nexodusAdmin,
   nginxPages,
+  serviceGone,
   timedLines,
 } from '../test/e2e/lib/nexlink.js';
 
@@ -115,33 +116,26 @@ async function main(): Promise<void> {
       );
       await kubectl(['label', 'service', 'nginx', '-n', EXPORTER, 'nexlink.nexodus.io/export-']);
       // The next export starts from nothing: the import gone here, the exporting Pods gone there.
-      await waitFor(
-        'the import to go',
-        () =>
-          core.readNamespacedService({ name: 'nginx', namespace: IMPORTER }).then(
-            () => undefined,
-            () => true,
-          ),
-        60_000,
-        250,
-      ).catch(async (err: unknown) => {
-        // What kept the import: the metadata left in the VPC, and what both nexlinks logged.
-        const me = (await nexodusAdmin(hub, '/api/users/me')) as { id: string };
-        const md = await nexodusAdmin(hub, `/api/vpcs/${me.id}/metadata?key=nexlink`);
-        const secrets = await kubectl(['get', 'secrets', '-n', EXPORTER, '-o', 'name']);
-        process.stdout.write(`# metadata left: ${JSON.stringify(md)}\n# secrets: ${secrets}\n`);
-        for (const ns of [IMPORTER, EXPORTER]) {
-          const pods = await core.listNamespacedPod({
-            namespace: ns,
-            labelSelector: 'app.kubernetes.io/name=nexlink',
-          });
-          for (const p of pods.items)
-            process.stdout.write(
-              `# === ${ns}/${p.metadata?.name}\n${s.cluster.logs(ns, p.metadata!.name!).slice(-8000)}\n`,
-            );
-        }
-        throw err;
-      });
+      await waitFor('the import to go', () => serviceGone(core, 'nginx', IMPORTER), 60_000, 250).catch(
+        async (err: unknown) => {
+          // What kept the import: the metadata left in the VPC, and what both nexlinks logged.
+          const me = (await nexodusAdmin(hub, '/api/users/me')) as { id: string };
+          const md = await nexodusAdmin(hub, `/api/vpcs/${me.id}/metadata?key=nexlink`);
+          const secrets = await kubectl(['get', 'secrets', '-n', EXPORTER, '-o', 'name']);
+          process.stdout.write(`# metadata left: ${JSON.stringify(md)}\n# secrets: ${secrets}\n`);
+          for (const ns of [IMPORTER, EXPORTER]) {
+            const pods = await core.listNamespacedPod({
+              namespace: ns,
+              labelSelector: 'app.kubernetes.io/name=nexlink',
+            });
+            for (const p of pods.items)
+              process.stdout.write(
+                `# === ${ns}/${p.metadata?.name}\n${s.cluster.logs(ns, p.metadata!.name!).slice(-8000)}\n`,
+              );
+          }
+          throw err;
+        },
+      );
       await waitFor(
         'the exporting Pods to go',
         async () =>

@@ -27,6 +27,7 @@ import {
   nexodusAdmin,
   nginxPages,
   savePodLogs,
+  serviceGone,
   timedLines,
 } from './lib/nexlink.js';
 
@@ -260,16 +261,7 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
   test('remove the label: within 10 s the import is gone in cluster 1 and the metadata is gone', async () => {
     const t0 = Date.now();
     await kubectl(['label', 'service', 'nginx', '-n', EXPORTER, 'nexlink.nexodus.io/export-']);
-    await waitFor(
-      'the import Service to go',
-      () =>
-        core.readNamespacedService({ name: 'nginx', namespace: IMPORTER }).then(
-          () => undefined,
-          (err: { code?: number }) => (err.code === 404 ? true : undefined),
-        ),
-      30_000,
-      100,
-    );
+    await waitFor('the import Service to go', () => serviceGone(core, 'nginx', IMPORTER), 30_000, 100);
     const goneMs = Date.now() - t0;
     await waitFor(
       'no nexlink metadata',
@@ -322,16 +314,7 @@ describe('nexlink: a labelled Service appears in the other cluster', { skip, tim
       [['TCP', 80]],
     );
     await kubectl(['delete', 'serviceexport', 'nginx', '-n', EXPORTER]);
-    await waitFor(
-      'the import Service to go',
-      () =>
-        core.readNamespacedService({ name: 'nginx', namespace: IMPORTER }).then(
-          () => undefined,
-          (err: { code?: number }) => (err.code === 404 ? true : undefined),
-        ),
-      30_000,
-      100,
-    );
+    await waitFor('the import Service to go', () => serviceGone(core, 'nginx', IMPORTER), 30_000, 100);
     await waitFor(
       'the ServiceImport to go with it',
       async () =>

@@ -114,6 +114,14 @@ export async function savePodLogs(
   process.stdout.write(`# Pod logs in ${path}\n`);
 }
 
+/** For waitFor: true once Service `name` of `namespace` is gone (404), undefined while it exists. */
+export function serviceGone(core: CoreV1Api, name: string, namespace: string): Promise<true | undefined> {
+  return core.readNamespacedService({ name, namespace }).then(
+    () => undefined,
+    (err: { code?: number }) => (err.code === 404 ? true : undefined),
+  );
+}
+
 /** `kubectl label` arguments that export Service `service` of `ns` with `replicas` exporting proxies. */
 export function exportLabel(service: string, ns: string, replicas = 2): string[] {
   return [
