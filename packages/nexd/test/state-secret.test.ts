@@ -125,6 +125,24 @@ describe('SecretStateStore on a real kube-apiserver', { skip, timeout: 600_000 }
     assert.equal(await readSecret(pre), undefined);
   });
 
+  test('a Secret deleted and made anew under its name (the next export) is not written by the old nexd', async () => {
+    // The bench:nexlink bug: export 1's stopping Pod saved into the empty Secret export 2's nexlink had just
+    // made, so export 2's nexlink read export 1's device id from it.
+    const name = freshName();
+    await putRaw(name, {});
+    const st = store(name);
+    await st.load();
+    await st.save({ ...FULL, deviceId: 'old-device' });
+    await core.deleteNamespacedSecret({ name, namespace: ns });
+    await putRaw(name, {});
+    await assert.rejects(
+      st.save({ ...FULL, deviceId: 'old-device-again' }),
+      (e: Error & { code?: string }) =>
+        e.code === 'NEX_ERR_STATE_DELETED' && /made anew \(another uid\)/.test(e.message),
+    );
+    assert.equal((await readSecret(name))?.data?.[SECRET_STATE_KEY], undefined, 'the new Secret stays empty');
+  });
+
   test('update keeps the other keys of the Secret (i.e. mounted WireGuard keys)', async () => {
     const name = freshName();
     await putRaw(name, { 'private.key': b64('priv') });

@@ -119,8 +119,12 @@ export class SecretStateStore implements StateStore {
   #wake: (() => void) | undefined;
   /** A write has succeeded with these credentials (see the 401/403 handling of the writer). */
   #everWritten = false;
-  /** The Secret existed (loaded, or written by us): a 404 later means it was deleted on purpose. */
-  #existed = false;
+  /**
+   * The uid of the Secret this store loaded or wrote. Once known, a 404, or a Secret of that name with
+   * another uid (deleted and made anew, i.e. by the next export of the same name), means ours was deleted
+   * on purpose.
+   */
+  #uid: string | undefined;
 
   constructor(options: SecretStateStoreOptions) {
     this.#o = options;
@@ -139,7 +143,7 @@ export class SecretStateStore implements StateStore {
     for (let delay = RETRY_MIN_MS; ; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
       try {
         const secret = await this.#read();
-        if (secret) this.#existed = true;
+        this.#uid = secret?.metadata?.uid;
         const state = this.#adopt(secret) ?? emptyState();
         this.#current ??= state;
         return structuredClone(this.#current);
@@ -236,7 +240,6 @@ export class SecretStateStore implements StateStore {
       try {
         await this.#write(text);
         this.#everWritten = true;
-        this.#existed = true;
         this.#written = generation;
         this.#settle(
           (w) => w.generation <= generation,
@@ -341,16 +344,19 @@ export class SecretStateStore implements StateStore {
     for (;;) {
       if (this.#resourceVersion === undefined) {
         const existing = await this.#read();
-        this.#adopt(existing);
-        if (!existing && this.#existed) {
+        const uid = existing?.metadata?.uid;
+        if (this.#uid !== undefined && uid !== this.#uid) {
           // Deleted while we run: its workload is being removed (nexlink deletes an export's state Secrets
-          // with it). Re-creating it from a stopping Pod would hand this device's identity to whatever
-          // comes next under that name, so this store writes no more.
+          // with it), and maybe already made anew for the next export of that name. Writing it from a
+          // stopping Pod would hand this device's identity to whatever comes next under that name, so this
+          // store writes no more.
           throw new NexdError(
             'NEX_ERR_STATE_DELETED',
-            `${this.location} was deleted while nexd ran; it is not re-created, and this run's state is not saved`,
+            `${this.location} was deleted while nexd ran${existing ? ' and made anew (another uid)' : ''}; ` +
+              "it is not written, and this run's state is not saved",
           );
         }
+        this.#adopt(existing);
         if (!existing) {
           this.#lastVerb = 'create';
           try {
@@ -370,6 +376,7 @@ export class SecretStateStore implements StateStore {
               this.#timeout,
             );
             this.#resourceVersion = created.metadata?.resourceVersion;
+            this.#uid = created.metadata?.uid;
             return;
           } catch (err) {
             // Someone created it meanwhile: read it and replace it.
@@ -393,6 +400,7 @@ export class SecretStateStore implements StateStore {
           this.#timeout,
         );
         this.#resourceVersion = replaced.metadata?.resourceVersion;
+        this.#uid = replaced.metadata?.uid;
         return;
       } catch (err) {
         // 409: changed since we saw it (another writer, or an edit); 404: deleted. Read again, then retry.

@@ -5,7 +5,7 @@
 // metadata deleted first (the other clusters drop the import at once) and then the workload. A finalizer on
 // the Service makes a deletion wait for that cleanup, since the device ids live in Secrets that the
 // garbage collector would otherwise remove with the Service.
-import type { V1Service } from '@kubernetes/client-node';
+import type { V1Secret, V1Service } from '@kubernetes/client-node';
 import { ApiError } from '@nexodus/api';
 import { exportMetadata, exportObjects, exportWorkloadName, serviceOwner } from '../export/desired.js';
 import { type ExportSpec, type ExportVerdict, exportVerdict } from '../export/spec.js';
@@ -13,7 +13,7 @@ import { apply, remove } from '../kube/cluster.js';
 import { serviceRef as ref } from '../kube/events.js';
 import { FINALIZER, METADATA_KEY, NAME_LABEL, ROLE_LABEL, SERVICE_LABEL } from '../labels.js';
 import { parseMetadata, sameMetadata } from '../metadata.js';
-import { applyWorkload, removeWorkload, stateSecretName } from '../proxy/workload.js';
+import { applyWorkload, removeWorkload } from '../proxy/workload.js';
 import type { ReconcileResult } from '../queue.js';
 import type { ControllerContext } from './context.js';
 import { deviceIdOf } from './state-secret.js';
@@ -39,13 +39,25 @@ async function setFinalizer(ctx: ControllerContext, svc: V1Service, on: boolean)
   });
 }
 
-/** The export's state Secrets in the cache, by replica index. */
-function exportSecrets(ctx: ControllerContext, service: string) {
-  return ctx.informers.secrets
-    .list(ctx.config.namespace)
-    .filter(
-      (s) => s.metadata?.labels?.[ROLE_LABEL] === 'export' && s.metadata.labels[SERVICE_LABEL] === service,
-    );
+function isExportSecret(s: V1Secret, service: string): boolean {
+  return s.metadata?.labels?.[ROLE_LABEL] === 'export' && s.metadata.labels[SERVICE_LABEL] === service;
+}
+
+/** The export's state Secrets in the cache. */
+function exportSecrets(ctx: ControllerContext, service: string): V1Secret[] {
+  return ctx.informers.secrets.list(ctx.config.namespace).filter((s) => isExportSecret(s, service));
+}
+
+/**
+ * The export's state Secrets as the API server has them now. Cleanup reads them there, not in the cache:
+ * a Secret the cache has not seen yet holds a device whose metadata would otherwise outlive the export.
+ */
+async function exportSecretsNow(ctx: ControllerContext, service: string): Promise<V1Secret[]> {
+  const list = await ctx.cluster.core.listNamespacedSecret({
+    namespace: ctx.config.namespace,
+    labelSelector: `${ROLE_LABEL}=export,${SERVICE_LABEL}=${service}`,
+  });
+  return list.items.filter((s) => isExportSecret(s, service));
 }
 
 /** Every device this nexlink's exports registered: a cluster never imports its own exports. */
@@ -69,10 +81,10 @@ async function deleteMetadata(ctx: ControllerContext, deviceId: string): Promise
 
 /** Removes the export of `service`: metadata first, then the workload. */
 async function cleanup(ctx: ControllerContext, service: string): Promise<boolean> {
-  const secrets = exportSecrets(ctx, service);
   const name = exportWorkloadName(service);
   const sts = ctx.informers.statefulSets.get(name, ctx.config.namespace);
-  if (!secrets.length && !sts) return false;
+  if (!exportSecrets(ctx, service).length && !sts) return false;
+  const secrets = await exportSecretsNow(ctx, service);
   for (const s of secrets) {
     const id = deviceIdOf(s);
     if (id) await deleteMetadata(ctx, id);
@@ -141,12 +153,12 @@ export async function reconcileExport(ctx: ControllerContext, service: string): 
   const spec = verdict.spec;
   if (!hasFinalizer(s)) await setFinalizer(ctx, s, true);
   const objs = exportObjects(spec, serviceOwner(s), ctx.settings, ctx.config.clusterDomain);
-  const existed = await applyWorkload(
+  const applied = await applyWorkload(
     ctx.cluster,
     objs,
     (name) => !!ctx.informers.statefulSets.get(name, ns),
   );
-  if (!existed) {
+  if (!applied.existed) {
     ctx.log.info({ service, name: spec.name, realm: spec.realm, replicas: spec.replicas }, 'export created');
     await ctx.events.record(
       ref(s),
@@ -159,19 +171,21 @@ export async function reconcileExport(ctx: ControllerContext, service: string): 
   // Each registered replica's device carries the metadata; replicas scaled away lose theirs and their Secret.
   const wanted = exportMetadata(spec);
   const keep = new Set(objs.secrets.map((x) => x.metadata!.name!));
+  for (const secret of exportSecrets(ctx, service)) {
+    if (keep.has(secret.metadata!.name!)) continue;
+    const id = deviceIdOf(secret);
+    if (id) await deleteMetadata(ctx, id);
+    await remove(ctx.cluster, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: secret.metadata!.name!, namespace: ns },
+    });
+  }
+  // The device ids from the apply's answer, not the cache (see AppliedWorkload.secrets).
   let waiting = false;
   const addresses: string[] = [];
-  for (const secret of exportSecrets(ctx, service)) {
+  for (const secret of applied.secrets) {
     const id = deviceIdOf(secret);
-    if (!keep.has(secret.metadata!.name!)) {
-      if (id) await deleteMetadata(ctx, id);
-      await remove(ctx.cluster, {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: secret.metadata!.name!, namespace: ns },
-      });
-      continue;
-    }
     if (!id) {
       waiting = true;
       continue;
@@ -183,9 +197,6 @@ export async function reconcileExport(ctx: ControllerContext, service: string): 
       await ctx.session.client.setDeviceMetadata(id, METADATA_KEY, wanted);
       ctx.log.info({ service, deviceId: id }, 'device metadata set');
     }
-  }
-  for (let i = 0; i < spec.replicas; i++) {
-    if (!ctx.informers.secrets.get(stateSecretName(objs.statefulSet.metadata!.name!, i), ns)) waiting = true;
   }
   await writeExportStatus(
     ctx,

@@ -245,23 +245,31 @@ export function workloadObjects(w: ProxyWorkload, s: ProxySettings): WorkloadObj
   };
 }
 
-/**
- * Applies a workload's objects, the rules before the StatefulSet (a new Pod then finds them at its first
- * list). Returns whether the StatefulSet existed before.
- */
+export interface AppliedWorkload {
+  /** The StatefulSet existed before. */
+  existed: boolean;
+  /**
+   * The state Secrets as the API server answered the apply: newer than the informer's cache, which may
+   * still hold a Secret of the same name that was deleted (a previous export's, with its device id).
+   */
+  secrets: V1Secret[];
+}
+
+/** Applies a workload's objects, the rules before the StatefulSet (a new Pod then finds them at its first list). */
 export async function applyWorkload(
   cluster: Cluster,
   objs: WorkloadObjects,
   existed: (name: string) => boolean,
-): Promise<boolean> {
+): Promise<AppliedWorkload> {
   await apply(cluster, objs.serviceAccount);
-  for (const secret of objs.secrets) await apply(cluster, secret);
+  const secrets: V1Secret[] = [];
+  for (const secret of objs.secrets) secrets.push(await apply(cluster, secret));
   await apply(cluster, objs.rules);
   await apply(cluster, objs.role);
   await apply(cluster, objs.roleBinding);
   const before = existed(objs.statefulSet.metadata!.name!);
   await apply(cluster, objs.statefulSet);
-  return before;
+  return { existed: before, secrets };
 }
 
 /**
