@@ -5,13 +5,16 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { registerDevice } from '../../nexd/src/service/registration.js';
 import {
   ADMIN_PASSWORD,
   buildSkipReason,
   ServerProcess,
   waitFor,
 } from '../../nexd/test/harness/processes.js';
+import * as wg from '../../wireguard/src/index.js';
 import { parseConfig } from '../src/config.js';
+import { wireGuardKeyPair } from '../src/controller/pre-register.js';
 import { desiredImports } from '../src/import/desired.js';
 import { METADATA_KEY } from '../src/labels.js';
 import { login, type Session } from '../src/nexodus/session.js';
@@ -129,5 +132,43 @@ describe('nexlink and the Nexodus service', { skip: buildSkipReason(), timeout: 
     assert.equal(desiredImports(cache, 'shop', new Set()).imports.size, 0);
     online.abort();
     await drain;
+  });
+
+  test("a device nexlink registers ahead of its proxy is the one nexd's registration with that key adopts", async () => {
+    const keys = wireGuardKeyPair();
+    const priv = Buffer.from(keys.privateKey, 'base64');
+    assert.equal(priv.length, 32);
+    assert.equal(priv[0]! & 7, 0, 'clamped like wg genkey');
+    assert.equal(priv[31]! & 0xc0, 0x40, 'clamped like wg genkey');
+    assert.equal(
+      wg.encodeKey(wg.publicKeyFromPrivate(priv)),
+      keys.publicKey,
+      'the engine derives the same public key',
+    );
+
+    const ahead = await session.client.createDevice({
+      public_key: keys.publicKey,
+      hostname: 'nexlink-export-nginx-0',
+      os: 'linux',
+      endpoints: [],
+      vpc_id: session.vpcId,
+    });
+    // What nexd does when its Pod starts with that key in its state Secret: the same login, the same key.
+    const reg = await registerDevice(session.client, {
+      publicKey: keys.publicKey,
+      hostname: 'nexlink-export-nginx-0',
+      endpoints: [{ source: 'local', address: '10.1.2.3:51820' }],
+      vpcId: session.vpcId,
+    });
+    assert.equal(reg.outcome, 'updated');
+    assert.equal(reg.device.id, ahead.id);
+    assert.deepEqual(
+      reg.ipv4,
+      ahead.ipv4_tunnel_ips.map((t) => t.address),
+    );
+    assert.deepEqual(
+      reg.device.endpoints.map((e) => e.address),
+      ['10.1.2.3:51820'],
+    );
   });
 });

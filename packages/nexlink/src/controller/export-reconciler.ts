@@ -16,6 +16,7 @@ import { parseMetadata, sameMetadata } from '../metadata.js';
 import { applyWorkload, removeWorkload } from '../proxy/workload.js';
 import type { ReconcileResult } from '../queue.js';
 import type { ControllerContext } from './context.js';
+import { preRegister } from './pre-register.js';
 import { deviceIdOf } from './state-secret.js';
 import { writeExportStatus } from './status.js';
 
@@ -153,6 +154,11 @@ export async function reconcileExport(ctx: ControllerContext, service: string): 
   const spec = verdict.spec;
   if (!hasFinalizer(s)) await setFinalizer(ctx, s, true);
   const objs = exportObjects(spec, serviceOwner(s), ctx.settings, ctx.config.clusterDomain);
+  // A new export: its devices registered now, so the importers start while our proxies do.
+  if (!ctx.informers.statefulSets.get(objs.statefulSet.metadata!.name!, ns)) {
+    const missing = objs.secrets.filter((x) => !ctx.informers.secrets.get(x.metadata!.name!, ns));
+    if (missing.length) await preRegister(ctx, missing);
+  }
   const applied = await applyWorkload(
     ctx.cluster,
     objs,
